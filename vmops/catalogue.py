@@ -1,0 +1,180 @@
+"""The catalogue: which providers exist, which native VM type each offers for a canonical GPU shape,
+their sizes and list prices, and the region names and aliases.
+
+This is data, not logic. Adding a provider means one ``ProviderEntry`` here (naming its adapter class)
+plus the adapter module. Prices here are *list prices* used where a provider's API reports none (Nebius)
+or before we have asked the API; adapters prefer the API's own price where it has one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from vmops.model import GpuShape
+
+
+@dataclass(frozen=True)
+class NativeType:
+    """One provider's VM type for one canonical shape."""
+
+    name: str  # native type key: "h100.8x", "gpu_8x_h100", "gpu-h100-sxm/8gpu-160vcpu-1600gb"
+    shape: GpuShape
+    vcpus: int
+    memory_gib: int
+    list_price_per_hour: float  # USD per VM-hour
+    price_source: str
+
+
+@dataclass(frozen=True)
+class ProviderEntry:
+    """A provider as vmops knows it without asking it anything."""
+
+    name: str
+    adapter: str  # "module:Class", imported lazily
+    title: str
+    types: tuple[NativeType, ...]
+    regions: tuple[str, ...] = ()  # native region names, in the provider's order; () = no regions
+    region_aliases: Mapping[str, str] = field(default_factory=dict)  # short alias -> native name
+    # Configuration: environment variables are VMOPS_<NAME>_<suffix>
+    url_var: str = "URL"
+    scope_var: str | None = "PROJECT"
+    default_url: str = ""
+    default_api_key: str = ""
+    default_scope: str | None = None
+
+    def type_for(self, shape: GpuShape) -> NativeType | None:
+        for t in self.types:
+            if t.shape == shape:
+                return t
+        return None
+
+    def type_named(self, native: str) -> NativeType | None:
+        for t in self.types:
+            if t.name == native:
+                return t
+        return None
+
+    def shapes(self) -> list[GpuShape]:
+        return [t.shape for t in self.types]
+
+    def resolve_region(self, region: str | None) -> str | None:
+        """Native region name for a native name or an alias; None if not given. Raises ValueError if unknown."""
+        if region is None or region == "":
+            return None
+        if not self.regions:
+            raise ValueError(f"{self.name} has no regions (it is scoped by project); omit --region")
+        if region in self.regions:
+            return region
+        key = region.lower()
+        if key in self.region_aliases:
+            return self.region_aliases[key]
+        known = ", ".join(list(self.regions) + sorted(self.region_aliases))
+        raise ValueError(f"unknown region {region!r} for {self.name}; known: {known}")
+
+
+_CRUSOE_SRC = "crusoe vm-types API list price (catalogue copy, 2026-03)"
+_LAMBDA_SRC = "lambda instance-types API list price (catalogue copy, 2026-03)"
+# Nebius' API carries no prices. Published on-demand list prices per GPU-hour for H100 and H200
+# (nebius.com/prices), as recorded by vmops on 2026-11-01; verify before budgeting.
+_NEBIUS_SRC = "nebius published list price per GPU-hour, recorded 2026-11-01"
+_NEBIUS_H100_GPU_HOUR = 2.95
+_NEBIUS_H200_GPU_HOUR = 3.50
+
+CRUSOE = ProviderEntry(
+    name="crusoe",
+    adapter="vmops.providers.crusoe:CrusoeProvider",
+    title="Crusoe Cloud",
+    types=(
+        NativeType("a100.1x", GpuShape("a100", 1), 12, 85, 1.48, _CRUSOE_SRC),
+        NativeType("a100.8x", GpuShape("a100", 8), 96, 680, 11.84, _CRUSOE_SRC),
+        NativeType("h100.1x", GpuShape("h100", 1), 16, 128, 3.46, _CRUSOE_SRC),
+        NativeType("h100.8x", GpuShape("h100", 8), 192, 1440, 27.68, _CRUSOE_SRC),
+    ),
+    regions=("us-east1", "us-west1", "eu-west1"),
+    region_aliases={"us-east": "us-east1", "us-west": "us-west1", "eu-west": "eu-west1"},
+    url_var="URL",
+    scope_var="PROJECT",
+    default_url="http://127.0.0.1:8001",
+    default_api_key="crusoe-test-key-001",
+    default_scope="proj-001",
+)
+
+LAMBDA = ProviderEntry(
+    name="lambda",
+    adapter="vmops.providers.lambdalabs:LambdaProvider",
+    title="Lambda Cloud",
+    types=(
+        NativeType("gpu_1x_a100", GpuShape("a100", 1), 16, 225, 1.48, _LAMBDA_SRC),
+        NativeType("gpu_8x_a100", GpuShape("a100", 8), 124, 1800, 11.84, _LAMBDA_SRC),
+        NativeType("gpu_1x_h100", GpuShape("h100", 1), 26, 225, 3.46, _LAMBDA_SRC),
+        NativeType("gpu_8x_h100", GpuShape("h100", 8), 208, 1800, 27.68, _LAMBDA_SRC),
+    ),
+    regions=("us-west-1", "us-east-1", "eu-west-1"),
+    region_aliases={"us-west": "us-west-1", "us-east": "us-east-1", "eu-west": "eu-west-1"},
+    url_var="URL",
+    scope_var=None,
+    default_url="http://127.0.0.1:8002",
+    default_api_key="lambda-test-key-001",
+)
+
+NEBIUS = ProviderEntry(
+    name="nebius",
+    adapter="vmops.providers.nebius:NebiusProvider",
+    title="Nebius AI Cloud",
+    types=(
+        NativeType("gpu-h100-sxm/1gpu-16vcpu-200gb", GpuShape("h100", 1), 16, 200,
+                   _NEBIUS_H100_GPU_HOUR, _NEBIUS_SRC),
+        NativeType("gpu-h100-sxm/8gpu-160vcpu-1600gb", GpuShape("h100", 8), 160, 1600,
+                   round(8 * _NEBIUS_H100_GPU_HOUR, 2), _NEBIUS_SRC),
+        NativeType("gpu-h200-sxm/1gpu-20vcpu-256gb", GpuShape("h200", 1), 20, 256,
+                   _NEBIUS_H200_GPU_HOUR, _NEBIUS_SRC),
+        NativeType("gpu-h200-sxm/8gpu-160vcpu-2048gb", GpuShape("h200", 8), 160, 2048,
+                   round(8 * _NEBIUS_H200_GPU_HOUR, 2), _NEBIUS_SRC),
+    ),
+    regions=(),
+    url_var="ENDPOINT",
+    scope_var="PARENT",
+    default_url="127.0.0.1:50051",
+    default_api_key="nebius-test-key-001",
+    default_scope="project-e1a2b3c4",
+)
+
+PROVIDERS: dict[str, ProviderEntry] = {p.name: p for p in (CRUSOE, LAMBDA, NEBIUS)}
+
+
+def provider_entry(name: str) -> ProviderEntry:
+    try:
+        return PROVIDERS[name.lower()]
+    except KeyError:
+        raise KeyError(f"unknown provider {name!r}; known: {', '.join(PROVIDERS)}") from None
+
+
+def all_shapes() -> list[GpuShape]:
+    return sorted({t.shape for p in PROVIDERS.values() for t in p.types})
+
+
+def resolve_type(provider: str, gpu: str) -> NativeType:
+    """The native type a provider uses for ``gpu`` (a canonical shape or that provider's native name).
+
+    Raises ValueError naming the shapes the provider offers; never touches the network.
+    """
+    entry = provider_entry(provider)
+    native = entry.type_named(gpu.strip())
+    if native:
+        return native
+    try:
+        shape = GpuShape.parse(gpu)
+    except ValueError:
+        shape = None
+    if shape is not None:
+        native = entry.type_for(shape)
+        if native:
+            return native
+    offered = ", ".join(str(s) for s in entry.shapes())
+    raise ValueError(f"{provider} does not offer {gpu!r}; it offers {offered} (or its native names: "
+                     f"{', '.join(t.name for t in entry.types)})")
+
+
+def providers_offering(shape: GpuShape) -> list[ProviderEntry]:
+    return [p for p in PROVIDERS.values() if p.type_for(shape) is not None]

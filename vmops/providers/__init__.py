@@ -1,0 +1,31 @@
+"""Provider registry: adapters are found through the catalogue (``ProviderEntry.adapter``) and imported
+lazily, so nothing above this module names a concrete provider."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+from vmops.catalogue import PROVIDERS, provider_entry
+
+if TYPE_CHECKING:
+    from vmops.config import Config
+    from vmops.providers.base import Provider, Timing
+
+
+def provider_names() -> list[str]:
+    return list(PROVIDERS)
+
+
+def adapter_class(name: str) -> "type[Provider]":
+    entry = provider_entry(name)
+    module_name, _, cls_name = entry.adapter.partition(":")
+    return getattr(importlib.import_module(module_name), cls_name)
+
+
+def get_provider(name: str, config: "Config", timing: "Timing | None" = None) -> "Provider":
+    """An adapter for ``name`` configured from ``config``."""
+    from vmops.providers.base import Timing as _Timing
+
+    timing = timing or _Timing(poll_interval=config.poll_interval, op_timeout=config.op_timeout)
+    return adapter_class(name)(config.settings(name), timing)

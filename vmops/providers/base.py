@@ -1,0 +1,203 @@
+"""The provider seam: one interface, capability flags, and the settled-result contract.
+
+Every adapter subclasses ``Provider``. Rules every adapter keeps:
+
+* It speaks only the normalized model (``vmops.model``) to its callers.
+* It maps every provider error to a ``vmops.errors`` class, once, inside the adapter.
+* Mutations are settled by default: ``create``/``stop``/``start``/``reboot``/``reset``/``restart``
+  return the instance in its target state, ``destroy`` returns it in ``State.DELETED`` once it is gone.
+  ``wait=False`` returns what the provider answered at once.
+* ``wait_for`` waits on many instances with one list call per poll tick (not one get per instance).
+* Idempotent reads retry transient failures; creates are never blindly retried (see ``create``).
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Callable, ClassVar, Iterable
+
+from vmops.catalogue import ProviderEntry, provider_entry
+from vmops.config import ProviderSettings
+from vmops.errors import NotFound, OperationTimeout, Unsupported, VmopsError
+from vmops.model import CreateRequest, GpuShape, Instance, Offer, Reservation, State
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    stop_start: bool = True
+    labels: bool = False
+    exact_capacity: bool = False  # reports how many VMs can be made
+    capacity_signal: bool = True  # reports at least whether on-demand capacity exists
+    batch_launch: bool = False
+    reboot: bool = False
+    reset: bool = False
+    restart: bool = False
+    regions: bool = True
+    terminate_reserved: bool = True  # can a reserved instance be destroyed through the API?
+    idempotency_key: bool = False  # does create accept an idempotency key?
+
+
+@dataclass(frozen=True)
+class Timing:
+    poll_interval: float = 1.0
+    op_timeout: float = 600.0
+    retry_attempts: int = 5
+    retry_base_delay: float = 0.5
+    retry_max_delay: float = 30.0
+    request_timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class DestroyResult:
+    id: str
+    ok: bool
+    instance: Instance | None = None
+    error: VmopsError | None = None
+
+
+#: What each mutating verb waits for.
+TARGETS: dict[str, frozenset[State]] = {
+    "create": frozenset({State.RUNNING}),
+    "start": frozenset({State.RUNNING}),
+    "stop": frozenset({State.STOPPED}),
+    "reboot": frozenset({State.RUNNING}),
+    "reset": frozenset({State.RUNNING}),
+    "restart": frozenset({State.RUNNING}),
+    "destroy": frozenset({State.DELETED}),
+}
+
+
+class Provider(ABC):
+    """One cloud, behind the normalized model."""
+
+    name: ClassVar[str]
+    capabilities: ClassVar[Capabilities]
+
+    def __init__(self, settings: ProviderSettings, timing: Timing | None = None) -> None:
+        self.settings = settings
+        self.timing = timing or Timing()
+        self.catalogue: ProviderEntry = provider_entry(self.name)
+
+    # ---- reads ---------------------------------------------------------------------------------
+    @abstractmethod
+    def list_instances(self) -> list[Instance]: ...
+
+    @abstractmethod
+    def get_instance(self, instance_id: str) -> Instance:
+        """The instance, or raise NotFound."""
+
+    def find_by_name(self, name: str) -> list[Instance]:
+        """Every instance called ``name`` (names are not unique at any provider)."""
+        return [i for i in self.list_instances() if i.name == name]
+
+    @abstractmethod
+    def reservations(self) -> list[Reservation]: ...
+
+    @abstractmethod
+    def offers(self, shape: GpuShape | None = None) -> list[Offer]:
+        """What this provider can supply now, per region and type (reserved offers included)."""
+
+    # ---- mutations -----------------------------------------------------------------------------
+    @abstractmethod
+    def create(self, request: CreateRequest, *, wait: bool = True) -> Instance:
+        """Create one VM. If the answer is lost, look the VM up by name before trying again."""
+
+    @abstractmethod
+    def stop(self, instance_id: str, *, wait: bool = True) -> Instance: ...
+
+    @abstractmethod
+    def start(self, instance_id: str, *, wait: bool = True) -> Instance: ...
+
+    @abstractmethod
+    def destroy(self, instance_id: str, *, wait: bool = True) -> Instance:
+        """Destroy one VM; with wait, return it with state DELETED once the provider no longer has it."""
+
+    def reboot(self, instance_id: str, *, wait: bool = True) -> Instance:
+        raise Unsupported(f"{self.name} has no reboot", provider=self.name)
+
+    def reset(self, instance_id: str, *, wait: bool = True) -> Instance:
+        raise Unsupported(f"{self.name} has no reset", provider=self.name)
+
+    def restart(self, instance_id: str, *, wait: bool = True) -> Instance:
+        raise Unsupported(f"{self.name} has no restart", provider=self.name)
+
+    def destroy_many(self, instance_ids: Iterable[str], *, wait: bool = True) -> list[DestroyResult]:
+        """Destroy several; never raises for one failure, reports each. Already-gone counts as success."""
+        results: list[DestroyResult] = []
+        for iid in instance_ids:
+            try:
+                inst = self.destroy(iid, wait=wait)
+                results.append(DestroyResult(iid, True, inst))
+            except NotFound:
+                results.append(DestroyResult(iid, True, None))
+            except VmopsError as e:
+                results.append(DestroyResult(iid, False, None, e))
+        return results
+
+    # ---- waiting -------------------------------------------------------------------------------
+    def wait_for(
+        self,
+        targets: dict[str, frozenset[State]],
+        *,
+        timeout: float | None = None,
+        on_tick: Callable[[dict[str, Instance]], None] | None = None,
+    ) -> dict[str, Instance]:
+        """Wait until every instance id reaches one of its target states; one list call per tick.
+
+        An instance missing from the list counts as DELETED. Raises OperationTimeout naming the first
+        instance still not settled and its state. An instance in ERROR while not targeted raises too.
+        """
+        timeout = self.timing.op_timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        seen: dict[str, Instance] = {}
+        while True:
+            current = {i.id: i for i in self.list_instances() if i.id in targets}
+            pending = []
+            for iid, want in targets.items():
+                inst = current.get(iid)
+                if inst is None:
+                    inst = seen.get(iid)
+                    inst = _gone(self.name, iid, inst)
+                seen[iid] = inst
+                if inst.state not in want:
+                    pending.append(iid)
+            if on_tick:
+                on_tick(dict(seen))
+            if not pending:
+                return seen
+            for iid in pending:
+                if seen[iid].state is State.ERROR and State.ERROR not in targets[iid]:
+                    return seen  # caller decides; an errored VM will not settle by waiting
+            if time.monotonic() >= deadline:
+                iid = pending[0]
+                st = seen[iid].state.value
+                raise OperationTimeout(
+                    f"instance {iid} ({seen[iid].name}) is still {st} after {timeout:g}s, "
+                    f"waiting for {'/'.join(sorted(s.value for s in targets[iid]))}",
+                    provider=self.name, instance_id=iid, stuck_state=st,
+                )
+            time.sleep(self.timing.poll_interval)
+
+    def settle(self, instance: Instance, verb: str, *, timeout: float | None = None) -> Instance:
+        """Wait for one instance to reach the target of ``verb`` (helper for adapters)."""
+        result = self.wait_for({instance.id: TARGETS[verb]}, timeout=timeout)[instance.id]
+        return result
+
+    def close(self) -> None:
+        """Release connections."""
+
+    def __enter__(self) -> "Provider":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _gone(provider: str, iid: str, last: Instance | None) -> Instance:
+    if last is not None:
+        from dataclasses import replace
+
+        return replace(last, state=State.DELETED, native_state="(gone)")
+    return Instance(provider=provider, id=iid, name="", state=State.DELETED, native_state="(gone)", native_type="")

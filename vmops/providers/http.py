@@ -1,0 +1,135 @@
+"""REST plumbing shared by the HTTP adapters: one httpx client, safe paths, transport-error mapping,
+retries for idempotent calls. Provider-specific error bodies are mapped by the adapter's ``map_error``."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+from urllib.parse import quote
+
+import httpx
+
+from vmops.config import ProviderSettings
+from vmops.errors import InvalidArgument, OutcomeUnknown, ProviderUnavailable, VmopsError
+from vmops.providers.base import Timing
+from vmops.providers.retry import RetryAfter, with_retries
+
+
+def segment(value: str, what: str = "id") -> str:
+    """One URL path segment, validated and percent-encoded, so ``../../x`` can never reach another endpoint."""
+    if not isinstance(value, str) or value.strip() == "" or value in (".", "..") or any(c in value for c in "\r\n\x00"):
+        raise InvalidArgument(f"{what} {value!r} is not valid", hint="Pass the id as shown by `vm list`")
+    return quote(value, safe="")
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+        from datetime import datetime, timezone
+
+        try:
+            when = parsedate_to_datetime(value)
+            return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+        except (TypeError, ValueError):
+            return None
+
+
+class RestClient:
+    """JSON over HTTP for one provider.
+
+    ``map_error(response)`` turns a non-2xx, non-5xx, non-429 response into a typed VmopsError; it is
+    the adapter's single place for provider error bodies.
+    """
+
+    def __init__(
+        self,
+        settings: ProviderSettings,
+        timing: Timing,
+        map_error: Callable[[httpx.Response], VmopsError],
+        auth_scheme: str = "Bearer",
+    ) -> None:
+        self.provider = settings.name
+        self.base_url = settings.url
+        self.timing = timing
+        self.map_error = map_error
+        self._auth = f"{auth_scheme} {settings.api_key.reveal()}".strip()
+        self._client = httpx.Client(
+            base_url=settings.url,
+            timeout=httpx.Timeout(timing.request_timeout, connect=min(10.0, timing.request_timeout)),
+            headers={"Accept": "application/json"},
+            verify=True,
+            trust_env=False,
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        idempotent: bool | None = None,
+    ) -> Any:
+        """Send one request and return the parsed JSON body of a 2xx answer.
+
+        Idempotent calls (GET by default) are retried on transient errors with backoff; others raise at
+        once: ProviderUnavailable when nothing can have happened (connection refused), OutcomeUnknown when
+        the request may have reached the provider (connection dropped, read timeout).
+        """
+        if idempotent is None:
+            idempotent = method.upper() == "GET"
+
+        def once() -> Any:
+            return self._send(method, path, json=json, params=params, idempotent=idempotent)
+
+        if not idempotent:
+            return once()
+        return with_retries(
+            once,
+            attempts=self.timing.retry_attempts,
+            base_delay=self.timing.retry_base_delay,
+            max_delay=self.timing.retry_max_delay,
+        )
+
+    def _send(self, method: str, path: str, *, json: Any, params: Mapping[str, Any] | None, idempotent: bool) -> Any:
+        headers = {"Authorization": self._auth}
+        if json is not None:
+            headers["Content-Type"] = "application/json"
+        try:
+            resp = self._client.request(method, path, json=json, params=params, headers=headers)
+        except httpx.ConnectError as e:
+            raise ProviderUnavailable(f"cannot connect to {self.base_url} ({_reason(e)})", provider=self.provider) from None
+        except httpx.ConnectTimeout:
+            raise ProviderUnavailable(f"connection to {self.base_url} timed out", provider=self.provider) from None
+        except (httpx.ReadError, httpx.RemoteProtocolError, httpx.ReadTimeout, httpx.WriteError) as e:
+            what = f"{method} {path.split('?')[0]}"
+            if idempotent:
+                raise ProviderUnavailable(f"{what}: the connection failed before an answer ({_reason(e)})",
+                                          provider=self.provider) from None
+            raise OutcomeUnknown(f"{what}: the connection dropped after the request was sent; it may have taken effect",
+                                 provider=self.provider) from None
+        except httpx.HTTPError as e:
+            raise ProviderUnavailable(f"request to {self.base_url} failed ({_reason(e)})", provider=self.provider) from None
+        if 200 <= resp.status_code < 300:
+            try:
+                return resp.json()
+            except ValueError:
+                raise ProviderUnavailable(f"answer to {method} was not JSON", provider=self.provider) from None
+        if resp.status_code == 429:
+            raise RetryAfter(f"rate limited (HTTP 429) on {method} {path.split('?')[0]}", provider=self.provider,
+                             retry_after=_parse_retry_after(resp.headers.get("Retry-After")))
+        if resp.status_code >= 500:
+            raise ProviderUnavailable(f"server error HTTP {resp.status_code} on {method} {path.split('?')[0]}",
+                                      provider=self.provider)
+        raise self.map_error(resp)
+
+
+def _reason(e: Exception) -> str:
+    text = str(e) or type(e).__name__
+    return text.splitlines()[0][:200]

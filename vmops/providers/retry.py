@@ -1,0 +1,54 @@
+"""Retry with exponential backoff for idempotent calls (reads, and mutations that are safe to repeat).
+
+Creates never go through here blindly: an adapter retries a create only after looking the VM up by
+name (see each adapter's ``create``).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Callable, TypeVar
+
+from vmops.errors import ProviderUnavailable
+
+T = TypeVar("T")
+
+
+class RetryAfter(ProviderUnavailable):
+    """A transient failure that says how long to wait (HTTP 429 Retry-After)."""
+
+    def __init__(self, message: str, *, provider: str | None = None, retry_after: float | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, provider=provider)
+
+
+def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random | None = None) -> float:
+    """Full-jitter exponential backoff: uniform(0, min(cap, base * 2**attempt))."""
+    r = (rng or random).random()
+    return r * min(cap, base * (2**attempt))
+
+
+def with_retries(
+    fn: Callable[[], T],
+    *,
+    attempts: int,
+    base_delay: float,
+    max_delay: float,
+    retry_on: tuple[type[BaseException], ...] = (ProviderUnavailable,),
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Call ``fn``; on a transient error retry up to ``attempts`` times in all, honouring Retry-After."""
+    last: BaseException | None = None
+    for attempt in range(max(1, attempts)):
+        try:
+            return fn()
+        except retry_on as e:  # type: ignore[misc]
+            last = e
+            if attempt == attempts - 1:
+                break
+            ra = getattr(e, "retry_after", None)
+            delay = min(max_delay, ra) if ra is not None else backoff_delay(attempt, base_delay, max_delay)
+            sleep(delay)
+    assert last is not None
+    raise last

@@ -1,0 +1,5 @@
+"""Simulators of the three providers' reference servers (the project's embedded default).
+
+Import the concrete simulators from their modules (``vmops.sim.crusoe``, ``vmops.sim.lambdalabs``,
+``vmops.sim.nebius``); this package stays import-light so the CLI can start fast.
+"""

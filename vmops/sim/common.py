@@ -1,0 +1,286 @@
+"""Machinery shared by the three simulators: knobs, fault injection, request counters, timers.
+
+Every knob is off by default, so a simulator built with ``SimOptions()`` behaves like the reference server.
+
+Endpoint names
+    Faults and counters are keyed by an *endpoint name*: a short stable string per endpoint/RPC that each
+    simulator documents in its ``ENDPOINTS`` mapping (name -> mutating?). REST simulators use snake_case
+    names (``create_instance``, ``launch``); the Nebius simulator uses ``Service/Method``
+    (``InstanceService/Create``). A fault's ``endpoint`` may be an fnmatch pattern (``*``,
+    ``InstanceService/*``).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import heapq
+import itertools
+import json
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+FAULT_KINDS = (
+    "error",  # answer with an error instead of serving (REST: ``status``; gRPC: ``grpc_code``)
+    "latency",  # sleep ``latency_s`` (real seconds, not scaled) before serving
+    "rate_limit",  # at most one accepted call per ``per_seconds`` (scaled); others get 429 / RESOURCE_EXHAUSTED
+    "never_complete",  # the mutation is accepted but its operation/transition never finishes
+    "fail_after_accept",  # create accepted, later fails (Crusoe: op FAILED out_of_stock; Nebius: ERROR)
+    "lose_response",  # the mutation is committed, then the connection is dropped before the answer
+)
+
+
+@dataclass
+class Fault:
+    """One fault-injection rule.
+
+    A rule matches a call when ``endpoint`` matches its endpoint name and either ``nth`` contains the
+    1-based number of that call (counted per endpoint name since the last reset), or ``rate`` wins a
+    random draw, or neither ``nth`` nor ``rate`` is given (every call). ``times`` caps how often the
+    rule fires in total.
+    """
+
+    endpoint: str
+    kind: str
+    status: int = 503
+    grpc_code: str = "UNAVAILABLE"
+    message: str | None = None
+    retry_after: float | None = None
+    rate: float | None = None
+    nth: tuple[int, ...] = ()
+    times: int | None = None
+    latency_s: float = 0.0
+    per_seconds: float = 12.0
+    fired: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {self.kind!r}; one of {', '.join(FAULT_KINDS)}")
+        self.nth = tuple(int(n) for n in self.nth)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Fault":
+        allowed = {f for f in cls.__dataclass_fields__ if f != "fired"}
+        unknown = set(d) - allowed - {"provider"}
+        if unknown:
+            raise ValueError(f"unknown fault field(s): {', '.join(sorted(unknown))}")
+        return cls(**{k: (tuple(v) if k == "nth" else v) for k, v in d.items() if k in allowed})
+
+
+class FaultSet:
+    """The active fault rules of one simulator; thread-safe; rules can be added and cleared at run time."""
+
+    def __init__(self, faults: Iterable[Fault] = (), rng: random.Random | None = None) -> None:
+        self._lock = threading.Lock()
+        self._faults: list[Fault] = list(faults)
+        self._rng = rng or random.Random()
+        self._last_accept: dict[int, float] = {}
+
+    def add(self, fault: Fault) -> Fault:
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+            self._last_accept.clear()
+
+    def list(self) -> list[Fault]:
+        with self._lock:
+            return list(self._faults)
+
+    def match(self, endpoint: str, call_no: int, time_scale: float = 1.0) -> list[Fault]:
+        """Rules firing for this call (call_no is 1-based per endpoint). Rate limits are decided here."""
+        fired: list[Fault] = []
+        now = time.monotonic()
+        with self._lock:
+            for f in self._faults:
+                if not fnmatch.fnmatchcase(endpoint, f.endpoint):
+                    continue
+                if f.times is not None and f.fired >= f.times:
+                    continue
+                if f.kind == "rate_limit":
+                    window = f.per_seconds * time_scale
+                    last = self._last_accept.get(id(f))
+                    if last is not None and now - last < window:
+                        f.fired += 1
+                        fired.append(f)
+                    else:
+                        self._last_accept[id(f)] = now
+                    continue
+                if f.nth:
+                    hit = call_no in f.nth
+                elif f.rate is not None:
+                    hit = self._rng.random() < f.rate
+                else:
+                    hit = True
+                if hit:
+                    f.fired += 1
+                    fired.append(f)
+        return fired
+
+    def retry_after_for(self, fault: Fault, time_scale: float) -> float:
+        """Seconds a rate-limited client should wait (what goes in Retry-After)."""
+        if fault.retry_after is not None:
+            return fault.retry_after
+        return max(0.0, fault.per_seconds * time_scale)
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    endpoint: str
+    mutating: bool
+    at: float
+    outcome: str  # "ok", "error:<code>", "fault:<kind>"
+
+
+class RequestLog:
+    """Counts and logs every request a simulator served, per endpoint name. Thread-safe."""
+
+    def __init__(self, keep: int = 100_000) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[str, int] = {}
+        self._records: list[RequestRecord] = []
+        self._keep = keep
+
+    def begin(self, endpoint: str) -> int:
+        """Count a call to ``endpoint`` and return its 1-based number (used for ``nth`` faults)."""
+        with self._lock:
+            n = self._counts.get(endpoint, 0) + 1
+            self._counts[endpoint] = n
+            return n
+
+    def record(self, endpoint: str, mutating: bool, outcome: str = "ok") -> None:
+        with self._lock:
+            self._records.append(RequestRecord(endpoint, mutating, time.time(), outcome))
+            if len(self._records) > self._keep:
+                del self._records[: len(self._records) - self._keep]
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)
+
+    def count(self, endpoint: str) -> int:
+        with self._lock:
+            return self._counts.get(endpoint, 0)
+
+    def records(self) -> list[RequestRecord]:
+        with self._lock:
+            return list(self._records)
+
+    def mutating_count(self) -> int:
+        with self._lock:
+            return sum(1 for r in self._records if r.mutating)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._counts.clear()
+            self._records.clear()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"counts": self.counts(), "mutating": self.mutating_count(), "total": sum(self.counts().values())}
+
+
+class Scheduler:
+    """Runs delayed state transitions on one background thread (scaled by ``time_scale``).
+
+    One thread and a heap rather than a thread per timer, so scale tests with thousands of VMs stay cheap.
+    ``cancel_all`` (used by reset) drops every pending transition.
+    """
+
+    def __init__(self, time_scale: float = 1.0) -> None:
+        self.time_scale = time_scale
+        self._heap: list[tuple[float, int, Callable[[], None]]] = []
+        self._cv = threading.Condition()
+        self._seq = itertools.count()
+        self._generation = 0
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, name="sim-scheduler", daemon=True)
+        self._thread.start()
+
+    def call_later(self, delay_s: float, fn: Callable[[], None]) -> None:
+        due = time.monotonic() + max(0.0, delay_s) * self.time_scale
+        with self._cv:
+            heapq.heappush(self._heap, (due, next(self._seq), fn))
+            self._cv.notify()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(max(0.0, seconds) * self.time_scale)
+
+    def cancel_all(self) -> None:
+        with self._cv:
+            self._heap.clear()
+            self._generation += 1
+            self._cv.notify()
+
+    def pending(self) -> int:
+        with self._cv:
+            return len(self._heap)
+
+    def shutdown(self) -> None:
+        with self._cv:
+            self._stopped = True
+            self._heap.clear()
+            self._cv.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cv:
+                while not self._stopped and (not self._heap or self._heap[0][0] > time.monotonic()):
+                    timeout = None if not self._heap else self._heap[0][0] - time.monotonic()
+                    self._cv.wait(timeout)
+                if self._stopped:
+                    return
+                _, _, fn = heapq.heappop(self._heap)
+            try:
+                fn()
+            except Exception:  # a failing transition must not kill the scheduler
+                import logging
+
+                logging.getLogger("vmops.sim").exception("scheduled transition failed")
+
+
+@dataclass
+class SimOptions:
+    """Knobs of one simulator. Defaults reproduce the reference server."""
+
+    time_scale: float = 1.0
+    scenario: Mapping[str, Any] = field(default_factory=dict)  # this provider's section of a scenario file
+    faults: list[Fault] = field(default_factory=list)
+    seed: int | None = None  # seeds the RNG for ids and fault rates (None: random)
+
+
+def load_scenario(path: str | Path) -> dict[str, Any]:
+    """Read a scenario file (JSON, or YAML when PyYAML is installed).
+
+    Layout::
+
+        time_scale: 0.05            # optional, applies to all three
+        crusoe:  {...}              # each simulator documents the keys of its own section
+        lambda:  {...}
+        nebius:  {...}
+        faults:                     # optional; each entry names its provider
+          - {provider: crusoe, endpoint: create_instance, kind: error, status: 503, nth: [1]}
+    """
+    text = Path(path).read_text()
+    if str(path).endswith((".yml", ".yaml")):
+        import yaml
+
+        data = yaml.safe_load(text) or {}
+    else:
+        data = json.loads(text)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a scenario file holds a mapping at top level")
+    return data
+
+
+def options_for(provider: str, scenario: Mapping[str, Any] | None, time_scale: float | None = None) -> SimOptions:
+    """Build one provider's SimOptions from a whole scenario mapping."""
+    scenario = scenario or {}
+    faults = [Fault.from_dict(f) for f in scenario.get("faults", []) if f.get("provider") == provider]
+    scale = time_scale if time_scale is not None else float(scenario.get("time_scale", 1.0))
+    return SimOptions(time_scale=scale, scenario=scenario.get(provider, {}) or {}, faults=faults)
