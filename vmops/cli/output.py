@@ -1,0 +1,134 @@
+"""Output and error handling shared by every command: aligned tables, JSON, one-line errors with exit codes.
+
+Commands are invoke tasks wrapped with ``@command``: a ``VmopsError`` becomes one line on stderr and the
+error class's exit code (a traceback only with ``--debug``); Ctrl-C exits 130.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Sequence, TypeVar
+
+from invoke.exceptions import Exit
+
+from vmops.errors import Interrupted, UsageError, VmopsError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def debug_enabled() -> bool:
+    return os.environ.get("VMOPS_DEBUG", "") not in ("", "0")
+
+
+def fail(err: VmopsError) -> Exit:
+    """The invoke Exit for an error (message printed by the program, code = the class's exit code)."""
+    return Exit(f"error: {err}", code=err.exit_code)
+
+
+def command(fn: F) -> F:
+    """Wrap a task body: typed errors -> one stderr line + exit code; bad values -> usage error (exit 2)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exit:
+            raise
+        except VmopsError as e:
+            if debug_enabled():
+                raise
+            raise fail(e) from None
+        except KeyboardInterrupt:
+            if debug_enabled():
+                raise
+            raise fail(Interrupted("interrupted", hint="")) from None
+        except Exception as e:  # a bug: still one line, the traceback only with --debug
+            if debug_enabled():
+                raise
+            raise Exit(f"error: internal error ({type(e).__name__}: {str(e)[:300]}). "
+                       "Rerun with --debug for the traceback and report it.", code=70) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def usage(message: str, hint: str | None = None) -> UsageError:
+    return UsageError(message, hint=hint)
+
+
+def warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+def note(message: str) -> None:
+    """Progress and informational lines go to stderr so stdout stays machine-readable."""
+    print(message, file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    header: str
+    align: str = "<"  # "<" or ">"
+
+
+def _cell(v: Any) -> str:
+    if v is None or v == "":
+        return "-"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:,.2f}"
+    return str(v)
+
+
+def render_table(rows: Sequence[dict[str, Any]], columns: Sequence[Column]) -> str:
+    """An aligned plain-text table (header + rows)."""
+    cells = [[_cell(r.get(c.key)) for c in columns] for r in rows]
+    widths = [max([len(c.header)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
+    def line(values: Iterable[str]) -> str:
+        parts = []
+        for (v, w, c) in zip(values, widths, columns):
+            parts.append(v.rjust(w) if c.align == ">" else v.ljust(w))
+        return "  ".join(parts).rstrip()
+    out = [line(c.header for c in columns)]
+    out.extend(line(r) for r in cells)
+    return "\n".join(out)
+
+
+def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[Column], empty: str = "(none)") -> None:
+    if not rows:
+        print(empty)
+        return
+    print(render_table(rows, columns))
+
+
+def print_json(obj: Any) -> None:
+    print(json.dumps(obj, indent=2, sort_keys=False, default=str))
+
+
+INSTANCE_COLUMNS = (
+    Column("provider", "PROVIDER"),
+    Column("id", "ID"),
+    Column("name", "NAME"),
+    Column("gpu", "GPU"),
+    Column("region", "REGION"),
+    Column("state", "STATE"),
+    Column("public_ip", "PUBLIC IP"),
+    Column("private_ip", "PRIVATE IP"),
+    Column("reserved", "RESERVED"),
+    Column("price_per_hour", "$/HR", ">"),
+)
+
+#: Fields every instance JSON object carries (the documented interface).
+INSTANCE_JSON_FIELDS = (
+    "provider", "id", "name", "gpu", "region", "state", "native_state", "native_type", "public_ip", "private_ip",
+    "reserved", "reservation_id", "price_per_hour", "price_source", "created_at", "labels",
+)
+
+
+def instance_json(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: d.get(k) for k in INSTANCE_JSON_FIELDS}

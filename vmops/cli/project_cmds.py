@@ -1,0 +1,91 @@
+"""Project tasks for a clone of the repo (`inv test`, `inv demo`, `inv proto`); not part of `vm`."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from invoke import task
+from invoke.exceptions import Exit
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@task(help={"args": "Extra pytest arguments, e.g. \"-k fleet -x\"", "workers": "pytest-xdist workers (0 = serial)"})
+def test(c: Any, args: str = "", workers: int = 2) -> None:
+    """Run the whole test suite (the simulators are started by the tests themselves)."""
+    cmd = [sys.executable, "-m", "pytest", "-q", "-ra", "-p", "no:cacheprovider"]
+    if workers:
+        cmd += ["-n", str(workers)]
+    cmd += shlex.split(args)
+    print("$ " + " ".join(cmd), flush=True)
+    rc = subprocess.call(cmd, cwd=ROOT)
+    if rc == 5:
+        raise Exit("no tests ran", code=5)
+    if rc:
+        raise Exit(code=rc)
+
+
+@task
+def proto(c: Any) -> None:
+    """Regenerate the Nebius Python stubs in vmops/_gen from proto/ (they are committed)."""
+    from vmops import protogen
+
+    protogen.main()
+
+
+DEMO_STEPS = (
+    ("What can the three providers supply now?", ["capacity", "--gpu", "h100:8"]),
+    ("Plan a 6-VM H100x8 fleet across providers (dry run: nothing is created)",
+     ["fleet", "create", "--gpu", "h100:8", "--count", "6", "--name", "demo", "--dry-run"]),
+    ("Create it: members are made in parallel, recorded as they are made", 
+     ["fleet", "create", "--gpu", "h100:8", "--count", "6", "--name", "demo"]),
+    ("Fleet status, refreshed from the providers", ["fleet", "status", "demo"]),
+    ("Everything running at every provider", ["list"]),
+    ("Destroy the fleet", ["fleet", "destroy", "demo"]),
+    ("Nothing of the fleet is left", ["fleet", "list"]),
+)
+
+
+@task(help={"scale": "Simulator time scale (1 = the reference timings)", "keep": "Leave the simulators running"})
+def demo(c: Any, scale: float = 0.25, keep: bool = False) -> None:
+    """The main job end to end against the bundled simulators: up, plan, create, show, destroy, down."""
+    home = Path(tempfile.mkdtemp(prefix="vmops-demo-"))
+    env = {**os.environ, "VMOPS_HOME": str(home)}
+    for k in list(env):
+        if k.startswith(("VMOPS_CRUSOE_", "VMOPS_LAMBDA_", "VMOPS_NEBIUS_")) or k == "VMOPS_PROVIDERS":
+            env.pop(k)
+    vm = [sys.executable, "-m", "vmops.cli.main"]
+
+    def run(args: list[str], check: bool = True) -> int:
+        print(f"\n$ vm {' '.join(args)}", flush=True)
+        rc = subprocess.call(vm + args, env=env)
+        if check and rc:
+            raise Exit(f"demo step `vm {' '.join(args)}` failed with exit code {rc}", code=rc)
+        return rc
+
+    import json as jsonlib
+
+    print(f"# VMOPS_HOME={home} (state and simulator logs)")
+    run(["sim", "up", "--scale", str(scale), "--crusoe-port", "0", "--lambda-port", "0", "--nebius-port", "0"])
+    state = jsonlib.loads((home / "sim.json").read_text())
+    env["VMOPS_CRUSOE_URL"] = state["addresses"]["crusoe"]
+    env["VMOPS_LAMBDA_URL"] = state["addresses"]["lambda"]
+    env["VMOPS_NEBIUS_ENDPOINT"] = state["addresses"]["nebius"]
+    env["VMOPS_POLL_INTERVAL"] = str(max(0.05, 0.5 * scale))
+    try:
+        for title, args in DEMO_STEPS:
+            print(f"\n# {title}")
+            run(args)
+    finally:
+        if not keep:
+            run(["sim", "down"], check=False)
+    print("\n# demo finished: the fleet was planned, created across providers, shown and destroyed")
+
+
+TASKS = (test, proto, demo)
