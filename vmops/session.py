@@ -9,7 +9,7 @@ from typing import Callable, Generic, Iterable, Mapping, TypeVar
 
 from vmops.catalogue import PROVIDERS, resolve_type
 from vmops.config import Config, load_config
-from vmops.errors import InvalidArgument, UsageError, VmopsError
+from vmops.errors import UsageError, VmopsError
 from vmops.model import GpuShape, Instance, Offer, Reservation
 from vmops.providers import get_provider
 from vmops.providers.base import Provider, Timing
@@ -109,7 +109,7 @@ def parse_shape_for(provider: str | None, gpu: str) -> GpuShape:
         try:
             return resolve_type(provider, gpu).shape
         except ValueError as e:
-            raise InvalidArgument(str(e), hint="`vm capacity` lists the shapes each provider offers") from None
+            raise UsageError(str(e), hint="`vm capacity` lists what each provider offers now") from None
     try:
         return GpuShape.parse(gpu)
     except ValueError as e:

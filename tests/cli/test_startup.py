@@ -1,0 +1,36 @@
+"""The `vm` command starts lean: importing the CLI (and building its namespace) loads no heavy library."""
+
+import json
+import subprocess
+import sys
+
+HEAVY = ("grpc", "httpx", "pandas", "sqlite_utils", "fastapi", "uvicorn", "google.protobuf", "numpy", "matplotlib")
+
+
+def test_cli_import_loads_no_heavy_library():
+    code = (
+        "import sys, json; import vmops.cli.main as m; m.vm_namespace(); "
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    loaded = set(json.loads(out))
+    offenders = sorted(m for m in loaded for h in HEAVY if m == h or m.startswith(h + "."))
+    assert offenders == [], f"CLI start-up imports heavy modules: {offenders}"
+    assert "vmops.cli.vm_cmds" in loaded  # the check really looked at a loaded CLI
+
+
+def test_help_runs_without_heavy_imports():
+    code = (
+        "import sys, json, io, contextlib\n"
+        "from vmops.cli.main import main\n"
+        "buf = io.StringIO()\n"
+        "with contextlib.redirect_stdout(buf):\n"
+        "    try:\n"
+        "        main(['vm', '--help'])\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "print(json.dumps({'help': buf.getvalue(), 'mods': sorted(sys.modules)}))\n"
+    )
+    out = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    assert "create" in out["help"] and "sim up" in out["help"]
+    assert not [m for m in out["mods"] for h in HEAVY if m == h or m.startswith(h + ".")]

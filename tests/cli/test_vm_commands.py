@@ -1,0 +1,185 @@
+"""Every single-VM command on every provider, through the real `vm` program against the simulators."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from tests.cli.helpers import vm
+
+FIELDS = {"provider", "id", "name", "gpu", "region", "state", "public_ip", "private_ip", "reserved",
+          "reservation_id", "price_per_hour"}
+
+
+def dead_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_list_all_providers(vm_env):
+    r = vm(["list", "--json"], vm_env)
+    assert r.code == 0, r.err
+    rows = r.json()
+    assert FIELDS <= set(rows[0])
+    names = {(x["provider"], x["name"]) for x in rows}
+    assert ("crusoe", "gpu-worker-1") in names
+    assert ("lambda", "reserved-h100-node") in names
+    assert ("nebius", "train-node-01") in names
+    assert {x["state"] for x in rows} == {"running"}
+    table = vm(["list"], vm_env)
+    assert table.code == 0 and "PROVIDER" in table.out.splitlines()[0] and "gpu-worker-1" in table.out
+
+
+def test_list_with_one_provider_down_shows_the_others(vm_env):
+    env = {**vm_env, "VMOPS_LAMBDA_URL": f"http://127.0.0.1:{dead_port()}"}
+    r = vm(["list", "--json"], env)
+    assert r.code == 14
+    providers = {x["provider"] for x in r.json()}
+    assert providers == {"crusoe", "nebius"}
+    assert "lambda" in r.err and "Traceback" not in r.err
+
+
+@pytest.mark.parametrize("provider,gpu", [("crusoe", "h100:1"), ("nebius", "h200"), ("lambda", "a100")])
+def test_create_get_destroy(vm_env, provider, gpu):
+    r = vm(["create", "--provider", provider, "--gpu", gpu, "--name", f"cli-{provider}", "--json"], vm_env)
+    assert r.code == 0, r.err
+    [made] = r.json()
+    assert made["state"] == "running" and made["name"] == f"cli-{provider}" and made["provider"] == provider
+    assert made["gpu"] == str(gpu if ":" in gpu else gpu + ":1")
+    got = vm(["get", made["id"], "--provider", provider, "--json"], vm_env)
+    assert got.code == 0 and got.json()["id"] == made["id"]
+    gone = vm(["destroy", made["id"], "--provider", provider, "--json"], vm_env)
+    assert gone.code == 0, gone.err
+    assert gone.json()["state"] == "deleted"
+    missing = vm(["get", made["id"], "--provider", provider], vm_env)
+    assert missing.code == 5 and "not found" in missing.err.lower()
+
+
+@pytest.mark.parametrize("provider,gpu", [("crusoe", "a100"), ("nebius", "h100")])
+def test_stop_start(vm_env, provider, gpu):
+    made = vm(["create", "--provider", provider, "--gpu", gpu, "--json"], vm_env).json()[0]
+    stopped = vm(["stop", made["id"], "--provider", provider, "--json"], vm_env)
+    assert stopped.code == 0, stopped.err
+    assert stopped.json()["state"] == "stopped"
+    again = vm(["stop", made["id"], "--provider", provider], vm_env)
+    assert again.code == 8, again.err  # failed precondition: not running
+    started = vm(["start", made["id"], "--provider", provider, "--json"], vm_env)
+    assert started.code == 0 and started.json()["state"] == "running"
+    assert vm(["destroy", made["id"], "--provider", provider], vm_env).code == 0
+
+
+def test_create_count_and_region_alias(vm_env):
+    r = vm(["create", "--provider", "crusoe", "--gpu", "a100.1x", "--count", "2", "--name", "pair",
+            "--region", "eu-west", "--json"], vm_env)
+    assert r.code == 0, r.err
+    rows = r.json()
+    assert sorted(x["name"] for x in rows) == ["pair-0", "pair-1"]
+    assert {x["region"] for x in rows} == {"eu-west1"}
+
+
+def test_region_picked_when_omitted(vm_env):
+    r = vm(["create", "--provider", "lambda", "--gpu", "h100:8", "--json"], vm_env)
+    assert r.code == 0, r.err
+    assert r.json()[0]["region"] in ("us-west-1", "us-east-1")
+    assert "in us-" in r.err  # the picked region is said
+
+
+def test_reboot_reset_restart(vm_env):
+    made = vm(["create", "--provider", "crusoe", "--gpu", "h100", "--json"], vm_env).json()[0]
+    for verb in ("reboot", "reset", "restart"):
+        r = vm([verb, made["id"], "--provider", "crusoe", "--json"], vm_env)
+        assert r.code == 0, (verb, r.err)
+        assert r.json()["state"] == "running"
+    lam = vm(["list", "--provider", "lambda", "--json"], vm_env).json()[0]
+    assert vm(["restart", lam["id"], "--provider", "lambda"], vm_env).code == 0
+
+
+def test_unsupported_verbs_exit_10_before_any_call(vm_env, lambda_sim, nebius_sim):
+    lam = vm(["list", "--provider", "lambda", "--json"], vm_env).json()[0]
+    before = lambda_sim.requests.mutating_count()
+    r = vm(["stop", lam["id"], "--provider", "lambda"], vm_env)
+    assert r.code == 10 and "lambda" in r.err.lower()
+    assert lambda_sim.requests.mutating_count() == before
+    neb = vm(["list", "--provider", "nebius", "--json"], vm_env).json()[0]
+    assert vm(["reboot", neb["id"], "--provider", "nebius"], vm_env).code == 10
+
+
+def test_reserved_lambda_instance_cannot_be_destroyed(vm_env):
+    rows = vm(["list", "--provider", "lambda", "--json"], vm_env).json()
+    reserved = next(x for x in rows if x["reserved"])
+    r = vm(["destroy", reserved["id"], "--provider", "lambda"], vm_env)
+    assert r.code == 9 and "reserved" in r.err.lower()
+
+
+def test_capacity_and_reservations(vm_env):
+    cap = vm(["capacity", "--gpu", "h100:8", "--json"], vm_env)
+    assert cap.code == 0, cap.err
+    rows = cap.json()
+    assert {r["provider"] for r in rows} == {"crusoe", "lambda", "nebius"}
+    assert all(r["gpu"] == "h100:8" for r in rows)
+    crusoe_west = [r for r in rows if r["provider"] == "crusoe" and r["region"] == "us-west1" and not r["reserved"]]
+    assert crusoe_west and crusoe_west[0]["available"] == 2
+    res = vm(["reservations", "--json"], vm_env)
+    assert res.code == 0
+    ids = {r["id"] for r in res.json()}
+    assert {"rsv-001", "rsv-002", "rsv-lambda-001", "rsv-neb-001"} <= ids
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["create", "--provider", "nope", "--gpu", "h100"], "unknown provider"),
+        (["create", "--provider", "lambda", "--gpu", "h200"], "does not offer"),
+        (["create", "--provider", "crusoe", "--gpu", "h100", "--count", "0"], "--count"),
+        (["create", "--provider", "crusoe", "--gpu", "h100", "--count", "x"], "--count takes a whole number"),
+        (["create", "--provider", "crusoe", "--gpu", "h100", "--region", "mars-1"], "unknown region"),
+        (["create", "--provider", "nebius", "--gpu", "h100", "--region", "us-west"], "no regions"),
+        (["create", "--provider", "crusoe", "--gpu", "h1x0:z"], "GPU shape"),
+        (["get", "--provider", "crusoe"], "INSTANCE_ID"),
+        (["frobnicate"], "unknown command"),
+    ],
+)
+def test_argument_errors_exit_2_before_any_network_call(tmp_path, args, needle):
+    dead = dead_port()
+    env = {"VMOPS_HOME": str(tmp_path), "VMOPS_CRUSOE_URL": f"http://127.0.0.1:{dead}",
+           "VMOPS_LAMBDA_URL": f"http://127.0.0.1:{dead}", "VMOPS_NEBIUS_ENDPOINT": f"127.0.0.1:{dead}"}
+    r = vm(args, env)
+    assert r.code == 2, (r.code, r.err)
+    assert needle.lower() in r.err.lower()
+    assert "Traceback" not in r.err and len(r.err.strip().splitlines()) == 1
+
+
+def test_help_for_every_command(tmp_path):
+    env = {"VMOPS_HOME": str(tmp_path)}
+    commands = ["list", "create", "get", "stop", "start", "destroy", "reboot", "reset", "restart", "capacity",
+                "reservations", "config show", "sim up", "sim down", "sim status", "sim reset"]
+    for cmd in commands:
+        r = vm(cmd.split() + ["--help"], env)
+        assert r.code == 0, (cmd, r.err)
+        assert "Usage" in r.out and "--" in r.out, cmd
+    top = vm(["--help"], env)
+    assert all(c in top.out for c in commands)
+
+
+def test_bad_key_is_auth_error_and_never_printed(vm_env):
+    secret = "sk-live-DO-NOT-PRINT-0123456789"
+    for var, provider in (("VMOPS_CRUSOE_API_KEY", "crusoe"), ("VMOPS_LAMBDA_API_KEY", "lambda"),
+                          ("VMOPS_NEBIUS_API_KEY", "nebius")):
+        env = {**vm_env, var: secret}
+        r = vm(["list", "--provider", provider], env)
+        assert r.code == 3, (provider, r.code, r.err)
+        assert secret not in r.out + r.err
+        dbg = vm(["--debug", "list", "--provider", provider], env)
+        assert secret not in dbg.out + dbg.err
+    show = vm(["config", "show", "--json"], {**vm_env, "VMOPS_CRUSOE_API_KEY": secret})
+    assert show.code == 0 and secret not in show.out
+    assert show.json()["providers"]["crusoe"]["api_key"].startswith("****")
+
+
+def test_path_traversal_id_never_reaches_another_endpoint(vm_env, crusoe_sim):
+    r = vm(["get", "../../reservations", "--provider", "crusoe", "--json"], vm_env)
+    assert r.code in (5, 6), r.out
+    assert "rsv-001" not in r.out
+    assert crusoe_sim.requests.count("list_reservations") == 0
