@@ -1,0 +1,427 @@
+"""The Lambda adapter against the Lambda simulator on loopback (no mocks)."""
+
+from __future__ import annotations
+
+import json
+
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import httpx
+import pytest
+
+from vmops.config import ProviderSettings, Secret
+from vmops.errors import (
+    AuthError,
+    InsufficientCapacity,
+    InvalidArgument,
+    NotFound,
+    OperationTimeout,
+    ProviderUnavailable,
+    ReservedCannotTerminate,
+    Unsupported,
+    VmopsError,
+)
+from vmops.model import CreateRequest, GpuShape, ReservationPolicy, State
+from vmops.providers.base import Timing
+from vmops.providers.lambdalabs import STATE, LambdaProvider, map_error
+from vmops.sim.common import Fault, SimOptions
+from vmops.sim.lambdalabs import LambdaSim
+from tests.wire import wire_file
+
+KEY = "lambda-test-key-001"
+TIMING = Timing(poll_interval=0.02, op_timeout=10, retry_base_delay=0.01)
+
+
+def make(url: str, key: str = KEY, timing: Timing = TIMING) -> LambdaProvider:
+    return LambdaProvider(ProviderSettings(name="lambda", url=url, api_key=Secret(key), ssh_key="ops"), timing)
+
+
+@pytest.fixture
+def lp(lambda_sim: LambdaSim) -> Iterator[LambdaProvider]:
+    p = make(lambda_sim.address)
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def scenario_sim(request: pytest.FixtureRequest) -> Iterator[LambdaSim]:
+    sim = LambdaSim(SimOptions(time_scale=0.05, scenario=request.param))
+    sim.start(0)
+    yield sim
+    sim.stop()
+
+
+def names(p: LambdaProvider) -> list[str]:
+    return [i.name for i in p.list_instances()]
+
+
+def req(name: str, native: str = "gpu_1x_h100", **kw: Any) -> CreateRequest:
+    return CreateRequest(name=name, native_type=native, **kw)
+
+
+def unused_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+# ---- reads and normalization ---------------------------------------------------------------------------
+def test_capabilities() -> None:
+    c = LambdaProvider.capabilities
+    assert (c.stop_start, c.restart, c.reboot, c.reset, c.batch_launch) == (False, True, False, False, True)
+    assert (c.exact_capacity, c.capacity_signal, c.labels, c.terminate_reserved) == (False, True, False, False)
+
+
+def test_list_normalizes_seeds(lp: LambdaProvider) -> None:
+    seeds = {i.name: i for i in lp.list_instances()}
+    assert list(seeds) == ["training-node-1", "dev-box", "reserved-h100-node"]
+    dev = seeds["dev-box"]
+    assert dev.provider == "lambda" and len(dev.id) == 32
+    assert dev.state is State.RUNNING and dev.native_state == "active"
+    assert dev.native_type == "gpu_1x_h100" and dev.gpu == GpuShape("h100", 1)
+    assert dev.region == "us-east-1" and dev.public_ip == "198.51.100.11" and dev.private_ip == "10.0.2.11"
+    assert dev.price_per_hour == 3.46 and dev.price_source == "lambda api price"
+    assert dev.reserved is False and dev.reservation_id is None and dev.can_terminate is True
+    rsv = seeds["reserved-h100-node"]
+    assert rsv.reserved and rsv.reservation_id == "rsv-lambda-001" and not rsv.can_terminate
+    assert rsv.gpu == GpuShape("h100", 8) and rsv.price_per_hour == 27.68
+    assert seeds["training-node-1"].price_per_hour == 11.84
+    assert lp.get_instance(dev.id) == dev
+
+
+def test_every_recorded_instance_object_parses(lp: LambdaProvider) -> None:
+    wire = wire_file("lambda")
+    seen = 0
+    for line in wire.read_text().splitlines():
+        body = json.loads(line)["response"]["body"]
+        data = body.get("data") if isinstance(body, dict) else None
+        objs: list[Any] = []
+        if isinstance(data, list) and data and "hostname" in data[0]:
+            objs = data
+        elif isinstance(data, dict) and "hostname" in data:
+            objs = [data]
+        elif isinstance(data, dict):
+            for key in ("terminated_instances", "restarted_instances"):
+                objs += data.get(key, [])
+        for o in objs:
+            inst = lp._instance(o)
+            assert inst.id == o["id"] and inst.name == o["name"] and inst.gpu is not None
+            assert inst.state is (State.DELETED if o["status"] == "terminated" else State.RUNNING)
+            seen += 1
+    assert seen >= 20
+
+
+@pytest.mark.parametrize("scenario_sim", [{"instances": [
+    {"name": f"s-{st}", "region": "us-west-1", "instance_type": "gpu_1x_a100", "status": st}
+    for st in ("active", "booting", "unhealthy", "terminating", "terminated", "hibernating-v2")]}],
+    indirect=True)
+def test_every_native_state_maps(scenario_sim: LambdaSim) -> None:
+    with make(scenario_sim.address) as p:
+        got = {i.native_state: i.state for i in p.list_instances()}
+    assert got == {"active": State.RUNNING, "booting": State.CREATING, "unhealthy": State.ERROR,
+                   "terminating": State.DELETING, "terminated": State.DELETED, "hibernating-v2": State.UNKNOWN}
+    assert set(STATE) == {"active", "booting", "unhealthy", "terminating", "terminated"}
+
+
+@pytest.mark.parametrize("scenario_sim", [{"instances": [
+    {"name": "slow-boot", "region": "us-west-1", "instance_type": "gpu_1x_a100", "status": "booting"}]}],
+    indirect=True)
+def test_operation_timeout_names_instance_and_state(scenario_sim: LambdaSim) -> None:
+    with make(scenario_sim.address) as p:
+        [inst] = p.list_instances()
+        with pytest.raises(OperationTimeout) as ei:
+            p.settle(inst, "create", timeout=0.2)
+    assert ei.value.instance_id == inst.id and ei.value.stuck_state == "creating"
+    assert inst.id in str(ei.value) and "slow-boot" in str(ei.value)
+    assert scenario_sim.requests.count("list_instances") >= 3  # one list per tick
+
+
+def test_renamed_non_string_names_parse(lp: LambdaProvider, lambda_sim: LambdaSim) -> None:
+    dev = next(i for i in lp.list_instances() if i.name == "dev-box")
+    with httpx.Client(base_url=lambda_sim.address, trust_env=False) as c:
+        c.post(f"/api/v1/instances/{dev.id}", json={"name": 42}, headers={"Authorization": KEY})
+        assert lp.get_instance(dev.id).name == "42"
+        c.post(f"/api/v1/instances/{dev.id}", json={"name": None}, headers={"Authorization": KEY})
+        assert lp.get_instance(dev.id).name == ""
+
+
+def test_reservations(lp: LambdaProvider) -> None:
+    rs = {r.id: r for r in lp.reservations()}
+    assert list(rs) == ["rsv-lambda-001", "rsv-lambda-002"]
+    r1 = rs["rsv-lambda-001"]
+    assert (r1.native_type, r1.gpu, r1.region, r1.total_vms, r1.used_vms, r1.available_vms) == \
+        ("gpu_8x_h100", GpuShape("h100", 8), "us-west-1", 2, 1, 1)
+    assert r1.start == "2026-01-15" and r1.end == "2026-12-31"
+    assert rs["rsv-lambda-002"].available_vms == 4
+
+
+def test_offers(lp: LambdaProvider) -> None:
+    offers = lp.offers(GpuShape("h100", 8))
+    on_demand = {o.region: o for o in offers if not o.reserved}
+    assert {r: o.has_capacity for r, o in on_demand.items()} == \
+        {"us-west-1": True, "us-east-1": True, "eu-west-1": False}
+    assert all(o.available is None and o.price_per_hour == 27.68 and o.price_source == "lambda api price"
+               for o in on_demand.values())
+    [rsv] = [o for o in offers if o.reserved]
+    assert (rsv.reservation_id, rsv.region, rsv.available, rsv.has_capacity) == ("rsv-lambda-001", "us-west-1", 1, True)
+    everything = lp.offers()
+    assert len([o for o in everything if not o.reserved]) == 12 and len([o for o in everything if o.reserved]) == 2
+
+
+# ---- create ----------------------------------------------------------------------------------------
+def test_create_picks_first_region_with_capacity(lp: LambdaProvider, lambda_sim: LambdaSim) -> None:
+    made = [lp.create(req(f"a{i}", "gpu_8x_a100")) for i in range(4)]
+    assert [m.region for m in made] == ["us-west-1"] * 3 + ["eu-west-1"]
+    assert all(m.state is State.RUNNING and m.native_type == "gpu_8x_a100" for m in made)
+    assert [m.name for m in made] == ["a0", "a1", "a2", "a3"]
+    assert lambda_sim.requests.count("launch") == 4
+    with pytest.raises(InsufficientCapacity):
+        lp.create(req("a4", "gpu_8x_a100"))
+    assert lambda_sim.requests.count("launch") == 4  # no region left: nothing sent
+
+
+def test_create_in_region_and_errors(lp: LambdaProvider) -> None:
+    inst = lp.create(req("east", region="us-east-1"))
+    assert inst.region == "us-east-1" and inst.name == "east" and not inst.reserved
+    with pytest.raises(InsufficientCapacity) as ei:
+        lp.create(req("none", "gpu_8x_h100", region="eu-west-1"))
+    assert "available 0" in str(ei.value)
+    with pytest.raises(InvalidArgument) as ei2:
+        lp.create(req("bad", region="mars-1"))
+    assert "Unknown region: mars-1" in str(ei2.value)
+    with pytest.raises(InvalidArgument):
+        lp.create(req("bad", "gpu_8x_b200"))
+    with pytest.raises(InvalidArgument):
+        lp.create(req("", region="us-east-1"))
+    assert names(lp).count("east") == 1
+
+
+def test_reservation_policies(lp: LambdaProvider, lambda_sim: LambdaSim) -> None:
+    # AUTO / FORBID never land on reserved capacity, even when a matching reservation is named
+    auto = lp.create(req("auto", "gpu_1x_a100", region="us-east-1", reservation_ids=("rsv-lambda-002",)))
+    forbid = lp.create(req("forbid", "gpu_1x_a100", reservation_policy=ReservationPolicy.FORBID))
+    assert not auto.reserved and not forbid.reserved
+    assert lambda_sim.reservation_used("rsv-lambda-002") == 0
+    strict = lp.create(req("strict", "gpu_1x_a100", reservation_policy=ReservationPolicy.STRICT,
+                           reservation_ids=("rsv-lambda-001", "rsv-lambda-002")))
+    assert strict.reserved and strict.reservation_id == "rsv-lambda-002" and strict.region == "us-east-1"
+    assert not strict.can_terminate and lambda_sim.reservation_used("rsv-lambda-002") == 1
+    s8 = lp.create(req("s8", "gpu_8x_h100", reservation_policy=ReservationPolicy.STRICT,
+                       reservation_ids=("rsv-lambda-001",)))
+    assert s8.reservation_id == "rsv-lambda-001"
+    with pytest.raises(InsufficientCapacity) as ei:
+        lp.create(req("s8b", "gpu_8x_h100", reservation_policy=ReservationPolicy.STRICT,
+                      reservation_ids=("rsv-lambda-001", "nope")))
+    assert "full" in str(ei.value) and "nope does not exist" in str(ei.value)
+    with pytest.raises(InvalidArgument):
+        lp.create(req("s", reservation_policy=ReservationPolicy.STRICT))
+
+
+def test_create_retries_after_5xx_without_duplicate(lp: LambdaProvider, lambda_sim: LambdaSim) -> None:
+    lambda_sim.faults.add(Fault(endpoint="launch", kind="error", status=503, nth=(1, 2)))
+    inst = lp.create(req("flaky"))
+    assert inst.state is State.RUNNING
+    assert names(lp).count("flaky") == 1
+    assert lambda_sim.requests.count("launch") == 3
+
+
+def test_lost_launch_answer_is_adopted(lp: LambdaProvider, lambda_sim: LambdaSim) -> None:
+    lambda_sim.faults.add(Fault(endpoint="launch", kind="lose_response", times=1))
+    inst = lp.create(req("lost-one"))
+    assert inst.name == "lost-one" and inst.state is State.RUNNING
+    assert [i.id for i in lp.find_by_name("lost-one")] == [inst.id]
+    assert lambda_sim.requests.count("launch") == 1
+
+
+def test_lost_answer_does_not_adopt_an_older_namesake(lp: LambdaProvider, lambda_sim: LambdaSim) -> None:
+    old = lp.create(req("twin"))
+    lambda_sim.faults.add(Fault(endpoint="launch", kind="lose_response", times=1))
+    new = lp.create(req("twin"))
+    assert new.id != old.id
+    assert sorted(i.id for i in lp.find_by_name("twin")) == sorted([old.id, new.id])
+
+
+def test_create_honours_rate_limit(lp: LambdaProvider, lambda_sim: LambdaSim) -> None:
+    lambda_sim.faults.add(Fault(endpoint="launch", kind="rate_limit", per_seconds=12))  # 0.6 s at scale 0.05
+    lp.create(req("rl-1"))
+    t = time.monotonic()
+    lp.create(req("rl-2"))
+    assert time.monotonic() - t >= 0.6  # waited for Retry-After
+    assert lambda_sim.requests.count("launch") == 3  # one 429 in between
+    assert names(lp).count("rl-1") == 1 and names(lp).count("rl-2") == 1
+
+
+# ---- lifecycle ------------------------------------------------------------------------------------------
+def test_destroy(lp: LambdaProvider, lambda_sim: LambdaSim) -> None:
+    inst = lp.create(req("doomed"))
+    gone = lp.destroy(inst.id)
+    assert gone.state is State.DELETED and gone.id == inst.id and gone.name == "doomed"
+    assert "doomed" not in names(lp)
+    with pytest.raises(NotFound):
+        lp.destroy(inst.id)
+    assert lambda_sim.requests.count("terminate") == 1
+    assert lambda_sim.on_demand("us-west-1", "gpu_1x_h100") == 5
+
+
+def test_destroy_without_wait(lp: LambdaProvider) -> None:
+    inst = lp.create(req("quick"), wait=False)
+    assert inst.state is State.RUNNING
+    assert lp.destroy(inst.id, wait=False).state is State.DELETED
+    assert "quick" not in names(lp)
+
+
+def test_destroy_reserved_is_refused_before_any_terminate(lp: LambdaProvider, lambda_sim: LambdaSim) -> None:
+    rsv = next(i for i in lp.list_instances() if i.reserved)
+    with pytest.raises(ReservedCannotTerminate) as ei:
+        lp.destroy(rsv.id)
+    assert rsv.id in str(ei.value)
+    assert lambda_sim.requests.count("terminate") == 0
+
+
+def test_destroy_survives_lost_terminate_answer(lp: LambdaProvider, lambda_sim: LambdaSim) -> None:
+    inst = lp.create(req("lost-term"))
+    lambda_sim.faults.add(Fault(endpoint="terminate", kind="lose_response", times=1))
+    assert lp.destroy(inst.id).state is State.DELETED
+    assert "lost-term" not in names(lp)
+    assert lambda_sim.requests.count("terminate") == 1
+
+
+def test_destroy_many_reports_each_id(lp: LambdaProvider, lambda_sim: LambdaSim) -> None:
+    a = lp.create(req("m-a"))
+    b = lp.create(req("m-b"))
+    rsv = next(i for i in lp.list_instances() if i.reserved)
+    lambda_sim.faults.add(Fault(endpoint="terminate", kind="lose_response", nth=(2,)))
+    results = lp.destroy_many([a.id, rsv.id, b.id, "f" * 32, a.id])
+    by_id = {r.id: r for r in results}
+    assert [r.id for r in results] == [a.id, rsv.id, b.id, "f" * 32]
+    assert by_id[a.id].ok and by_id[b.id].ok and by_id["f" * 32].ok
+    assert by_id[a.id].instance is not None and by_id[a.id].instance.state is State.DELETED
+    assert not by_id[rsv.id].ok and isinstance(by_id[rsv.id].error, ReservedCannotTerminate)
+    live = {i.id for i in lp.list_instances()}
+    assert a.id not in live and b.id not in live and rsv.id in live
+    assert lambda_sim.requests.count("terminate") == 2  # one id per call, reserved never sent
+
+
+def test_restart(lp: LambdaProvider, lambda_sim: LambdaSim) -> None:
+    dev = next(i for i in lp.list_instances() if i.name == "dev-box")
+    assert lp.restart(dev.id).state is State.RUNNING
+    rsv = next(i for i in lp.list_instances() if i.reserved)
+    assert lp.restart(rsv.id).id == rsv.id
+    with pytest.raises(NotFound):
+        lp.restart("f" * 32)
+    assert lambda_sim.requests.count("restart") == 3
+
+
+def test_unsupported_verbs_make_no_call(lp: LambdaProvider, lambda_sim: LambdaSim) -> None:
+    for verb in (lp.stop, lp.start, lp.reboot, lp.reset):
+        with pytest.raises(Unsupported) as ei:
+            verb("whatever")
+        assert ei.value.exit_code == Unsupported.exit_code
+    with pytest.raises(Unsupported) as ei:
+        lp.stop("x")
+    assert "destroy" in str(ei.value)
+    assert lambda_sim.requests.counts() == {}
+
+
+# ---- errors, retries, safety ----------------------------------------------------------------------------
+def test_bad_key_is_auth_error_without_the_key(lambda_sim: LambdaSim) -> None:
+    secret = "sk-very-secret-value-123"
+    with make(lambda_sim.address, key=secret) as p:
+        for call in (p.list_instances, p.reservations, lambda: p.create(req("x", region="us-west-1"))):
+            with pytest.raises(AuthError) as ei:
+                call()
+            assert secret not in str(ei.value) and secret not in repr(ei.value.args)
+            assert "invalid" in str(ei.value).lower()
+
+
+def test_map_error_table_on_real_answers(lambda_sim: LambdaSim) -> None:
+    h = {"Authorization": f"Bearer {KEY}"}
+    with httpx.Client(base_url=lambda_sim.address, trust_env=False) as c:
+        rsv_id = next(i["id"] for i in c.get("/api/v1/instances", headers=h).json()["data"] if i["is_reserved"])
+        cases = [
+            (c.get("/api/v1/instances", headers={"Authorization": "nope"}), AuthError),
+            (c.get("/api/v1/reservations/nope", headers=h), NotFound),
+            (c.post("/api/v1/instance-operations/launch", headers=h,
+                    json={"region_name": "x", "instance_type_name": "gpu_1x_h100", "ssh_key_names": []}), InvalidArgument),
+            (c.post("/api/v1/instance-operations/launch", headers=h, json={"region_name": "us-east-1"}), InvalidArgument),
+            (c.post("/api/v1/instance-operations/launch", headers=h,
+                    json={"region_name": "us-east-1", "instance_type_name": "gpu_8x_a100", "ssh_key_names": []}),
+             InsufficientCapacity),
+            (c.post("/api/v1/instance-operations/terminate", headers=h, json={"instance_ids": [rsv_id]}),
+             ReservedCannotTerminate),
+            (c.post("/api/v1/instance-operations/stop", headers=h, json={}), NotFound),
+            (c.get("/api/v1/instance-operations/launch", headers=h), Unsupported),
+        ]
+    for resp, cls in cases:
+        err = map_error(resp, KEY)
+        assert type(err) is cls, (resp.status_code, resp.text)
+        assert KEY not in str(err) and str(err).startswith("lambda: ")
+
+
+def test_reads_retry_5xx_and_429(lp: LambdaProvider, lambda_sim: LambdaSim) -> None:
+    lambda_sim.faults.add(Fault(endpoint="list_instances", kind="error", status=500, nth=(1, 2)))
+    assert len(lp.list_instances()) == 3
+    assert lambda_sim.requests.count("list_instances") == 3
+    lambda_sim.faults.add(Fault(endpoint="list_reservations", kind="error", status=429, retry_after=0, times=2))
+    assert len(lp.reservations()) == 2
+    assert lambda_sim.requests.count("list_reservations") == 3
+
+
+def test_reads_give_up_as_provider_unavailable(lambda_sim: LambdaSim) -> None:
+    lambda_sim.faults.add(Fault(endpoint="list_instances", kind="error", status=503))
+    with make(lambda_sim.address, timing=Timing(retry_attempts=3, retry_base_delay=0.01)) as p:
+        with pytest.raises(ProviderUnavailable):
+            p.list_instances()
+    assert lambda_sim.requests.count("list_instances") == 3
+
+
+def test_provider_down() -> None:
+    with make(f"http://127.0.0.1:{unused_port()}", timing=Timing(retry_attempts=2, retry_base_delay=0.01)) as p:
+        with pytest.raises(ProviderUnavailable) as ei:
+            p.list_instances()
+        assert KEY not in str(ei.value)
+        with pytest.raises(ProviderUnavailable):
+            p.create(req("down", region="us-west-1"))
+        with pytest.raises(ProviderUnavailable):
+            p.destroy("f" * 32)
+
+
+def test_path_traversal_ids(lp: LambdaProvider, lambda_sim: LambdaSim) -> None:
+    for bad in ("../../reservations", "..%2F..%2Freservations", "../reservations/rsv-lambda-001", "a/b"):
+        with pytest.raises(NotFound):
+            lp.get_instance(bad)
+        with pytest.raises(NotFound):
+            lp.destroy(bad)
+    for bad in ("..", ".", "", "x\ny"):
+        with pytest.raises(InvalidArgument):
+            lp.get_instance(bad)
+    counts = lambda_sim.requests.counts()
+    assert counts.get("get_reservation", 0) == 0 and counts.get("list_reservations", 0) == 0
+    assert counts.get("terminate", 0) == 0
+    assert len(lp.list_instances()) == 3
+
+
+def test_built_through_the_registry(lambda_sim: LambdaSim, tmp_path: Path) -> None:
+    from vmops.config import load_config
+    from vmops.providers import get_provider
+
+    cfg = load_config({"VMOPS_HOME": str(tmp_path), "VMOPS_LAMBDA_URL": lambda_sim.address, "VMOPS_PROVIDERS": "lambda"})
+    with get_provider("lambda", cfg, TIMING) as p:
+        assert isinstance(p, LambdaProvider)
+        assert [i.name for i in p.list_instances()][:2] == ["training-node-1", "dev-box"]
+
+
+def test_base_url_may_include_api_prefix(lambda_sim: LambdaSim) -> None:
+    with make(lambda_sim.address + "/api/v1") as p:
+        assert len(p.list_instances()) == 3
+
+
+def test_all_errors_are_typed(lp: LambdaProvider) -> None:
+    with pytest.raises(VmopsError):
+        lp.get_instance("nope")

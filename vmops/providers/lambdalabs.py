@@ -1,0 +1,500 @@
+"""Lambda Cloud adapter (contract: provider-apis.md §2).
+
+Lambda is synchronous: a launch returns ids of instances that already exist, a terminate removes them at
+once. The adapter still settles through ``wait_for`` whenever an instance is not yet in its target state
+(the real cloud shows ``booting`` for a while), so results are settled either way.
+
+Traps handled here (§2.7): terminate is a batch without rollback, so we terminate one id per call and
+pre-check reserved instances; launches never auto-place into reservations, and we only launch into one
+when the caller asks for it with ``ReservationPolicy.STRICT``; a lost or rate-limited launch is resolved
+by looking the VM up by name before any retry, so no duplicate is ever made.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import replace
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterable, Mapping
+
+import httpx
+
+from vmops.config import ProviderSettings
+from vmops.errors import (
+    AuthError,
+    FailedPrecondition,
+    InsufficientCapacity,
+    InvalidArgument,
+    NotFound,
+    OperationTimeout,
+    OutcomeUnknown,
+    PermissionDenied,
+    ProviderUnavailable,
+    ReservedCannotTerminate,
+    Unsupported,
+    VmopsError,
+)
+from vmops.model import CreateRequest, GpuShape, Instance, Offer, Reservation, ReservationPolicy, State, map_state
+from vmops.providers.base import TARGETS, Capabilities, DestroyResult, Provider, Timing
+from vmops.providers.http import RestClient, segment
+from vmops.providers.retry import RetryAfter, backoff_delay
+
+#: Lambda's documented statuses -> canonical state. Live instances on the wire are always "active";
+#: "terminated" only appears inside a terminate response.
+STATE: dict[str, State] = {
+    "active": State.RUNNING,
+    "booting": State.CREATING,
+    "unhealthy": State.ERROR,
+    "terminating": State.DELETING,
+    "terminated": State.DELETED,
+}
+
+API_PRICE = "lambda api price"
+
+_CODE_ERRORS: dict[str, type[VmopsError]] = {
+    "global/invalid-api-key": AuthError,
+    "global/object-does-not-exist": NotFound,
+    "global/invalid-parameters": InvalidArgument,
+    "instance-operations/launch/insufficient-capacity": InsufficientCapacity,
+    "instance-operations/terminate/reserved-instance": ReservedCannotTerminate,
+}
+_STATUS_ERRORS: dict[int, type[VmopsError]] = {
+    400: InvalidArgument,
+    401: AuthError,
+    403: PermissionDenied,
+    404: NotFound,
+    405: Unsupported,
+    409: FailedPrecondition,
+    422: InvalidArgument,
+}
+
+
+def map_error(resp: httpx.Response, secret: str = "") -> VmopsError:
+    """The one place Lambda error answers become typed vmops errors (5xx and 429 are handled by RestClient)."""
+    where = f"{resp.request.method} {resp.request.url.path}" if resp.request is not None else ""
+    try:
+        detail = resp.json().get("detail")
+    except (ValueError, AttributeError):
+        detail = None
+    code = ""
+    text = ""
+    if isinstance(detail, dict) and isinstance(detail.get("error"), dict):
+        err = detail["error"]
+        code = str(err.get("code", ""))
+        text = str(err.get("message", ""))
+    elif isinstance(detail, list):  # 422 schema validation
+        parts = []
+        for item in detail[:5]:
+            if isinstance(item, dict):
+                loc = ".".join(str(x) for x in item.get("loc", []) if x != "body")
+                parts.append(f"{loc or 'body'}: {item.get('msg', item.get('type', 'invalid'))}")
+        text = "request rejected by validation (" + "; ".join(parts) + ")"
+    elif isinstance(detail, str):
+        text = detail
+    if not text:
+        text = f"HTTP {resp.status_code}"
+    if secret:
+        text = text.replace(secret, "****")
+    cls = _CODE_ERRORS.get(code) or _STATUS_ERRORS.get(resp.status_code) or ProviderUnavailable
+    message = f"{text.rstrip('.')} ({where})" if where else text
+    hint: str | None = None
+    if cls is Unsupported:
+        hint = "Lambda does not offer this operation"
+    elif cls is InvalidArgument and resp.status_code == 422:
+        hint = "This is a vmops bug or an API change; report it with the message above"
+    return cls(message, provider="lambda", hint=hint)
+
+
+_GPU_DESC = re.compile(r"^\s*([A-Za-z][A-Za-z0-9]*)")
+
+
+class LambdaProvider(Provider):
+    """Lambda Cloud behind the normalized model."""
+
+    name = "lambda"
+    capabilities = Capabilities(
+        stop_start=False,
+        labels=False,
+        exact_capacity=False,
+        capacity_signal=True,
+        batch_launch=True,
+        reboot=False,
+        reset=False,
+        restart=True,
+        regions=True,
+        terminate_reserved=False,
+        idempotency_key=False,
+    )
+
+    def __init__(self, settings: ProviderSettings, timing: Timing | None = None) -> None:
+        super().__init__(settings, timing)
+        secret = settings.api_key.reveal()
+        self._client = RestClient(settings, self.timing, lambda r: map_error(r, secret), auth_scheme="Bearer")
+        self._prefix = "" if settings.url.rstrip("/").endswith("/api/v1") else "/api/v1"
+        self._sleep: Callable[[float], None] = time.sleep
+
+    # ---- wire ----------------------------------------------------------------------------------
+    def _get(self, path: str) -> Any:
+        return self._data(self._client.request("GET", self._prefix + path))
+
+    def _post(self, path: str, body: Any) -> Any:
+        return self._data(self._client.request("POST", self._prefix + path, json=body, idempotent=False))
+
+    def _data(self, body: Any) -> Any:
+        if not isinstance(body, dict) or "data" not in body:
+            raise ProviderUnavailable("unexpected answer from the Lambda API (no `data`)", provider=self.name)
+        return body["data"]
+
+    # ---- normalization -------------------------------------------------------------------------
+    def _shape(self, type_obj: Mapping[str, Any]) -> GpuShape | None:
+        native = self.catalogue.type_named(str(type_obj.get("name", "")))
+        if native is not None:
+            return native.shape
+        gpus = (type_obj.get("specs") or {}).get("gpus")
+        m = _GPU_DESC.match(str(type_obj.get("gpu_description") or ""))
+        if m and isinstance(gpus, int) and gpus > 0:
+            return GpuShape(m.group(1).lower(), gpus)
+        return None
+
+    def _price(self, type_obj: Mapping[str, Any]) -> tuple[float | None, str | None]:
+        cents = type_obj.get("price_cents_per_hour")
+        if isinstance(cents, (int, float)) and not isinstance(cents, bool):
+            return cents / 100, API_PRICE
+        native = self.catalogue.type_named(str(type_obj.get("name", "")))
+        if native is not None:
+            return native.list_price_per_hour, native.price_source
+        return None, None
+
+    def _instance(self, d: Mapping[str, Any]) -> Instance:
+        type_obj = d.get("instance_type") or {}
+        if not isinstance(type_obj, Mapping):
+            type_obj = {"name": str(type_obj)}
+        region = d.get("region")
+        region_name = region.get("name") if isinstance(region, Mapping) else region
+        native_state = str(d.get("status", ""))
+        reserved = bool(d.get("is_reserved", False))
+        terminate = ((d.get("actions") or {}).get("terminate") or {}).get("available")
+        price, source = self._price(type_obj)
+        name = d.get("name")
+        return Instance(
+            provider=self.name,
+            id=str(d["id"]),
+            name="" if name is None else (name if isinstance(name, str) else str(name)),
+            state=map_state(native_state, STATE),
+            native_state=native_state,
+            native_type=str(type_obj.get("name", "")),
+            gpu=self._shape(type_obj),
+            region=str(region_name) if region_name else None,
+            public_ip=d.get("ip") or None,
+            private_ip=d.get("private_ip") or None,
+            reserved=reserved,
+            reservation_id=d.get("reservation_id") or None,
+            price_per_hour=price,
+            price_source=source,
+            created_at=_parse_time(d.get("created_at") or d.get("created")),
+            labels=_labels(d.get("tags")),
+            can_terminate=bool(terminate) if terminate is not None else not reserved,
+        )
+
+    # ---- reads ---------------------------------------------------------------------------------
+    def list_instances(self) -> list[Instance]:
+        return [self._instance(d) for d in self._get("/instances")]
+
+    def get_instance(self, instance_id: str) -> Instance:
+        return self._instance(self._get(f"/instances/{segment(instance_id, 'instance id')}"))
+
+    def reservations(self) -> list[Reservation]:
+        out = []
+        for r in self._get("/reservations"):
+            native = str(r.get("instance_type", ""))
+            entry = self.catalogue.type_named(native)
+            out.append(Reservation(
+                provider=self.name,
+                id=str(r["id"]),
+                name=str(r["id"]),
+                native_type=native,
+                gpu=entry.shape if entry else None,
+                region=r.get("region"),
+                active=True,  # Lambda reports no status and never checks the dates
+                total_vms=int(r.get("quantity", 0)),
+                used_vms=int(r.get("used", 0)),
+                price_per_hour=None,
+                start=r.get("start_date"),
+                end=r.get("end_date"),
+            ))
+        return out
+
+    def _instance_types(self) -> dict[str, Any]:
+        data = self._get("/instance-types")
+        if not isinstance(data, dict):
+            raise ProviderUnavailable("unexpected instance-types answer from the Lambda API", provider=self.name)
+        return data
+
+    def offers(self, shape: GpuShape | None = None) -> list[Offer]:
+        out: list[Offer] = []
+        for tname, entry in self._instance_types().items():
+            type_obj = entry.get("instance_type") or {"name": tname}
+            gpu = self._shape(type_obj)
+            if gpu is None or (shape is not None and gpu != shape):
+                continue
+            price, source = self._price(type_obj)
+            with_cap = [r.get("name") for r in entry.get("regions_with_capacity_available") or []]
+            regions = list(self.catalogue.regions) + [r for r in with_cap if r not in self.catalogue.regions]
+            for region in regions:
+                out.append(Offer(provider=self.name, gpu=gpu, native_type=tname, region=region,
+                                 price_per_hour=price, price_source=source or API_PRICE,
+                                 available=None, has_capacity=region in with_cap))
+        for rsv in self.reservations():
+            if rsv.gpu is None or (shape is not None and rsv.gpu != shape):
+                continue
+            out.append(Offer(provider=self.name, gpu=rsv.gpu, native_type=rsv.native_type, region=rsv.region,
+                             price_per_hour=None, price_source="lambda reservation (prepaid)",
+                             available=rsv.available_vms, has_capacity=rsv.available_vms > 0,
+                             reserved=True, reservation_id=rsv.id))
+        return out
+
+    # ---- create --------------------------------------------------------------------------------
+    def _placement(self, request: CreateRequest) -> tuple[str, str | None]:
+        """(region, reservation id or None) for a create."""
+        if request.reservation_policy is ReservationPolicy.STRICT:
+            if not request.reservation_ids:
+                raise InvalidArgument("a strict reservation policy needs at least one reservation id",
+                                      provider=self.name, hint="Pass --reservation ID (see `vm reservations`)")
+            known = {r.id: r for r in self.reservations()}
+            problems = []
+            for rid in request.reservation_ids:
+                rsv = known.get(rid)
+                if rsv is None:
+                    problems.append(f"{rid} does not exist")
+                elif rsv.native_type != request.native_type:
+                    problems.append(f"{rid} is for {rsv.native_type}")
+                elif request.region and rsv.region != request.region:
+                    problems.append(f"{rid} is in {rsv.region}")
+                elif rsv.available_vms < 1:
+                    problems.append(f"{rid} is full ({rsv.used_vms}/{rsv.total_vms} used)")
+                else:
+                    return str(rsv.region), rsv.id
+            raise InsufficientCapacity(
+                f"no usable reservation for {request.native_type}: " + "; ".join(problems), provider=self.name,
+                hint="Check `vm reservations`, or allow on-demand capacity")
+        # AUTO and FORBID: Lambda never auto-places, and reserved VMs cannot be terminated through the API,
+        # so vmops only lands on reserved capacity when the caller names it (STRICT).
+        if request.region:
+            return request.region, None
+        types = self._instance_types()
+        entry = types.get(request.native_type)
+        if entry is None:
+            raise InvalidArgument(f"Lambda has no instance type {request.native_type}", provider=self.name,
+                                  hint=f"Known types: {', '.join(types)}")
+        regions = [r.get("name") for r in entry.get("regions_with_capacity_available") or []]
+        if not regions:
+            raise InsufficientCapacity(f"no Lambda region has on-demand capacity for {request.native_type}",
+                                       provider=self.name)
+        return str(regions[0]), None
+
+    def _new_named(self, name: str, before: set[str]) -> list[Instance]:
+        return [i for i in self.find_by_name(name) if i.id not in before]
+
+    def create(self, request: CreateRequest, *, wait: bool = True) -> Instance:
+        if not isinstance(request.name, str) or not request.name.strip():
+            raise InvalidArgument("a Lambda instance needs a non-empty name (vmops finds lost launches by name)",
+                                  provider=self.name)
+        region, rid = self._placement(request)
+        body: dict[str, Any] = {
+            "region_name": region,
+            "instance_type_name": request.native_type,
+            "ssh_key_names": [self.settings.ssh_key],
+            "name": request.name,
+            "quantity": 1,  # one VM per launch: with quantity > 1 Lambda appends -N to the names
+        }
+        if rid:
+            body["reservation_id"] = rid
+        # Names are not unique at Lambda: remember who already carries this name, so a lost answer
+        # adopts only a VM this call made.
+        before = {i.id for i in self.find_by_name(request.name)}
+        attempts = max(1, self.timing.retry_attempts)
+        inst: Instance | None = None
+        last: ProviderUnavailable | None = None
+        for attempt in range(attempts):
+            try:
+                ids = self._post("/instance-operations/launch", body).get("instance_ids") or []
+            except ProviderUnavailable as e:  # includes OutcomeUnknown, 5xx and RetryAfter (429)
+                last = e
+                self._sleep(self._delay(e, attempt))
+                try:
+                    found = self._new_named(request.name, before)
+                except ProviderUnavailable:
+                    if isinstance(e, RetryAfter):
+                        raise
+                    raise OutcomeUnknown(
+                        f"launch of {request.name} may have happened ({e.message}) and looking it up by name failed",
+                        provider=self.name, hint="Check `vm list` for the name before creating it again") from None
+                if found:
+                    inst = found[0]
+                    break
+                continue
+            if not ids:
+                raise ProviderUnavailable(f"launch of {request.name} returned no instance id", provider=self.name)
+            try:
+                inst = self.get_instance(str(ids[0]))
+            except ProviderUnavailable:
+                raise OutcomeUnknown(f"launched {request.name} as {ids[0]} but could not read it back",
+                                     provider=self.name, hint="Check it with `vm get` before creating it again") from None
+            break
+        if inst is None:
+            assert last is not None
+            raise last
+        if region and inst.region is None:
+            inst = replace(inst, region=region)
+        if wait and inst.state is not State.RUNNING:
+            inst = self.settle(inst, "create")
+        return inst
+
+    # ---- lifecycle -----------------------------------------------------------------------------
+    def stop(self, instance_id: str, *, wait: bool = True) -> Instance:
+        raise Unsupported("Lambda instances cannot be stopped", provider=self.name,
+                          hint="Lambda has no stop; destroy the instance instead (`vm destroy`)")
+
+    def start(self, instance_id: str, *, wait: bool = True) -> Instance:
+        raise Unsupported("Lambda instances cannot be started", provider=self.name,
+                          hint="Lambda has no stop/start; create a new instance instead")
+
+    def reboot(self, instance_id: str, *, wait: bool = True) -> Instance:
+        raise Unsupported("Lambda has no reboot", provider=self.name, hint="Use `vm restart` instead")
+
+    def reset(self, instance_id: str, *, wait: bool = True) -> Instance:
+        raise Unsupported("Lambda has no reset", provider=self.name, hint="Use `vm restart` instead")
+
+    def restart(self, instance_id: str, *, wait: bool = True) -> Instance:
+        segment(instance_id, "instance id")
+        data = self._post("/instance-operations/restart", {"instance_ids": [instance_id]})
+        items = data.get("restarted_instances") or []
+        inst = self._instance(items[0]) if items else self.get_instance(instance_id)
+        if wait and inst.state is not State.RUNNING:
+            inst = self.settle(inst, "restart")
+        return inst
+
+    def destroy(self, instance_id: str, *, wait: bool = True) -> Instance:
+        inst = self.get_instance(instance_id)  # NotFound for an unknown id; validates the id too
+        self._check_terminable(inst)  # before any terminate call
+        return self._terminate_one(inst, wait=wait)
+
+    def _check_terminable(self, inst: Instance) -> None:
+        if inst.reserved or not inst.can_terminate:
+            raise ReservedCannotTerminate(
+                f"instance {inst.id} ({inst.name}) is reserved"
+                + (f" (reservation {inst.reservation_id})" if inst.reservation_id else "")
+                + " and cannot be terminated through the Lambda API", provider=self.name)
+
+    def _terminate_one(self, inst: Instance, *, wait: bool) -> Instance:
+        """Terminate exactly one id. A lost answer is resolved by looking the instance up: gone means
+        done, still there means the terminate can safely be sent again (bounded)."""
+        attempts = max(1, self.timing.retry_attempts)
+        done: Instance | None = None
+        for attempt in range(attempts):
+            try:
+                data = self._post("/instance-operations/terminate", {"instance_ids": [inst.id]})
+            except ProviderUnavailable as e:  # OutcomeUnknown, 5xx, 429
+                if attempt == attempts - 1:
+                    raise
+                self._sleep(self._delay(e, attempt))
+                try:
+                    self.get_instance(inst.id)
+                except NotFound:
+                    done = replace(inst, state=State.DELETED, native_state="terminated")
+                    break
+                continue
+            items = data.get("terminated_instances") or []
+            done = self._instance(items[0]) if items else replace(inst, state=State.DELETING)
+            break
+        assert done is not None
+        if wait:
+            settled = self.wait_for({inst.id: TARGETS["destroy"]})[inst.id]
+            done = replace(done, state=State.DELETED) if settled.state is State.DELETED else settled
+        return done
+
+    def _delay(self, e: ProviderUnavailable, attempt: int) -> float:
+        ra = e.retry_after if isinstance(e, RetryAfter) else None
+        if ra is None:
+            ra = backoff_delay(attempt, self.timing.retry_base_delay, self.timing.retry_max_delay)
+        return min(self.timing.retry_max_delay, ra)
+
+    def destroy_many(self, instance_ids: Iterable[str], *, wait: bool = True) -> list[DestroyResult]:
+        """One terminate per id (a failed batch would leave earlier ids gone without saying so), then a
+        list to verify what really happened to every id."""
+        ids = list(dict.fromkeys(instance_ids))
+        results: dict[str, DestroyResult] = {}
+        try:
+            live = {i.id: i for i in self.list_instances()}
+        except VmopsError as e:
+            return [DestroyResult(iid, False, None, e) for iid in ids]
+        attempted: dict[str, Instance] = {}
+        for iid in ids:
+            inst = live.get(iid)
+            if inst is None:
+                results[iid] = DestroyResult(iid, True, None)  # already gone (or never existed)
+                continue
+            try:
+                self._check_terminable(inst)
+            except ReservedCannotTerminate as e:
+                results[iid] = DestroyResult(iid, False, inst, e)
+                continue
+            attempted[iid] = inst
+            try:
+                done = self._terminate_one(inst, wait=False)
+                results[iid] = DestroyResult(iid, True, done)
+            except NotFound:
+                results[iid] = DestroyResult(iid, True, replace(inst, state=State.DELETED, native_state="(gone)"))
+            except VmopsError as e:
+                results[iid] = DestroyResult(iid, False, inst, e)
+        if attempted:
+            self._verify_destroyed(attempted, results, wait)
+        return [results[iid] for iid in ids]
+
+    def _verify_destroyed(self, attempted: dict[str, Instance], results: dict[str, DestroyResult], wait: bool) -> None:
+        try:
+            listed = {i.id: i for i in self.list_instances() if i.id in attempted}
+        except VmopsError:
+            return  # each per-id result is already definitive (lost answers were resolved by lookups)
+        pending: dict[str, frozenset[State]] = {}
+        for iid, inst in attempted.items():
+            cur = listed.get(iid)
+            r = results[iid]
+            if cur is None:
+                if not r.ok or r.instance is None or r.instance.state is not State.DELETED:
+                    results[iid] = DestroyResult(iid, True, replace(inst, state=State.DELETED, native_state="(gone)"))
+            elif r.ok and cur.state is State.DELETING and wait:
+                pending[iid] = TARGETS["destroy"]
+            elif r.ok and cur.state not in (State.DELETING, State.DELETED):
+                results[iid] = DestroyResult(iid, False, cur, FailedPrecondition(
+                    f"instance {iid} ({cur.name}) is still {cur.state.value} after terminate", provider=self.name))
+        if pending:
+            try:
+                self.wait_for(pending)
+            except OperationTimeout as e:
+                for iid in pending:
+                    results[iid] = DestroyResult(iid, False, attempted[iid], e)
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
+
+
+def _labels(tags: Any) -> dict[str, str]:
+    if not isinstance(tags, list):
+        return {}
+    out = {}
+    for t in tags:
+        if isinstance(t, Mapping) and "key" in t:
+            out[str(t["key"])] = str(t.get("value", ""))
+    return out
