@@ -393,12 +393,12 @@ def test_provider_down() -> None:
 
 
 def test_path_traversal_ids(lp: LambdaProvider, lambda_sim: LambdaSim) -> None:
-    for bad in ("../../reservations", "..%2F..%2Freservations", "../reservations/rsv-lambda-001", "a/b"):
+    for bad in ("..%2F..%2Freservations",):  # encoded again by the adapter: an unknown id, not a route
         with pytest.raises(NotFound):
             lp.get_instance(bad)
         with pytest.raises(NotFound):
             lp.destroy(bad)
-    for bad in ("..", ".", "", "x\ny"):
+    for bad in ("../../reservations", "../reservations/rsv-lambda-001", "a/b", "..", ".", "", "x\ny"):
         with pytest.raises(InvalidArgument):
             lp.get_instance(bad)
     counts = lambda_sim.requests.counts()

@@ -15,8 +15,13 @@ from vmops.providers.retry import RetryAfter, with_retries
 
 
 def segment(value: str, what: str = "id") -> str:
-    """One URL path segment, validated and percent-encoded, so ``../../x`` can never reach another endpoint."""
-    if not isinstance(value, str) or value.strip() == "" or value in (".", "..") or any(c in value for c in "\r\n\x00"):
+    """One URL path segment, validated and percent-encoded, so ``../../x`` can never reach another endpoint.
+
+    Slashes are refused outright rather than encoded: some servers decode ``%2F`` before routing, so an
+    encoded ``<id>/restart`` could still reach another route. No provider's ids contain one.
+    """
+    if (not isinstance(value, str) or value.strip() == "" or value in (".", "..")
+            or any(c in value for c in "/\\\r\n\x00")):
         raise InvalidArgument(f"{what} {value!r} is not valid", hint="Pass the id as shown by `vm list`")
     return quote(value, safe="")
 

@@ -1,0 +1,453 @@
+"""Crusoe adapter (REST, ``/v1alpha5/projects/{project}``), per provider-apis.md §1.
+
+Async model: every mutation returns an operation. A settled call polls the operation
+(``GET .../instances/operations/{id}``) until it leaves IN_PROGRESS, then polls the instance to its target
+state (the operation reports SUCCEEDED before a created/restarted VM is RUNNING).
+
+Reservation policy (Crusoe places a create into a matching reservation by itself):
+
+* STRICT with ids -> the first id is sent as ``reservation_id`` (no on-demand fallback at Crusoe); STRICT
+  without ids -> vmops picks the eligible reservation Crusoe itself would pick (cheapest, then most free GPUs)
+  and sends its id, so the create can never land on-demand.
+* AUTO -> no ``reservation_id``; the server auto-places (reserved first, else on-demand).
+* FORBID -> Crusoe cannot be told to skip reservations, so vmops only creates in a location where this
+  project has no free reserved slot of that type: with a region that has one it raises Unsupported, without a
+  region it picks such a location or raises InsufficientCapacity.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+import httpx
+
+from vmops.errors import (
+    AuthError,
+    FailedPrecondition,
+    InsufficientCapacity,
+    InvalidArgument,
+    NotFound,
+    OperationTimeout,
+    PermissionDenied,
+    ProviderUnavailable,
+    Unsupported,
+    VmopsError,
+)
+from vmops.model import CreateRequest, GpuShape, Instance, Offer, Reservation, ReservationPolicy, State, map_state
+from vmops.providers.base import Capabilities, Provider, Timing
+from vmops.providers.http import RestClient, segment
+from vmops.providers.retry import backoff_delay
+from vmops.config import ProviderSettings
+
+STATE: dict[str, State] = {
+    "STATE_CREATING": State.CREATING,
+    "STATE_RUNNING": State.RUNNING,
+    "STATE_STOPPING": State.STOPPING,
+    "STATE_STOPPED": State.STOPPED,
+    "STATE_STARTING": State.STARTING,
+    "STATE_DELETING": State.DELETING,
+}
+
+RESERVATION_PRICE_SOURCE = "crusoe reservation price"
+API_PRICE_SOURCE = "crusoe vm-types API price_per_hour_usd"
+
+#: error code in ``{"detail":{"code":...}}`` -> (vmops error class, hint or None for the class default)
+_CODE_TABLE: dict[str, tuple[type[VmopsError], str | None]] = {
+    "UNAUTHENTICATED": (AuthError, None),
+    "PERMISSION_DENIED": (PermissionDenied, None),
+    "NOT_FOUND": (NotFound, None),
+    "INVALID_ARGUMENT": (InvalidArgument, "Check the type, location and action against `vm capacity`"),
+    "FAILED_PRECONDITION": (FailedPrecondition, None),
+    "RESOURCE_EXHAUSTED": (InsufficientCapacity, None),  # Crusoe reports exhausted capacity as HTTP 400
+    "UNAVAILABLE": (ProviderUnavailable, None),
+    "INTERNAL": (ProviderUnavailable, None),
+}
+_STATUS_TABLE: dict[int, type[VmopsError]] = {
+    401: AuthError, 403: PermissionDenied, 404: NotFound, 405: InvalidArgument, 409: FailedPrecondition,
+    422: InvalidArgument,
+}
+_RESERVATION_HINT = ("Check the reservation's status, type, location and free capacity with `vm reservations`, "
+                     "or create with the auto reservation policy")
+
+
+def map_error(resp: httpx.Response) -> VmopsError:
+    """The one place Crusoe error answers become vmops errors."""
+    try:
+        body = resp.json()
+    except ValueError:
+        body = None
+    detail = body.get("detail") if isinstance(body, dict) else None
+    where = f"{resp.request.method} {resp.request.url.path}" if resp.request is not None else "request"
+    if isinstance(detail, dict):
+        code = str(detail.get("code", ""))
+        message = str(detail.get("message", "")) or code
+        cls, hint = _CODE_TABLE.get(code, (_STATUS_TABLE.get(resp.status_code, InvalidArgument), None))
+        if cls is FailedPrecondition and message.startswith("Reservation "):
+            hint = _RESERVATION_HINT
+        return cls(message, provider="crusoe", hint=hint)
+    if isinstance(detail, list):  # request validation (422)
+        parts = []
+        for entry in detail[:5]:
+            if isinstance(entry, dict):
+                loc = ".".join(str(x) for x in entry.get("loc", []) if x not in ("body", "query"))
+                parts.append(f"{loc or 'body'}: {entry.get('msg', 'invalid')}")
+        return InvalidArgument(f"request rejected by validation ({'; '.join(parts) or 'invalid request'})",
+                               provider="crusoe", hint="This is likely a vmops bug; please report it")
+    if resp.status_code == 404:
+        return NotFound(f"nothing exists at {where}", provider="crusoe",
+                        hint="Check the id (as shown by `vm list`) and the configured Crusoe URL")
+    cls = _STATUS_TABLE.get(resp.status_code, InvalidArgument)
+    text = detail if isinstance(detail, str) else f"HTTP {resp.status_code}"
+    return cls(f"{where} failed: {text}", provider="crusoe")
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
+
+
+class CrusoeProvider(Provider):
+    name = "crusoe"
+    capabilities = Capabilities(stop_start=True, labels=False, exact_capacity=True, capacity_signal=True,
+                                batch_launch=False, reboot=True, reset=True, restart=True, regions=True,
+                                terminate_reserved=True, idempotency_key=False)
+
+    def __init__(self, settings: ProviderSettings, timing: Timing | None = None) -> None:
+        super().__init__(settings, timing)
+        self._client = RestClient(settings, self.timing, map_error)
+        self._type_prices: dict[str, float] | None = None
+        self._reservation_prices: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ plumbing
+    @property
+    def _base(self) -> str:
+        if not self.settings.scope:
+            raise InvalidArgument("no Crusoe project is configured", provider=self.name,
+                                  hint="Set VMOPS_CRUSOE_PROJECT or `project` in the [crusoe] config section")
+        return f"/v1alpha5/projects/{segment(self.settings.scope, 'project')}"
+
+    def _instances_path(self, instance_id: str | None = None) -> str:
+        path = f"{self._base}/compute/vms/instances"
+        return path if instance_id is None else f"{path}/{segment(instance_id, 'instance id')}"
+
+    def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        return self._client.request("GET", path, params=params)
+
+    def close(self) -> None:
+        self._client.close()
+
+    # ------------------------------------------------------------------ normalization
+    def _price_for(self, vm: dict[str, Any], gpu_count: int) -> tuple[float | None, str | None]:
+        rid = vm.get("reservation_id")
+        if vm.get("billing_type") == "reserved" and rid:
+            if rid not in self._reservation_prices:
+                try:
+                    self._load_reservation_prices()
+                except VmopsError:
+                    pass
+            unit = self._reservation_prices.get(rid)
+            if unit is not None:
+                return round(unit * gpu_count, 4), RESERVATION_PRICE_SOURCE
+        return self._on_demand_price(str(vm.get("type", "")))
+
+    def _on_demand_price(self, native_type: str) -> tuple[float | None, str | None]:
+        if self._type_prices is None:
+            try:
+                items = self._get(f"{self._base}/compute/vms/types").get("items", [])
+                self._type_prices = {str(t["type"]): float(t["price_per_hour_usd"]) for t in items
+                                     if "type" in t and t.get("price_per_hour_usd") is not None}
+            except (VmopsError, TypeError, ValueError, AttributeError):
+                self._type_prices = None
+        if self._type_prices and native_type in self._type_prices:
+            return self._type_prices[native_type], API_PRICE_SOURCE
+        nt = self.catalogue.type_named(native_type)
+        return (nt.list_price_per_hour, nt.price_source) if nt else (None, None)
+
+    def _load_reservation_prices(self) -> list[dict[str, Any]]:
+        items = self._get(f"{self._base}/reservations").get("items", [])
+        for r in items:
+            if r.get("id") is not None and r.get("unit_price_per_gpu_hour_usd") is not None:
+                self._reservation_prices[str(r["id"])] = float(r["unit_price_per_gpu_hour_usd"])
+        return items
+
+    def _instance(self, vm: dict[str, Any]) -> Instance:
+        native_type = str(vm.get("type", ""))
+        nt = self.catalogue.type_named(native_type)
+        gpu_count = nt.shape.count if nt else 1
+        price, source = self._price_for(vm, gpu_count)
+        native_state = str(vm.get("state", ""))
+        reserved = vm.get("billing_type") == "reserved"
+        return Instance(
+            provider=self.name, id=str(vm.get("id", "")), name=str(vm.get("name", "")),
+            state=map_state(native_state, STATE), native_state=native_state, native_type=native_type,
+            gpu=nt.shape if nt else None, region=vm.get("location"), public_ip=vm.get("ip_address") or None,
+            private_ip=vm.get("private_ip_address") or None, reserved=reserved,
+            reservation_id=vm.get("reservation_id"), price_per_hour=price, price_source=source,
+            created_at=_parse_time(vm.get("created_at")), labels={}, can_terminate=True,
+        )
+
+    def _reservation(self, r: dict[str, Any]) -> Reservation:
+        native_type = str(r.get("vm_type", ""))
+        nt = self.catalogue.type_named(native_type)
+        per_vm = nt.shape.count if nt else 1
+        total_gpus, used_gpus = int(r.get("total_gpus", 0)), int(r.get("used_gpus", 0))
+        total_vms = total_gpus // per_vm
+        used_vms = max(0, total_vms - max(0, total_gpus - used_gpus) // per_vm)
+        unit = r.get("unit_price_per_gpu_hour_usd")
+        return Reservation(
+            provider=self.name, id=str(r.get("id", "")), name=str(r.get("name", "")), native_type=native_type,
+            gpu=nt.shape if nt else None, region=r.get("location"), active=r.get("status") == "ACTIVE",
+            total_vms=total_vms, used_vms=used_vms,
+            price_per_hour=round(float(unit) * per_vm, 4) if unit is not None else None,
+            start=r.get("start_date"), end=r.get("end_date"),
+        )
+
+    # ------------------------------------------------------------------ reads
+    def list_instances(self) -> list[Instance]:
+        return [self._instance(vm) for vm in self._get(self._instances_path()).get("items", [])]
+
+    def get_instance(self, instance_id: str) -> Instance:
+        return self._instance(self._get(self._instances_path(instance_id)))
+
+    def find_by_name(self, name: str) -> list[Instance]:
+        if "," in name or not name:  # the server splits the filter on commas
+            return super().find_by_name(name)
+        items = self._get(self._instances_path(), params={"names": name}).get("items", [])
+        return [self._instance(vm) for vm in items if vm.get("name") == name]
+
+    def reservations(self) -> list[Reservation]:
+        return [self._reservation(r) for r in self._load_reservation_prices()]
+
+    def _capacity(self) -> list[dict[str, Any]]:
+        return list(self._get(f"{self._base}/capacity").get("items", []))
+
+    def offers(self, shape: GpuShape | None = None) -> list[Offer]:
+        offers: list[Offer] = []
+        for row in self._capacity():
+            nt = self.catalogue.type_named(str(row.get("vm_type", "")))
+            if nt is None or (shape is not None and nt.shape != shape):
+                continue
+            price, source = self._on_demand_price(nt.name)
+            n = int(row.get("on_demand_available", 0))
+            offers.append(Offer(provider=self.name, gpu=nt.shape, native_type=nt.name, region=row.get("location"),
+                                price_per_hour=price, price_source=source or "", available=n, has_capacity=n > 0))
+        for r in self.reservations():
+            if not r.active or r.gpu is None or (shape is not None and r.gpu != shape):
+                continue
+            offers.append(Offer(provider=self.name, gpu=r.gpu, native_type=r.native_type, region=r.region,
+                                price_per_hour=r.price_per_hour, price_source=RESERVATION_PRICE_SOURCE,
+                                available=r.available_vms, has_capacity=r.available_vms > 0, reserved=True,
+                                reservation_id=r.id))
+        return offers
+
+    # ------------------------------------------------------------------ placement
+    def _placement(self, req: CreateRequest) -> tuple[str, str | None]:
+        """(location, reservation_id to send) for a create, following the reservation policy."""
+        policy = req.reservation_policy
+        if policy is ReservationPolicy.STRICT:
+            return self._strict_placement(req)
+        if req.region is not None and policy is ReservationPolicy.AUTO:
+            return req.region, None
+        rows = [r for r in self._capacity() if r.get("vm_type") == req.native_type
+                and (req.region is None or r.get("location") == req.region)]
+        if policy is ReservationPolicy.FORBID:
+            if req.region is not None and any(int(r.get("reserved_available", 0)) > 0 for r in rows):
+                raise Unsupported(
+                    f"Crusoe would place a {req.native_type} VM in {req.region} into one of this project's "
+                    "reservations and cannot be told not to", provider=self.name,
+                    hint="Use another region, or allow reservations (policy auto)")
+            for r in rows:
+                if int(r.get("reserved_available", 0)) == 0 and int(r.get("on_demand_available", 0)) > 0:
+                    return str(r["location"]), None
+            if req.region is not None:
+                return req.region, None  # let the server report the exhaustion
+            raise InsufficientCapacity(
+                f"no Crusoe location has on-demand {req.native_type} capacity without also holding a free "
+                "reservation of that type (Crusoe cannot forbid placement into a reservation)", provider=self.name)
+        reserved = [r for r in rows if int(r.get("reserved_available", 0)) > 0]
+        chosen = reserved or [r for r in rows if int(r.get("total_available", 0)) > 0]
+        if not chosen:
+            raise InsufficientCapacity(f"no Crusoe location has capacity for {req.native_type}", provider=self.name)
+        return str(chosen[0]["location"]), None
+
+    def _strict_placement(self, req: CreateRequest) -> tuple[str, str | None]:
+        items = self._load_reservation_prices()
+        gpus = self.catalogue.type_named(req.native_type)
+        per_vm = gpus.shape.count if gpus else 1
+
+        def eligible(r: dict[str, Any]) -> bool:
+            return (r.get("status") == "ACTIVE" and r.get("vm_type") == req.native_type
+                    and (req.region is None or r.get("location") in (None, req.region))
+                    and int(r.get("used_gpus", 0)) + per_vm <= int(r.get("total_gpus", 0)))
+
+        by_id = {str(r.get("id")): r for r in items}
+        if req.reservation_ids:
+            pick = next((by_id[i] for i in req.reservation_ids if i in by_id and eligible(by_id[i])), None)
+            rid = str(pick["id"]) if pick else req.reservation_ids[0]
+            rec = pick or by_id.get(rid)
+        else:
+            candidates = [r for r in items if eligible(r)]
+            if not candidates:
+                raise InsufficientCapacity(
+                    f"no reservation of this Crusoe project has free capacity for {req.native_type}"
+                    + (f" in {req.region}" if req.region else ""), provider=self.name,
+                    hint="See `vm reservations`, or create with the auto reservation policy")
+            rec = min(candidates, key=lambda r: (float(r.get("unit_price_per_gpu_hour_usd", 0)),
+                                                 -(int(r.get("total_gpus", 0)) - int(r.get("used_gpus", 0)))))
+            rid = str(rec["id"])
+        location = req.region or (rec.get("location") if rec else None)
+        if not location:
+            raise InvalidArgument(f"reservation {rid} is unknown in this Crusoe project; cannot pick a location",
+                                  provider=self.name, hint="Pass --region, or check `vm reservations`")
+        return str(location), rid
+
+    # ------------------------------------------------------------------ mutations
+    def create(self, request: CreateRequest, *, wait: bool = True) -> Instance:
+        if self.catalogue.type_named(request.native_type) is None:
+            known = ", ".join(t.name for t in self.catalogue.types)
+            raise InvalidArgument(f"{request.native_type!r} is not a Crusoe VM type (known: {known})",
+                                  provider=self.name)
+        location, reservation_id = self._placement(request)
+        body: dict[str, Any] = {"name": request.name, "type": request.native_type, "location": location,
+                                "ssh_key": self.settings.ssh_key}
+        if reservation_id:
+            body["reservation_id"] = reservation_id
+        before = {i.id for i in self.find_by_name(request.name)}
+        attempts = max(1, self.timing.retry_attempts)
+        answer: dict[str, Any] | None = None
+        adopted: Instance | None = None
+        for attempt in range(attempts):
+            try:
+                answer = self._client.request("POST", self._instances_path(), json=body, idempotent=False)
+                break
+            except ProviderUnavailable as e:  # lost answer, 5xx, 429, connection failure: look before retrying
+                found = [i for i in self.find_by_name(request.name) if i.id not in before]
+                if found:
+                    adopted = max(found, key=lambda i: (i.created_at or datetime.min.replace(tzinfo=timezone.utc)))
+                    break
+                if attempt == attempts - 1:
+                    raise
+                ra = getattr(e, "retry_after", None)
+                time.sleep(min(self.timing.retry_max_delay, ra) if ra is not None
+                           else backoff_delay(attempt, self.timing.retry_base_delay, self.timing.retry_max_delay))
+        if adopted is not None:
+            return self._settle(adopted, None, "create") if wait else adopted
+        assert answer is not None
+        inst = self._instance(answer.get("instance", {}))
+        return self._settle(inst, answer.get("operation"), "create") if wait else inst
+
+    def _mutate(self, verb: str, instance_id: str, method: str, path: str, body: Any,
+                took_effect: Callable[[Instance], bool]) -> tuple[Instance | None, dict[str, Any] | None]:
+        """Send a state-changing call. On a lost/transient answer, check whether it took effect before
+        retrying (bounded). Returns (instance from the answer, operation) - or (current instance, None)."""
+        attempts = max(1, self.timing.retry_attempts)
+        for attempt in range(attempts):
+            try:
+                answer = self._client.request(method, path, json=body, idempotent=False)
+                inst = answer.get("instance")
+                return (self._instance(inst) if isinstance(inst, dict) else None), answer.get("operation")
+            except ProviderUnavailable as e:
+                try:
+                    current = self.get_instance(instance_id)
+                except NotFound:
+                    if verb == "destroy":
+                        return None, None
+                    raise
+                if took_effect(current):  # the answer was lost (or a 5xx came after the change)
+                    return current, None
+                if attempt == attempts - 1:
+                    raise
+                ra = getattr(e, "retry_after", None)
+                time.sleep(min(self.timing.retry_max_delay, ra) if ra is not None
+                           else backoff_delay(attempt, self.timing.retry_base_delay, self.timing.retry_max_delay))
+        raise AssertionError("unreachable")
+
+    def _action(self, verb: str, instance_id: str, method: str, suffix: str, body: Any, wait: bool,
+                took_effect: Callable[[Instance], bool]) -> Instance:
+        path = self._instances_path(instance_id) + suffix
+        inst, op = self._mutate(verb, instance_id, method, path, body, took_effect)
+        if inst is None:
+            inst = self.get_instance(instance_id)
+        return self._settle(inst, op, verb) if wait else inst
+
+    def stop(self, instance_id: str, *, wait: bool = True) -> Instance:
+        return self._action("stop", instance_id, "PATCH", "", {"action": "STOP"}, wait,
+                            lambda i: i.state in (State.STOPPING, State.STOPPED))
+
+    def start(self, instance_id: str, *, wait: bool = True) -> Instance:
+        return self._action("start", instance_id, "PATCH", "", {"action": "START"}, wait,
+                            lambda i: i.state in (State.STARTING, State.RUNNING))
+
+    def reboot(self, instance_id: str, *, wait: bool = True) -> Instance:
+        return self._action("reboot", instance_id, "POST", "/reboot", None, wait, lambda i: False)
+
+    def reset(self, instance_id: str, *, wait: bool = True) -> Instance:
+        return self._action("reset", instance_id, "POST", "/reset", None, wait, lambda i: False)
+
+    def restart(self, instance_id: str, *, wait: bool = True) -> Instance:
+        return self._action("restart", instance_id, "POST", "/restart", None, wait,
+                            lambda i: i.state in (State.STOPPING, State.STOPPED, State.STARTING))
+
+    def destroy(self, instance_id: str, *, wait: bool = True) -> Instance:
+        path = self._instances_path(instance_id)
+        before = self.get_instance(instance_id)  # NotFound for an unknown id, before anything is sent
+        _, op = self._mutate("destroy", instance_id, "DELETE", path, None, lambda i: i.state is State.DELETING)
+        from dataclasses import replace
+
+        deleting = replace(before, state=State.DELETING, native_state="STATE_DELETING")
+        return self._settle(deleting, op, "destroy") if wait else deleting
+
+    # ------------------------------------------------------------------ settling
+    def _settle(self, inst: Instance, op: dict[str, Any] | None, verb: str) -> Instance:
+        deadline = time.monotonic() + self.timing.op_timeout
+        if op and op.get("operation_id"):
+            op = self._wait_operation(inst, op, deadline)
+            if op.get("state") == "FAILED":
+                self._fail_created(inst, op, verb)
+        remaining = max(0.0, deadline - time.monotonic())
+        result = self.settle(inst, verb, timeout=remaining)
+        if verb != "destroy" and result.state is State.DELETED:
+            raise InsufficientCapacity(f"instance {inst.id} ({inst.name}) disappeared while waiting for it to "
+                                       f"finish {verb}", provider=self.name)
+        return result
+
+    def _wait_operation(self, inst: Instance, op: dict[str, Any], deadline: float) -> dict[str, Any]:
+        path = f"{self._instances_path()}/operations/{segment(str(op['operation_id']), 'operation id')}"
+        while op.get("state") == "IN_PROGRESS":
+            if time.monotonic() >= deadline:
+                try:
+                    st = self.get_instance(inst.id).state.value
+                except VmopsError:
+                    st = inst.state.value
+                raise OperationTimeout(
+                    f"{str(op.get('action', '')).lower() or 'operation'} of instance {inst.id} ({inst.name}) "
+                    f"has not finished after {self.timing.op_timeout:g}s; the instance is still {st}",
+                    provider=self.name, instance_id=inst.id, stuck_state=st)
+            time.sleep(self.timing.poll_interval)
+            op = self._get(path)
+        return op
+
+    def _fail_created(self, inst: Instance, op: dict[str, Any], verb: str) -> None:
+        result = op.get("result") if isinstance(op.get("result"), dict) else {}
+        code = str(result.get("code", ""))
+        message = str(result.get("message", "")) or "the operation failed"
+        try:  # make sure nothing is left behind (Crusoe removes a failed create itself)
+            current = self.get_instance(inst.id)
+            if current.state is not State.DELETING:
+                self._client.request("DELETE", self._instances_path(inst.id), idempotent=False)
+        except NotFound:
+            pass
+        except VmopsError:
+            pass
+        text = f"{verb} of instance {inst.id} ({inst.name}) failed: {message}"
+        if verb == "create" and code.lower() in ("out_of_stock", "resource_exhausted", "insufficient_capacity", ""):
+            raise InsufficientCapacity(text, provider=self.name)
+        cls = _CODE_TABLE.get(code.upper(), (FailedPrecondition, None))[0]
+        raise cls(text, provider=self.name)
