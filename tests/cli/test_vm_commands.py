@@ -54,7 +54,7 @@ def test_create_get_destroy(vm_env, provider, gpu):
     assert gone.code == 0, gone.err
     assert gone.json()["state"] == "deleted"
     missing = vm(["get", made["id"], "--provider", provider], vm_env)
-    assert missing.code == 5 and "not found" in missing.err.lower()
+    assert missing.code == 5 and ("not found" in missing.err.lower() or "does not exist" in missing.err.lower())
 
 
 @pytest.mark.parametrize("provider,gpu", [("crusoe", "a100"), ("nebius", "h100")])
@@ -136,7 +136,8 @@ def test_capacity_and_reservations(vm_env):
         (["create", "--provider", "crusoe", "--gpu", "h100", "--count", "x"], "--count takes a whole number"),
         (["create", "--provider", "crusoe", "--gpu", "h100", "--region", "mars-1"], "unknown region"),
         (["create", "--provider", "nebius", "--gpu", "h100", "--region", "us-west"], "no regions"),
-        (["create", "--provider", "crusoe", "--gpu", "h1x0:z"], "GPU shape"),
+        (["create", "--provider", "crusoe", "--gpu", "h1x0:z"], "does not offer"),
+        (["capacity", "--gpu", "h100:x"], "GPU shape"),
         (["get", "--provider", "crusoe"], "INSTANCE_ID"),
         (["frobnicate"], "unknown command"),
     ],

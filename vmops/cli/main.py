@@ -35,6 +35,13 @@ def describe_parse_error(e: Exception, argv: list[str]) -> str:
     return text
 
 
+def help_first(argv: list[str]) -> list[str]:
+    """`vm get --help` -> `vm --help get`: otherwise a task with a positional argument takes "--help" as it."""
+    if len(argv) > 2 and not argv[1].startswith("-") and any(a in ("-h", "--help") for a in argv[2:]):
+        return [argv[0], "--help", argv[1]]
+    return argv
+
+
 def collection_only(argv: list[str], collections: set[str]) -> str | None:
     """The collection name when argv is just `vm fleet` or `vm fleet --help`."""
     rest = [a for a in argv[1:] if a not in ("-h", "--help")]
@@ -129,6 +136,7 @@ def main(argv: list[str] | None = None) -> None:
         print_commands([r for r in command_list(ns) if r[0].startswith(coll + " ")])
         sys.exit(0)
     argv = rewrite_argv(argv, set(ns.collections))
+    argv = help_first(argv)
     argv[0] = "vm"
     VmProgram(name="vmops", binary="vm", version=__version__, namespace=ns).run(argv)
 

@@ -78,10 +78,12 @@ def list_(c: Any, provider: str = "", json: bool = False, output: str = "table")
             instances_frame(instances=instances, session=s).to_csv(sys.stdout, index=False)
         else:
             _show_instances(instances, fmt == "json")
-        for n, err in result.failures.items():
-            warn(f"{n}: listing failed: {err}")
         if result.failures:
             worst = next(iter(result.failures.values()))
+            if len(result.failures) == 1 and len(names) == 1:
+                raise worst  # the only provider asked failed: exit with that error's own code
+            for n, err in result.failures.items():
+                warn(f"{n}: listing failed: {err}")
             raise PartialFailure(
                 f"{len(result.failures)} of {len(names)} provider(s) could not be listed "
                 f"({', '.join(result.failures)})",
@@ -167,7 +169,7 @@ def create(
 def _one(verb: str):
     """Build the task for a single-instance verb."""
 
-    def run(provider: str, instance_id: str, no_wait: bool, as_json: bool) -> None:
+    def run(provider: str, instance_id: str | None, no_wait: bool, as_json: bool) -> None:
         with _session() as s:
             pname = s.check_provider(_need(provider, "--provider"))
             iid = _need(instance_id, "INSTANCE_ID")
@@ -180,11 +182,11 @@ def _one(verb: str):
 
     if verb == "get":
         @command
-        def body(c: Any, instance_id: str = "", provider: str = "", json: bool = False) -> None:
+        def body(c: Any, instance_id: str | None = None, provider: str = "", json: bool = False) -> None:
             run(provider, instance_id, False, json)
     else:
         @command
-        def body(c: Any, instance_id: str = "", provider: str = "", no_wait: bool = False,  # type: ignore[misc]
+        def body(c: Any, instance_id: str | None = None, provider: str = "", no_wait: bool = False,  # type: ignore[misc]
                  json: bool = False) -> None:
             run(provider, instance_id, no_wait, json)
 
