@@ -67,3 +67,25 @@ def test_port_taken_is_a_clear_error(home_env):
     assert f"crusoe port {port} already in use" in r.err
     assert "Traceback" not in r.err
     assert vm(["sim", "status"], home_env).code == 3  # nothing was left running
+
+
+def test_scenario_file_sets_capacity_and_faults(home_env, tmp_path):
+    scenario = tmp_path / "big.yaml"
+    scenario.write_text(
+        "time_scale: 0.05\n"
+        "crusoe:\n"
+        "  on_demand: {us-east1: {h100.8x: 5000}}\n"
+        "faults:\n"
+        "  - {provider: lambda, endpoint: list_instances, kind: error, status: 503}\n"
+    )
+    r = vm(["sim", "up", "--json", "--scenario", str(scenario), *PORTS], home_env)
+    assert r.code == 0, r.err
+    addrs = {s["provider"]: s["address"] for s in r.json()["simulators"]}
+    env = {**home_env, "VMOPS_CRUSOE_URL": addrs["crusoe"], "VMOPS_LAMBDA_URL": addrs["lambda"],
+           "VMOPS_NEBIUS_ENDPOINT": addrs["nebius"]}
+    cap = vm(["capacity", "--provider", "crusoe", "--gpu", "h100:8", "--json"], env)
+    assert cap.code == 0, cap.err
+    east = [o for o in cap.json() if o["region"] == "us-east1" and not o["reserved"]]
+    assert east[0]["available"] == 5000
+    listing = vm(["list", "--provider", "lambda"], env)
+    assert listing.code == 12  # the injected 503 survives the retries: provider unavailable

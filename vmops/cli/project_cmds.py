@@ -18,7 +18,19 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @task(help={"args": "Extra pytest arguments, e.g. \"-k fleet -x\"", "workers": "pytest-xdist workers (0 = serial)"})
 def test(c: Any, args: str = "", workers: int = 2) -> None:
-    """Run the whole test suite (the simulators are started by the tests themselves)."""
+    """Run the whole test suite (the simulators are started by the tests themselves).
+
+    First makes sure the system tools the rendered-notebook test needs are installed (Debian's chromium,
+    the widget JavaScript from npm): a fresh machine needs nothing done by hand.
+    """
+    sys.path.insert(0, str(ROOT))
+    from tests.notebooks.render import RenderToolsMissing, ensure_render_tools
+
+    try:
+        tools = ensure_render_tools()
+        print(f"render tools: {tools.chromium}, {tools.embed_js.name}", flush=True)
+    except RenderToolsMissing as e:  # the dashboard test will fail and say why; run everything else
+        print(f"warning: {e}", file=sys.stderr, flush=True)
     cmd = [sys.executable, "-m", "pytest", "-q", "-ra", "-p", "no:cacheprovider"]
     if workers:
         cmd += ["-n", str(workers)]
