@@ -35,6 +35,33 @@ def describe_parse_error(e: Exception, argv: list[str]) -> str:
     return text
 
 
+def debug_requested(argv: list[str]) -> bool:
+    """--debug anywhere, or -d among the global flags before the command (a command's -d is its own flag)."""
+    if "--debug" in argv:
+        return True
+    for a in argv[1:]:
+        if not a.startswith("-"):
+            return False
+        if a == "-d":
+            return True
+    return False
+
+
+def fill_optional_positionals(argv: list[str], ns: Collection) -> list[str]:
+    """invoke requires every positional argument; a task may mark some optional (``optional_positionals``),
+    and when the user gives none, it receives an empty value (`vm fleet reconcile --all`)."""
+    if len(argv) < 2 or argv[1].startswith("-"):
+        return argv
+    try:
+        t = ns[argv[1]]
+    except (KeyError, ValueError):
+        return argv
+    optional = getattr(t, "optional_positionals", ())
+    if optional and not any(not a.startswith("-") for a in argv[2:]):
+        return argv + [f"--{name.replace('_', '-')}=" for name in optional]
+    return argv
+
+
 def help_first(argv: list[str]) -> list[str]:
     """`vm get --help` -> `vm --help get`: otherwise a task with a positional argument takes "--help" as it."""
     if len(argv) > 2 and not argv[1].startswith("-") and any(a in ("-h", "--help") for a in argv[2:]):
@@ -127,7 +154,7 @@ class VmProgram(Program):
 
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv if argv is None else argv)
-    if "--debug" in argv or "-d" in argv:
+    if debug_requested(argv):
         os.environ["VMOPS_DEBUG"] = "1"
     ns = vm_namespace()
     coll = collection_only(argv, set(ns.collections))
@@ -137,6 +164,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(0)
     argv = rewrite_argv(argv, set(ns.collections))
     argv = help_first(argv)
+    argv = fill_optional_positionals(argv, ns)
     argv[0] = "vm"
     VmProgram(name="vmops", binary="vm", version=__version__, namespace=ns).run(argv)
 

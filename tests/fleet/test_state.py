@@ -1,0 +1,215 @@
+"""The SQLite state store: schema and migrations, write-ahead records, locking between real processes."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import pytest
+
+from vmops.errors import NotFound, StateError
+from vmops.model import State
+from vmops.state import FleetLock, FleetState, MemberStatus, Store
+from vmops.state.migrations import MIGRATIONS, SCHEMA_VERSION
+
+
+def _claim(store: Store, name: str = "train", count: int = 2):
+    return store.claim_fleet(name, gpu="h100:1", count=count, min_count=count, policy="spread")
+
+
+def test_fresh_store_has_current_schema_in_wal_mode(tmp_path: Path) -> None:
+    s = Store(tmp_path / "state.db")
+    assert s.schema_version() == SCHEMA_VERSION == len(MIGRATIONS)
+    assert s.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert {"fleet", "member", "event", "schema_version"} <= set(s.db.table_names())
+    assert "public_ip" in s.db["member"].columns_dict
+    s.close()
+
+
+def test_old_schema_is_migrated_in_order(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    # Build a version-1 database by hand (as an older vmops would have left it).
+    from sqlite_utils import Database
+
+    conn = sqlite3.connect(str(path), isolation_level=None)
+    db = Database(conn)
+    db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    db.execute("INSERT INTO schema_version VALUES (1)")
+    MIGRATIONS[0](db)
+    db.execute("INSERT INTO fleet (name, gpu, count, min_count, policy, state, created_at, updated_at) "
+               "VALUES ('old', 'h100:1', 1, 1, 'spread', 'active', 'x', 'x')")
+    conn.close()
+    s = Store(path)
+    assert s.schema_version() == SCHEMA_VERSION
+    assert "public_ip" in s.db["member"].columns_dict
+    assert s.get_fleet("old").state is FleetState.ACTIVE  # data survives
+    s.close()
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    s = Store(tmp_path / "state.db")
+    with s.write() as db:
+        db.execute("UPDATE schema_version SET version = 999")
+    s.close()
+    with pytest.raises(StateError, match="newer than this vmops"):
+        Store(tmp_path / "state.db")
+
+
+def test_fleet_member_and_event_round_trip(tmp_path: Path) -> None:
+    s = Store(tmp_path / "state.db")
+    f, resumed = _claim(s)
+    assert not resumed and f.state is FleetState.CREATING and f.count == 2
+    m = s.add_member(f.id, name=None, name_for_seq=lambda q: f"vmops-train-{q:03d}", provider="p", region="r1",
+                     native_type="t", idempotency_key="k1", price_per_hour=2.5)
+    assert (m.seq, m.name, m.status, m.instance_id) == (1, "vmops-train-001", MemberStatus.REQUESTED, None)
+    m2 = s.add_member(f.id, name=None, name_for_seq=lambda q: f"vmops-train-{q:03d}", provider="p", region="r1",
+                      native_type="t", idempotency_key="k2")
+    assert m2.seq == 2
+    m = s.update_member(m.id, status=MemberStatus.RUNNING, state=State.RUNNING, instance_id="i-1", seen=True)
+    assert m.instance_id == "i-1" and m.last_seen_at is not None
+    assert s.member_by_instance("p", "i-1") == m
+    # one provider instance is never recorded twice
+    with pytest.raises(StateError, match="already recorded"):
+        s.update_member(m2.id, instance_id="i-1")
+    s.set_fleet_state(f.id, FleetState.ACTIVE)
+    kinds = [(e.kind, e.from_state, e.to_state) for e in s.events(f.id)]
+    assert kinds == [("fleet", None, "creating"), ("member", None, "requested"), ("member", None, "requested"),
+                     ("member", "requested", "running"), ("fleet", "creating", "active")]
+    with pytest.raises(NotFound):
+        s.get_fleet("nope")
+    s.close()
+
+
+def test_claim_rules(tmp_path: Path) -> None:
+    s = Store(tmp_path / "state.db")
+    f, _ = _claim(s)
+    s.set_fleet_state(f.id, FleetState.ACTIVE)
+    with pytest.raises(StateError, match="already exists"):
+        _claim(s)
+    s.set_fleet_state(f.id, FleetState.PARTIAL)
+    with pytest.raises(StateError, match="needs the same --gpu and --count"):
+        _claim(s, count=5)
+    again, resumed = _claim(s)
+    assert resumed and again.id == f.id and again.state is FleetState.CREATING
+    s.set_fleet_state(f.id, FleetState.DESTROYED)
+    fresh, resumed = _claim(s)
+    assert not resumed and fresh.id != f.id
+    assert s.fleet(f.id).name == f"train~{f.id}"  # the destroyed record is archived, not lost
+    s.close()
+
+
+def test_creating_fleet_of_a_live_other_process_is_not_taken_over(tmp_path: Path) -> None:
+    s = Store(tmp_path / "state.db")
+    f, _ = _claim(s)
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        with s.write() as db:
+            db.execute("UPDATE fleet SET owner_pid = ? WHERE id = ?", (proc.pid, f.id))
+        with pytest.raises(StateError, match=f"being created by another vm process \\(pid {proc.pid}\\)"):
+            _claim(s)
+    finally:
+        proc.kill()
+        proc.wait()
+    _, resumed = _claim(s)  # its owner is dead now: resume
+    assert resumed
+    s.close()
+
+
+CLAIM_SCRIPT = textwrap.dedent("""
+    import sys, time
+    from vmops.errors import StateError
+    from vmops.state import Store
+    s = Store(sys.argv[1])
+    start = float(sys.argv[2])
+    while time.time() < start:
+        time.sleep(0.001)
+    try:
+        f, resumed = s.claim_fleet("race", gpu="h100:1", count=1, min_count=1, policy="spread")
+        print("won" if not resumed else "resumed")
+    except StateError as e:
+        print("refused:", e)
+""")
+
+
+def test_concurrent_claims_in_separate_processes_exactly_one_wins(tmp_path: Path) -> None:
+    import time
+
+    path = tmp_path / "state.db"
+    Store(path).close()
+    start = time.time() + 1.0
+    procs = [subprocess.Popen([sys.executable, "-c", CLAIM_SCRIPT, str(path), str(start)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(6)]
+    outs = [p.communicate(timeout=60) for p in procs]
+    lines = [o[0].strip() for o in outs]
+    assert all(p.returncode == 0 for p in procs), [o[1] for o in outs]
+    assert sum(1 for line in lines if line == "won") == 1, lines
+    assert all(line.startswith("refused:") and "race" in line for line in lines if line != "won"), lines
+    s = Store(path)
+    assert [f.name for f in s.list_fleets()] == ["race"]
+
+
+WRITER_SCRIPT = textwrap.dedent("""
+    import sys
+    from vmops.state import Store
+    s = Store(sys.argv[1], busy_timeout=60)
+    fid = int(sys.argv[2])
+    for i in range(40):
+        s.add_member(fid, name=None, name_for_seq=lambda q: f"vmops-w-{q:03d}", provider="p", region=None,
+                     native_type="t", idempotency_key=f"{sys.argv[3]}-{i}")
+""")
+
+
+def test_many_processes_and_threads_write_without_lost_updates_or_lock_errors(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    s = Store(path)
+    f, _ = s.claim_fleet("w-fleet", gpu="h100:1", count=1, min_count=1, policy="spread")
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER_SCRIPT, str(path), str(f.id), f"p{i}"],
+                              stderr=subprocess.PIPE, text=True) for i in range(4)]
+    errors: list[BaseException] = []
+
+    def thread_writer(tag: str) -> None:
+        try:
+            for i in range(40):
+                s.add_member(f.id, name=None, name_for_seq=lambda q: f"vmops-w-{q:03d}", provider="p", region=None,
+                             native_type="t", idempotency_key=f"{tag}-{i}")
+        except BaseException as e:  # noqa: BLE001 - surfaced below
+            errors.append(e)
+
+    threads = [threading.Thread(target=thread_writer, args=(f"t{i}",)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    assert not errors
+    members = s.members(f.id)
+    assert len(members) == 7 * 40
+    assert sorted(m.seq for m in members) == list(range(1, 7 * 40 + 1))  # no seq handed out twice
+    assert len({m.name for m in members}) == 7 * 40
+
+
+def test_fleet_lock_is_exclusive_between_processes_and_dies_with_its_holder(tmp_path: Path) -> None:
+    script = textwrap.dedent("""
+        import sys, time
+        from pathlib import Path
+        from vmops.state import FleetLock
+        FleetLock(Path(sys.argv[1]), "locked").acquire()
+        print("held", flush=True)
+        time.sleep(60)
+    """)
+    p = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout is not None and p.stdout.readline().strip() == "held"
+        with pytest.raises(StateError, match=rf"'locked' is being worked on by another vm process \(pid {p.pid}\)"):
+            FleetLock(tmp_path, "locked").acquire()
+    finally:
+        p.kill()  # SIGKILL: no cleanup code runs
+        p.wait()
+    with FleetLock(tmp_path, "locked") as lock:
+        assert lock.held

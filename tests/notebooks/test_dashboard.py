@@ -1,0 +1,52 @@
+"""The dashboard's logic without a kernel: errors land in the widget, auto-refresh refreshes, and an
+action needs its confirmation."""
+
+from __future__ import annotations
+
+import time
+
+from tests.inventory.conftest import FAST
+from vmops.dashboard import FleetDashboard
+from vmops.session import Session
+from vmops.sim.common import Fault
+
+
+def test_errors_show_in_the_widget_and_nothing_is_created_without_a_plan(sims, vm_env):
+    with Session(env=vm_env, timing=FAST) as s:
+        dash = FleetDashboard(s, refresh_interval=0.05)
+        dash.create_button.click()  # disabled until planned: a press is refused in the widget
+        assert "Plan the fleet first" in dash.last_error
+        sims["crusoe"].faults.add(Fault(endpoint="*", kind="error", status=503))
+        sims["lambda"].faults.add(Fault(endpoint="*", kind="error", status=503))
+        sims["nebius"].faults.add(Fault(endpoint="*", kind="error", grpc_code="UNAVAILABLE"))
+        dash.gpu.value, dash.count.value = "h100:1", 2
+        dash.plan_button.click()
+        assert dash.create_button.disabled
+        assert "Short by 2" in dash.plan_html.value and "did not answer" in dash.plan_html.value
+        assert all(sims[p].requests.mutating_count() == 0 for p in sims)
+        dash.stop_button.click()
+        assert dash.last_error == "Select a fleet first" and dash.confirm_box.layout.display == "none"
+
+
+def test_auto_refresh_and_confirmation(sims, vm_env):
+    with Session(env=vm_env, timing=FAST) as s:
+        dash = FleetDashboard(s, refresh_interval=0.05)
+        dash.gpu.value, dash.count.value, dash.name.value = "h100:8", 1, "auto"
+        dash.plan_button.click()
+        dash.create_button.click()
+        assert dash.last_error is None and dash.fleet_select.value == "auto"
+        before = dash.refreshes
+        dash.auto_refresh.value = True
+        deadline = time.monotonic() + 10
+        while dash.refreshes < before + 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        dash.auto_refresh.value = False
+        assert dash.refreshes >= before + 3
+        made = [i for i in s.instances().flat() if i.name.startswith("vmops-auto-")]
+        assert len(made) == 1
+        dash.destroy_button.click()
+        assert [i for i in s.instances().flat() if i.name.startswith("vmops-auto-")] == made  # not yet confirmed
+        dash.confirm_button.click()
+        assert "destroyed" in dash.message.value
+        assert [i for i in s.instances().flat() if i.name.startswith("vmops-auto-")] == []
+        dash.close()

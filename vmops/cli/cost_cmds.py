@@ -1,0 +1,100 @@
+"""`vm cost` / `inv vm.cost`: hourly, daily and monthly cost of what runs now, grouped by provider, GPU
+shape, fleet and billing. Reads from the same function as the notebooks (``vmops.inventory.cost``);
+pandas is imported inside the task body only."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from invoke import task
+
+from vmops.cli.output import Column, command, print_json, print_table, usage, warn
+from vmops.errors import PartialFailure, UsageError
+
+GROUPS = ("provider", "gpu", "fleet", "billing", "region", "state")
+DEFAULT_BY = "provider,gpu,fleet,billing"
+_HEADERS = {"provider": "PROVIDER", "gpu": "GPU", "fleet": "FLEET", "billing": "BILLING", "region": "REGION",
+            "state": "STATE"}
+_VALUES = (
+    Column("vms", "VMS", ">"),
+    Column("gpus", "GPUS", ">"),
+    Column("hourly", "$/HOUR", ">"),
+    Column("daily", "$/DAY", ">"),
+    Column("monthly", "$/MONTH", ">"),
+    Column("price_origins", "PRICE FROM"),
+)
+
+
+def parse_by(by: str) -> list[str]:
+    keys = [k.strip().lower() for k in (by or "").split(",") if k.strip()]
+    bad = [k for k in keys if k not in GROUPS]
+    if bad:
+        raise usage(f"cannot group cost by {', '.join(bad)}", hint=f"Use a comma list of {', '.join(GROUPS)}")
+    return keys
+
+
+@task(
+    help={
+        "by": f"Comma list of groups, any of {', '.join(GROUPS)} (default {DEFAULT_BY})",
+        "provider": "Only this provider (default: every enabled provider)",
+        "include_stopped": "Also count stopped VMs (they normally do not bill for GPUs)",
+        "json": "Print machine-readable JSON (rows and totals)",
+        "output": "table (default), json or csv",
+    },
+)
+@command
+def cost(c: Any, by: str = DEFAULT_BY, provider: str = "", include_stopped: bool = False, json: bool = False,
+         output: str = "table") -> None:
+    """Hourly, daily (x24) and monthly (x730) cost of the VMs that bill now, with where each price came from."""
+    fmt = "json" if json else output.lower()
+    if fmt not in ("table", "json", "csv"):
+        raise usage(f"unknown --output {output!r}", hint="Use table, json or csv")
+    keys = parse_by(by)
+    from vmops.session import Session
+
+    try:
+        session = Session()
+    except ValueError as e:
+        raise UsageError(str(e), hint="Fix the configuration (`vm config show`)") from None
+    with session as s:
+        names = s.provider_names(provider or None)
+        import warnings
+
+        from vmops import inventory
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", inventory.InventoryWarning)  # reported below, once, on stderr
+            frame = inventory.instances(session=s, providers=names)
+            table = inventory.cost(frame, by=keys, include_stopped=include_stopped)
+        totals = inventory.total_cost(table)
+        if fmt == "csv":
+            table.to_csv(sys.stdout, index=False)
+        elif fmt == "json":
+            rows = [{k: _plain(v) for k, v in r.items()} for r in table.to_dict(orient="records")]
+            print_json({"groups": rows, "total": totals, "missing_providers": inventory.missing_providers(table)})
+        else:
+            columns = [Column(k, _HEADERS[k]) for k in keys] + list(_VALUES)
+            rows = table.to_dict(orient="records")
+            if keys and rows:
+                rows.append({keys[0]: "TOTAL", "vms": int(table["vms"].sum()), "gpus": int(table["gpus"].sum()),
+                             **totals})
+            print_table(rows, columns, empty="(nothing bills)")
+            unpriced = int(table["unpriced_vms"].sum())
+            if unpriced:
+                warn(f"{unpriced} VM(s) have no known price and are not in the sums")
+        errors = table.attrs.get("errors", {})
+        for n, msg in errors.items():
+            warn(f"{n}: listing failed: {msg}")
+        if errors:
+            raise PartialFailure(
+                f"cost is incomplete: {len(errors)} of {len(names)} provider(s) could not be listed "
+                f"({', '.join(errors)})",
+                hint="The figures above leave them out; retry later")
+
+
+def _plain(v: Any) -> Any:
+    """numpy scalars -> Python values for JSON."""
+    if hasattr(v, "item"):
+        return v.item()
+    return v

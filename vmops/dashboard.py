@@ -1,0 +1,380 @@
+"""The fleet dashboard behind notebooks/fleet_dashboard.ipynb: ipywidgets over the fleet manager and the
+inventory frames, so the notebook stays three lines and the logic is testable.
+
+Choose GPU shape, count, policy and name; **Plan** shows the dry run (placements, price per hour, the
+fleet's total) and enables **Create**; Create shows live per-provider progress; the status table (fleets,
+and the selected fleet's members) refreshes after every action, on **Refresh**, and every few seconds
+with auto-refresh on; **Stop**/**Start**/**Destroy** act on the selected fleet after a confirmation step.
+Every error is shown in the widget as one sentence (never a traceback).
+
+Actions run synchronously in the kernel (progress still streams to the page while they run); the
+auto-refresh runs on a background thread and skips a tick while an action is busy.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Sequence
+
+import ipywidgets as w
+
+from vmops.catalogue import all_shapes
+from vmops.errors import VmopsError
+from vmops.fleet.policies import DEFAULT_POLICY, POLICIES
+from vmops.fleet.progress import ProviderProgress
+from vmops.model import GpuShape
+from vmops.session import Session
+
+CONFIRM_VERBS = ("stop", "start", "destroy")
+_CSS = """
+<style>
+.vmops-dash table {border-collapse: collapse; font-size: 12px; margin: 4px 0;}
+.vmops-dash th, .vmops-dash td {border: 1px solid #ccc; padding: 2px 8px; text-align: left;}
+.vmops-dash th {background: #f0f3f7;}
+.vmops-error {color: #b00020; font-weight: bold;}
+.vmops-ok {color: #1b5e20;}
+</style>
+"""
+
+
+def _table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]], empty: str = "(none)") -> str:
+    if not rows:
+        return f"<div class='vmops-dash'><i>{html.escape(empty)}</i></div>"
+
+    def cell(v: Any) -> str:
+        if v is None or (isinstance(v, float) and v != v):
+            return "-"
+        if isinstance(v, float):
+            return f"{v:,.2f}"
+        return html.escape(str(v))
+
+    head = "".join(f"<th>{html.escape(h)}</th>" for _, h in columns)
+    body = "".join("<tr>" + "".join(f"<td>{cell(r.get(k))}</td>" for k, _ in columns) + "</tr>" for r in rows)
+    return f"<div class='vmops-dash'><table><tr>{head}</tr>{body}</table></div>"
+
+
+PLAN_COLUMNS = (("provider", "Provider"), ("region", "Region"), ("native_type", "Type"), ("capacity", "Capacity"),
+                ("count", "VMs"), ("price_per_hour", "$/VM-hour"), ("subtotal_per_hour", "$/hour"))
+FLEET_COLUMNS = (("name", "Fleet"), ("gpu", "GPU"), ("count", "Count"), ("policy", "Policy"), ("state", "State"),
+                 ("members", "Members"), ("running", "Running"), ("price_per_hour", "$/hour"))
+MEMBER_COLUMNS = (("name", "Member"), ("provider", "Provider"), ("id", "Instance"), ("region", "Region"),
+                  ("status", "Status"), ("state", "State"), ("price_per_hour", "$/hour"), ("last_error", "Error"))
+
+
+class FleetDashboard:
+    """The widget; display it (it is the last expression of a cell) or use ``.widget``."""
+
+    def __init__(self, session: Session | None = None, *, refresh_interval: float = 5.0) -> None:
+        self.session = session or Session()
+        self.refresh_interval = refresh_interval
+        self._lock = threading.RLock()
+        self._planned: tuple[str, int, str] | None = None
+        self._pending: tuple[str, str] | None = None  # (verb, fleet) awaiting confirmation
+        self._auto: threading.Event | None = None
+        self.refreshes = 0
+        self.last_error: str | None = None
+
+        shapes = [str(s) for s in all_shapes()]
+        self.gpu = w.Dropdown(options=shapes, value="h100:8" if "h100:8" in shapes else shapes[0],
+                              description="GPU shape")
+        self.count = w.BoundedIntText(value=2, min=1, max=256, description="VMs")
+        self.policy = w.Dropdown(options=list(POLICIES), value=DEFAULT_POLICY, description="Policy")
+        self.name = w.Text(value="", placeholder="generated if empty", description="Name")
+        self.plan_button = w.Button(description="Plan (dry run)", icon="list", button_style="info")
+        self.create_button = w.Button(description="Create fleet", icon="play", button_style="success",
+                                      disabled=True, tooltip="Plan first")
+        self.plan_html = w.HTML(value="<i>Choose a shape and count, then Plan to see where it would run and "
+                                      "what it costs per hour.</i>")
+        self.progress_bar = w.IntProgress(value=0, min=0, max=1, description="Running", bar_style="info")
+        self.progress_html = w.HTML(value="")
+        self.message = w.HTML(value="")
+
+        self.fleet_select = w.Dropdown(options=[], description="Fleet")
+        self.refresh_button = w.Button(description="Refresh", icon="refresh")
+        self.auto_refresh = w.Checkbox(value=False, description=f"Auto-refresh ({refresh_interval:g}s)")
+        self.fleets_html = w.HTML(value="")
+        self.members_html = w.HTML(value="")
+        self.stop_button = w.Button(description="Stop", icon="pause", button_style="warning")
+        self.start_button = w.Button(description="Start", icon="play")
+        self.destroy_button = w.Button(description="Destroy", icon="trash", button_style="danger")
+        self.confirm_html = w.HTML(value="")
+        self.confirm_button = w.Button(description="Yes, do it", button_style="danger")
+        self.cancel_button = w.Button(description="Cancel")
+        self.confirm_box = w.HBox([self.confirm_html, self.confirm_button, self.cancel_button],
+                                  layout=w.Layout(display="none"))
+
+        self.plan_button.on_click(self._guard(lambda _b: self.plan()))
+        self.create_button.on_click(self._guard(lambda _b: self.create()))
+        self.refresh_button.on_click(self._guard(lambda _b: self.refresh()))
+        self.stop_button.on_click(self._guard(lambda _b: self.request("stop")))
+        self.start_button.on_click(self._guard(lambda _b: self.request("start")))
+        self.destroy_button.on_click(self._guard(lambda _b: self.request("destroy")))
+        self.confirm_button.on_click(self._guard(lambda _b: self.confirm()))
+        self.cancel_button.on_click(self._guard(lambda _b: self.cancel()))
+        self.fleet_select.observe(self._guard(lambda _c: self._show_members()), names="value")
+        self.auto_refresh.observe(self._guard(lambda c: self._set_auto(bool(c["new"]))), names="value")
+        for box in (self.gpu, self.count, self.policy):
+            box.observe(lambda _c: self._inputs_changed(), names="value")
+
+        self.widget = w.VBox([
+            w.HTML(_CSS + "<h3 style='margin:4px 0'>vmops fleet dashboard</h3>"),
+            w.HBox([self.gpu, self.count]),
+            w.HBox([self.policy, self.name]),
+            w.HBox([self.plan_button, self.create_button]),
+            self.plan_html,
+            w.HBox([self.progress_bar, self.progress_html]),
+            self.message,
+            w.HTML("<h4 style='margin:8px 0 2px'>Fleets</h4>"),
+            w.HBox([self.fleet_select, self.refresh_button, self.auto_refresh]),
+            self.fleets_html,
+            self.members_html,
+            w.HBox([self.stop_button, self.start_button, self.destroy_button]),
+            self.confirm_box,
+        ], layout=w.Layout(width="100%"))
+        self._guard(lambda: self.refresh(sync=False))()
+
+    # ---- display -------------------------------------------------------------------------------
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    # ---- messages ------------------------------------------------------------------------------
+    def _guard(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """Run a handler; any error becomes one sentence in the widget, never a traceback."""
+
+        @functools.wraps(fn)
+        def run(*args: Any) -> Any:
+            try:
+                return fn(*args)
+            except VmopsError as e:
+                self.error(e.render())
+            except Exception as e:  # a bug: still a sentence in the widget
+                self.error(f"internal error ({type(e).__name__}: {e}); please report it")
+            return None
+
+        return run
+
+    def error(self, text: str) -> None:
+        self.last_error = text
+        first, _, rest = text.partition("\n")
+        extra = f"<pre style='margin:2px 0'>{html.escape(rest)}</pre>" if rest else ""
+        self.message.value = f"<div class='vmops-error'>&#9888; {html.escape(first)}</div>{extra}"
+
+    def info(self, text: str) -> None:
+        self.last_error = None
+        self.message.value = f"<div class='vmops-ok'>{html.escape(text)}</div>"
+
+    # ---- plan / create -------------------------------------------------------------------------
+    def _spec(self) -> Any:
+        from vmops.fleet.manager import FleetSpec
+
+        try:
+            shape = GpuShape.parse(self.gpu.value)
+        except ValueError as e:
+            from vmops.errors import UsageError
+
+            raise UsageError(str(e)) from None
+        return FleetSpec(gpu=shape, count=int(self.count.value), name=self.name.value.strip() or None,
+                         policy=self.policy.value)
+
+    def _manager(self, progress: Callable[[list[ProviderProgress]], None] | None = None) -> Any:
+        from vmops.fleet.manager import FleetManager
+
+        return FleetManager(self.session, progress=progress, note=self.info)
+
+    def _inputs_changed(self) -> None:
+        if self._planned != (self.gpu.value, int(self.count.value), self.policy.value):
+            self.create_button.disabled = True
+            self.create_button.tooltip = "Plan first"
+
+    def plan(self) -> Any:
+        """The dry run: where the fleet would go and what it would cost per hour. Changes nothing."""
+        with self._lock:
+            spec = self._spec()
+            with self._manager() as mgr:
+                plan = mgr.plan(spec)
+            total = plan.total_per_hour
+            summary = (f"<b>Plan:</b> {plan.planned} of {plan.count} x {plan.gpu} by policy <b>{plan.policy}</b>; "
+                       f"total <b>${total:,.2f}/hour</b> (${total * 24:,.2f}/day)" if total is not None
+                       else f"<b>Plan:</b> {plan.planned} of {plan.count} x {plan.gpu}; total price unknown")
+            short = (f"<div class='vmops-error'>Short by {plan.shortfall} VM(s): not enough capacity now.</div>"
+                     if plan.shortfall else "")
+            skipped = "".join(f"<li>{html.escape(s.provider)} {html.escape(s.region or '')}: "
+                              f"{html.escape(s.reason)}</li>" for s in plan.skipped)
+            skipped = f"<details><summary>Not used ({len(plan.skipped)})</summary><ul>{skipped}</ul></details>" \
+                if plan.skipped else ""
+            self.plan_html.value = (f"<div class='vmops-dash'>{summary}</div>{short}"
+                                    + _table(plan.rows(), PLAN_COLUMNS, "(nothing can be placed)") + skipped)
+            self.last_plan = plan
+            self._planned = (self.gpu.value, int(self.count.value), self.policy.value)
+            self.create_button.disabled = plan.planned == 0
+            self.create_button.tooltip = "Create the planned fleet" if plan.planned else "Nothing to create"
+            self.info("Planned (dry run): nothing was created. Press Create fleet to make it.")
+            return plan
+
+    def _on_progress(self, snap: list[ProviderProgress]) -> None:
+        running = sum(p.running for p in snap)
+        self.progress_bar.value = min(running, self.progress_bar.max)
+        self.progress_html.value = " &nbsp;|&nbsp; ".join(
+            f"<b>{html.escape(p.provider)}</b>: requested {p.requested}, accepted {p.accepted}, "
+            f"running {p.running}, failed {p.failed}" for p in snap)
+
+    def create(self) -> Any:
+        """Create the planned fleet (plan first), with live per-provider progress."""
+        with self._lock:
+            if self.create_button.disabled:
+                self.error("Plan the fleet first (press Plan), then create it")
+                return None
+            spec = self._spec()
+            self.create_button.disabled = True
+            self.plan_button.disabled = True
+            self.progress_bar.max = spec.count
+            self.progress_bar.value = 0
+            self.progress_bar.bar_style = "info"
+            self.info(f"Creating {spec.count} x {spec.gpu} ...")
+            try:
+                with self._manager(self._on_progress) as mgr:
+                    result = mgr.create(spec)
+            except Exception:
+                self.progress_bar.bar_style = "danger"
+                raise
+            finally:
+                self.plan_button.disabled = False
+                self._planned = None
+                self._inputs_changed()
+                self.refresh(sync=False)
+            self.progress_bar.value = len(result.running)
+            self.progress_bar.bar_style = "success"
+            short = f"; short by {result.shortfall}" if result.shortfall else ""
+            self.info(f"Fleet {result.fleet.name!r} is {result.fleet.state.value}: "
+                      f"{len(result.running)} of {spec.count} running{short}.")
+            self.refresh(select=result.fleet.name)
+            return result
+
+    # ---- status --------------------------------------------------------------------------------
+    def refresh(self, select: str | None = None, sync: bool = True) -> None:
+        """Refresh the fleets table, and the selected fleet from its providers (``sync``)."""
+        from vmops import inventory
+
+        with self._lock:
+            fleets = inventory.fleets(session=self.session)
+            names = [n for n, st in zip(fleets["name"], fleets["state"]) if st != "destroyed"] + \
+                    [n for n, st in zip(fleets["name"], fleets["state"]) if st == "destroyed"]
+            current = select or self.fleet_select.value
+            if current not in names:
+                current = names[0] if names else None
+            if sync and current:
+                with self._manager() as mgr:
+                    view = mgr.status(current, refresh=True)
+                for msg in view.warnings:
+                    self.error(msg)
+                fleets = inventory.fleets(session=self.session)
+            self.fleet_select.options = names
+            self.fleet_select.value = current
+            self.fleets_html.value = _table(fleets.to_dict(orient="records"), FLEET_COLUMNS, "(no fleets recorded)")
+            self._show_members()
+            self.refreshes += 1
+
+    def _show_members(self) -> None:
+        from vmops import inventory
+
+        name = self.fleet_select.value
+        if not name:
+            self.members_html.value = ""
+            return
+        mdf = inventory.members(name, session=self.session)
+        self.members_html.value = (f"<div class='vmops-dash'><b>Members of {html.escape(name)}</b></div>"
+                                   + _table(mdf.to_dict(orient="records"), MEMBER_COLUMNS, "(no members)"))
+
+    def _set_auto(self, on: bool) -> None:
+        if self._auto is not None:
+            self._auto.set()
+            self._auto = None
+        if not on:
+            return
+        stop = threading.Event()
+        self._auto = stop
+
+        def loop() -> None:
+            while not stop.wait(self.refresh_interval):
+                if self._lock.acquire(blocking=False):
+                    try:
+                        self._guard(self.refresh)()
+                    finally:
+                        self._lock.release()
+
+        threading.Thread(target=loop, name="vmops-dashboard-refresh", daemon=True).start()
+
+    # ---- stop / start / destroy with confirmation ----------------------------------------------
+    def request(self, verb: str) -> None:
+        """Ask for confirmation before ``verb`` (stop, start or destroy) on the selected fleet."""
+        if verb not in CONFIRM_VERBS:
+            raise ValueError(f"unknown action {verb!r}")
+        name = self.fleet_select.value
+        if not name:
+            self.error("Select a fleet first")
+            return
+        self._pending = (verb, name)
+        warn = " Its VMs will be deleted and stop billing." if verb == "destroy" else ""
+        self.confirm_html.value = f"<b>{verb.capitalize()} fleet {html.escape(name)}?</b>{html.escape(warn)}"
+        self.confirm_button.description = f"Yes, {verb} {name}"
+        self.confirm_box.layout.display = "flex"
+
+    def cancel(self) -> None:
+        self._pending = None
+        self.confirm_box.layout.display = "none"
+        self.info("Cancelled; nothing was changed.")
+
+    def confirm(self) -> Any:
+        if self._pending is None:
+            self.error("Nothing to confirm")
+            return None
+        verb, name = self._pending
+        self._pending = None
+        self.confirm_box.layout.display = "none"
+        with self._lock:
+            try:
+                if verb == "destroy":
+                    with self._manager() as mgr:
+                        view = mgr.destroy(name)
+                    self.info(f"Fleet {name!r} is {view.fleet.state.value}.")
+                    return view
+                return self._power(verb, name)
+            finally:
+                self.refresh(select=name)
+
+    def _power(self, verb: str, name: str) -> list[str]:
+        """Stop or start every live member of a fleet, concurrently; members at providers that cannot stop
+        are reported, not failed."""
+        from vmops import inventory
+        from vmops.state import LIVE
+
+        mdf = inventory.members(name, session=self.session)
+        live = {s.value for s in LIVE}
+        todo = [(r["provider"], r["id"]) for r in mdf.to_dict(orient="records") if isinstance(r["id"], str) and r["id"] and r["status"] in live]
+        cannot = sorted({p for p, _ in todo if not self.session.provider(p).capabilities.stop_start})
+        todo = [(p, i) for p, i in todo if p not in cannot]
+
+        def act(item: tuple[str, str]) -> str | None:
+            p, iid = item
+            try:
+                getattr(self.session.provider(p), verb)(iid)
+                return None
+            except VmopsError as e:
+                return f"{p} {iid}: {e.render()}"
+
+        with ThreadPoolExecutor(max_workers=max(1, min(8, len(todo)))) as pool:
+            errors = [e for e in pool.map(act, todo) if e]
+        done = len(todo) - len(errors)
+        note = f" ({', '.join(cannot)} cannot {verb} VMs; those members were left as they are)" if cannot else ""
+        if errors:
+            self.error(f"{verb}: {done} of {len(todo)} member(s) done{note}; failed: " + "; ".join(errors))
+        else:
+            past = "stopped" if verb == "stop" else "started"
+            self.info(f"Fleet {name!r}: {done} member(s) {past}{note}.")
+        return errors
+
+    def close(self) -> None:
+        self._set_auto(False)

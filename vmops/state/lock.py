@@ -1,0 +1,68 @@
+"""Per-fleet operation lock: an OS file lock under ``$VMOPS_HOME/locks``.
+
+The kernel drops the lock when its process dies (also on SIGKILL), so a crashed ``fleet create`` never
+leaves a stale lock behind and the next command can resume or reconcile at once.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+from vmops.errors import StateError
+
+
+class FleetLock:
+    """Held while one process creates, destroys or reconciles one fleet."""
+
+    def __init__(self, home: Path, fleet_name: str) -> None:
+        self.path = Path(home) / "locks" / f"{fleet_name}.lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> "FleetLock":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = ""
+            try:
+                holder = os.pread(fd, 32, 0).decode().strip()
+            except OSError:
+                pass
+            os.close(fd)
+            who = f" (pid {holder})" if holder else ""
+            fleet = self.path.stem
+            raise StateError(
+                f"fleet {fleet!r} is being worked on by another vm process{who}",
+                hint="Wait for it to finish, or pick another --name") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._fd = fd
+        return self
+
+    def try_acquire(self) -> bool:
+        try:
+            self.acquire()
+            return True
+        except StateError:
+            return False
+
+    def release(self) -> None:
+        if self._fd is not None:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+            finally:
+                os.close(self._fd)
+                self._fd = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def __enter__(self) -> "FleetLock":
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
