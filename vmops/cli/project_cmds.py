@@ -86,9 +86,10 @@ def demo(c: Any, scale: float = 0.25, keep: bool = False) -> None:
     print(f"# VMOPS_HOME={home} (state and simulator logs)")
     run(["sim", "up", "--scale", str(scale), "--crusoe-port", "0", "--lambda-port", "0", "--nebius-port", "0"])
     state = jsonlib.loads((home / "sim.json").read_text())
-    env["VMOPS_CRUSOE_URL"] = state["addresses"]["crusoe"]
-    env["VMOPS_LAMBDA_URL"] = state["addresses"]["lambda"]
-    env["VMOPS_NEBIUS_ENDPOINT"] = state["addresses"]["nebius"]
+    from vmops.catalogue import PROVIDERS
+
+    for name, address in state["addresses"].items():  # point vmops at the ephemeral ports just bound
+        env[f"VMOPS_{name.upper()}_{PROVIDERS[name].url_var}"] = address
     env["VMOPS_POLL_INTERVAL"] = str(max(0.05, 0.5 * scale))
     try:
         for title, args in DEMO_STEPS:

@@ -22,9 +22,6 @@ from invoke.exceptions import Exit
 from vmops.cli.output import Column, command, note, print_json, print_table
 from vmops.errors import ProviderUnavailable, UsageError
 
-PORT_DEFAULTS = {"crusoe": 8001, "lambda": 8002, "nebius": 50051}
-
-
 def _home() -> Path:
     from vmops.config import default_home
 

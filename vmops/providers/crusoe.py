@@ -37,7 +37,7 @@ from vmops.errors import (
 )
 from vmops.model import CreateRequest, GpuShape, Instance, Offer, Reservation, ReservationPolicy, State, map_state
 from vmops.providers.base import Capabilities, Provider, Timing
-from vmops.providers.http import RestClient, segment
+from vmops.providers.http import RestClient, parse_utc, segment
 from vmops.providers.retry import backoff_delay
 from vmops.config import ProviderSettings
 
@@ -101,16 +101,6 @@ def map_error(resp: httpx.Response) -> VmopsError:
     cls = _STATUS_TABLE.get(resp.status_code, InvalidArgument)
     text = detail if isinstance(detail, str) else f"HTTP {resp.status_code}"
     return cls(f"{where} failed: {text}", provider="crusoe")
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
 
 
 class CrusoeProvider(Provider):
@@ -190,7 +180,7 @@ class CrusoeProvider(Provider):
             gpu=nt.shape if nt else None, region=vm.get("location"), public_ip=vm.get("ip_address") or None,
             private_ip=vm.get("private_ip_address") or None, reserved=reserved,
             reservation_id=vm.get("reservation_id"), price_per_hour=price, price_source=source,
-            created_at=_parse_time(vm.get("created_at")), labels={}, can_terminate=True,
+            created_at=parse_utc(vm.get("created_at")), labels={}, can_terminate=True,
         )
 
     def _reservation(self, r: dict[str, Any]) -> Reservation:

@@ -3,6 +3,7 @@ retries for idempotent calls. Provider-specific error bodies are mapped by the a
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
 from urllib.parse import quote
 
@@ -26,6 +27,17 @@ def segment(value: str, what: str = "id") -> str:
     return quote(value, safe="")
 
 
+def parse_utc(value: Any) -> datetime | None:
+    """A provider's ISO-8601 timestamp (``...Z`` or with an offset) as an aware UTC datetime; None if absent/bad."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
+
+
 def _parse_retry_after(value: str | None) -> float | None:
     if not value:
         return None
@@ -33,7 +45,6 @@ def _parse_retry_after(value: str | None) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         from email.utils import parsedate_to_datetime
-        from datetime import datetime, timezone
 
         try:
             when = parsedate_to_datetime(value)

@@ -37,7 +37,7 @@ from vmops.errors import (
 )
 from vmops.model import CreateRequest, GpuShape, Instance, Offer, Reservation, ReservationPolicy, State, map_state
 from vmops.providers.base import TARGETS, Capabilities, DestroyResult, Provider, Timing
-from vmops.providers.http import RestClient, segment
+from vmops.providers.http import RestClient, parse_utc, segment
 from vmops.providers.retry import RetryAfter, backoff_delay
 
 #: Lambda's documented statuses -> canonical state. Live instances on the wire are always "active";
@@ -192,7 +192,7 @@ class LambdaProvider(Provider):
             reservation_id=d.get("reservation_id") or None,
             price_per_hour=price,
             price_source=source,
-            created_at=_parse_time(d.get("created_at") or d.get("created")),
+            created_at=parse_utc(d.get("created_at") or d.get("created")),
             labels=_labels(d.get("tags")),
             can_terminate=bool(terminate) if terminate is not None else not reserved,
         )
@@ -478,16 +478,6 @@ class LambdaProvider(Provider):
 
     def close(self) -> None:
         self._client.close()
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
 
 
 def _labels(tags: Any) -> dict[str, str]:

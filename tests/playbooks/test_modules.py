@@ -1,0 +1,89 @@
+"""The modules one by one (ansible ad-hoc): errors surface as failed tasks with clear messages; check mode
+and idempotency of vmops_instance; and `inv playbook.run`."""
+
+from __future__ import annotations
+
+import subprocess
+
+from vmops.config import load_config
+from vmops.model import State
+
+from tests.playbooks import scenario as sc
+from tests.playbooks.helpers import BIN, REPO, adhoc, ansible_env
+
+NONE = {"crusoe": 0, "lambda": 0, "nebius": 0}
+
+
+def _no_secrets(vm_env, text):
+    cfg = load_config(vm_env)
+    for s in cfg.providers.values():
+        assert s.api_key.reveal() not in text
+
+
+def test_missing_vm_fails_with_class_and_message(vm_env, sims):
+    run, res = adhoc("vmops_instance", {"provider": "crusoe", "id": "no-such-vm", "state": "stopped"}, vm_env)
+    assert run.code != 0 and res["failed"] is True
+    assert res["error_class"] == "InvalidArgument" and res["error_kind"] == "invalid_argument"
+    assert "there is no VM 'no-such-vm' at crusoe to stop" in res["msg"]
+    _no_secrets(vm_env, run.text)
+
+
+def test_unknown_provider_and_unsupported_stop(vm_env, sims):
+    _, res = adhoc("vmops_instance", {"provider": "aws", "name": "x"}, vm_env)
+    assert res["error_class"] == "UsageError" and "unknown provider 'aws'" in res["msg"]
+    _, res = adhoc("vmops_instance", {"provider": "lambda", "name": "dev-box", "state": "stopped"}, vm_env)
+    assert res["error_class"] == "Unsupported" and "cannot be stopped" in res["msg"]
+    assert sc.mutating(sims) == NONE
+
+
+def test_provider_down_is_a_typed_failure(vm_env, sims):
+    env = {**vm_env, "VMOPS_PROVIDERS": "crusoe", "VMOPS_CRUSOE_URL": "http://127.0.0.1:9"}
+    run, res = adhoc("vmops_fleet", {"name": "down-test", "state": "present", "gpu": "h100", "count": 1}, env)
+    assert res["failed"] is True and res["error_kind"] in ("provider_unavailable", "insufficient_capacity"), res
+    _, res = adhoc("vmops_instance", {"provider": "crusoe", "id": "abc"}, env)
+    assert res["error_class"] == "ProviderUnavailable" and "crusoe" in res["msg"]
+    _no_secrets(vm_env, run.text)
+
+
+def test_bad_fleet_arguments(vm_env, sims):
+    _, res = adhoc("vmops_fleet", {"name": "Bad Name", "state": "present", "gpu": "h100", "count": 1}, vm_env)
+    assert res["error_class"] == "UsageError" and "not a valid fleet name" in res["msg"]
+    _, res = adhoc("vmops_fleet", {"name": "ok", "state": "present", "gpu": "h100", "count": 0}, vm_env)
+    assert res["error_class"] == "UsageError" and "at least 1" in res["msg"]
+    assert sc.mutating(sims) == NONE
+
+
+def test_instance_lifecycle_check_mode_and_idempotency(vm_env, sims):
+    args = {"provider": "nebius", "name": "solo", "gpu": "h100", "state": "running"}
+    _, res = adhoc("vmops_instance", args, vm_env, check=True)
+    assert res["changed"] is True and res["action"] == "created"
+    assert sc.mutating(sims) == NONE and "solo" not in sc.all_names(vm_env)
+    _, res = adhoc("vmops_instance", args, vm_env)
+    assert res["changed"] is True and res["instance"]["state"] == "running"
+    _, res = adhoc("vmops_instance", args, vm_env)
+    assert res["changed"] is False
+    stop = {"provider": "nebius", "name": "solo", "state": "stopped"}
+    assert adhoc("vmops_instance", stop, vm_env)[1]["changed"] is True
+    assert sc.live(vm_env)["nebius"]["solo"].state is State.STOPPED
+    assert adhoc("vmops_instance", stop, vm_env)[1]["changed"] is False
+    # only_orphan refuses a VM that is not a vmops fleet member
+    _, res = adhoc("vmops_instance", {"provider": "nebius", "name": "solo", "state": "absent", "only_orphan": True},
+                   vm_env)
+    assert res["changed"] is False and "not a vmops fleet member name" in res["skipped_reason"]
+    absent = {"provider": "nebius", "name": "solo", "state": "absent"}
+    assert adhoc("vmops_instance", absent, vm_env)[1]["changed"] is True
+    assert "solo" not in sc.all_names(vm_env)
+    assert adhoc("vmops_instance", absent, vm_env)[1]["changed"] is False
+
+
+def test_inv_playbook_run(vm_env, sims):
+    env = ansible_env(vm_env)
+    env.pop("ANSIBLE_CONFIG")  # the task sets it itself
+    p = subprocess.run([str(BIN / "inv"), "playbook.run", "fleet-up", "--check", "-e", "fleet_name=cli",
+                        "-e", "fleet_count=1"], env=env, cwd=str(REPO), capture_output=True, text=True, timeout=180)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "check mode: nothing will be changed" in p.stderr and "changed=1" in p.stdout
+    assert sc.mutating(sims) == NONE
+    bad = subprocess.run([str(BIN / "inv"), "playbook.run", "../etc/passwd"], env=env, cwd=str(REPO),
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "there is no playbook" in bad.stderr and "nightly-cleanup" in bad.stderr
