@@ -19,144 +19,32 @@ import random
 import threading
 import time
 import uuid
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Sequence
 
 from vmops.errors import (
-    AuthError,
     FailedPrecondition,
-    InsufficientCapacity,
-    NotFound,
     OperationTimeout,
-    OutcomeUnknown,
-    PermissionDenied,
     ProviderUnavailable,
     ReservedCannotTerminate,
-    StateError,
     UsageError,
     VmopsError,
 )
-from vmops.fleet.naming import FLEET_LABEL, belongs_to, generate_fleet_name, member_name, validate_fleet_name
+from vmops.fleet.create import CreateRun, Stopped
+from vmops.fleet.naming import belongs_to, generate_fleet_name
+from vmops.fleet.observe import member_fields, status_for
 from vmops.fleet.planner import Plan, eligible_providers, gather_offers, make_plan, usable_offers
-from vmops.fleet.policies import DEFAULT_POLICY, capacity, get_policy
+from vmops.fleet.policies import get_policy
 from vmops.fleet.progress import Listener, Progress
-from vmops.fleet.report import (
-    Attempt,
-    CreateResult,
-    FleetCreateFailed,
-    FleetDestroyIncomplete,
-    FleetInterrupted,
-    FleetView,
-    Undestroyed,
-)
-from vmops.model import CreateRequest, GpuShape, Instance, Offer, ReservationPolicy, State
+from vmops.fleet.report import CreateResult, FleetDestroyIncomplete, FleetView, Undestroyed
+from vmops.fleet.spec import FleetSpec, Limits
+from vmops.model import Instance, State
 from vmops.providers.base import Provider
 from vmops.session import Session
 from vmops.state import LIVE, FleetLock, FleetRecord, FleetState, MemberRecord, MemberStatus, Store
 
 #: What a member create waits for: running, or a state that will never become running.
 SETTLED = frozenset({State.RUNNING, State.ERROR, State.DELETED})
-
-
-@dataclass(frozen=True)
-class FleetSpec:
-    """What the user asked for."""
-
-    gpu: GpuShape
-    count: int
-    name: str | None = None
-    min_count: int | None = None
-    policy: str = DEFAULT_POLICY
-    allow_unterminable_reserved: bool = False
-
-    def validated(self) -> "FleetSpec":
-        """Check every argument before any network call; raise UsageError."""
-        if self.count < 1:
-            raise UsageError(f"--count must be at least 1, not {self.count}")
-        mn = self.count if self.min_count is None else self.min_count
-        if not 1 <= mn <= self.count:
-            raise UsageError(f"--min must be between 1 and --count ({self.count}), not {mn}")
-        try:
-            get_policy(self.policy)
-            if self.name is not None:
-                validate_fleet_name(self.name)
-        except ValueError as e:
-            raise UsageError(str(e)) from None
-        return FleetSpec(self.gpu, self.count, self.name, mn, self.policy.lower(), self.allow_unterminable_reserved)
-
-    @property
-    def min(self) -> int:
-        return self.count if self.min_count is None else self.min_count
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_parallel: int = 16  # concurrent creates/destroys in all
-    per_provider: int = 4  # concurrent creates at one provider
-    destroy_attempts: int = 4  # tries per member for transient destroy failures
-    wait_retries: int = 3  # re-polls after a provider stops answering while waiting
-    retry_delay: float = 0.5
-
-
-class _Stopped(Exception):
-    """Raised from a wait callback when Ctrl-C asked the create to stop."""
-
-
-def _status_for(state: State) -> MemberStatus:
-    if state is State.RUNNING or state in (State.STOPPED, State.STOPPING, State.STARTING):
-        return MemberStatus.RUNNING
-    if state is State.DELETING:
-        return MemberStatus.DESTROYING
-    if state is State.DELETED:
-        return MemberStatus.GONE
-    return MemberStatus.ACCEPTED
-
-
-def _fields(inst: Instance) -> dict[str, object]:
-    return {
-        "state": inst.state,
-        "region": inst.region,
-        "reserved": inst.reserved,
-        "reservation_id": inst.reservation_id,
-        "public_ip": inst.public_ip,
-    }
-
-
-@dataclass
-class _Options:
-    """The plan's offers as a failover list: remaining capacity per offer, dead offers and providers."""
-
-    offers: list[Offer]
-    remaining: dict[int, float] = field(default_factory=dict)
-    dead: set[int] = field(default_factory=set)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    @classmethod
-    def from_plan(cls, plan: Plan) -> "_Options":
-        opts = cls(list(plan.options))
-        for o in opts.offers:
-            opts.remaining[id(o)] = capacity(o)
-        for p in plan.placements:
-            opts.remaining[id(p.offer)] -= p.count
-        return opts
-
-    def kill(self, offer: Offer) -> None:
-        with self.lock:
-            self.dead.add(id(offer))
-
-    def kill_provider(self, provider: str) -> None:
-        with self.lock:
-            self.dead.update(id(o) for o in self.offers if o.provider == provider)
-
-    def next(self) -> Offer | None:
-        """The next offer in plan order that is alive and has capacity left (taking one unit)."""
-        with self.lock:
-            for o in self.offers:
-                if id(o) not in self.dead and self.remaining[id(o)] > 0:
-                    self.remaining[id(o)] -= 1
-                    return o
-            return None
 
 
 class FleetManager:
@@ -218,7 +106,7 @@ class FleetManager:
                 allow_unterminable_reserved=spec.allow_unterminable_reserved)
             if resumed:
                 self.note(f"resuming fleet {name!r} (was {self.store.events(fleet.id)[-1].from_state})")
-            run = _CreateRun(self, fleet, spec, resumed, stop or threading.Event())
+            run = CreateRun(self, fleet, spec, resumed, stop or threading.Event())
             return run.execute()
         finally:
             lock.release()
@@ -268,11 +156,11 @@ class FleetManager:
                 if inst is not None and inst.state is not State.DELETED:
                     status = m.status
                     if m.status in (MemberStatus.REQUESTED, MemberStatus.ACCEPTED):
-                        status = _status_for(inst.state)
+                        status = status_for(inst.state)
                     elif m.status in (MemberStatus.DESTROYED, MemberStatus.GONE, MemberStatus.FAILED):
-                        status = MemberStatus.DESTROYING if m.status is MemberStatus.DESTROYED else _status_for(inst.state)
+                        status = MemberStatus.DESTROYING if m.status is MemberStatus.DESTROYED else status_for(inst.state)
                         view.changes.append(f"{m.name} ({m.instance_id}) still exists at {provider}")
-                    self.store.update_member(m.id, status=status, seen=True, **_fields(inst))  # type: ignore[arg-type]
+                    self.store.update_member(m.id, status=status, seen=True, **member_fields(inst))  # type: ignore[arg-type]
                 elif m.status in LIVE:
                     new = MemberStatus.DESTROYED if m.status is MemberStatus.DESTROYING else MemberStatus.GONE
                     why = "destroyed" if new is MemberStatus.DESTROYED else "no longer exists at the provider (deleted outside vmops)"
@@ -284,11 +172,11 @@ class FleetManager:
                 if found:
                     inst = found[0]
                     claimed.add(inst.id)
-                    status = MemberStatus.DESTROYING if m.status is MemberStatus.DESTROYING else _status_for(inst.state)
+                    status = MemberStatus.DESTROYING if m.status is MemberStatus.DESTROYING else status_for(inst.state)
                     self.store.update_member(m.id, status=status, instance_id=inst.id, seen=True,
                                              price_per_hour=inst.price_per_hour or m.price_per_hour,
                                              message=f"{m.name}: create answer was lost; found it as {inst.id}",
-                                             **_fields(inst))  # type: ignore[arg-type]
+                                             **member_fields(inst))  # type: ignore[arg-type]
                     view.changes.append(f"{m.name}: found at {provider} as {inst.id}")
                 else:
                     self.store.update_member(m.id, status=MemberStatus.FAILED, state=State.DELETED,
@@ -304,7 +192,7 @@ class FleetManager:
                 continue
             self.store.add_member(
                 fleet.id, name=inst.name, provider=provider, region=inst.region, native_type=inst.native_type,
-                idempotency_key=f"adopted-{uuid.uuid4()}", status=_status_for(inst.state), state=inst.state,
+                idempotency_key=f"adopted-{uuid.uuid4()}", status=status_for(inst.state), state=inst.state,
                 instance_id=inst.id, reserved=inst.reserved, reservation_id=inst.reservation_id,
                 price_per_hour=inst.price_per_hour, public_ip=inst.public_ip,
                 message=f"adopted orphan {inst.name} ({inst.id}) found at {provider}")
@@ -442,7 +330,7 @@ class FleetManager:
                         counted.add(iid)
                         progress.bump(provider, running=1)
                 if stop is not None and stop.is_set():
-                    raise _Stopped()
+                    raise Stopped()
 
             result: dict[str, Instance] = {}
             for attempt in range(self.limits.wait_retries + 1):
@@ -462,7 +350,7 @@ class FleetManager:
                                                    f"within {adapter.timing.op_timeout:g}s; was {inst.state.value})",
                                                    inst.native_type)
                     break
-                except _Stopped:
+                except Stopped:
                     return
                 except ProviderUnavailable as e:
                     if attempt == self.limits.wait_retries:
@@ -473,7 +361,7 @@ class FleetManager:
             for iid, inst in result.items():
                 m = by_iid[iid]
                 if inst.state is State.RUNNING:
-                    self.store.update_member(m.id, status=MemberStatus.RUNNING, seen=True, **_fields(inst))  # type: ignore[arg-type]
+                    self.store.update_member(m.id, status=MemberStatus.RUNNING, seen=True, **member_fields(inst))  # type: ignore[arg-type]
                 else:
                     why = ("went to error after it was accepted" if inst.state is State.ERROR
                            else "disappeared after it was accepted")
@@ -583,271 +471,3 @@ class FleetManager:
         if surplus:
             self.destroy_members(surplus)
         return surplus
-
-
-class _CreateRun:
-    """One `fleet create` (or resume): rounds of concurrent creates, batched waits, failover, decision."""
-
-    def __init__(self, mgr: FleetManager, fleet: FleetRecord, spec: FleetSpec, resumed: bool,
-                 stop: threading.Event) -> None:
-        self.mgr = mgr
-        self.store = mgr.store
-        self.fleet = fleet
-        self.spec = spec
-        self.resumed = resumed
-        self.stop = stop
-        self.progress = Progress(mgr.listener)
-        self.attempts: list[Attempt] = []
-        self.alock = threading.Lock()
-        self.sems: dict[str, threading.Semaphore] = {}
-        self.plan: Plan | None = None
-
-    def _attempt(self, a: Attempt) -> None:
-        with self.alock:
-            self.attempts.append(a)
-
-    def _sem(self, provider: str) -> threading.Semaphore:
-        with self.alock:
-            if provider not in self.sems:
-                self.sems[provider] = threading.Semaphore(self.mgr.limits.per_provider)
-            return self.sems[provider]
-
-    def _running(self) -> list[MemberRecord]:
-        return [m for m in self.store.members(self.fleet.id) if m.status is MemberStatus.RUNNING]
-
-    # ---- top level -------------------------------------------------------------------------------
-    def execute(self) -> CreateResult:
-        try:
-            return self._execute()
-        except KeyboardInterrupt:
-            self.stop.set()
-            self.mgr.note("interrupted: no new creates; rolling back what was made "
-                          "(press Ctrl-C again to stop and leave the fleet recorded)")
-            try:
-                self._drain()
-                self.mgr.sync(self.store.fleet(self.fleet.id), adopt=True)
-                left = self._rollback("interrupted by the user")
-            except KeyboardInterrupt:
-                msg = (f"fleet {self.fleet.name!r}: interrupted again during rollback; it stays recorded with "
-                       "whatever was made")
-                self.store.set_fleet_state(self.fleet.id, FleetState.FAILED, error=msg)
-                raise FleetInterrupted(msg, hint=f"Finish with `vm fleet destroy {self.fleet.name}` "
-                                                 f"(or `vm fleet reconcile {self.fleet.name}`)") from None
-            msg = f"fleet {self.fleet.name!r}: create interrupted; rolled back"
-            if left:
-                raise FleetInterrupted(msg + f", but {len(left)} member(s) could not be destroyed", undestroyed=left,
-                                       hint=f"Run `vm fleet destroy {self.fleet.name}` once the cause is fixed") from None
-            raise FleetInterrupted(msg + " everything it had made", hint="") from None
-
-    def _drain(self) -> None:
-        pool = getattr(self, "pool", None)
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
-
-    def _execute(self) -> CreateResult:
-        fleet = self.fleet
-        spec = self.spec
-        if self.resumed:
-            view = self.mgr.sync(fleet, adopt=True)
-            for c in view.changes:
-                self.mgr.note(f"resume: {c}")
-            self.mgr._settle(fleet, self.progress, self.stop)
-        running = len(self._running())
-        need = spec.count - running
-        if need <= 0:
-            return self._decide()
-        plan = self.mgr.plan(spec, count=need)
-        self.plan = plan
-        for s in plan.skipped:
-            self._attempt(Attempt(s.provider, s.region, None, None, "skipped", s.reason))
-        options = _Options.from_plan(plan)
-        slots: list[Offer] = [p.offer for p in plan.placements for _ in range(p.count)]
-        # Slots the plan could not place go straight to failover (which may find nothing).
-        slots_missing = max(0, need - len(slots))
-        for _ in range(slots_missing):
-            o = options.next()
-            if o is None:
-                break
-            slots.append(o)
-        self.pool = ThreadPoolExecutor(max_workers=self.mgr.limits.max_parallel, thread_name_prefix="vmops-create")
-        try:
-            while slots and not self.stop.is_set():
-                futures: list[Future[MemberRecord | None]] = [self.pool.submit(self._make_one, o, options) for o in slots]
-                for f in futures:
-                    while True:
-                        try:
-                            f.result(timeout=0.2)
-                            break
-                        except TimeoutError:
-                            continue
-                if self.stop.is_set():
-                    break
-                failed = self.mgr._settle(fleet, self.progress, self.stop)
-                slots = []
-                if failed:
-                    # Errors after acceptance: clean them up, and send those members to the next option.
-                    left = self.mgr.destroy_members(failed)
-                    for m in failed:
-                        self._attempt(Attempt(m.provider, m.region, m.native_type, m.name, "failed",
-                                              (m.last_error or "failed") + "; cleaned up"
-                                              if not any(u.member.id == m.id for u in left) else
-                                              (m.last_error or "failed") + "; could NOT be cleaned up"))
-                        for o in options.offers:
-                            if o.provider == m.provider and o.region == m.region and o.native_type == m.native_type:
-                                options.kill(o)
-                    for _ in failed:
-                        o = options.next()
-                        if o is not None:
-                            slots.append(o)
-                running = len(self._running())
-                if running >= spec.count:
-                    break
-        except KeyboardInterrupt:
-            self.stop.set()  # before anything waits: in-flight creates finish, no new ones start
-            raise
-        finally:
-            self.pool.shutdown(wait=not self.stop.is_set())
-        if self.stop.is_set():
-            raise KeyboardInterrupt
-        return self._decide()
-
-    def _decide(self) -> CreateResult:
-        fleet = self.fleet
-        spec = self.spec
-        running = self._running()
-        for m in running:
-            self._attempt(Attempt(m.provider, m.region, m.native_type, m.name, "running", None))
-        if len(running) >= spec.count:
-            self.mgr._trim(fleet, running)
-            fleet = self.store.set_fleet_state(fleet.id, FleetState.ACTIVE, error=None,
-                                               message=f"{spec.count} of {spec.count} running")
-            return CreateResult(fleet, self.store.members(fleet.id), self.attempts, self.resumed, 0, self.plan)
-        if len(running) >= spec.min:
-            short = spec.count - len(running)
-            # Accepted-but-unsettled members cannot be left dangling in a partial fleet: clean them up.
-            stray = [m for m in self.store.members(fleet.id) if m.status in (MemberStatus.ACCEPTED, MemberStatus.REQUESTED)]
-            if stray:
-                self.mgr.destroy_members(stray)
-            fleet = self.store.set_fleet_state(fleet.id, FleetState.PARTIAL,
-                                               error=f"{len(running)} of {spec.count} running; {short} short")
-            return CreateResult(fleet, self.store.members(fleet.id), self.attempts, self.resumed, short, self.plan)
-        left = self._rollback(f"only {len(running)} of {spec.count} running (min {spec.min})")
-        tried = ", ".join(sorted({f"{a.provider}/{a.region or '-'}" for a in self.attempts if a.outcome != "skipped"}))
-        msg = (f"fleet {fleet.name!r}: only {len(running)} of {spec.count} x {spec.gpu} VMs could be made "
-               f"(min {spec.min}); rolled back")
-        if left:
-            msg += f", but {len(left)} member(s) could not be destroyed and stay recorded"
-        else:
-            msg += ", nothing is left running"
-        if not tried:
-            msg += "; no provider could be tried"
-        raise FleetCreateFailed(
-            msg, attempts=[a for a in self.attempts if a.outcome != "running"], undestroyed=left,
-            hint=(f"Run `vm fleet destroy {fleet.name}` once the cause is fixed" if left else
-                  "Try a smaller --count, a lower --min, another --gpu, or later; `vm capacity` shows what is free"))
-
-    def _rollback(self, reason: str) -> list[Undestroyed]:
-        fleet = self.fleet
-        live = [m for m in self.store.members(fleet.id) if m.status in LIVE]
-        self.store.log(fleet.id, "rollback", f"rolling back {len(live)} member(s): {reason}")
-        left = self.mgr.destroy_members(live)
-        error = reason if not left else f"{reason}; {len(left)} member(s) could not be destroyed"
-        self.store.set_fleet_state(fleet.id, FleetState.FAILED, error=error)
-        return left
-
-    # ---- one VM ------------------------------------------------------------------------------------
-    def _make_one(self, offer: Offer | None, options: _Options) -> MemberRecord | None:
-        """Create one VM at ``offer``; on failure move on to the next option. Returns the accepted member."""
-        while offer is not None and not self.stop.is_set():
-            member, failure, kill_provider = self._try_create(offer)
-            if member is not None:
-                return member
-            if kill_provider:
-                options.kill_provider(offer.provider)
-            else:
-                options.kill(offer)
-            offer = options.next()
-        return None
-
-    def _request(self, offer: Offer, member: MemberRecord, adapter: Provider) -> CreateRequest:
-        labels = {FLEET_LABEL: self.fleet.name} if adapter.capabilities.labels else {}
-        if offer.reserved and offer.reservation_id:
-            policy, ids = ReservationPolicy.STRICT, (offer.reservation_id,)
-        elif not adapter.capabilities.terminate_reserved and not self.spec.allow_unterminable_reserved:
-            policy, ids = ReservationPolicy.FORBID, ()
-        else:
-            policy, ids = ReservationPolicy.AUTO, ()
-        return CreateRequest(name=member.name, native_type=offer.native_type, region=offer.region, labels=labels,
-                             idempotency_key=member.idempotency_key, reservation_policy=policy, reservation_ids=ids)
-
-    def _try_create(self, offer: Offer) -> tuple[MemberRecord | None, str | None, bool]:
-        """(member if accepted, failure reason, whether the whole provider should be given up)."""
-        adapter = self.mgr.provider(offer.provider)
-        fleet = self.fleet
-        member = self.store.add_member(
-            fleet.id, name=None, name_for_seq=lambda seq: member_name(fleet.name, seq), provider=offer.provider,
-            region=offer.region, native_type=offer.native_type, idempotency_key=str(uuid.uuid4()),
-            reserved=offer.reserved, reservation_id=offer.reservation_id, price_per_hour=offer.price_per_hour)
-        self.progress.bump(offer.provider, requested=1)
-        req = self._request(offer, member, adapter)
-        kill_provider = False
-        try:
-            with self._sem(offer.provider):
-                inst = adapter.create(req, wait=False)
-        except (InsufficientCapacity, FailedPrecondition, NotFound) as e:
-            return self._failed(member, offer, e.message, kill_provider)
-        except (AuthError, PermissionDenied) as e:
-            return self._failed(member, offer, e.message, True)
-        except OutcomeUnknown as e:
-            inst = self._resolve(adapter, member)
-            if inst is None:
-                return self._failed(member, offer, f"{e.message}; no VM with its name was found afterwards", False)
-        except ProviderUnavailable as e:
-            inst = self._resolve(adapter, member)
-            if inst is None:
-                return self._failed(member, offer, e.message, True)
-        except VmopsError as e:
-            return self._failed(member, offer, e.message, False)
-        except Exception as e:  # an adapter bug: the create may or may not have happened; look it up by name
-            inst = self._resolve(adapter, member)
-            if inst is None:
-                return self._failed(member, offer, f"unexpected error: {type(e).__name__}: {e}", False)
-        status = _status_for(inst.state)
-        price = inst.price_per_hour if inst.price_per_hour is not None else offer.price_per_hour
-        try:
-            member = self.store.update_member(member.id, status=status if status is not MemberStatus.GONE else MemberStatus.ACCEPTED,
-                                              instance_id=inst.id, price_per_hour=price, seen=True,
-                                              message=f"{member.name}: accepted by {offer.provider} as {inst.id}",
-                                              **_fields(inst))  # type: ignore[arg-type]
-        except StateError:
-            # Already recorded (e.g. adopted concurrently): the record still holds it exactly once.
-            return self._failed(member, offer, f"instance {inst.id} is already recorded", False)
-        self.progress.bump(offer.provider, accepted=1)
-        if status is MemberStatus.RUNNING:
-            self.progress.bump(offer.provider, running=1)
-        return member, None, False
-
-    def _resolve(self, adapter: Provider, member: MemberRecord) -> Instance | None:
-        """After an unclear create, find the VM by its (unique, deterministic) name."""
-        for attempt in range(3):
-            try:
-                found = [i for i in adapter.find_by_name(member.name) if i.state is not State.DELETED]
-                found = [i for i in found if self.store.member_by_instance(adapter.name, i.id) is None]
-                return found[0] if found else None
-            except VmopsError:
-                time.sleep(self.mgr.limits.retry_delay * (2 ** attempt))
-        # Could not even look: keep the member as requested; destroy/reconcile resolves it by name later.
-        self.store.update_member(member.id, last_error="create outcome unknown and the provider could not be listed")
-        return None
-
-    def _failed(self, member: MemberRecord, offer: Offer, why: str, kill_provider: bool
-                ) -> tuple[None, str, bool]:
-        current = self.store.member(member.id)
-        if current.last_error == "create outcome unknown and the provider could not be listed":
-            # Unknown outcome: leave it REQUESTED so that destroy/reconcile look it up by name.
-            pass
-        else:
-            self.store.update_member(member.id, status=MemberStatus.FAILED, state=State.DELETED, last_error=why)
-        self.progress.bump(offer.provider, failed=1)
-        self._attempt(Attempt(offer.provider, offer.region, offer.native_type, member.name, "failed", why))
-        return None, why, kill_provider
