@@ -129,9 +129,13 @@ CLAIM_SCRIPT = textwrap.dedent("""
         time.sleep(0.001)
     try:
         f, resumed = s.claim_fleet("race", gpu="h100:1", count=1, min_count=1, policy="spread")
-        print("won" if not resumed else "resumed")
+        print("won" if not resumed else "resumed", flush=True)
     except StateError as e:
-        print("refused:", e)
+        print("refused:", e, flush=True)
+    # Stay alive until every contender has tried: a claimant whose owner process is gone may rightly
+    # resume the fleet, which is not the race this test is about.
+    while time.time() < start + 4:
+        time.sleep(0.01)
 """)
 
 
@@ -140,7 +144,7 @@ def test_concurrent_claims_in_separate_processes_exactly_one_wins(tmp_path: Path
 
     path = tmp_path / "state.db"
     Store(path).close()
-    start = time.time() + 1.0
+    start = time.time() + 2.0
     procs = [subprocess.Popen([sys.executable, "-c", CLAIM_SCRIPT, str(path), str(start)], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(6)]
     outs = [p.communicate(timeout=60) for p in procs]
