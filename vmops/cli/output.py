@@ -26,7 +26,26 @@ def debug_enabled() -> bool:
 
 def fail(err: VmopsError) -> Exit:
     """The invoke Exit for an error (message printed by the program, code = the class's exit code)."""
-    return Exit(f"error: {err}", code=err.exit_code)
+    return Exit(f"error: {err}{simulator_hint(err)}", code=err.exit_code)
+
+
+def simulator_hint(err: VmopsError) -> str:
+    """When a provider that vmops reaches at its default address (the bundled simulator) is down, say how
+    to start the simulators: the most likely 3 a.m. cause on a fresh machine."""
+    from vmops.errors import ProviderUnavailable
+
+    if not isinstance(err, ProviderUnavailable) or err.kind != "provider_unavailable":
+        return ""
+    try:
+        from vmops.config import load_config
+
+        cfg = load_config()
+        names = [err.provider] if err.provider else list(cfg.enabled)
+        if names and all(cfg.settings(n).sources.get("url") == "default" for n in names):
+            return " (vmops points at the bundled simulators by default: `vm sim up` starts them)"
+    except (ValueError, KeyError):
+        pass
+    return ""
 
 
 def command(fn: F) -> F:

@@ -49,6 +49,23 @@ def _need(value: str | None, flag: str) -> str:
     return str(value)
 
 
+def raise_failures(failures: dict[str, VmopsError], names: list[str], what: str) -> None:
+    """After printing what the other providers answered: report the providers that failed, and exit with
+    the failure's own code when every provider failed the same way, else as a partial failure (14)."""
+    if not failures:
+        return
+    first = next(iter(failures.values()))
+    if len(names) == 1:
+        raise first
+    for n, err in failures.items():
+        warn(f"{n} could not be {what}: {err}")
+    kinds = {type(e) for e in failures.values()}
+    if len(failures) == len(names) and len(kinds) == 1:
+        raise type(first)(f"none of the {len(names)} providers could be {what}", hint=first.hint)
+    raise PartialFailure(f"{len(failures)} of {len(names)} providers could not be {what} ({', '.join(failures)})",
+                         hint="What the other providers answered is shown above")
+
+
 def _show_instances(instances: list["Instance"], as_json: bool, single: bool = False) -> None:
     rows = [instance_json(i.to_dict()) for i in instances]
     if as_json:
@@ -78,17 +95,7 @@ def list_(c: Any, provider: str = "", json: bool = False, output: str = "table")
             instances_frame(instances=instances, session=s).to_csv(sys.stdout, index=False)
         else:
             _show_instances(instances, fmt == "json")
-        if result.failures:
-            worst = next(iter(result.failures.values()))
-            if len(result.failures) == 1 and len(names) == 1:
-                raise worst  # the only provider asked failed: exit with that error's own code
-            for n, err in result.failures.items():
-                warn(f"{n}: listing failed: {err}")
-            raise PartialFailure(
-                f"{len(result.failures)} of {len(names)} provider(s) could not be listed "
-                f"({', '.join(result.failures)})",
-                hint=f"The rows above are from the others; {worst.hint or 'retry later'}",
-            )
+        raise_failures(result.failures, names, "listed")
 
 
 @task(
@@ -248,10 +255,7 @@ def capacity(c: Any, gpu: str = "", provider: str = "", json: bool = False) -> N
             print_json(rows)
         else:
             print_table(rows, OFFER_COLUMNS, empty="(no offers)")
-        for n, err in result.failures.items():
-            warn(f"{n}: capacity query failed: {err}")
-        if result.failures:
-            raise PartialFailure(f"capacity unknown at {', '.join(result.failures)}", hint="Retry later")
+        raise_failures(result.failures, names, "asked for capacity")
 
 
 RESERVATION_COLUMNS = (
@@ -273,16 +277,14 @@ RESERVATION_COLUMNS = (
 def reservations(c: Any, provider: str = "", json: bool = False) -> None:
     """List reserved capacity at each provider (in VMs)."""
     with _session() as s:
-        result = s.reservations(s.provider_names(provider or None))
+        names = s.provider_names(provider or None)
+        result = s.reservations(names)
         rows = [r.to_dict() for r in result.flat()]
         if json:
             print_json(rows)
         else:
             print_table(rows, RESERVATION_COLUMNS, empty="(no reservations)")
-        for n, err in result.failures.items():
-            warn(f"{n}: reservations query failed: {err}")
-        if result.failures:
-            raise PartialFailure(f"reservations unknown at {', '.join(result.failures)}", hint="Retry later")
+        raise_failures(result.failures, names, "asked for reservations")
 
 
 @task(name="show", help={"json": JSON_HELP})
