@@ -43,3 +43,8 @@ def test_parse_errors_read_as_sentences():
     assert describe_parse_error(e, ["vm", "create", "--count", "x"]) == "--count takes a whole number, not 'x'"
     assert describe_parse_error(e, ["vm", "create", "--count=x"]) == "--count takes a whole number, not 'x'"
     assert describe_parse_error(Exception("No idea what 'zap' is!"), ["vm", "zap"]) == "unknown command or argument 'zap'"
+
+
+def test_missing_positional_names_the_argument():
+    e = Exception("'fleet.status' did not receive required positional arguments: 'fleet'")
+    assert describe_parse_error(e, ["vm", "fleet.status"]) == "`vm fleet status` needs FLEET"

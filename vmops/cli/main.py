@@ -29,6 +29,10 @@ def describe_parse_error(e: Exception, argv: list[str]) -> str:
             if tok == bad and i > 0 and argv[i - 1].startswith("-"):
                 return f"{argv[i - 1]} takes {kind}, not {bad!r}"
         return f"a flag takes {kind}, not {bad!r}"
+    m = re.match(r"'(.+)' did not receive required positional arguments: (.+)", text)
+    if m:
+        args = " and ".join(a.strip(" '").upper() for a in m.group(2).split(","))
+        return f"`vm {m.group(1).replace('.', ' ')}` needs {args}"
     m = re.match(r"No idea what '(.*)' is", text)
     if m:
         return f"unknown command or argument {m.group(1)!r}"

@@ -23,7 +23,7 @@ from vmops.cli.output import (
     usage,
     warn,
 )
-from vmops.errors import PartialFailure, UsageError, VmopsError
+from vmops.errors import Interrupted, PartialFailure, UsageError, VmopsError
 
 if TYPE_CHECKING:
     from vmops.model import Instance
@@ -144,21 +144,29 @@ def create(
         policy = ReservationPolicy.STRICT if reservation else ReservationPolicy.AUTO
         made: list[Instance] = []
         errors: list[tuple[str, VmopsError]] = []
-        for vm_name in names:
-            req = CreateRequest(name=vm_name, native_type=native.name, region=native_region,
-                                reservation_policy=policy, reservation_ids=(reservation,) if reservation else ())
-            try:
-                inst = adapter.create(req, wait=False)
-            except VmopsError as e:
-                errors.append((vm_name, e))
-                break  # the next would very likely fail the same way; report what was made
-            made.append(inst)
-            where = f" in {inst.region}" if inst.region and not native_region else ""
-            note(f"{pname}: accepted {inst.name} ({inst.id}){where}")
-        if made and not no_wait:
-            note(f"{pname}: waiting for {len(made)} VM(s) to run ...")
-            settled = adapter.wait_for({i.id: TARGETS["create"] for i in made})
-            made = [settled[i.id] for i in made]
+        try:
+            for vm_name in names:
+                req = CreateRequest(name=vm_name, native_type=native.name, region=native_region,
+                                    reservation_policy=policy, reservation_ids=(reservation,) if reservation else ())
+                try:
+                    inst = adapter.create(req, wait=False)
+                except VmopsError as e:
+                    errors.append((vm_name, e))
+                    break  # the next would very likely fail the same way; report what was made
+                made.append(inst)
+                where = f" in {inst.region}" if inst.region and not native_region else ""
+                note(f"{pname}: accepted {inst.name} ({inst.id}){where}")
+            if made and not no_wait:
+                note(f"{pname}: waiting for {len(made)} VM(s) to run ...")
+                settled = adapter.wait_for({i.id: TARGETS["create"] for i in made})
+                made = [settled[i.id] for i in made]
+        except KeyboardInterrupt:
+            if not made:
+                raise
+            ids = ", ".join(f"{i.name} ({i.id})" for i in made)
+            raise Interrupted(f"interrupted; these VMs were accepted and may be running (and billing): {ids}",
+                              hint=f"Check with `vm list --provider {pname}`; remove with "
+                                   f"`vm destroy ID --provider {pname}`") from None
             for i in made:
                 if i.state.value != "running":
                     errors.append((i.name, VmopsError(f"{i.name} ({i.id}) ended {i.state.value}")))
