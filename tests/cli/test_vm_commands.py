@@ -184,3 +184,37 @@ def test_path_traversal_id_never_reaches_another_endpoint(vm_env, crusoe_sim):
     assert r.code in (5, 6), r.out
     assert "rsv-001" not in r.out
     assert crusoe_sim.requests.count("list_reservations") == 0
+
+
+def test_ctrl_c_while_waiting_names_the_vms_that_exist(vm_env, crusoe_sim):
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from tests.cli.helpers import VM
+    from vmops.sim.common import Fault
+
+    crusoe_sim.faults.add(Fault(endpoint="create_instance", kind="never_complete"))
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("VMOPS_")}, **vm_env}
+    p = subprocess.Popen(VM + ["create", "--provider", "crusoe", "--gpu", "h100", "--name", "stuck"],
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    err = ""
+    deadline = time.monotonic() + 30
+    while "waiting for" not in err and time.monotonic() < deadline:
+        err += p.stderr.readline()
+    p.send_signal(signal.SIGINT)
+    out, rest = p.communicate(timeout=30)
+    err += rest
+    assert p.returncode == 130, err
+    assert "stuck" in crusoe_sim_instances(crusoe_sim)  # it really exists, so saying so matters
+    assert "stuck (" in err and "may be running" in err and "Traceback" not in err
+
+
+def crusoe_sim_instances(sim):
+    """Names of the instances the Crusoe simulator holds (read through its HTTP API)."""
+    import httpx
+
+    r = httpx.get(sim.address + "/v1alpha5/projects/proj-001/compute/vms/instances",
+                  headers={"Authorization": "Bearer crusoe-test-key-001"})
+    return [i["name"] for i in r.json()["items"]]
