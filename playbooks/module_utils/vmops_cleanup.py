@@ -18,7 +18,7 @@ import fnmatch
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from ansible.module_utils.vmops_common import ProtectList, age_hours, brief, parse_time, utc_now
 

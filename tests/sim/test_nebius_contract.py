@@ -7,14 +7,12 @@ import json
 import re
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Iterator
 
 import grpc
 import pytest
 from google.protobuf import json_format
 
-from vmops._gen.nebius.compute.v1 import instance_pb2 as pb
 from vmops._gen.nebius.compute.v1 import instance_service_pb2 as svc
 from vmops._gen.nebius.compute.v1 import instance_service_pb2_grpc as svc_grpc
 from vmops.sim.common import Fault, SimOptions

@@ -15,7 +15,6 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import replace
-from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Mapping
 
 import httpx
