@@ -126,7 +126,7 @@ def state_since(store: "Store", fleet: "FleetRecord") -> datetime | None:
 
 def _owner_busy(home: Any, fleet: "FleetRecord") -> str | None:
     from vmops.state import FleetLock
-    from vmops.state.store import pid_alive
+    from vmops.procs import pid_alive
 
     lock = FleetLock(home, fleet.name)
     if not lock.try_acquire():

@@ -21,6 +21,7 @@ from invoke.exceptions import Exit
 
 from vmops.cli.output import Column, command, note, print_json, print_table
 from vmops.errors import ProviderUnavailable, UsageError
+from vmops.procs import pid_alive
 
 def _home() -> Path:
     from vmops.config import default_home
@@ -34,20 +35,6 @@ def _state_file() -> Path:
     return _home() / "sim.json"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie child of ours counts as dead
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        return done == 0
-    except ChildProcessError:
-        return True
-
-
 def running_state() -> dict[str, Any] | None:
     """The recorded simulator host if its process is alive, else None (and a stale record is removed)."""
     path = _state_file()
@@ -58,7 +45,7 @@ def running_state() -> dict[str, Any] | None:
     except ValueError:
         path.unlink(missing_ok=True)
         return None
-    if not _alive(int(state.get("pid", 0))):
+    if not pid_alive(int(state.get("pid", 0))):
         path.unlink(missing_ok=True)
         return None
     return state
@@ -157,9 +144,9 @@ def down(c: Any) -> None:
     pid = int(state["pid"])
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 15
-    while _alive(pid) and time.monotonic() < deadline:
+    while pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    if _alive(pid):
+    if pid_alive(pid):
         os.kill(pid, signal.SIGKILL)
     _state_file().unlink(missing_ok=True)
     note(f"simulators stopped (pid {pid})")

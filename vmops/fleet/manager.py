@@ -47,6 +47,21 @@ from vmops.state import LIVE, FleetLock, FleetRecord, FleetState, MemberRecord, 
 SETTLED = frozenset({State.RUNNING, State.ERROR, State.DELETED})
 
 
+def per_provider(groups: dict[str, list[MemberRecord]], fn: Callable[[str, list[MemberRecord]], None],
+                 what: str) -> None:
+    """Run ``fn(provider, members)`` for each provider on its own thread and wait for all of them.
+
+    Joins in short slices so Ctrl-C reaches the main thread while the workers run.
+    """
+    threads = [threading.Thread(target=fn, args=(p, ms), name=f"vmops-{what}-{p}", daemon=True)
+               for p, ms in groups.items()]
+    for t in threads:
+        t.start()
+    for t in threads:
+        while t.is_alive():
+            t.join(0.2)
+
+
 class FleetManager:
     """Fleets over every enabled provider. One instance per command; thread-safe internally."""
 
@@ -372,13 +387,7 @@ class FleetManager:
                         failed.append(rec)
                     progress.bump(provider, failed=1)
 
-        threads = [threading.Thread(target=wait, args=(p, ms), name=f"vmops-wait-{p}", daemon=True)
-                   for p, ms in by_provider.items()]
-        for t in threads:
-            t.start()
-        for t in threads:
-            while t.is_alive():
-                t.join(0.2)
+        per_provider(by_provider, wait, "wait")
         return failed
 
     def destroy_members(self, members: Sequence[MemberRecord]) -> list[Undestroyed]:
@@ -405,13 +414,7 @@ class FleetManager:
             with llock:
                 left.extend(out)
 
-        threads = [threading.Thread(target=run, args=(p, ms), name=f"vmops-destroy-{p}", daemon=True)
-                   for p, ms in by_provider.items()]
-        for t in threads:
-            t.start()
-        for t in threads:
-            while t.is_alive():
-                t.join(0.2)
+        per_provider(by_provider, run, "destroy")
         return left
 
     def _destroy_at(self, adapter: Provider, members: list[MemberRecord]) -> list[Undestroyed]:

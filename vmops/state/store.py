@@ -27,6 +27,7 @@ from typing import Any, Iterator
 from sqlite_utils import Database
 
 from vmops.errors import NotFound, StateError
+from vmops.procs import pid_alive
 from vmops.model import State
 from vmops.state.migrations import MIGRATIONS, SCHEMA_VERSION
 from vmops.state.records import (
@@ -46,23 +47,6 @@ _UNSET: Any = object()
 
 def utcnow() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def pid_alive(pid: int | None, host: str | None) -> bool:
-    """Is process ``pid`` on ``host`` still running? (Only decidable on this host; elsewhere: assume yes.)"""
-    if pid is None:
-        return False
-    if host is not None and host != socket.gethostname():
-        return True
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class Store:
