@@ -34,3 +34,18 @@ def test_help_runs_without_heavy_imports():
     out = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
     assert "create" in out["help"] and "sim up" in out["help"]
     assert not [m for m in out["mods"] for h in HEAVY if m == h or m.startswith(h + ".")]
+
+
+def test_closed_stdout_is_no_traceback(tmp_path):
+    """`vm --help | head -1`: when the reader is gone, vm exits quietly (141), never with a traceback."""
+    import os
+
+    r, w = os.pipe()
+    os.close(r)  # the reader has already left: every write to stdout fails with EPIPE
+    try:
+        p = subprocess.run([sys.executable, "-m", "vmops.cli.main", "--help"], stdout=w, stderr=subprocess.PIPE,
+                           text=True, env={**os.environ, "VMOPS_HOME": str(tmp_path)})
+    finally:
+        os.close(w)
+    assert p.returncode == 141, p.stderr
+    assert "Traceback" not in p.stderr

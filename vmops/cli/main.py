@@ -170,7 +170,12 @@ def main(argv: list[str] | None = None) -> None:
     argv = help_first(argv)
     argv = fill_optional_positionals(argv, ns)
     argv[0] = "vm"
-    VmProgram(name="vmops", binary="vm", version=__version__, namespace=ns).run(argv)
+    try:
+        VmProgram(name="vmops", binary="vm", version=__version__, namespace=ns).run(argv)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `vm list | head`: the reader left; not an error worth a traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)
 
 
 if __name__ == "__main__":

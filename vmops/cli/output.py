@@ -65,6 +65,8 @@ def command(fn: F) -> F:
             if debug_enabled():
                 raise
             raise fail(Interrupted("interrupted", hint="")) from None
+        except BrokenPipeError:
+            raise  # stdout closed by the reader (`vm list | head`): main() exits quietly
         except Exception as e:  # a bug: still one line, the traceback only with --debug
             if debug_enabled():
                 raise
