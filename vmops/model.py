@@ -30,10 +30,6 @@ class State(str, Enum):
         return self.value
 
     @property
-    def is_transitional(self) -> bool:
-        return self in (State.CREATING, State.STOPPING, State.STARTING, State.DELETING)
-
-    @property
     def is_gone(self) -> bool:
         return self is State.DELETED
 
