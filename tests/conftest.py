@@ -9,6 +9,8 @@ from typing import Iterator
 
 import pytest
 
+from tests.reliability import summary as reliability_summary
+
 #: Every simulator delay is multiplied by this in tests (create 2.5 s -> 0.125 s).
 TEST_SCALE = float(os.environ.get("VMOPS_TEST_SCALE", "0.05"))
 POLL = 0.02
@@ -96,3 +98,35 @@ def config(vm_env):
     from vmops.config import load_config
 
     return load_config(vm_env)
+
+
+# --- the reliability scoreboard (tests/reliability/summary.py) ------------------------------------------
+
+
+def pytest_configure(config):
+    """The controller (or a plain run) names one scoreboard file before any xdist worker starts."""
+    if hasattr(config, "workerinput") or os.environ.get(reliability_summary.ENV):
+        return
+    import tempfile
+
+    fd, path = tempfile.mkstemp(prefix="vmops-reliability-", suffix=".jsonl")
+    os.close(fd)
+    os.environ[reliability_summary.ENV] = path
+    config._vmops_reliability_log = path
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    path = getattr(config, "_vmops_reliability_log", None)
+    if not path:
+        return
+    rows = reliability_summary.load(Path(path))
+    os.unlink(path)
+    if not rows:
+        return
+    text = reliability_summary.table(rows)
+    terminalreporter.write_sep("=", "reliability summary")
+    terminalreporter.write_line(text)
+    out = os.environ.get("VMOPS_RELIABILITY_SUMMARY")
+    if out:  # `inv stress` keeps the table (bench/results-style) for the README
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(text + "\n")

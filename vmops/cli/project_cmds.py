@@ -43,6 +43,26 @@ def test(c: Any, args: str = "", workers: int = 2) -> None:
         raise Exit(code=rc)
 
 
+@task(help={"budget": "full (the figures in the README) or ci (what `inv test` runs)",
+            "args": "Extra pytest arguments"})
+def stress(c: Any, budget: str = "full", args: str = "") -> None:
+    """The reliability suite (faults, crashes, hostile input, secrets) with its full trial budget.
+
+    Prints the scoreboard (scenario, trials, passed, VMs leaked, duplicates) and keeps it in
+    docs/reliability-latest.md. `inv test` runs the same tests with the smaller `ci` budget.
+    """
+    if budget not in ("full", "ci"):
+        raise Exit("--budget must be full or ci", code=2)
+    env = {**os.environ, "VMOPS_STRESS_BUDGET": budget,
+           "VMOPS_RELIABILITY_SUMMARY": str(ROOT / "docs" / "reliability-latest.md")}
+    cmd = [sys.executable, "-m", "pytest", "-q", "-ra", "-p", "no:cacheprovider", "-n", "2", "tests/reliability",
+           *shlex.split(args)]
+    print("$ " + " ".join(cmd), flush=True)
+    rc = subprocess.call(cmd, cwd=ROOT, env=env)
+    if rc:
+        raise Exit(code=rc)
+
+
 @task
 def proto(c: Any) -> None:
     """Regenerate the Nebius Python stubs in vmops/_gen from proto/ (they are committed)."""
@@ -101,4 +121,4 @@ def demo(c: Any, scale: float = 0.25, keep: bool = False) -> None:
     print("\n# demo finished: the fleet was planned, created across providers, shown and destroyed")
 
 
-TASKS = (test, proto, demo)
+TASKS = (test, stress, proto, demo)
