@@ -1,0 +1,1 @@
+"""vmops benchmarks: `python -m bench` / `inv bench` (see bench/README.md). Never run as unit tests."""

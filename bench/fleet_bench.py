@@ -1,0 +1,88 @@
+"""Figures 1-3: `vm fleet create/destroy --gpu h100 --count N` as whole processes at simulator time scale 1.
+
+For every N: reset the simulators; measure the floors (one direct create-to-running and delete-to-gone per
+provider, raw requests, tight polling); run `vm fleet create`, then `vm fleet destroy`, reading the
+simulators' request counters around each. Floor for N = the slowest provider among those the plan used.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable
+
+from bench.floors import direct_create_delete
+from bench.procs import VM, run
+from bench.result import Figure
+from bench.simhost import SimHost
+from vmops.config import load_config
+
+SIZES = (1, 8, 32, 128, 512)
+CREATE_TARGET = 1.15
+DESTROY_TARGET = 1.15
+CALLS_TARGET = 3.0
+CALLS_AT = 512
+BIG = 5000
+
+#: Capacity for h100:1 raised everywhere (the seeds have single digits).
+SCENARIO: dict[str, Any] = {
+    "crusoe": {"on_demand": {loc: {"h100.1x": BIG} for loc in ("us-east1", "us-west1", "eu-west1")}},
+    "lambda": {"on_demand": {reg: {"gpu_1x_h100": BIG} for reg in ("us-west-1", "us-east-1", "eu-west-1")}},
+    "nebius": {"on_demand": {"project-e1a2b3c4": {"gpu-h100-sxm/1gpu-16vcpu-200gb": BIG}}},
+}
+
+
+def run_fleets(host: SimHost, sizes: tuple[int, ...], log: Callable[[str], None]) -> tuple[list[Figure], list[dict[str, Any]]]:
+    env = host.env()
+    cfg = load_config(env)
+    providers = list(cfg.enabled)
+    figures: list[Figure] = []
+    series: list[dict[str, Any]] = []
+    for n in sizes:
+        host.reset()
+        floors = direct_create_delete(cfg, providers)
+        name = f"bench-{n}"
+        c0 = host.counts()
+        created = run(VM + ["fleet", "create", "--gpu", "h100", "--count", str(n), "--name", name, "--json"], env,
+                      timeout=600)
+        c1 = host.counts()
+        result = json.loads(created.stdout)
+        running = [m for m in result["members"] if m["status"] == "running"]
+        if len(running) != n or result["fleet"]["state"] != "active":
+            raise RuntimeError(f"fleet {name}: {len(running)} of {n} running, state {result['fleet']['state']}")
+        used = sorted({m["provider"] for m in running})
+        destroyed = run(VM + ["fleet", "destroy", name, "--json"], env, timeout=600)
+        c2 = host.counts()
+        gone = json.loads(destroyed.stdout)
+        state = (gone.get("fleet") or gone)["state"]
+        if state != "destroyed":
+            raise RuntimeError(f"fleet {name}: destroy left it {state}")
+        create_floor = max(floors[p][0] for p in used)
+        delete_floor = max(floors[p][1] for p in used)
+        slowest_c = max(used, key=lambda p: floors[p][0])
+        slowest_d = max(used, key=lambda p: floors[p][1])
+        create_calls = sum(c1.values()) - sum(c0.values())
+        destroy_calls = sum(c2.values()) - sum(c1.values())
+        per = {p: {"create": c1[p] - c0[p], "destroy": c2[p] - c1[p],
+                   "vms": sum(1 for m in running if m["provider"] == p),
+                   "floor_create_s": floors[p][0], "floor_delete_s": floors[p][1]} for p in providers}
+        figures.append(Figure("1 fleet create", f"vm fleet create --count {n}", created.wall_s, "s", create_floor,
+                              f"direct create-to-running at {slowest_c}", CREATE_TARGET,
+                              extra={"n": n, "providers": used, "per_provider": per}))
+        figures.append(Figure("2 fleet destroy", f"vm fleet destroy ({n} VMs)", destroyed.wall_s, "s", delete_floor,
+                              f"direct delete-to-gone at {slowest_d}", DESTROY_TARGET, extra={"n": n}))
+        figures.append(Figure("3 API calls per VM", f"create, N={n}", create_calls / n, "calls/VM", None, "-",
+                              CALLS_TARGET if n == CALLS_AT else None, target_on="value",
+                              extra={"n": n, "total": create_calls}))
+        figures.append(Figure("3 API calls per VM", f"destroy, N={n}", destroy_calls / n, "calls/VM", None, "-",
+                              CALLS_TARGET if n == CALLS_AT else None, target_on="value",
+                              extra={"n": n, "total": destroy_calls}))
+        series.append({"n": n, "create_ratio": created.wall_s / create_floor,
+                       "destroy_ratio": destroyed.wall_s / delete_floor,
+                       "create_calls_per_vm": create_calls / n, "destroy_calls_per_vm": destroy_calls / n,
+                       "create_s": created.wall_s, "destroy_s": destroyed.wall_s,
+                       "create_floor_s": create_floor, "destroy_floor_s": delete_floor,
+                       "create_rss_mib": created.max_rss_mib, "per_provider": per})
+        log(f"N={n:4d}: create {created.wall_s:6.2f}s / floor {create_floor:.2f}s = {created.wall_s / create_floor:.2f}x, "
+            f"destroy {destroyed.wall_s:6.2f}s / floor {delete_floor:.2f}s = {destroyed.wall_s / delete_floor:.2f}x, "
+            f"calls/VM create {create_calls / n:.2f} destroy {destroy_calls / n:.2f}")
+    return figures, series
