@@ -38,7 +38,7 @@ from vmops.errors import (
 from vmops.model import CreateRequest, GpuShape, Instance, Offer, Reservation, ReservationPolicy, State, map_state
 from vmops.providers.base import Capabilities, Provider, Timing
 from vmops.providers.http import RestClient, parse_utc, segment
-from vmops.providers.retry import backoff_delay
+from vmops.providers.retry import backoff_delay, find_created
 from vmops.config import ProviderSettings
 
 STATE: dict[str, State] = {
@@ -318,7 +318,8 @@ class CrusoeProvider(Provider):
                 answer = self._client.request("POST", self._instances_path(), json=body, idempotent=False)
                 break
             except ProviderUnavailable as e:  # lost answer, 5xx, 429, connection failure: look before retrying
-                found = [i for i in self.find_by_name(request.name) if i.id not in before]
+                found = find_created(lambda: [i for i in self.find_by_name(request.name) if i.id not in before], e,
+                                     grace=self.timing.request_timeout, step=self.timing.poll_interval)
                 if found:
                     adopted = max(found, key=lambda i: (i.created_at or datetime.min.replace(tzinfo=timezone.utc)))
                     break

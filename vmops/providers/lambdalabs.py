@@ -37,7 +37,7 @@ from vmops.errors import (
 from vmops.model import CreateRequest, GpuShape, Instance, Offer, Reservation, ReservationPolicy, State, map_state
 from vmops.providers.base import TARGETS, Capabilities, DestroyResult, Provider, Timing
 from vmops.providers.http import RestClient, parse_utc, segment
-from vmops.providers.retry import RetryAfter, backoff_delay
+from vmops.providers.retry import RetryAfter, backoff_delay, find_created
 
 #: Lambda's documented statuses -> canonical state. Live instances on the wire are always "active";
 #: "terminated" only appears inside a terminate response.
@@ -322,7 +322,9 @@ class LambdaProvider(Provider):
                 last = e
                 self._sleep(self._delay(e, attempt))
                 try:
-                    found = self._new_named(request.name, before)
+                    found = find_created(lambda: self._new_named(request.name, before), e,
+                                         grace=self.timing.request_timeout, step=self.timing.poll_interval,
+                                         sleep=self._sleep)
                 except ProviderUnavailable:
                     if isinstance(e, RetryAfter):
                         raise

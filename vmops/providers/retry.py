@@ -10,7 +10,7 @@ import random
 import time
 from typing import Callable, TypeVar
 
-from vmops.errors import ProviderUnavailable
+from vmops.errors import OutcomeUnknown, ProviderUnavailable
 
 T = TypeVar("T")
 
@@ -52,3 +52,27 @@ def with_retries(
             sleep(delay)
     assert last is not None
     raise last
+
+
+def find_created(
+    find: Callable[[], list[T]],
+    error: BaseException,
+    *,
+    grace: float,
+    step: float,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[T]:
+    """What a create whose answer did not arrive made: ``find()`` lists the candidates (VMs with the requested
+    name that were not there before the call).
+
+    An error that is an answer (5xx, 429, connection refused) is looked at once. When the answer was lost
+    after the request went out (``OutcomeUnknown``: a read timeout, a dropped connection) the provider may
+    still be working on it, so keep looking for up to ``grace`` seconds before concluding that nothing
+    happened: sending the create again too early makes a second VM when the first one lands late.
+    """
+    deadline = time.monotonic() + (grace if isinstance(error, OutcomeUnknown) else 0.0)
+    while True:
+        found = find()
+        if found or time.monotonic() >= deadline:
+            return found
+        sleep(max(0.0, min(step, deadline - time.monotonic())))
