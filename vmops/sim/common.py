@@ -8,6 +8,17 @@ Endpoint names
     names (``create_instance``, ``launch``); the Nebius simulator uses ``Service/Method``
     (``InstanceService/Create``). A fault's ``endpoint`` may be an fnmatch pattern (``*``,
     ``InstanceService/*``).
+
+Malformed answers (fault kind ``malformed``, with ``variant``)
+    The call is served normally (a mutation is committed), then its successful answer is spoiled:
+    ``non_json`` (an HTML error page with status 200; gRPC: the same bytes, which do not decode),
+    ``truncated`` (the first half of the real body; gRPC: a prefix that ends inside a field),
+    ``wrong_types`` (every scalar replaced by one of another type: strings become numbers, numbers and
+    booleans strings, null an object; gRPC: every top-level field re-sent with the wrong wire type, which
+    protobuf skips as unknown, so the client sees defaults), ``missing_fields`` (every scalar field
+    dropped, objects and lists kept; gRPC: ``metadata``/``resource_id`` cleared), ``unknown_enum`` (each
+    enum-valued field, listed by the simulator, set to a value the contract does not have; gRPC: enum
+    number 99), ``empty`` (``{}``; gRPC: an empty message). Error answers are never spoiled.
 """
 
 from __future__ import annotations
@@ -30,7 +41,9 @@ FAULT_KINDS = (
     "never_complete",  # the mutation is accepted but its operation/transition never finishes
     "fail_after_accept",  # create accepted, later fails (Crusoe: op FAILED out_of_stock; Nebius: ERROR)
     "lose_response",  # the mutation is committed, then the connection is dropped before the answer
+    "malformed",  # the call is served, then its answer is spoiled as ``variant`` says (see module docstring)
 )
+MALFORMED_VARIANTS = ("non_json", "truncated", "wrong_types", "missing_fields", "unknown_enum", "empty")
 
 
 @dataclass
@@ -54,11 +67,15 @@ class Fault:
     times: int | None = None
     latency_s: float = 0.0
     per_seconds: float = 12.0
+    variant: str = ""  # kind "malformed" only: one of MALFORMED_VARIANTS
     fired: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {self.kind!r}; one of {', '.join(FAULT_KINDS)}")
+        if self.kind == "malformed" and self.variant not in MALFORMED_VARIANTS:
+            raise ValueError(f"malformed fault needs a variant, one of {', '.join(MALFORMED_VARIANTS)} "
+                             f"(got {self.variant!r})")
         self.nth = tuple(int(n) for n in self.nth)
 
     @classmethod
@@ -136,6 +153,7 @@ class RequestRecord:
     mutating: bool
     at: float
     outcome: str  # "ok", "error:<code>", "fault:<kind>"
+    path: str = ""  # REST: the raw request path as received (percent-encoding kept); gRPC: ""
 
 
 class RequestLog:
@@ -154,9 +172,9 @@ class RequestLog:
             self._counts[endpoint] = n
             return n
 
-    def record(self, endpoint: str, mutating: bool, outcome: str = "ok") -> None:
+    def record(self, endpoint: str, mutating: bool, outcome: str = "ok", path: str = "") -> None:
         with self._lock:
-            self._records.append(RequestRecord(endpoint, mutating, time.time(), outcome))
+            self._records.append(RequestRecord(endpoint, mutating, time.time(), outcome, path))
             if len(self._records) > self._keep:
                 del self._records[: len(self._records) - self._keep]
 
@@ -244,6 +262,42 @@ class Scheduler:
                 logging.getLogger("vmops.sim").exception("scheduled transition failed")
 
 
+NON_JSON_BODY = b"<html><head><title>502 Bad Gateway</title></head><body>upstream error</body></html>"
+UNKNOWN_ENUM_VALUE = "STATE_FROM_THE_FUTURE"
+
+
+def malform_json(body: Any, variant: str, enum_fields: Iterable[str] = ()) -> Any:
+    """A JSON answer spoiled as ``variant`` says (the JSON-level variants; see the module docstring)."""
+    if variant == "empty":
+        return {}
+    enums = frozenset(enum_fields)
+
+    def walk(v: Any) -> Any:
+        if isinstance(v, dict):
+            out = {}
+            for k, x in v.items():
+                if variant == "missing_fields" and not isinstance(x, (dict, list)):
+                    continue
+                if variant == "unknown_enum" and k in enums and isinstance(x, str):
+                    out[k] = UNKNOWN_ENUM_VALUE
+                    continue
+                out[k] = walk(x)
+            return out
+        if isinstance(v, list):
+            return [walk(x) for x in v]
+        if variant != "wrong_types":
+            return v
+        if isinstance(v, bool):
+            return "yes" if v else "no"
+        if isinstance(v, (int, float)):
+            return f"{v} units"
+        if isinstance(v, str):
+            return 12345
+        return {"unexpected": True}  # None
+
+    return walk(body)
+
+
 @dataclass
 class SimOptions:
     """Knobs of one simulator. Defaults reproduce the reference server."""
@@ -252,6 +306,8 @@ class SimOptions:
     scenario: Mapping[str, Any] = field(default_factory=dict)  # this provider's section of a scenario file
     faults: list[Fault] = field(default_factory=list)
     seed: int | None = None  # seeds the RNG for ids and fault rates (None: random)
+    tls_certfile: str | None = None  # PEM certificate (chain): serve TLS (https / gRPC over TLS) instead of plaintext
+    tls_keyfile: str | None = None  # its PEM private key
 
 
 def load_scenario(path: str | Path) -> dict[str, Any]:

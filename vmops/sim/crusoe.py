@@ -18,6 +18,8 @@ is counted before auth (auth failures count too); faults apply before the endpoi
   removed with its capacity returned. The real Crusoe API reports such failures; the reference server never
   does (its operations only ever reach SUCCEEDED), so this shape appears only under this fault.
 * ``lose_response`` -> the change is committed, then the connection is dropped before the answer.
+* ``malformed`` (with ``variant``) -> the call is served, then a successful answer is spoiled (see
+  ``vmops.sim.common``); ``unknown_enum`` rewrites ``state``, ``billing_type``, ``status`` and ``action``.
 
 Scenario section (``crusoe:`` in a scenario file), every key optional:
 
@@ -42,7 +44,7 @@ from typing import Any, Callable, ClassVar, Optional
 
 from vmops.sim.base import Simulator
 from vmops.sim.common import Fault, SimOptions
-from vmops.sim.rest import FaultResponse, LoseResponseMiddleware, ThreadedServer, guard
+from vmops.sim.rest import AnswerMiddleware, FaultResponse, ThreadedServer, guard
 
 PREFIX = "/v1alpha5/projects/{project_id}"
 VALID_KEYS = ("crusoe-test-key-001", "crusoe-test-key-002")
@@ -532,7 +534,7 @@ class CrusoeSim(Simulator):
             action: str
 
         app = FastAPI(title="Crusoe Cloud API Mock", version="v1alpha5")
-        app.add_middleware(LoseResponseMiddleware)
+        app.add_middleware(AnswerMiddleware, sim=sim, enum_fields=("state", "billing_type", "status", "action"))
 
         @app.exception_handler(ApiError)
         def _api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -642,7 +644,7 @@ class CrusoeSim(Simulator):
 
     # ------------------------------------------------------------------ server
     def start(self, port: int = 0, host: str = "127.0.0.1") -> int:
-        self._server = ThreadedServer(self.app)
+        self._server = ThreadedServer(self.app, tls=self.tls)
         self.port = self._server.start(port, host)
         return self.port
 
@@ -654,4 +656,4 @@ class CrusoeSim(Simulator):
 
     @property
     def address(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"

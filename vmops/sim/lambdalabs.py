@@ -17,6 +17,8 @@ Fault kinds that apply: ``error`` (500 -> ``global/internal-error``, 503 ->
 ``{endpoint: launch, kind: rate_limit, per_seconds: 12}``, scaled by the time scale), ``latency`` and
 ``lose_response`` (the mutation is committed, then the connection drops before the answer).
 ``never_complete`` and ``fail_after_accept`` do not apply to a synchronous API and are ignored here.
+``malformed`` (with ``variant``) serves the call, then spoils a successful answer (see
+``vmops.sim.common``); ``unknown_enum`` rewrites ``status``.
 
 Scenario section (``lambda:`` in a scenario file), every key optional:
 
@@ -41,7 +43,7 @@ from typing import Any, ClassVar, Mapping
 
 from vmops.sim.base import Simulator
 from vmops.sim.common import Fault, SimOptions
-from vmops.sim.rest import FaultResponse, LoseResponseMiddleware, ThreadedServer, guard
+from vmops.sim.rest import AnswerMiddleware, FaultResponse, ThreadedServer, guard
 
 VALID_KEYS = ("lambda-test-key-001", "lambda-test-key-002")
 
@@ -399,7 +401,7 @@ class LambdaSim(Simulator):
 
         sim = self
         app = FastAPI(title="Lambda Cloud API Mock", version="1.9.3")
-        app.add_middleware(LoseResponseMiddleware)
+        app.add_middleware(AnswerMiddleware, sim=sim, enum_fields=("status",))
 
         class LaunchRequest(BaseModel):
             region_name: str
@@ -479,7 +481,7 @@ class LambdaSim(Simulator):
     def start(self, port: int = 0, host: str = "127.0.0.1") -> int:
         if self._server is not None:
             raise RuntimeError("lambda simulator already started")
-        server = ThreadedServer(self.app)
+        server = ThreadedServer(self.app, tls=self.tls)
         self.port = server.start(port, host)
         self._server = server
         return self.port
@@ -495,7 +497,7 @@ class LambdaSim(Simulator):
     def address(self) -> str:
         if self.port is None:
             raise RuntimeError("lambda simulator is not started")
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
 
 _FAULT_MESSAGES = {

@@ -38,7 +38,10 @@ Deliberate extensions (off unless used; the reference has none of them):
   ``never_complete`` (the mutation is accepted but its transition never fires: the instance stays
   CREATING/STOPPING/STARTING/DELETING), ``fail_after_accept`` (Create only: at +3 s the instance goes to
   ERROR, reconciling false, capacity held until it is deleted), ``lose_response`` (the mutation is
-  committed, then the call fails with UNAVAILABLE ``connection reset``).
+  committed, then the call fails with UNAVAILABLE ``connection reset``), ``malformed`` (with ``variant``:
+  the call is served, then the answer's bytes are spoiled - see ``vmops.sim.common``; the services are
+  registered with response serializers that pass raw bytes through, so a truncated or undecodable message
+  reaches the client exactly as a broken server would send it).
 
 Scenario section (``nebius:`` in a scenario file); every key optional:
 
@@ -69,7 +72,7 @@ from vmops._gen.nebius.compute.v1 import instance_pb2 as pb
 from vmops._gen.nebius.compute.v1 import instance_service_pb2 as svc
 from vmops._gen.nebius.compute.v1 import instance_service_pb2_grpc as svc_grpc
 from vmops.sim.base import Simulator
-from vmops.sim.common import Fault, SimOptions
+from vmops.sim.common import NON_JSON_BODY, Fault, SimOptions
 
 VALID_KEYS: frozenset[str] = frozenset({"nebius-test-key-001", "nebius-test-key-002"})
 PARENTS: tuple[str, ...] = ("project-e1a2b3c4", "project-f5d6e7f8")
@@ -114,6 +117,102 @@ class _Effects:
     never_complete: bool = False
     fail_after_accept: bool = False
     lose_response: bool = False
+    malformed: str = ""
+
+
+UNKNOWN_ENUM_NUMBER = 99
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _scrub(msg: Any, variant: str) -> None:
+    """missing_fields: clear every scalar field (messages kept); unknown_enum: every enum -> 99."""
+    for fd, value in msg.ListFields():
+        if fd.message_type is not None:
+            if fd.message_type.GetOptions().map_entry:
+                if variant == "missing_fields":
+                    msg.ClearField(fd.name)
+                continue
+            for sub in (value if fd.is_repeated else [value]):
+                _scrub(sub, variant)
+        elif variant == "missing_fields":
+            msg.ClearField(fd.name)
+        elif variant == "unknown_enum" and fd.enum_type is not None and not fd.is_repeated:
+            setattr(msg, fd.name, UNKNOWN_ENUM_NUMBER)
+
+
+def _wrong_types(msg: Any) -> bytes:
+    """Every field re-sent as a varint (decoders skip a field with the wrong wire type as unknown); the
+    elements of a repeated message field (a list answer's items) are kept as elements, each spoiled so."""
+    out = bytearray()
+    for fd, value in msg.ListFields():
+        if fd.message_type is not None and fd.is_repeated and not fd.message_type.GetOptions().map_entry:
+            for sub in value:
+                inner = _wrong_types(sub)
+                out += _varint(fd.number << 3 | 2) + _varint(len(inner)) + inner
+        else:
+            out += _varint(fd.number << 3) + b"\x01"
+    return bytes(out)
+
+
+def spoil(msg: Any, variant: str) -> bytes:
+    """The bytes of answer ``msg`` spoiled as ``variant`` says (see ``vmops.sim.common``)."""
+    data = msg.SerializeToString()
+    if variant == "non_json":
+        return NON_JSON_BODY
+    if variant == "empty":
+        return b""
+    if variant == "truncated":
+        cut = data[: len(data) // 2]
+        try:
+            type(msg).FromString(cut)
+        except Exception:  # noqa: BLE001 - a DecodeError is what we want
+            return cut
+        return cut + b"\x0a\x7f"  # field 1, 127 bytes announced, none sent
+    if variant == "wrong_types":
+        return _wrong_types(msg)
+    copy = type(msg)()
+    copy.CopyFrom(msg)
+    _scrub(copy, variant)
+    return copy.SerializeToString()
+
+
+class _CaptureHandlers:
+    """Stands in for a server while a generated ``add_*Servicer_to_server`` registers its handlers."""
+
+    def __init__(self) -> None:
+        self.service = ""
+        self.handlers: dict[str, Any] = {}
+
+    def add_generic_rpc_handlers(self, handlers: Any) -> None:
+        pass
+
+    def add_registered_method_handlers(self, service: str, handlers: dict[str, Any]) -> None:
+        self.service, self.handlers = service, dict(handlers)
+
+
+def _add_service(add: Callable[[Any, Any], None], servicer: Any, server: grpc.Server) -> None:
+    """Register a generated service whose response serializers pass ``bytes`` answers through unchanged."""
+    cap = _CaptureHandlers()
+    add(servicer, cap)
+    if not cap.handlers:
+        raise RuntimeError("generated stubs registered no method handlers")
+
+    def passthrough(serialize: Callable[[Any], bytes]) -> Callable[[Any], bytes]:
+        return lambda m: m if isinstance(m, bytes) else serialize(m)
+
+    handlers = {name: grpc.unary_unary_rpc_method_handler(
+        h.unary_unary, request_deserializer=h.request_deserializer,
+        response_serializer=passthrough(h.response_serializer)) for name, h in cap.handlers.items()}
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(cap.service, handlers),))
+    server.add_registered_method_handlers(cap.service, handlers)
 
 
 @dataclass
@@ -305,13 +404,19 @@ class NebiusSim(Simulator):
 
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=10, thread_name_prefix="sim-nebius"),
                              interceptors=[_AuthInterceptor()])
-        svc_grpc.add_InstanceServiceServicer_to_server(_InstanceServicer(self), server)
-        svc_grpc.add_ReservationServiceServicer_to_server(_ReservationServicer(self), server)
+        _add_service(svc_grpc.add_InstanceServiceServicer_to_server, _InstanceServicer(self), server)
+        _add_service(svc_grpc.add_ReservationServiceServicer_to_server, _ReservationServicer(self), server)
         # v1alpha only, registered explicitly (enable_server_reflection may add v1 in future grpcio versions)
         names = (*SERVICE_NAMES, reflection.SERVICE_NAME)
         reflection_pb2_grpc.add_ServerReflectionServicer_to_server(reflection.ReflectionServicer(names), server)
         try:
-            bound = server.add_insecure_port(f"{host}:{port}")
+            if self.tls:  # options.tls_certfile/keyfile: gRPC over TLS
+                from pathlib import Path
+
+                cert, key = (Path(f).read_bytes() for f in self.tls)
+                bound = server.add_secure_port(f"{host}:{port}", grpc.ssl_server_credentials([(key, cert)]))
+            else:
+                bound = server.add_insecure_port(f"{host}:{port}")
         except RuntimeError as e:
             raise OSError(f"cannot bind {host}:{port}: {e}") from e
         if not bound:
@@ -357,6 +462,8 @@ class NebiusSim(Simulator):
             effects.never_complete |= f.kind == "never_complete"
             effects.fail_after_accept |= f.kind == "fail_after_accept"
             effects.lose_response |= f.kind == "lose_response"
+            if f.kind == "malformed":
+                effects.malformed = f.variant
         try:
             result = fn(effects)
         except _Abort as e:
@@ -365,6 +472,9 @@ class NebiusSim(Simulator):
         if effects.lose_response:
             self.requests.record(endpoint, mutating, "fault:lose_response")
             context.abort(grpc.StatusCode.UNAVAILABLE, "connection reset")
+        if effects.malformed:
+            self.requests.record(endpoint, mutating, f"fault:malformed:{effects.malformed}")
+            return spoil(result, effects.malformed)
         self.requests.record(endpoint, mutating, "ok")
         return result
 

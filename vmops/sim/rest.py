@@ -1,8 +1,13 @@
 """Plumbing shared by the REST simulators (Crusoe, Lambda): a threaded uvicorn server on loopback,
-fault injection inside handlers, and dropping a connection after a committed mutation."""
+fault injection inside handlers, and the answer-level faults applied by ``AnswerMiddleware`` after the
+handler ran: dropping the connection after a committed mutation (``lose_response``) and spoiling a
+successful answer (``malformed``, see ``vmops.sim.common``). The middleware also logs every request that
+reached no endpoint (unknown path, or refused by validation before the handler) as ``(no endpoint)``
+with its raw path, so tests can prove that nothing was sent anywhere but the intended endpoint."""
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 import threading
@@ -11,9 +16,10 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from vmops.sim.base import Simulator
-from vmops.sim.common import Fault
+from vmops.sim.common import NON_JSON_BODY, Fault, malform_json
 
 LOSE_KEY = "vmops.sim"
+NO_ENDPOINT = "(no endpoint)"
 
 
 class FaultResponse(Exception):
@@ -32,6 +38,17 @@ class Effects:
     never_complete: bool = False
     fail_after_accept: bool = False
     lose_response: bool = False
+    malformed: str = ""  # the variant of a ``malformed`` fault that fired, else ""
+
+
+def raw_path(scope: dict[str, Any] | None) -> str:
+    """The request path as the client sent it (percent-encoding kept), with its query string."""
+    if not scope:
+        return ""
+    path = scope.get("raw_path") or scope.get("path", "").encode()
+    text = path.decode("latin-1") if isinstance(path, bytes) else str(path)
+    query = scope.get("query_string") or b""
+    return text + ("?" + query.decode("latin-1") if query else "")
 
 
 def guard(
@@ -47,6 +64,9 @@ def guard(
     """
     n = sim.requests.begin(endpoint)
     mutating = bool(sim.ENDPOINTS.get(endpoint, False))
+    path = raw_path(request_scope)
+    if request_scope is not None:
+        request_scope.setdefault(LOSE_KEY, {})["endpoint"] = endpoint
     fired = sim.faults.match(endpoint, n, sim.time_scale)
     effects = Effects()
     for f in fired:
@@ -57,11 +77,11 @@ def guard(
             headers = {}
             if f.status == 429:
                 headers["Retry-After"] = _fmt_seconds(f.retry_after if f.retry_after is not None else 1)
-            sim.requests.record(endpoint, False, f"fault:error:{f.status}")
+            sim.requests.record(endpoint, False, f"fault:error:{f.status}", path)
             raise FaultResponse(f.status, error_body(f, f.status), headers)
         if f.kind == "rate_limit":
             ra = sim.faults.retry_after_for(f, sim.time_scale)
-            sim.requests.record(endpoint, False, "fault:rate_limit")
+            sim.requests.record(endpoint, False, "fault:rate_limit", path)
             raise FaultResponse(429, error_body(f, 429), {"Retry-After": _fmt_seconds(ra)})
         if f.kind == "never_complete":
             effects.never_complete = True
@@ -69,9 +89,14 @@ def guard(
             effects.fail_after_accept = True
         elif f.kind == "lose_response":
             effects.lose_response = True
+        elif f.kind == "malformed":
+            effects.malformed = f.variant
     if effects.lose_response and request_scope is not None:
         request_scope.setdefault(LOSE_KEY, {})["lose"] = True
-    sim.requests.record(endpoint, mutating, "ok")
+    if effects.malformed and request_scope is not None:
+        request_scope.setdefault(LOSE_KEY, {})["malformed"] = effects.malformed
+    sim.requests.record(endpoint, mutating, f"fault:malformed:{effects.malformed}" if effects.malformed else "ok",
+                        path)
     return effects
 
 
@@ -82,12 +107,27 @@ def _fmt_seconds(s: float) -> str:
     return str(max(0, math.ceil(s)))
 
 
-class LoseResponseMiddleware:
-    """ASGI middleware: when a handler asked to lose its response, start the response and then close
-    the connection without a body, so the client sees a transport error after the change was made."""
+def spoil(body: bytes, variant: str, enum_fields: tuple[str, ...]) -> tuple[bytes, bytes]:
+    """(content type, body) of a successful JSON answer spoiled as ``variant`` says."""
+    if variant == "non_json":
+        return b"text/html", NON_JSON_BODY
+    if variant == "truncated":
+        return b"application/json", body[: max(1, len(body) // 2)]
+    return b"application/json", json.dumps(malform_json(json.loads(body), variant, enum_fields)).encode()
 
-    def __init__(self, app: Any) -> None:
+
+class AnswerMiddleware:
+    """ASGI middleware applying the answer-level faults a handler's ``guard`` asked for.
+
+    ``lose_response``: start the response and then close the connection without a body, so the client sees a
+    transport error after the change was made. ``malformed``: replace a 2xx body (see ``spoil``). With a
+    simulator, every request that reached no endpoint is logged as ``NO_ENDPOINT`` with its raw path.
+    """
+
+    def __init__(self, app: Any, sim: Simulator | None = None, enum_fields: tuple[str, ...] = ()) -> None:
         self.app = app
+        self.sim = sim
+        self.enum_fields = tuple(enum_fields)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope.get("type") != "http":
@@ -95,23 +135,47 @@ class LoseResponseMiddleware:
             return
         flag: dict[str, Any] = {}
         scope[LOSE_KEY] = flag
+        held: dict[str, Any] = {}
+        chunks: list[bytes] = []
 
         async def guarded_send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                held["status"] = message.get("status", 0)
             if flag.get("lose"):
                 if message["type"] == "http.response.start":
                     await send({"type": "http.response.start", "status": 200,
                                 "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096")]})
                 return  # swallow the body: the server then closes the half-sent response
+            variant = flag.get("malformed")
+            if variant and 200 <= held.get("status", 0) < 300:
+                if message["type"] == "http.response.start":
+                    held["start"] = message
+                    return
+                chunks.append(message.get("body", b""))
+                if message.get("more_body"):
+                    return
+                ctype, body = spoil(b"".join(chunks), variant, self.enum_fields)
+                start = held["start"]
+                headers = [(k, v) for k, v in start.get("headers", [])
+                           if k.lower() not in (b"content-length", b"content-type")]
+                headers += [(b"content-type", ctype), (b"content-length", str(len(body)).encode())]
+                await send({**start, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
             await send(message)
 
         await self.app(scope, receive, guarded_send)
+        if self.sim is not None and "endpoint" not in flag:
+            self.sim.requests.record(NO_ENDPOINT, False, f"http:{held.get('status', 0)}", raw_path(scope))
 
 
 class ThreadedServer:
-    """uvicorn serving an ASGI app from a daemon thread, bound to one loopback socket."""
+    """uvicorn serving an ASGI app from a daemon thread, bound to one loopback socket (TLS when ``tls``
+    is a (certificate file, key file) pair)."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, tls: tuple[str, str] | None = None) -> None:
         self.app = app
+        self.tls = tls
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self.port: int | None = None
@@ -132,8 +196,9 @@ class ThreadedServer:
         self.port = sock.getsockname()[1]
         for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
+        ssl_files = {"ssl_certfile": self.tls[0], "ssl_keyfile": self.tls[1]} if self.tls else {}
         config = uvicorn.Config(self.app, log_level="critical", access_log=False, lifespan="off",
-                                timeout_keep_alive=30, backlog=2048)
+                                timeout_keep_alive=30, backlog=2048, **ssl_files)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
                                         name=f"sim-http-{self.port}", daemon=True)
