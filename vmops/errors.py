@@ -113,6 +113,15 @@ class OutcomeUnknown(ProviderUnavailable):
     default_hint = "Look the resource up by name before retrying (vmops does this itself for creates)"
 
 
+class MalformedAnswer(ProviderUnavailable):
+    """The provider answered, but not in the shape its API promises (not JSON, truncated, wrong types,
+    missing fields). Raised by an adapter's parsing layer instead of letting a TypeError escape."""
+
+    kind = "malformed_answer"
+    default_hint = ("The provider's answer did not match its API; retry later, and report it if it persists "
+                    "(`--debug` shows where it failed)")
+
+
 class StateError(VmopsError):
     """vmops' own state store refused or failed (e.g. a fleet name already taken)."""
 
@@ -145,6 +154,7 @@ ALL_ERRORS: tuple[type[VmopsError], ...] = (
     OperationTimeout,
     ProviderUnavailable,
     OutcomeUnknown,
+    MalformedAnswer,
     StateError,
     PartialFailure,
     Interrupted,

@@ -38,6 +38,7 @@ from vmops.errors import (
 from vmops.model import CreateRequest, GpuShape, Instance, Offer, Reservation, ReservationPolicy, State, map_state
 from vmops.providers.base import Capabilities, Provider, Timing
 from vmops.providers.http import RestClient, parse_utc, segment
+from vmops.providers.wire import integer, items, number, obj, parsing, text
 from vmops.providers.retry import backoff_delay, find_created
 from vmops.config import ProviderSettings
 
@@ -161,30 +162,48 @@ class CrusoeProvider(Provider):
         return (nt.list_price_per_hour, nt.price_source) if nt else (None, None)
 
     def _load_reservation_prices(self) -> list[dict[str, Any]]:
-        items = self._get(f"{self._base}/reservations").get("items", [])
-        for r in items:
-            if r.get("id") is not None and r.get("unit_price_per_gpu_hour_usd") is not None:
-                self._reservation_prices[str(r["id"])] = float(r["unit_price_per_gpu_hour_usd"])
-        return items
+        """The project's reservations, each checked field by field (the parsing layer, like ``_instance``)."""
+        what = "GET reservations"
+        out = []
+        for r in items(self._get(f"{self._base}/reservations"), "items", self.name, what):
+            row = {"id": text(r, "id", self.name, what, required=True), "name": text(r, "name", self.name, what),
+                   "status": text(r, "status", self.name, what), "vm_type": text(r, "vm_type", self.name, what),
+                   "location": text(r, "location", self.name, what),
+                   "total_gpus": integer(r, "total_gpus", self.name, what, 0),
+                   "used_gpus": integer(r, "used_gpus", self.name, what, 0),
+                   "unit_price_per_gpu_hour_usd": number(r, "unit_price_per_gpu_hour_usd", self.name, what),
+                   "start_date": text(r, "start_date", self.name, what), "end_date": text(r, "end_date", self.name, what)}
+            if row["unit_price_per_gpu_hour_usd"] is not None:
+                self._reservation_prices[str(row["id"])] = float(row["unit_price_per_gpu_hour_usd"])
+            out.append(row)
+        return out
 
-    def _instance(self, vm: dict[str, Any]) -> Instance:
-        native_type = str(vm.get("type", ""))
-        nt = self.catalogue.type_named(native_type)
-        gpu_count = nt.shape.count if nt else 1
-        price, source = self._price_for(vm, gpu_count)
-        native_state = str(vm.get("state", ""))
-        reserved = vm.get("billing_type") == "reserved"
-        return Instance(
-            provider=self.name, id=str(vm.get("id", "")), name=str(vm.get("name", "")),
-            state=map_state(native_state, STATE), native_state=native_state, native_type=native_type,
-            gpu=nt.shape if nt else None, region=vm.get("location"), public_ip=vm.get("ip_address") or None,
-            private_ip=vm.get("private_ip_address") or None, reserved=reserved,
-            reservation_id=vm.get("reservation_id"), price_per_hour=price, price_source=source,
-            created_at=parse_utc(vm.get("created_at")), labels={}, can_terminate=True,
-        )
+    def _instance(self, vm: Any, what: str = "an instance answer") -> Instance:
+        """The parsing layer for instances: every field is checked (``wire``); a bad answer is MalformedAnswer."""
+        p = self.name
+        vm = obj(vm, p, what)
+        with parsing(p, what):
+            iid = text(vm, "id", p, what, required=True)
+            native_type = text(vm, "type", p, what) or ""
+            native_state = text(vm, "state", p, what) or ""
+            billing = text(vm, "billing_type", p, what)
+            fields = {k: text(vm, k, p, what) for k in ("name", "location", "ip_address", "private_ip_address",
+                                                         "reservation_id", "created_at")}
+            clean = {**vm, "type": native_type, "billing_type": billing, "reservation_id": fields["reservation_id"]}
+            nt = self.catalogue.type_named(native_type)
+            gpu_count = nt.shape.count if nt else 1
+            price, source = self._price_for(clean, gpu_count)
+            return Instance(
+                provider=self.name, id=str(iid), name=fields["name"] or "",
+                state=map_state(native_state, STATE), native_state=native_state, native_type=native_type,
+                gpu=nt.shape if nt else None, region=fields["location"], public_ip=fields["ip_address"] or None,
+                private_ip=fields["private_ip_address"] or None, reserved=billing == "reserved",
+                reservation_id=fields["reservation_id"], price_per_hour=price, price_source=source,
+                created_at=parse_utc(fields["created_at"]), labels={}, can_terminate=True,
+            )
 
     def _reservation(self, r: dict[str, Any]) -> Reservation:
-        native_type = str(r.get("vm_type", ""))
+        native_type = str(r.get("vm_type") or "")
         nt = self.catalogue.type_named(native_type)
         per_vm = nt.shape.count if nt else 1
         total_gpus, used_gpus = int(r.get("total_gpus", 0)), int(r.get("used_gpus", 0))
@@ -192,7 +211,7 @@ class CrusoeProvider(Provider):
         used_vms = max(0, total_vms - max(0, total_gpus - used_gpus) // per_vm)
         unit = r.get("unit_price_per_gpu_hour_usd")
         return Reservation(
-            provider=self.name, id=str(r.get("id", "")), name=str(r.get("name", "")), native_type=native_type,
+            provider=self.name, id=str(r.get("id", "")), name=str(r.get("name") or ""), native_type=native_type,
             gpu=nt.shape if nt else None, region=r.get("location"), active=r.get("status") == "ACTIVE",
             total_vms=total_vms, used_vms=used_vms,
             price_per_hour=round(float(unit) * per_vm, 4) if unit is not None else None,
@@ -201,22 +220,29 @@ class CrusoeProvider(Provider):
 
     # ------------------------------------------------------------------ reads
     def list_instances(self) -> list[Instance]:
-        return [self._instance(vm) for vm in self._get(self._instances_path()).get("items", [])]
+        what = "GET instances"
+        return [self._instance(vm, what) for vm in items(self._get(self._instances_path()), "items", self.name, what)]
 
     def get_instance(self, instance_id: str) -> Instance:
-        return self._instance(self._get(self._instances_path(instance_id)))
+        return self._instance(self._get(self._instances_path(instance_id)), "GET instance")
 
     def find_by_name(self, name: str) -> list[Instance]:
         if "," in name or not name:  # the server splits the filter on commas
             return super().find_by_name(name)
-        items = self._get(self._instances_path(), params={"names": name}).get("items", [])
-        return [self._instance(vm) for vm in items if vm.get("name") == name]
+        what = "GET instances by name"
+        found = items(self._get(self._instances_path(), params={"names": name}), "items", self.name, what)
+        return [i for i in (self._instance(vm, what) for vm in found) if i.name == name]
 
     def reservations(self) -> list[Reservation]:
         return [self._reservation(r) for r in self._load_reservation_prices()]
 
     def _capacity(self) -> list[dict[str, Any]]:
-        return list(self._get(f"{self._base}/capacity").get("items", []))
+        """Capacity rows with their fields checked (location, vm_type: strings; counts: whole numbers)."""
+        what, p = "GET capacity", self.name
+        return [{"location": text(r, "location", p, what, required=True), "vm_type": text(r, "vm_type", p, what) or "",
+                 **{k: integer(r, k, p, what, 0) for k in ("on_demand_available", "reserved_available",
+                                                            "total_available")}}
+                for r in items(self._get(f"{self._base}/capacity"), "items", p, what)]
 
     def offers(self, shape: GpuShape | None = None) -> list[Offer]:
         offers: list[Offer] = []
@@ -289,7 +315,7 @@ class CrusoeProvider(Provider):
                     f"no reservation of this Crusoe project has free capacity for {req.native_type}"
                     + (f" in {req.region}" if req.region else ""), provider=self.name,
                     hint="See `vm reservations`, or create with the auto reservation policy")
-            rec = min(candidates, key=lambda r: (float(r.get("unit_price_per_gpu_hour_usd", 0)),
+            rec = min(candidates, key=lambda r: (float(r.get("unit_price_per_gpu_hour_usd") or 0),
                                                  -(int(r.get("total_gpus", 0)) - int(r.get("used_gpus", 0)))))
             rid = str(rec["id"])
         location = req.region or (rec.get("location") if rec else None)
@@ -309,15 +335,17 @@ class CrusoeProvider(Provider):
                                 "ssh_key": self.settings.ssh_key}
         if reservation_id:
             body["reservation_id"] = reservation_id
-        before = {i.id for i in self.find_by_name(request.name)}
+        before = (set(request.known_ids) if request.known_ids is not None
+                  else {i.id for i in self.find_by_name(request.name)})
         attempts = max(1, self.timing.retry_attempts)
         answer: dict[str, Any] | None = None
         adopted: Instance | None = None
         for attempt in range(attempts):
             try:
                 answer = self._client.request("POST", self._instances_path(), json=body, idempotent=False)
+                created = self._instance(obj(answer, self.name, "POST instances").get("instance"), "POST instances")
                 break
-            except ProviderUnavailable as e:  # lost answer, 5xx, 429, connection failure: look before retrying
+            except ProviderUnavailable as e:  # lost/unreadable answer, 5xx, 429, connection failure: look first
                 found = find_created(lambda: [i for i in self.find_by_name(request.name) if i.id not in before], e,
                                      grace=self.timing.request_timeout, step=self.timing.poll_interval)
                 if found:
@@ -331,8 +359,17 @@ class CrusoeProvider(Provider):
         if adopted is not None:
             return self._settle(adopted, None, "create") if wait else adopted
         assert answer is not None
-        inst = self._instance(answer.get("instance", {}))
-        return self._settle(inst, answer.get("operation"), "create") if wait else inst
+        return self._settle(created, self._operation(answer, "POST instances"), "create") if wait else created
+
+    def _operation(self, answer: Any, what: str) -> dict[str, Any] | None:
+        """The operation object of a mutation's answer (None when absent), its id and state checked."""
+        op = obj(answer, self.name, what).get("operation")
+        if op is None:
+            return None
+        op = obj(op, self.name, what, "field 'operation'")
+        text(op, "operation_id", self.name, what, required=True)
+        text(op, "state", self.name, what)
+        return dict(op)
 
     def _mutate(self, verb: str, instance_id: str, method: str, path: str, body: Any,
                 took_effect: Callable[[Instance], bool]) -> tuple[Instance | None, dict[str, Any] | None]:
@@ -342,8 +379,9 @@ class CrusoeProvider(Provider):
         for attempt in range(attempts):
             try:
                 answer = self._client.request(method, path, json=body, idempotent=False)
-                inst = answer.get("instance")
-                return (self._instance(inst) if isinstance(inst, dict) else None), answer.get("operation")
+                what = f"{method} instance"
+                inst = obj(answer, self.name, what).get("instance")
+                return (self._instance(inst, what) if inst is not None else None), self._operation(answer, what)
             except ProviderUnavailable as e:
                 try:
                     current = self.get_instance(instance_id)
@@ -411,6 +449,7 @@ class CrusoeProvider(Provider):
 
     def _wait_operation(self, inst: Instance, op: dict[str, Any], deadline: float) -> dict[str, Any]:
         path = f"{self._instances_path()}/operations/{segment(str(op['operation_id']), 'operation id')}"
+        started = time.monotonic()
         while op.get("state") == "IN_PROGRESS":
             if time.monotonic() >= deadline:
                 try:
@@ -421,8 +460,9 @@ class CrusoeProvider(Provider):
                     f"{str(op.get('action', '')).lower() or 'operation'} of instance {inst.id} ({inst.name}) "
                     f"has not finished after {self.timing.op_timeout:g}s; the instance is still {st}",
                     provider=self.name, instance_id=inst.id, stuck_state=st)
-            time.sleep(self.timing.poll_interval)
-            op = self._get(path)
+            time.sleep(self.poll_delay(time.monotonic() - started))
+            op = obj(self._get(path), self.name, "GET operation")
+            text(op, "state", self.name, "GET operation")
         return op
 
     def _fail_created(self, inst: Instance, op: dict[str, Any], verb: str) -> None:

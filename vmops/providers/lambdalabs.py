@@ -12,6 +12,7 @@ by looking the VM up by name before any retry, so no duplicate is ever made.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from dataclasses import replace
@@ -38,6 +39,7 @@ from vmops.model import CreateRequest, GpuShape, Instance, Offer, Reservation, R
 from vmops.providers.base import TARGETS, Capabilities, DestroyResult, Provider, Timing
 from vmops.providers.http import RestClient, parse_utc, segment
 from vmops.providers.retry import RetryAfter, backoff_delay, find_created
+from vmops.providers.wire import flag, integer, malformed, number, obj, parsing, text
 
 #: Lambda's documented statuses -> canonical state. Live instances on the wire are always "active";
 #: "terminated" only appears inside a terminate response.
@@ -142,8 +144,14 @@ class LambdaProvider(Provider):
 
     def _data(self, body: Any) -> Any:
         if not isinstance(body, dict) or "data" not in body:
-            raise ProviderUnavailable("unexpected answer from the Lambda API (no `data`)", provider=self.name)
+            raise malformed(self.name, "a Lambda API call", "no `data` field")
         return body["data"]
+
+    def _objects(self, data: Any, what: str) -> list[Mapping[str, Any]]:
+        """``data`` that must be a list of objects."""
+        if not isinstance(data, list):
+            raise malformed(self.name, what, "`data` is not a list")
+        return [obj(d, self.name, what, f"entry {i}") for i, d in enumerate(data)]
 
     # ---- normalization -------------------------------------------------------------------------
     def _shape(self, type_obj: Mapping[str, Any]) -> GpuShape | None:
@@ -165,69 +173,97 @@ class LambdaProvider(Provider):
             return native.list_price_per_hour, native.price_source
         return None, None
 
-    def _instance(self, d: Mapping[str, Any]) -> Instance:
-        type_obj = d.get("instance_type") or {}
-        if not isinstance(type_obj, Mapping):
-            type_obj = {"name": str(type_obj)}
-        region = d.get("region")
-        region_name = region.get("name") if isinstance(region, Mapping) else region
-        native_state = str(d.get("status", ""))
-        reserved = bool(d.get("is_reserved", False))
-        terminate = ((d.get("actions") or {}).get("terminate") or {}).get("available")
-        price, source = self._price(type_obj)
-        name = d.get("name")
-        return Instance(
-            provider=self.name,
-            id=str(d["id"]),
-            name="" if name is None else (name if isinstance(name, str) else str(name)),
-            state=map_state(native_state, STATE),
-            native_state=native_state,
-            native_type=str(type_obj.get("name", "")),
-            gpu=self._shape(type_obj),
-            region=str(region_name) if region_name else None,
-            public_ip=d.get("ip") or None,
-            private_ip=d.get("private_ip") or None,
-            reserved=reserved,
-            reservation_id=d.get("reservation_id") or None,
-            price_per_hour=price,
-            price_source=source,
-            created_at=parse_utc(d.get("created_at") or d.get("created")),
-            labels=_labels(d.get("tags")),
-            can_terminate=bool(terminate) if terminate is not None else not reserved,
-        )
+    def _instance(self, d: Any, what: str = "an instance answer") -> Instance:
+        """The parsing layer for instances: every field is checked (``wire``); a bad answer is MalformedAnswer."""
+        p = self.name
+        d = obj(d, p, what)
+        with parsing(p, what):
+            iid = text(d, "id", p, what, required=True)
+            type_obj: Mapping[str, Any] = d.get("instance_type") or {}
+            if isinstance(type_obj, str):
+                type_obj = {"name": type_obj}
+            type_obj = obj(type_obj, p, what, "field 'instance_type'")
+            type_name = text(type_obj, "name", p, what) or ""
+            number(type_obj, "price_cents_per_hour", p, what)
+            region = d.get("region")
+            if isinstance(region, Mapping):
+                region_name = text(region, "name", p, what)
+            else:
+                region_name = text(d, "region", p, what)
+            native_state = text(d, "status", p, what) or ""
+            reserved = flag(d, "is_reserved", p, what)
+            actions = obj(d.get("actions") or {}, p, what, "field 'actions'")
+            term = obj(actions.get("terminate") or {}, p, what, "field 'actions.terminate'")
+            terminate = flag(term, "available", p, what, default=not reserved) if "available" in term else None
+            price, source = self._price(type_obj)
+            return Instance(
+                provider=self.name,
+                id=str(iid),
+                name=_name(d.get("name")),
+                state=map_state(native_state, STATE),
+                native_state=native_state,
+                native_type=type_name,
+                gpu=self._shape(type_obj),
+                region=region_name or None,
+                public_ip=text(d, "ip", p, what) or None,
+                private_ip=text(d, "private_ip", p, what) or None,
+                reserved=reserved,
+                reservation_id=text(d, "reservation_id", p, what) or None,
+                price_per_hour=price,
+                price_source=source,
+                created_at=parse_utc(text(d, "created_at", p, what) or text(d, "created", p, what)),
+                labels=_labels(d.get("tags")),
+                can_terminate=terminate if terminate is not None else not reserved,
+            )
 
     # ---- reads ---------------------------------------------------------------------------------
     def list_instances(self) -> list[Instance]:
-        return [self._instance(d) for d in self._get("/instances")]
+        what = "GET instances"
+        return [self._instance(d, what) for d in self._objects(self._get("/instances"), what)]
 
     def get_instance(self, instance_id: str) -> Instance:
-        return self._instance(self._get(f"/instances/{segment(instance_id, 'instance id')}"))
+        return self._instance(self._get(f"/instances/{segment(instance_id, 'instance id')}"), "GET instance")
 
     def reservations(self) -> list[Reservation]:
         out = []
-        for r in self._get("/reservations"):
-            native = str(r.get("instance_type", ""))
+        what, p = "GET reservations", self.name
+        for r in self._objects(self._get("/reservations"), what):
+            rid = text(r, "id", p, what, required=True)
+            native = text(r, "instance_type", p, what) or ""
             entry = self.catalogue.type_named(native)
             out.append(Reservation(
                 provider=self.name,
-                id=str(r["id"]),
-                name=str(r["id"]),
+                id=str(rid),
+                name=str(rid),
                 native_type=native,
                 gpu=entry.shape if entry else None,
-                region=r.get("region"),
+                region=text(r, "region", p, what),
                 active=True,  # Lambda reports no status and never checks the dates
-                total_vms=int(r.get("quantity", 0)),
-                used_vms=int(r.get("used", 0)),
+                total_vms=integer(r, "quantity", p, what, 0),
+                used_vms=integer(r, "used", p, what, 0),
                 price_per_hour=None,
-                start=r.get("start_date"),
-                end=r.get("end_date"),
+                start=text(r, "start_date", p, what),
+                end=text(r, "end_date", p, what),
             ))
         return out
 
     def _instance_types(self) -> dict[str, Any]:
+        """Instance types by name, each entry checked: an ``instance_type`` object and a list of regions."""
         data = self._get("/instance-types")
+        what, p = "GET instance-types", self.name
         if not isinstance(data, dict):
-            raise ProviderUnavailable("unexpected instance-types answer from the Lambda API", provider=self.name)
+            raise malformed(p, what, "`data` is not an object")
+        for name, entry in data.items():
+            entry = obj(entry, p, what, f"entry {name!r}")
+            if entry.get("instance_type") is not None:
+                type_obj = obj(entry["instance_type"], p, what, f"{name}.instance_type")
+                text(type_obj, "name", p, what)
+                number(type_obj, "price_cents_per_hour", p, what)
+            regions = entry.get("regions_with_capacity_available") or []
+            if not isinstance(regions, list):
+                raise malformed(p, what, f"{name}.regions_with_capacity_available is not a list")
+            for r in regions:
+                text(obj(r, p, what, f"a region of {name}"), "name", p, what, required=True)
         return data
 
     def offers(self, shape: GpuShape | None = None) -> list[Offer]:
@@ -292,6 +328,13 @@ class LambdaProvider(Provider):
                                        provider=self.name)
         return str(regions[0]), None
 
+    def _launched_ids(self, data: Any) -> list[str]:
+        what = "POST launch"
+        ids = obj(data, self.name, what, "`data`").get("instance_ids") or []
+        if not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids):
+            raise malformed(self.name, what, "`instance_ids` is not a list of ids")
+        return ids
+
     def _new_named(self, name: str, before: set[str]) -> list[Instance]:
         return [i for i in self.find_by_name(name) if i.id not in before]
 
@@ -311,14 +354,15 @@ class LambdaProvider(Provider):
             body["reservation_id"] = rid
         # Names are not unique at Lambda: remember who already carries this name, so a lost answer
         # adopts only a VM this call made.
-        before = {i.id for i in self.find_by_name(request.name)}
+        before = (set(request.known_ids) if request.known_ids is not None
+                  else {i.id for i in self.find_by_name(request.name)})
         attempts = max(1, self.timing.retry_attempts)
         inst: Instance | None = None
         last: ProviderUnavailable | None = None
         for attempt in range(attempts):
             try:
-                ids = self._post("/instance-operations/launch", body).get("instance_ids") or []
-            except ProviderUnavailable as e:  # includes OutcomeUnknown, 5xx and RetryAfter (429)
+                ids = self._launched_ids(self._post("/instance-operations/launch", body))
+            except ProviderUnavailable as e:  # includes OutcomeUnknown, MalformedAnswer, 5xx and 429
                 last = e
                 self._sleep(self._delay(e, attempt))
                 try:
@@ -370,8 +414,9 @@ class LambdaProvider(Provider):
     def restart(self, instance_id: str, *, wait: bool = True) -> Instance:
         segment(instance_id, "instance id")
         data = self._post("/instance-operations/restart", {"instance_ids": [instance_id]})
-        items = data.get("restarted_instances") or []
-        inst = self._instance(items[0]) if items else self.get_instance(instance_id)
+        items = self._objects(obj(data, self.name, "POST restart", "`data`").get("restarted_instances") or [],
+                              "POST restart")
+        inst = self._instance(items[0], "POST restart") if items else self.get_instance(instance_id)
         if wait and inst.state is not State.RUNNING:
             inst = self.settle(inst, "restart")
         return inst
@@ -406,8 +451,12 @@ class LambdaProvider(Provider):
                     done = replace(inst, state=State.DELETED, native_state="terminated")
                     break
                 continue
-            items = data.get("terminated_instances") or []
-            done = self._instance(items[0]) if items else replace(inst, state=State.DELETING)
+            try:
+                items = self._objects(obj(data, self.name, "POST terminate", "`data`").get("terminated_instances")
+                                      or [], "POST terminate")
+                done = self._instance(items[0], "POST terminate") if items else replace(inst, state=State.DELETING)
+            except ProviderUnavailable:  # the terminate was accepted; the answer is unreadable: check below
+                done = replace(inst, state=State.DELETING)
             break
         assert done is not None
         if wait:
@@ -479,6 +528,13 @@ class LambdaProvider(Provider):
 
     def close(self) -> None:
         self._client.close()
+
+
+def _name(value: Any) -> str:
+    """Lambda's rename accepts any JSON value as a name (contract §2), so a name of any type is shown as text."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value) if isinstance(value, (dict, list)) else str(value)
 
 
 def _labels(tags: Any) -> dict[str, str]:
