@@ -205,6 +205,10 @@ class CreateRun:
     def _decide(self) -> CreateResult:
         fleet = self.fleet
         spec = self.spec
+        if any(m.status is MemberStatus.REQUESTED and not m.instance_id for m in self.store.members(fleet.id)):
+            # A create whose answer was lost while its provider could not be listed: look once more by name
+            # while this process still holds the fleet, so a VM it did make is counted (and trimmed if surplus).
+            self.mgr.sync(self.store.fleet(fleet.id), adopt=True)
         running = self._running()
         for m in running:
             self._attempt(Attempt(m.provider, m.region, m.native_type, m.name, "running", None))

@@ -300,7 +300,15 @@ class FleetManager:
                         raise FleetDestroyIncomplete(f"fleet {name!r}: {len(left)} member(s) could not be destroyed",
                                                      undestroyed=left)
             elif fleet.state in (FleetState.ACTIVE, FleetState.PARTIAL):
+                # A VM found late by its name (a lost create answer) can make one member too many.
+                surplus = self._trim(fleet, [m for m in self.store.members(fleet.id) if m.status is MemberStatus.RUNNING])
+                if surplus:
+                    view.changes.append(f"destroyed {len(surplus)} member(s) beyond the fleet's count of {fleet.count}: "
+                                        + ", ".join(m.name for m in surplus))
                 running = sum(1 for m in self.store.members(fleet.id) if m.status is MemberStatus.RUNNING)
+                if running >= fleet.count and fleet.state is FleetState.PARTIAL:
+                    self.store.set_fleet_state(fleet.id, FleetState.ACTIVE, error=None,
+                                               message=f"{running} of {fleet.count} running")
                 if running < fleet.count:
                     self.store.set_fleet_state(fleet.id, FleetState.PARTIAL,
                                                error=f"{running} of {fleet.count} running")
