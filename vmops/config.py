@@ -3,8 +3,15 @@
 Precedence: environment variable > ``$VMOPS_HOME/config.toml`` > catalogue default (the bundled
 simulators and their test keys). Variable names are part of the interface:
 ``VMOPS_<PROVIDER>_URL`` (Nebius: ``_ENDPOINT``), ``_API_KEY``, ``_PROJECT`` (Nebius: ``_PARENT``),
-``_SSH_KEY``, ``_TLS``, ``_REGION``; and ``VMOPS_HOME``, ``VMOPS_PROVIDERS`` (comma list of enabled
-providers), ``VMOPS_POLL_INTERVAL``, ``VMOPS_OP_TIMEOUT``.
+``_API_KEY_FILE``, ``_SSH_KEY``, ``_TLS``, ``_REGION``, ``_CA_BUNDLE``; and ``VMOPS_HOME``,
+``VMOPS_PROVIDERS`` (comma list of enabled providers), ``VMOPS_POLL_INTERVAL``, ``VMOPS_OP_TIMEOUT``,
+``VMOPS_CA_BUNDLE`` (PEM file of CA certificates trusted for every provider's TLS endpoint).
+
+Key sources, first found wins: ``VMOPS_<P>_API_KEY``, ``VMOPS_<P>_API_KEY_FILE``, the variable named by
+``api_key_env``, the file named by ``api_key_file``, ``api_key``, the default (simulator test key). vmops
+only ever reads these; nothing writes a key anywhere. A config file holding a key, and a key file, that
+group/others can access produce a warning (``Config.warnings``), as does plaintext (http:// or insecure
+gRPC) to a host other than loopback.
 
 Config file layout (TOML)::
 
@@ -14,20 +21,40 @@ Config file layout (TOML)::
 
     [crusoe]
     url = "https://api.crusoecloud.com"
-    api_key = "..."          # or api_key_env = "MY_CRUSOE_KEY" to keep the key out of the file
+    api_key = "..."          # or api_key_env = "MY_CRUSOE_KEY" / api_key_file = "~/.crusoe.key"
     project = "..."
+    ca_bundle = "/etc/ssl/private-ca.pem"   # CA certificates to trust (default: the system's)
     ssh_key = "ops-key"
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
+import stat
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 from vmops.catalogue import PROVIDERS, ProviderEntry
+
+
+#: every secret value revealed in this process (they are the ones that can reach a log line): redact() masks them
+_REVEALED: set[str] = set()
+_AUTH_VALUE = re.compile(r"""(?i)(authorization["']?\s*[:=,]\s*\(?["']?(?:bearer\s+|basic\s+)?)[^\s"',)]+""")
+_BEARER = re.compile(r"(?i)\b(bearer\s+)(?!\*\*\*\*)[^\s\"',)]+")
+
+
+def redact(text: str) -> str:
+    """``text`` with every revealed key and every Authorization/Bearer value replaced by ``****``
+    (debug logs and tracebacks go through this)."""
+    for value in sorted(_REVEALED, key=len, reverse=True):
+        if len(value) >= 4:
+            text = text.replace(value, "****")
+    text = _AUTH_VALUE.sub(r"\1****", text)
+    return _BEARER.sub(r"\1****", text)
 
 
 class Secret:
@@ -39,7 +66,13 @@ class Secret:
         self._value = value
 
     def reveal(self) -> str:
+        if self._value:
+            _REVEALED.add(self._value)
         return self._value
+
+    def sendable(self) -> bool:
+        """Can the key go in an HTTP header / gRPC metadata value (printable ASCII, no control characters)?"""
+        return all(" " <= c <= "~" for c in self._value)
 
     def masked(self) -> str:
         v = self._value
@@ -74,6 +107,8 @@ class ProviderSettings:
     tls: bool = False
     region: str | None = None  # display region for providers without regions
     sources: Mapping[str, str] = field(default_factory=dict)  # setting -> "env"/"file"/"default"
+    ca_bundle: str | None = None  # PEM file of CA certificates to trust instead of the system's
+    key_file: str | None = None  # the file the key was read from (for the permission check)
 
     def describe(self) -> dict[str, Any]:
         """Printable view, key masked."""
@@ -83,6 +118,7 @@ class ProviderSettings:
             "scope": self.scope,
             "ssh_key": self.ssh_key,
             "tls": self.tls,
+            "ca_bundle": self.ca_bundle,
             "region": self.region,
             "sources": dict(self.sources),
         }
@@ -95,6 +131,11 @@ class Config:
     enabled: tuple[str, ...]
     poll_interval: float = 1.0
     op_timeout: float = 600.0
+    warnings: tuple[str, ...] = ()  # insecure settings found while loading (the CLI prints them once)
+
+    @property
+    def config_path(self) -> Path:
+        return self.home / "config.toml"
 
     @property
     def state_path(self) -> Path:
@@ -111,6 +152,7 @@ class Config:
             "poll_interval": self.poll_interval,
             "op_timeout": self.op_timeout,
             "providers": {n: s.describe() for n, s in self.providers.items()},
+            "warnings": list(self.warnings),
         }
 
 
@@ -122,6 +164,81 @@ def default_home(env: Mapping[str, str]) -> Path:
 
 def _truthy(v: str) -> bool:
     return v.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _read_key_file(path_text: str, where: str) -> str:
+    """The key in a key file (surrounding whitespace and the final newline stripped). Errors name the path only."""
+    path = Path(path_text).expanduser()
+    try:
+        value = path.read_text().strip()
+    except (OSError, UnicodeDecodeError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else type(e).__name__
+        raise ValueError(f"the API key file {path} ({where}) cannot be read ({reason})") from None
+    if not value:
+        raise ValueError(f"the API key file {path} ({where}) is empty")
+    return value
+
+
+def _loose_mode(path: Path) -> int | None:
+    """The permission bits of ``path`` when group or others may access it, else None."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return None
+    return mode if mode & 0o077 else None
+
+
+def is_loopback_host(host: str) -> bool:
+    host = host.strip().strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def endpoint_host(url: str) -> str:
+    """The host of a base URL (``https://h:1/x``) or a gRPC ``[scheme://]host:port`` endpoint."""
+    rest = url.split("://", 1)[1] if "://" in url else url
+    hostport = rest.split("/", 1)[0].rsplit("@", 1)[-1]
+    if hostport.startswith("["):
+        return hostport[1:].split("]", 1)[0]
+    return hostport.rsplit(":", 1)[0] if hostport.count(":") == 1 else hostport
+
+
+def plaintext_remote(settings: "ProviderSettings") -> bool:
+    """Would requests to this provider travel unencrypted to a host other than this machine?"""
+    url = settings.url
+    if "://" in url:
+        scheme = url.split("://", 1)[0].lower()
+        encrypted = scheme in ("https", "grpcs") or (scheme not in ("http", "grpc") and settings.tls)
+    else:
+        encrypted = settings.tls
+    return not encrypted and not is_loopback_host(endpoint_host(url))
+
+
+def security_warnings(config_path: Path, file_has_keys: bool, providers: Mapping[str, "ProviderSettings"],
+                      enabled: tuple[str, ...]) -> tuple[str, ...]:
+    """Insecure settings: key-holding files others can read, plaintext to a non-loopback host."""
+    out: list[str] = []
+    mode = _loose_mode(config_path) if file_has_keys else None
+    if mode is not None:
+        out.append(f"{config_path} holds API keys and is accessible by group/others (mode {mode:04o}); "
+                   f"run `chmod 600 {config_path}`")
+    seen: set[str] = set()
+    for name in enabled:
+        s = providers[name]
+        if s.key_file and s.key_file not in seen:
+            seen.add(s.key_file)
+            mode = _loose_mode(Path(s.key_file))
+            if mode is not None:
+                out.append(f"the {name} API key file {s.key_file} is accessible by group/others "
+                           f"(mode {mode:04o}); run `chmod 600 {s.key_file}`")
+        if plaintext_remote(s):
+            out.append(f"{name}: {s.url} is not encrypted and not on this machine: the API key and all "
+                       f"traffic travel in clear text; use https:// (gRPC: VMOPS_NEBIUS_TLS=1 or grpcs://)")
+    return tuple(out)
 
 
 def _provider_settings(entry: ProviderEntry, env: Mapping[str, str], section: Mapping[str, Any]) -> ProviderSettings:
@@ -141,16 +258,32 @@ def _provider_settings(entry: ProviderEntry, env: Mapping[str, str], section: Ma
 
     url = str(pick("url", entry.url_var, ("url", "endpoint"), entry.default_url))
     key_env_name = section.get("api_key_env")
-    if key_env_name and env.get(prefix + "API_KEY", "") == "" and env.get(str(key_env_name)):
+    key_file: str | None = None
+    if env.get(prefix + "API_KEY", "") != "":
+        api_key = env[prefix + "API_KEY"]
+        sources["api_key"] = "env"
+    elif env.get(prefix + "API_KEY_FILE", "") != "":
+        key_file = str(Path(env[prefix + "API_KEY_FILE"]).expanduser())
+        api_key = _read_key_file(key_file, prefix + "API_KEY_FILE")
+        sources["api_key"] = f"key-file:{key_file}"
+    elif key_env_name and env.get(str(key_env_name)):
         api_key = env[str(key_env_name)]
         sources["api_key"] = f"env:{key_env_name}"
+    elif section.get("api_key_file"):
+        key_file = str(Path(str(section["api_key_file"])).expanduser())
+        api_key = _read_key_file(key_file, f"api_key_file in [{entry.name}]")
+        sources["api_key"] = f"key-file:{key_file}"
     else:
-        api_key = str(pick("api_key", "API_KEY", ("api_key",), entry.default_api_key))
+        api_key = str(pick("api_key", None, ("api_key",), entry.default_api_key))
+    api_key = api_key.strip()
     scope = pick("scope", entry.scope_var, ("project", "parent", "scope"), entry.default_scope) if entry.scope_var else None
     ssh_key = str(pick("ssh_key", "SSH_KEY", ("ssh_key",), "vmops"))
     tls_raw = pick("tls", "TLS", ("tls",), None)
     tls = _truthy(str(tls_raw)) if tls_raw is not None else url.startswith("https://")
     region = pick("region", "REGION", ("region",), None)
+    ca = pick("ca_bundle", "CA_BUNDLE", ("ca_bundle",), env.get("VMOPS_CA_BUNDLE") or None)
+    if sources.get("ca_bundle") == "default" and ca:
+        sources["ca_bundle"] = "global"  # VMOPS_CA_BUNDLE or the top-level ca_bundle
     return ProviderSettings(
         name=entry.name,
         url=url.rstrip("/"),
@@ -160,6 +293,8 @@ def _provider_settings(entry: ProviderEntry, env: Mapping[str, str], section: Ma
         tls=tls,
         region=str(region) if region else None,
         sources=sources,
+        ca_bundle=str(Path(str(ca)).expanduser()) if ca else None,
+        key_file=key_file,
     )
 
 
@@ -173,9 +308,14 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         try:
             file_data = tomllib.loads(path.read_text())
         except tomllib.TOMLDecodeError as e:
-            raise ValueError(f"{path}: not valid TOML ({e})") from e
+            raise ValueError(f"{path}: not valid TOML ({e})") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise ValueError(f"{path} cannot be read ({getattr(e, 'strerror', None) or type(e).__name__})") from None
+    top_ca = file_data.get("ca_bundle")
     providers = {
-        name: _provider_settings(entry, env, file_data.get(name, {}) or {}) for name, entry in PROVIDERS.items()
+        name: _provider_settings(entry, {**({"VMOPS_CA_BUNDLE": str(top_ca)} if top_ca else {}), **env},
+                                 file_data.get(name, {}) or {})
+        for name, entry in PROVIDERS.items()
     }
     enabled_raw = env.get("VMOPS_PROVIDERS") or ",".join(file_data.get("providers", PROVIDERS.keys()))
     enabled = tuple(p.strip().lower() for p in enabled_raw.split(",") if p.strip())
@@ -184,4 +324,50 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         raise ValueError(f"unknown provider(s) in VMOPS_PROVIDERS/config: {', '.join(unknown)}; known: {', '.join(PROVIDERS)}")
     poll = float(env.get("VMOPS_POLL_INTERVAL") or file_data.get("poll_interval", 1.0))
     timeout = float(env.get("VMOPS_OP_TIMEOUT") or file_data.get("op_timeout", 600.0))
-    return Config(home=home, providers=providers, enabled=enabled, poll_interval=poll, op_timeout=timeout)
+    has_keys = any(isinstance(v, dict) and "api_key" in v for v in file_data.values())
+    warnings = security_warnings(path, has_keys, providers, enabled)
+    return Config(home=home, providers=providers, enabled=enabled, poll_interval=poll, op_timeout=timeout,
+                  warnings=warnings)
+
+
+CONFIG_TEMPLATE = """\
+# vmops configuration (see README "Pointing vmops at other endpoints").
+# Environment variables (VMOPS_*) override everything here. Keep API keys out of this file:
+# name an environment variable (api_key_env) or a file readable only by you (api_key_file).
+
+# providers = ["crusoe", "lambda", "nebius"]
+# ca_bundle = "/etc/ssl/certs/my-private-ca.pem"   # CA certificates to trust for TLS (all providers)
+
+[crusoe]
+# url = "https://api.crusoecloud.com"
+# api_key_env = "CRUSOE_API_KEY"
+# api_key_file = "~/.config/vmops/crusoe.key"
+# project = "my-project"
+
+[lambda]
+# url = "https://cloud.lambdalabs.com"
+# api_key_env = "LAMBDA_API_KEY"
+# api_key_file = "~/.config/vmops/lambda.key"
+
+[nebius]
+# endpoint = "grpcs://compute.api.nebius.cloud:443"   # grpcs:// = TLS (or tls = true)
+# api_key_env = "NEBIUS_API_KEY"
+# api_key_file = "~/.config/vmops/nebius.key"
+# parent = "project-..."
+"""
+
+
+def write_config_template(home: Path) -> Path:
+    """Create ``home/config.toml`` (mode 0600, in a 0700 directory if it makes one) from the template.
+
+    Refuses (FileExistsError) to touch an existing file: vmops never rewrites a file that may hold keys.
+    """
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = home / "config.toml"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # whatever the umask
+        os.write(fd, CONFIG_TEMPLATE.encode())
+    finally:
+        os.close(fd)
+    return path

@@ -160,6 +160,10 @@ def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv if argv is None else argv)
     if debug_requested(argv):
         os.environ["VMOPS_DEBUG"] = "1"
+    if os.environ.get("VMOPS_DEBUG", "") not in ("", "0"):
+        from vmops.cli import debug
+
+        debug.enable()  # request logging and tracebacks, keys redacted
     ns = vm_namespace()
     coll = collection_only(argv, set(ns.collections))
     if coll:

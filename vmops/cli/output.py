@@ -48,28 +48,58 @@ def simulator_hint(err: VmopsError) -> str:
     return ""
 
 
+def print_traceback() -> None:
+    """With --debug: the traceback of the exception being handled, keys redacted, on stderr (the exit
+    code stays the error's own)."""
+    if not debug_enabled():
+        return
+    import traceback
+
+    from vmops.config import redact
+
+    print(redact(traceback.format_exc()).rstrip(), file=sys.stderr, flush=True)
+
+
+_warned = False
+
+
+def config_warnings() -> None:
+    """Print the configuration's security warnings (loose key-file permissions, plaintext to a remote
+    host) on stderr, once per process; a configuration that does not load is the command's to report."""
+    global _warned
+    if _warned:
+        return
+    _warned = True
+    from vmops.config import load_config
+
+    try:
+        cfg = load_config()
+    except ValueError:
+        return
+    for w in cfg.warnings:
+        warn(w)
+
+
 def command(fn: F) -> F:
     """Wrap a task body: typed errors -> one stderr line + exit code; bad values -> usage error (exit 2)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
+            config_warnings()
             return fn(*args, **kwargs)
         except Exit:
             raise
         except VmopsError as e:
-            if debug_enabled():
-                raise
+            print_traceback()
             raise fail(e) from None
         except KeyboardInterrupt:
-            if debug_enabled():
-                raise
+            print_traceback()
             raise fail(Interrupted("interrupted", hint="")) from None
         except BrokenPipeError:
             raise  # stdout closed by the reader (`vm list | head`): main() exits quietly
         except Exception as e:  # a bug: still one line, the traceback only with --debug
-            if debug_enabled():
-                raise
+            print_traceback()
             raise Exit(f"error: internal error ({type(e).__name__}: {str(e)[:300]}). "
                        "Rerun with --debug for the traceback and report it.", code=70) from None
 

@@ -314,5 +314,26 @@ def config_show(c: Any, json: bool = False) -> None:
                        Column("scope", "PROJECT/PARENT"), Column("ssh_key", "SSH KEY"), Column("tls", "TLS")))
 
 
-config_ns = Collection("config", config_show)
+@task(name="init")
+@command
+def config_init(c: Any) -> None:
+    """Write a commented $VMOPS_HOME/config.toml template (mode 0600, no keys); never overwrites one."""
+    import os
+
+    from vmops.config import default_home, write_config_template
+    from vmops.errors import FailedPrecondition
+
+    home = default_home(os.environ)
+    try:
+        path = write_config_template(home)
+    except FileExistsError:
+        raise FailedPrecondition(f"{home / 'config.toml'} already exists; vmops never rewrites it",
+                                 hint="Edit it by hand (`vm config show` prints what it sets)") from None
+    except OSError as e:
+        raise UsageError(f"cannot write {home / 'config.toml'} ({e.strerror or e})",
+                         hint="Check VMOPS_HOME and its permissions") from None
+    note(f"wrote {path} (mode 0600); put keys in environment variables or key files it names")
+
+
+config_ns = Collection("config", config_show, config_init)
 VM_TASKS = (list_, create, get, stop, start, destroy, reboot, reset, restart, capacity, reservations)

@@ -3,16 +3,20 @@ retries for idempotent calls. Provider-specific error bodies are mapped by the a
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
 from urllib.parse import quote
 
 import httpx
 
-from vmops.config import ProviderSettings
+from vmops.config import ProviderSettings, redact
 from vmops.errors import InvalidArgument, MalformedAnswer, OutcomeUnknown, ProviderUnavailable, VmopsError
 from vmops.providers.base import Timing
 from vmops.providers.retry import RetryAfter, with_retries
+from vmops.providers.tls import NotTransient, is_verify_failure, ssl_context, unsendable_key_error, verify_error
+
+log = logging.getLogger("vmops.http")
 
 
 def segment(value: str, what: str = "id") -> str:
@@ -72,12 +76,13 @@ class RestClient:
         self.base_url = settings.url
         self.timing = timing
         self.map_error = map_error
-        self._auth = f"{auth_scheme} {settings.api_key.reveal()}".strip()
+        self._key_error = unsendable_key_error(settings)  # raised at the first request, never sent
+        self._auth = "" if self._key_error else f"{auth_scheme} {settings.api_key.reveal()}".strip()
         self._client = httpx.Client(
             base_url=settings.url,
             timeout=httpx.Timeout(timing.request_timeout, connect=min(10.0, timing.request_timeout)),
             headers={"Accept": "application/json"},
-            verify=True,
+            verify=ssl_context(settings) if settings.url.startswith("https://") else True,
             trust_env=False,
         )
 
@@ -102,25 +107,36 @@ class RestClient:
         if idempotent is None:
             idempotent = method.upper() == "GET"
 
+        if self._key_error is not None:
+            raise self._key_error
+
         def once() -> Any:
             return self._send(method, path, json=json, params=params, idempotent=idempotent)
 
-        if not idempotent:
-            return once()
-        return with_retries(
-            once,
-            attempts=self.timing.retry_attempts,
-            base_delay=self.timing.retry_base_delay,
-            max_delay=self.timing.retry_max_delay,
-        )
+        try:
+            if not idempotent:
+                return once()
+            return with_retries(
+                once,
+                attempts=self.timing.retry_attempts,
+                base_delay=self.timing.retry_base_delay,
+                max_delay=self.timing.retry_max_delay,
+            )
+        except NotTransient as e:
+            raise e.error from None
 
     def _send(self, method: str, path: str, *, json: Any, params: Mapping[str, Any] | None, idempotent: bool) -> Any:
         headers = {"Authorization": self._auth}
         if json is not None:
             headers["Content-Type"] = "application/json"
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s %s %s%s params=%s headers=%s", self.provider, method, self.base_url, path, params,
+                      {k: ("****" if k.lower() == "authorization" else v) for k, v in headers.items()})
         try:
             resp = self._client.request(method, path, json=json, params=params, headers=headers)
         except httpx.ConnectError as e:
+            if is_verify_failure(str(e)):
+                raise NotTransient(verify_error(self.settings, self.base_url, _reason(e))) from None
             raise ProviderUnavailable(f"cannot connect to {self.base_url} ({_reason(e)})", provider=self.provider) from None
         except httpx.ConnectTimeout:
             raise ProviderUnavailable(f"connection to {self.base_url} timed out", provider=self.provider) from None
@@ -133,6 +149,7 @@ class RestClient:
                                  provider=self.provider) from None
         except httpx.HTTPError as e:
             raise ProviderUnavailable(f"request to {self.base_url} failed ({_reason(e)})", provider=self.provider) from None
+        log.debug("%s %s %s -> HTTP %s", self.provider, method, path.split("?")[0], resp.status_code)
         if 200 <= resp.status_code < 300:
             try:
                 return resp.json()
@@ -150,5 +167,6 @@ class RestClient:
 
 
 def _reason(e: Exception) -> str:
-    text = str(e) or type(e).__name__
+    """First line of a transport error, keys masked (some libraries quote the offending header value)."""
+    text = redact(str(e) or type(e).__name__)
     return text.splitlines()[0][:200]

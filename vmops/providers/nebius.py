@@ -29,6 +29,7 @@ Decisions worth knowing:
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from datetime import datetime, timezone
@@ -57,6 +58,9 @@ from vmops.errors import (
 from vmops.model import CreateRequest, GpuShape, Instance, Offer, Reservation, ReservationPolicy, State, map_state
 from vmops.providers.base import TARGETS, Capabilities, Provider, Timing
 from vmops.providers.retry import RetryAfter, backoff_delay, with_retries
+from vmops.providers.tls import NotTransient, is_verify_failure, read_ca_bundle, unsendable_key_error, verify_error
+
+log = logging.getLogger("vmops.grpc")
 
 T = TypeVar("T")
 
@@ -173,13 +177,16 @@ class NebiusProvider(Provider):
         target, scheme_tls = _endpoint(settings.url)
         self.target = target
         tls = settings.tls if scheme_tls is None else scheme_tls
-        if tls:
-            self._channel = grpc.secure_channel(target, grpc.ssl_channel_credentials())
+        self.tls = tls
+        if tls:  # the configured CA bundle, else the system's roots
+            creds = grpc.ssl_channel_credentials(root_certificates=read_ca_bundle(settings))
+            self._channel = grpc.secure_channel(target, creds)
         else:
             self._channel = grpc.insecure_channel(target)
         self._instances = svc_grpc.InstanceServiceStub(self._channel)
         self._reservations = svc_grpc.ReservationServiceStub(self._channel)
-        self._auth = (("authorization", f"Bearer {settings.api_key.reveal()}"),)
+        self._key_error = unsendable_key_error(settings)  # raised at the first call, never sent
+        self._auth = () if self._key_error else (("authorization", f"Bearer {settings.api_key.reveal()}"),)
 
     @property
     def parent(self) -> str:
@@ -195,20 +202,40 @@ class NebiusProvider(Provider):
     def _call(self, method: Callable[..., T], request: Any, *, what: str, mutating: bool,
               metadata: tuple[tuple[str, str], ...] = ()) -> T:
         try:
+            return self._call_once(method, request, what=what, mutating=mutating, metadata=metadata)
+        except NotTransient as e:
+            raise e.error from None
+
+    def _call_once(self, method: Callable[..., T], request: Any, *, what: str, mutating: bool,
+                   metadata: tuple[tuple[str, str], ...] = ()) -> T:
+        """One call; a certificate failure comes out as NotTransient so that retry loops stop."""
+        if self._key_error is not None:
+            raise self._key_error
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("nebius %s %s (%s) metadata=%s", "grpcs" if self.tls else "grpc", self.target, what,
+                      [(k, "****" if k == "authorization" else v) for k, v in self._auth + metadata])
+        try:
             return method(request, metadata=self._auth + metadata, timeout=self.timing.request_timeout)
         except grpc.RpcError as e:
             code = e.code() if callable(getattr(e, "code", None)) else grpc.StatusCode.UNKNOWN
             details = e.details() if callable(getattr(e, "details", None)) else str(e)
+            log.debug("nebius %s -> %s", what, code.name if code else code)
+            if self.tls and code == grpc.StatusCode.UNAVAILABLE and is_verify_failure(details or ""):
+                raise NotTransient(verify_error(self.settings, self.target, (details or "").splitlines()[0][:200])) \
+                    from None
             raise map_error(code, details or "", what=what, mutating=mutating, retry_after=_retry_after(e),
                             provider=self.name) from None
 
     def _read(self, method: Callable[..., T], request: Any, *, what: str) -> T:
-        return with_retries(
-            lambda: self._call(method, request, what=what, mutating=False),
-            attempts=self.timing.retry_attempts,
-            base_delay=self.timing.retry_base_delay,
-            max_delay=self.timing.retry_max_delay,
-        )
+        try:
+            return with_retries(
+                lambda: self._call_once(method, request, what=what, mutating=False),
+                attempts=self.timing.retry_attempts,
+                base_delay=self.timing.retry_base_delay,
+                max_delay=self.timing.retry_max_delay,
+            )
+        except NotTransient as e:
+            raise e.error from None
 
     def _pause(self, attempt: int, err: VmopsError) -> None:
         ra = getattr(err, "retry_after", None)

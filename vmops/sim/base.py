@@ -51,6 +51,21 @@ class Simulator(ABC):
     def time_scale(self) -> float:
         return self.options.time_scale
 
+    @property
+    def tls(self) -> tuple[str, str] | None:
+        """(certificate file, key file) when the options ask for TLS, else None (plaintext, the default)."""
+        o = self.options
+        if o.tls_certfile or o.tls_keyfile:
+            if not (o.tls_certfile and o.tls_keyfile):
+                raise ValueError("TLS needs both tls_certfile and tls_keyfile")
+            return o.tls_certfile, o.tls_keyfile
+        return None
+
+    @property
+    def scheme(self) -> str:
+        """URL scheme of a REST simulator's address."""
+        return "https" if self.tls else "http"
+
     # -- server ----------------------------------------------------------------------------------
     @abstractmethod
     def start(self, port: int = 0, host: str = "127.0.0.1") -> int: ...

@@ -306,6 +306,8 @@ class SimOptions:
     scenario: Mapping[str, Any] = field(default_factory=dict)  # this provider's section of a scenario file
     faults: list[Fault] = field(default_factory=list)
     seed: int | None = None  # seeds the RNG for ids and fault rates (None: random)
+    tls_certfile: str | None = None  # PEM certificate (chain): serve TLS (https / gRPC over TLS) instead of plaintext
+    tls_keyfile: str | None = None  # its PEM private key
 
 
 def load_scenario(path: str | Path) -> dict[str, Any]:

@@ -644,7 +644,7 @@ class CrusoeSim(Simulator):
 
     # ------------------------------------------------------------------ server
     def start(self, port: int = 0, host: str = "127.0.0.1") -> int:
-        self._server = ThreadedServer(self.app)
+        self._server = ThreadedServer(self.app, tls=self.tls)
         self.port = self._server.start(port, host)
         return self.port
 
@@ -656,4 +656,4 @@ class CrusoeSim(Simulator):
 
     @property
     def address(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"

@@ -481,7 +481,7 @@ class LambdaSim(Simulator):
     def start(self, port: int = 0, host: str = "127.0.0.1") -> int:
         if self._server is not None:
             raise RuntimeError("lambda simulator already started")
-        server = ThreadedServer(self.app)
+        server = ThreadedServer(self.app, tls=self.tls)
         self.port = server.start(port, host)
         self._server = server
         return self.port
@@ -497,7 +497,7 @@ class LambdaSim(Simulator):
     def address(self) -> str:
         if self.port is None:
             raise RuntimeError("lambda simulator is not started")
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
 
 _FAULT_MESSAGES = {

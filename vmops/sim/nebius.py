@@ -410,7 +410,13 @@ class NebiusSim(Simulator):
         names = (*SERVICE_NAMES, reflection.SERVICE_NAME)
         reflection_pb2_grpc.add_ServerReflectionServicer_to_server(reflection.ReflectionServicer(names), server)
         try:
-            bound = server.add_insecure_port(f"{host}:{port}")
+            if self.tls:  # options.tls_certfile/keyfile: gRPC over TLS
+                from pathlib import Path
+
+                cert, key = (Path(f).read_bytes() for f in self.tls)
+                bound = server.add_secure_port(f"{host}:{port}", grpc.ssl_server_credentials([(key, cert)]))
+            else:
+                bound = server.add_insecure_port(f"{host}:{port}")
         except RuntimeError as e:
             raise OSError(f"cannot bind {host}:{port}: {e}") from e
         if not bound:

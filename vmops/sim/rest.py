@@ -170,10 +170,12 @@ class AnswerMiddleware:
 
 
 class ThreadedServer:
-    """uvicorn serving an ASGI app from a daemon thread, bound to one loopback socket."""
+    """uvicorn serving an ASGI app from a daemon thread, bound to one loopback socket (TLS when ``tls``
+    is a (certificate file, key file) pair)."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, tls: tuple[str, str] | None = None) -> None:
         self.app = app
+        self.tls = tls
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self.port: int | None = None
@@ -194,8 +196,9 @@ class ThreadedServer:
         self.port = sock.getsockname()[1]
         for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
+        ssl_files = {"ssl_certfile": self.tls[0], "ssl_keyfile": self.tls[1]} if self.tls else {}
         config = uvicorn.Config(self.app, log_level="critical", access_log=False, lifespan="off",
-                                timeout_keep_alive=30, backlog=2048)
+                                timeout_keep_alive=30, backlog=2048, **ssl_files)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
                                         name=f"sim-http-{self.port}", daemon=True)

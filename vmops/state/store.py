@@ -9,6 +9,13 @@ Concurrency rules:
   whatever the timeout, when another process wrote in between; an immediate one just waits.
 * One connection per ``Store``, shared by the threads of one process under a lock.
 
+A state file vmops cannot use is never replaced: an existing file is opened without the permission to
+create (SQLite ``mode=rw``) after its header was checked, so an empty, truncated, garbage, foreign or
+newer-schema file, a read-only file or directory, or a file another process keeps locked gives a
+``StateError`` naming the path, with a hint, and the file's bytes stay as they were. A new state file is
+built under a temporary name and linked into place (``os.link`` fails if another process got there first),
+so a half-made file is never visible. Opening only reads unless a migration is due.
+
 The database never holds an API key: only names, ids, states, prices and error messages (which the
 adapters build without keys).
 """
@@ -41,6 +48,7 @@ from vmops.state.records import (
 )
 
 DEFAULT_BUSY_TIMEOUT = 30.0
+SQLITE_MAGIC = b"SQLite format 3\x00"
 
 _UNSET: Any = object()
 
@@ -52,22 +60,108 @@ def utcnow() -> str:
 class Store:
     """Typed access to fleets, members and the event log."""
 
-    def __init__(self, path: Path | str, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> None:
+    def __init__(self, path: Path | str, *, busy_timeout: float | None = None) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if busy_timeout is None:  # VMOPS_STATE_TIMEOUT: how long to wait for another process's write
+            busy_timeout = float(os.environ.get("VMOPS_STATE_TIMEOUT") or DEFAULT_BUSY_TIMEOUT)
+        self.busy_timeout = busy_timeout
         self._lock = threading.RLock()
         try:
-            conn = sqlite3.connect(
-                str(self.path), timeout=busy_timeout, isolation_level=None, check_same_thread=False
-            )
-            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-            self.db = Database(conn, execute_plugins=False)
-            self.db.enable_wal()
-            self.db.execute("PRAGMA foreign_keys = ON")
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StateError(f"cannot create the directory {self.path.parent} for the state file "
+                             f"({e.strerror or e})", hint="Check VMOPS_HOME and its permissions") from None
+        if not self.path.exists():
+            self._create_new()
+        self._check_header()
+        try:
+            self.db = self._connect(self.path)
         except sqlite3.Error as e:
-            raise StateError(f"cannot open the state file {self.path} ({e})",
-                             hint="Check VMOPS_HOME and the file's permissions") from e
+            raise self._error("cannot open", e) from None
         self.migrate()
+
+    # ---- opening -------------------------------------------------------------------------------
+    def _connect(self, path: Path, *, create: bool = False) -> Database:
+        """A connection that may not create the file (unless ``create``), in WAL mode, FKs on."""
+        from urllib.parse import quote
+
+        uri = f"file:{quote(str(path.absolute()))}?mode={'rwc' if create else 'rw'}"
+        conn = sqlite3.connect(uri, uri=True, timeout=self.busy_timeout, isolation_level=None,
+                               check_same_thread=False)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            db = Database(conn, execute_plugins=False)
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                db.enable_wal()
+            db.execute("PRAGMA foreign_keys = ON")
+        except BaseException:
+            conn.close()
+            raise
+        return db
+
+    def _create_new(self) -> None:
+        """Build an empty, migrated state file under a temporary name and link it into place."""
+        tmp = self.path.with_name(f".{self.path.name}.new-{os.getpid()}-{threading.get_ident()}")
+        try:
+            db = self._connect(tmp, create=True)
+            try:
+                self.db = db
+                self.migrate()
+            finally:
+                db.close()
+            try:
+                os.link(tmp, self.path)
+            except FileExistsError:
+                pass  # another process made it first: use theirs
+        except sqlite3.Error as e:
+            raise self._error("cannot create", e) from None
+        except OSError as e:
+            raise StateError(f"cannot create the state file {self.path} ({e.strerror or e})",
+                             hint=f"Check that {self.path.parent} is writable (VMOPS_HOME)") from None
+        finally:
+            for leftover in (tmp, tmp.with_name(tmp.name + "-wal"), tmp.with_name(tmp.name + "-shm")):
+                try:
+                    leftover.unlink()
+                except OSError:
+                    pass
+
+    def _check_header(self) -> None:
+        """Refuse a file that is not an SQLite database before SQLite gets a chance to reuse it."""
+        try:
+            with open(self.path, "rb") as f:
+                head = f.read(len(SQLITE_MAGIC))
+        except IsADirectoryError:
+            raise StateError(f"the state file {self.path} is a directory",
+                             hint="Point VMOPS_HOME at a directory whose state.db is a file") from None
+        except OSError as e:
+            raise StateError(f"cannot read the state file {self.path} ({e.strerror or e})",
+                             hint=f"Check the permissions of {self.path} (it must be readable and writable)") from None
+        if head != SQLITE_MAGIC:
+            what = "is empty (0 bytes)" if not head else "is not an SQLite database"
+            raise StateError(f"the state file {self.path} {what}: it is damaged or not vmops' state file; "
+                             "vmops will not start a new one over it",
+                             hint=self._damaged_hint())
+
+    def _damaged_hint(self) -> str:
+        return (f"Restore {self.path} from a backup, or move it aside to start with an empty state (fleets it "
+                "recorded then show as orphans: `vm fleet reconcile`)")
+
+    def _error(self, action: str, e: BaseException) -> StateError:
+        """A typed error for an SQLite failure on the state file, with the hint that fits the cause."""
+        text = str(e)
+        low = text.lower()
+        if "locked" in low or "busy" in low:
+            return StateError(f"the state file {self.path} is locked by another process ({text})",
+                              hint="Retry when the other vm command has finished "
+                                   "(VMOPS_STATE_TIMEOUT sets how long to wait)")
+        if "readonly" in low or "read-only" in low or "unable to open" in low or "permission" in low:
+            return StateError(f"{action} the state file {self.path}: it is not writable ({text})",
+                              hint=f"vmops needs to write {self.path} and create files next to it in "
+                                   f"{self.path.parent} (SQLite -wal/-shm); check their permissions")
+        if "malformed" in low or "not a database" in low or "corrupt" in low or "disk i/o" in low:
+            return StateError(f"the state file {self.path} is damaged ({text})", hint=self._damaged_hint())
+        return StateError(f"{action} the state file {self.path} ({text})",
+                          hint="Check VMOPS_HOME and the file's permissions")
 
     # ---- plumbing ------------------------------------------------------------------------------
     def close(self) -> None:
@@ -87,43 +181,75 @@ class Store:
             try:
                 self.db.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as e:
-                raise StateError(f"the state file {self.path} stayed locked by another vm process ({e})",
-                                 hint="Retry when the other vm command has finished") from e
+                raise self._error("cannot write", e) from None
             try:
                 yield self.db
+            except sqlite3.IntegrityError:
+                self._rollback()
+                raise
+            except sqlite3.DatabaseError as e:
+                self._rollback()
+                raise self._error("cannot write", e) from None
             except BaseException:
-                if self.db.conn.in_transaction:
-                    self.db.execute("ROLLBACK")
+                self._rollback()
                 raise
             else:
-                self.db.execute("COMMIT")
+                try:
+                    self.db.execute("COMMIT")
+                except sqlite3.DatabaseError as e:
+                    self._rollback()
+                    raise self._error("cannot write", e) from None
+
+    def _rollback(self) -> None:
+        try:
+            if self.db.conn.in_transaction:
+                self.db.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
 
     def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         with self._lock:
-            cur = self.db.execute(sql, params)
-            cols = [c[0] for c in cur.description]
-            return [dict(zip(cols, r)) for r in cur.fetchall()]
+            try:
+                cur = self.db.execute(sql, params)
+                cols = [c[0] for c in cur.description]
+                return [dict(zip(cols, r)) for r in cur.fetchall()]
+            except sqlite3.DatabaseError as e:
+                raise self._error("cannot read", e) from None
 
     # ---- migrations ----------------------------------------------------------------------------
     def schema_version(self) -> int:
         with self._lock:
-            if not self.db["schema_version"].exists():
+            tables = {r["name"] for r in self._query("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if "schema_version" not in tables:
+                if tables:
+                    raise StateError(f"{self.path} is an SQLite database but not vmops' state file "
+                                     f"(tables: {', '.join(sorted(tables)[:5])})",
+                                     hint="Point VMOPS_HOME at vmops' own directory, or move the file aside")
                 return 0
             rows = self._query("SELECT version FROM schema_version")
             return int(rows[0]["version"]) if rows else 0
 
+    def _check_version(self, current: int) -> None:
+        if current > SCHEMA_VERSION:
+            raise StateError(
+                f"the state file {self.path} has schema version {current}, newer than this vmops "
+                f"understands ({SCHEMA_VERSION})",
+                hint="Upgrade vmops (the file is left as it is; an older vmops never downgrades it)")
+
     def migrate(self) -> None:
-        """Apply pending migrations, each in its own immediate transaction (safe with concurrent openers)."""
+        """Apply pending migrations, each in its own immediate transaction (safe with concurrent openers).
+        An up-to-date file is only read (no write lock, so a busy writer elsewhere does not block opening)."""
+        current = self.schema_version()
+        self._check_version(current)
+        if current == SCHEMA_VERSION:
+            return
         while True:
             with self.write() as db:
                 if not db["schema_version"].exists():
                     db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
                     db.execute("INSERT INTO schema_version (version) VALUES (0)")
                 current = int(db.execute("SELECT version FROM schema_version").fetchone()[0])
-                if current > SCHEMA_VERSION:
-                    raise StateError(
-                        f"the state file {self.path} has schema version {current}, newer than this vmops "
-                        f"understands ({SCHEMA_VERSION})", hint="Upgrade vmops")
+                self._check_version(current)
                 if current == SCHEMA_VERSION:
                     return
                 MIGRATIONS[current](db)
