@@ -172,3 +172,7 @@ class CreateRequest:
     idempotency_key: str | None = None
     reservation_policy: ReservationPolicy = ReservationPolicy.AUTO
     reservation_ids: tuple[str, ...] = ()
+    #: Ids of every VM already carrying ``name``, from a list the caller made just before (a fleet lists each
+    #: provider once per batch of creates). None: the adapter looks the name up itself before creating.
+    #: Either way a lost answer adopts only a VM that is not in this set.
+    known_ids: frozenset[str] | None = None

@@ -92,6 +92,8 @@ class CreateRun:
         self.alock = threading.Lock()
         self.sems: dict[str, threading.Semaphore] = {}
         self.plan: Plan | None = None
+        #: provider -> VM name -> ids of the VMs carrying it, from one list per provider per round
+        self.names: dict[str, dict[str, frozenset[str]]] = {}
 
     def _attempt(self, a: Attempt) -> None:
         with self.alock:
@@ -163,6 +165,7 @@ class CreateRun:
         self.pool = ThreadPoolExecutor(max_workers=self.mgr.limits.max_parallel, thread_name_prefix="vmops-create")
         try:
             while slots and not self.stop.is_set():
+                self._list_names({o.provider for o in options.offers})
                 futures: list[Future[MemberRecord | None]] = [self.pool.submit(self._make_one, o, options) for o in slots]
                 for f in futures:
                     while True:
@@ -250,6 +253,37 @@ class CreateRun:
         self.store.set_fleet_state(fleet.id, FleetState.FAILED, error=error)
         return left
 
+    # ---- names already taken -------------------------------------------------------------------------
+    def _list_names(self, providers: set[str]) -> None:
+        """List each provider once before a round of creates (instead of one name lookup per create).
+
+        Each create then tells its adapter which VMs already carried its name (``CreateRequest.known_ids``),
+        so a lost answer still adopts only a VM made by that create. Member names are unique per fleet and
+        the fleet lock keeps other vm processes from making them, so no VM with a member's name can
+        appear between this list and the create except through that create. A provider that cannot be
+        listed is left out: its adapter looks each name up itself.
+        """
+        def fetch(p: str) -> tuple[str, dict[str, frozenset[str]] | None]:
+            try:
+                by_name: dict[str, set[str]] = {}
+                for i in self.mgr.provider(p).list_instances():
+                    by_name.setdefault(i.name, set()).add(i.id)
+                return p, {n: frozenset(ids) for n, ids in by_name.items()}
+            except VmopsError:
+                return p, None
+
+        self.names = {}
+        if not providers:
+            return
+        with ThreadPoolExecutor(max_workers=len(providers), thread_name_prefix="vmops-names") as pool:
+            for p, names in pool.map(fetch, sorted(providers)):
+                if names is not None:
+                    self.names[p] = names
+
+    def _known_ids(self, provider: str, name: str) -> frozenset[str] | None:
+        names = self.names.get(provider)
+        return None if names is None else names.get(name, frozenset())
+
     # ---- one VM ------------------------------------------------------------------------------------
     def _make_one(self, offer: Offer | None, options: _Options) -> MemberRecord | None:
         """Create one VM at ``offer``; on failure move on to the next option. Returns the accepted member."""
@@ -273,7 +307,8 @@ class CreateRun:
         else:
             policy, ids = ReservationPolicy.AUTO, ()
         return CreateRequest(name=member.name, native_type=offer.native_type, region=offer.region, labels=labels,
-                             idempotency_key=member.idempotency_key, reservation_policy=policy, reservation_ids=ids)
+                             idempotency_key=member.idempotency_key, reservation_policy=policy, reservation_ids=ids,
+                             known_ids=self._known_ids(offer.provider, member.name))
 
     def _try_create(self, offer: Offer) -> tuple[MemberRecord | None, str | None, bool]:
         """(member if accepted, failure reason, whether the whole provider should be given up)."""

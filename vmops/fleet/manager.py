@@ -39,7 +39,7 @@ from vmops.fleet.progress import Listener, Progress
 from vmops.fleet.report import CreateResult, FleetDestroyIncomplete, FleetView, Undestroyed
 from vmops.fleet.spec import FleetSpec, Limits
 from vmops.model import Instance, State
-from vmops.providers.base import Provider
+from vmops.providers.base import DestroyResult, Provider
 from vmops.session import Session
 from vmops.state import LIVE, FleetLock, FleetRecord, FleetState, MemberRecord, MemberStatus, Store
 
@@ -440,7 +440,7 @@ class FleetManager:
         for attempt in range(self.limits.destroy_attempts):
             if not todo:
                 break
-            results = adapter.destroy_many(list(todo), wait=False)
+            results = self._send_destroys(adapter, list(todo))
             retry: dict[str, MemberRecord] = {}
             for r in results:
                 m = todo[r.id]
@@ -475,6 +475,21 @@ class FleetManager:
                     self.store.update_member(m.id, last_error=f"destroy requested but not confirmed: {e.message}")
                     left.append(Undestroyed(self.store.member(m.id), f"destroy requested but not confirmed: {e.message}"))
         return left
+
+    def _send_destroys(self, adapter: Provider, ids: list[str]) -> list[DestroyResult]:
+        """``destroy_many(ids, wait=False)`` in up to ``limits.per_provider`` concurrent slices.
+
+        One slice would send the destroys one after another, so the last VM of a big fleet would start
+        deleting only after every other one had been asked: at 170 VMs per provider that is a second
+        or more added to the whole destroy. The wait afterwards stays one list call per tick.
+        """
+        k = max(1, min(self.limits.per_provider, len(ids)))
+        if k == 1:
+            return adapter.destroy_many(ids, wait=False)
+        slices = [ids[i::k] for i in range(k)]
+        with ThreadPoolExecutor(max_workers=k, thread_name_prefix=f"vmops-destroy-{adapter.name}") as pool:
+            parts = list(pool.map(lambda part: adapter.destroy_many(part, wait=False), slices))
+        return [r for part in parts for r in part]
 
     def _trim(self, fleet: FleetRecord, running: list[MemberRecord]) -> list[MemberRecord]:
         """Destroy surplus running members (duplicates found by name), newest first."""

@@ -7,7 +7,8 @@ Every adapter subclasses ``Provider``. Rules every adapter keeps:
 * Mutations are settled by default: ``create``/``stop``/``start``/``reboot``/``reset``/``restart``
   return the instance in its target state, ``destroy`` returns it in ``State.DELETED`` once it is gone.
   ``wait=False`` returns what the provider answered at once.
-* ``wait_for`` waits on many instances with one list call per poll tick (not one get per instance).
+* ``wait_for`` waits on many instances with one list call per poll tick (not one get per instance); ticks
+  are proportional to the time already waited (``poll_delay``).
 * Idempotent reads retry transient failures; creates are never blindly retried (see ``create``).
 """
 
@@ -41,7 +42,9 @@ class Capabilities:
 
 @dataclass(frozen=True)
 class Timing:
-    poll_interval: float = 1.0
+    poll_interval: float = 1.0  # the longest pause between two polls
+    poll_min: float = 0.05  # the shortest pause between two polls
+    poll_fraction: float = 0.05  # pause = this fraction of the time already waited (between min and interval)
     op_timeout: float = 600.0
     retry_attempts: int = 5
     retry_base_delay: float = 0.5
@@ -137,6 +140,17 @@ class Provider(ABC):
         return results
 
     # ---- waiting -------------------------------------------------------------------------------
+    def poll_delay(self, waited: float) -> float:
+        """The pause before the next poll after ``waited`` seconds of waiting: proportional polling.
+
+        A fixed tick adds up to a whole tick to every wait (1 s on a 3 s create). Pausing for a fixed
+        fraction of the time already waited bounds that overshoot to the fraction (5 %), while the number of
+        polls grows only with the logarithm of the wait (a 3 s wait costs about 40 polls, each one list
+        call for all the instances being waited on); ``poll_interval`` caps the pause for long waits.
+        """
+        t = self.timing
+        return min(t.poll_interval, max(min(t.poll_min, t.poll_interval), t.poll_fraction * waited))
+
     def wait_for(
         self,
         targets: dict[str, frozenset[State]],
@@ -150,7 +164,8 @@ class Provider(ABC):
         instance still not settled and its state. An instance in ERROR while not targeted raises too.
         """
         timeout = self.timing.op_timeout if timeout is None else timeout
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
+        deadline = started + timeout
         seen: dict[str, Instance] = {}
         while True:
             current = {i.id: i for i in self.list_instances() if i.id in targets}
@@ -178,7 +193,7 @@ class Provider(ABC):
                     f"waiting for {'/'.join(sorted(s.value for s in targets[iid]))}",
                     provider=self.name, instance_id=iid, stuck_state=st,
                 )
-            time.sleep(self.timing.poll_interval)
+            time.sleep(self.poll_delay(time.monotonic() - started))
 
     def settle(self, instance: Instance, verb: str, *, timeout: float | None = None) -> Instance:
         """Wait for one instance to reach the target of ``verb`` (helper for adapters)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from sqlite_utils import Database
+from vmops.state.sqlite_light import Database
 
 Migration = Callable[[Database], None]
 

@@ -31,7 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-from sqlite_utils import Database
+from vmops.state.sqlite_light import Database
 
 from vmops.errors import NotFound, StateError
 from vmops.procs import pid_alive
