@@ -31,7 +31,9 @@ Scenario section (``crusoe:`` in a scenario file), every key optional:
 * ``instances``: list of instance dicts replacing the seeded VM (``[]`` = none). Keys as on the wire
   (``name``, ``type``, ``location`` required; ``state`` STATE_RUNNING, IPs, ``ssh_key``, ``reservation_id``
   ...) plus ``project``. Ids are always fresh. Counters are NOT adjusted for them: give ``used_gpus`` /
-  ``on_demand`` accordingly (like the seed, where rsv-001's 8 used GPUs are the seeded VM's).
+  ``on_demand`` accordingly (like the seed, where rsv-001's 8 used GPUs are the seeded VM's). ``count: n``
+  (n > 1) makes n such instances named ``<name>-0 .. <name>-(n-1)`` (scale tests and benchmarks with
+  thousands of VMs).
 * ``projects``: list of valid project ids (default ``["proj-001", "proj-002"]``).
 """
 
@@ -263,11 +265,11 @@ class CrusoeSim(Simulator):
                         start_date=r.get("start_date", "2026-01-01T00:00:00Z"),
                         end_date=r.get("end_date", "2026-12-31T23:59:59Z"), order=i)
             instances = sc.get("instances")
-            for spec in ([SEED_INSTANCE] if instances is None else instances):
+            for spec, name in _expand(([SEED_INSTANCE] if instances is None else instances)):
                 proj = self.projects[spec.get("project", first.id)]
                 n = len(proj.instances)
                 rid = spec.get("reservation_id")
-                vm = Vm(id=self._new_id(), name=spec["name"], type=spec["type"], location=spec["location"],
+                vm = Vm(id=self._new_id(), name=name, type=spec["type"], location=spec["location"],
                         state=spec.get("state", RUNNING),
                         ip_address=spec.get("ip_address", f"203.0.113.{100 + n}"),
                         private_ip_address=spec.get("private_ip_address", f"10.100.0.{100 + n}"),
@@ -657,3 +659,15 @@ class CrusoeSim(Simulator):
     @property
     def address(self) -> str:
         return f"{self.scheme}://127.0.0.1:{self.port}"
+
+
+def _expand(specs: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str]]:
+    """Scenario instance entries with their names; ``count: n`` (n > 1) gives n entries ``<name>-<k>``."""
+    out: list[tuple[dict[str, Any], str]] = []
+    for spec in specs:
+        count = int(spec.get("count", 1))
+        if count == 1:
+            out.append((spec, spec["name"]))
+        else:
+            out.extend((spec, f"{spec['name']}-{k}") for k in range(count))
+    return out

@@ -1,0 +1,42 @@
+"""Fleet creates list each provider once per round (not one name lookup per VM), and a lost answer in such a
+round still adopts only the VM that create made (never an older namesake)."""
+
+from __future__ import annotations
+
+from vmops.model import CreateRequest
+from vmops.sim.common import Fault
+from vmops.state import FleetState, MemberStatus
+
+from tests.fleet.conftest import spec
+
+
+def test_create_round_lists_once_instead_of_a_lookup_per_vm(sims, config, make_manager) -> None:
+    crusoe = sims["crusoe"]
+    mgr = make_manager({"VMOPS_PROVIDERS": "crusoe"})
+    result = mgr.create(spec("h100", 8, "batch8"))
+    assert result.fleet.state is FleetState.ACTIVE
+    assert sum(1 for m in result.members if m.status is MemberStatus.RUNNING) == 8
+    log = [r.endpoint for r in crusoe.requests.records()]
+    creates = [i for i, e in enumerate(log) if e == "create_instance"]
+    assert len(creates) == 8
+    # one list before the round, none between the creates (a lookup per VM would put one before each)
+    assert "list_instances" in log[: creates[0]]
+    assert "list_instances" not in log[creates[0] : creates[-1]]
+
+
+def test_lost_answer_in_a_batched_round_adopts_only_the_new_vm(sims, config, make_manager) -> None:
+    crusoe = sims["crusoe"]
+    mgr = make_manager({"VMOPS_PROVIDERS": "crusoe"})
+    # a VM that already carries the name member 2 will get (left over from anything)
+    old = mgr.provider("crusoe").create(CreateRequest("vmops-lost4-002", "h100.1x", region="us-west1"), wait=False)
+    crusoe.faults.add(Fault("create_instance", "lose_response", nth=(3,)))  # call 1 was the namesake
+    result = mgr.create(spec("h100", 4, "lost4"))
+    assert result.fleet.state is FleetState.ACTIVE
+    running = [m for m in result.members if m.status is MemberStatus.RUNNING]
+    assert len(running) == 4
+    assert old.id not in {m.instance_id for m in result.members}
+    assert len({m.instance_id for m in running}) == 4
+    lost = [m for m in running if m.name == "vmops-lost4-002"]
+    namesakes = [i for i in mgr.provider("crusoe").list_instances() if i.name == "vmops-lost4-002"]
+    assert len(namesakes) == 2 and {i.id for i in namesakes} == {old.id, lost[0].instance_id}
+    assert crusoe.requests.count("create_instance") == 5  # namesake + 4 members, no duplicate create

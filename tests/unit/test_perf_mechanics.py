@@ -1,0 +1,44 @@
+"""Mechanics behind the benchmark figures: proportional polling and the light import of the state store."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from vmops.config import ProviderSettings, Secret
+from vmops.providers.base import Timing
+from vmops.providers.crusoe import CrusoeProvider
+
+
+def _adapter(timing: Timing) -> CrusoeProvider:
+    return CrusoeProvider(ProviderSettings("crusoe", "http://127.0.0.1:9", Secret("k"), scope="proj-001"), timing)
+
+
+def test_poll_delay_is_proportional_between_min_and_interval() -> None:
+    p = _adapter(Timing(poll_interval=1.0, poll_min=0.05, poll_fraction=0.05))
+    assert p.poll_delay(0.0) == 0.05  # the first polls are quick
+    assert abs(p.poll_delay(3.0) - 0.15) < 1e-9  # 5 % of what was already waited: overshoot <= 5 %
+    assert p.poll_delay(60.0) == 1.0  # capped by the configured interval
+    delays = [p.poll_delay(t / 10) for t in range(0, 600)]
+    assert delays == sorted(delays)  # never polls faster as the wait grows
+
+
+def test_poll_delay_never_exceeds_a_short_configured_interval() -> None:
+    p = _adapter(Timing(poll_interval=0.02))
+    assert p.poll_delay(0.0) == 0.02 and p.poll_delay(100.0) == 0.02
+
+
+def test_state_store_imports_without_pandas_and_pandas_still_works_after() -> None:
+    code = (
+        "import sys, tempfile\n"
+        "import vmops.fleet.manager\n"
+        "from vmops.state import Store\n"
+        "assert 'pandas' not in sys.modules and 'numpy' not in sys.modules, 'state store pulled in pandas'\n"
+        "s = Store(tempfile.mkdtemp() + '/state.db'); f, _ = s.claim_fleet('abc', gpu='h100:1', count=1, "
+        "min_count=1, policy='spread'); assert s.list_fleets()[0].name == 'abc'\n"
+        "import pandas, numpy\n"
+        "print(pandas.DataFrame({'a': [1, 2]}).a.sum())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "3"
