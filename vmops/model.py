@@ -7,7 +7,7 @@ dataclasses, and the CLI, fleet manager, notebooks and playbooks only ever see t
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from enum import Enum
 from typing import Any, Mapping
@@ -88,12 +88,17 @@ class Instance:
     can_terminate: bool = True
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        # Shallow, field by field: dataclasses.asdict deep-copies every value and was most of the time of
+        # `vm list` over 10,000 instances (bench figure 5).
+        d = {f.name: getattr(self, f.name) for f in _INSTANCE_FIELDS}
         d["state"] = self.state.value
         d["gpu"] = str(self.gpu) if self.gpu else None
         d["created_at"] = self.created_at.isoformat() if self.created_at else None
         d["labels"] = dict(self.labels)
         return d
+
+
+_INSTANCE_FIELDS = fields(Instance)
 
 
 @dataclass(frozen=True)

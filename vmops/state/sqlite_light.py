@@ -23,7 +23,7 @@ def _import() -> type:
             for name in hidden:
                 sys.modules[name] = None  # type: ignore[assignment]  # `import name` raises ImportError
             try:
-                import sqlite_utils.db
+                import sqlite_utils.db  # noqa: F401 - loaded here, read from sys.modules below
             finally:
                 for name in hidden:
                     if sys.modules.get(name, 0) is None:
