@@ -31,7 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-from vmops.state.sqlite_light import Database
+from sqlite_utils import Database
 
 from vmops.errors import NotFound, StateError
 from vmops.procs import pid_alive
@@ -78,11 +78,12 @@ class Store:
             self.db = self._connect(self.path)
         except sqlite3.Error as e:
             raise self._error("cannot open", e) from None
-        self.migrate()
+        self.migrate()  # refuses foreign and newer files before anything is written to them
+        self._ensure_wal()
 
     # ---- opening -------------------------------------------------------------------------------
     def _connect(self, path: Path, *, create: bool = False) -> Database:
-        """A connection that may not create the file (unless ``create``), in WAL mode, FKs on."""
+        """A connection that may not create the file (unless ``create``: then in WAL mode), FKs on."""
         from urllib.parse import quote
 
         uri = f"file:{quote(str(path.absolute()))}?mode={'rwc' if create else 'rw'}"
@@ -91,13 +92,22 @@ class Store:
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
             db = Database(conn, execute_plugins=False)
-            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            if create:
                 db.enable_wal()
             db.execute("PRAGMA foreign_keys = ON")
         except BaseException:
             conn.close()
             raise
         return db
+
+    def _ensure_wal(self) -> None:
+        """WAL for a (verified) vmops state file that is not in WAL mode yet (files vmops makes already are)."""
+        try:
+            with self._lock:
+                if self.db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                    self.db.enable_wal()
+        except sqlite3.Error as e:
+            raise self._error("cannot open", e) from None
 
     def _create_new(self) -> None:
         """Build an empty, migrated state file under a temporary name and link it into place."""
@@ -144,7 +154,7 @@ class Store:
 
     def _damaged_hint(self) -> str:
         return (f"Restore {self.path} from a backup, or move it aside to start with an empty state (fleets it "
-                "recorded then show as orphans: `vm fleet reconcile`)")
+                "recorded then show up as orphans in `vm list` and the inventory)")
 
     def _error(self, action: str, e: BaseException) -> StateError:
         """A typed error for an SQLite failure on the state file, with the hint that fits the cause."""
