@@ -1,5 +1,11 @@
 """The `vm` program: invoke's Program with vmops' namespace, `vm fleet create` spelled with a space,
-usage errors as exit code 2 with a hint, and no traceback unless --debug."""
+usage errors as exit code 2 with a hint, and no traceback unless --debug.
+
+This module only turns argv around (standard library only); invoke and the commands are imported by
+``vmops.cli.program`` when a command runs. `vm --help` prints ``vmops.cli.help_text`` (rendered from the
+real program, committed, checked current by a test) without importing invoke at all: invoke's own import
+(importlib.metadata, unittest.mock, yaml) was three quarters of `vm --help`.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +13,13 @@ import os
 import re
 import sys
 
-from invoke import Collection, Program
-from invoke.exceptions import Exit, ParseError, UnexpectedExit
+from typing import TYPE_CHECKING, Any
 
-from vmops import __version__
-from vmops.cli.namespace import vm_namespace
+if TYPE_CHECKING:
+    from invoke import Collection
 
 USAGE_EXIT = 2
+HELP_FLAGS = (["--help"], ["-h"])
 
 
 def describe_parse_error(e: Exception, argv: list[str]) -> str:
@@ -95,67 +101,6 @@ def rewrite_argv(argv: list[str], collections: set[str]) -> list[str]:
     return args
 
 
-SHOWN_CORE_FLAGS = ("--debug", "--help", "--version", "--print-completion-script")
-
-
-def command_list(ns: Collection) -> list[tuple[str, str]]:
-    """(``"fleet create"``, first docstring line) for every task, top-level first."""
-    rows = []
-    for name in sorted(ns.tasks):
-        rows.append((name, _first_line(ns.tasks[name].__doc__)))
-    for cname in sorted(ns.collections):
-        coll = ns.collections[cname]
-        for name in sorted(coll.tasks):
-            rows.append((f"{cname} {name}", _first_line(coll.tasks[name].__doc__)))
-    return rows
-
-
-def _first_line(doc: str | None) -> str:
-    return (doc or "").strip().splitlines()[0] if doc and doc.strip() else ""
-
-
-def print_commands(rows: list[tuple[str, str]]) -> None:
-    width = max(len(n) for n, _ in rows) + 2
-    for n, d in rows:
-        print(f"  {n.ljust(width)}{d}")
-
-
-class VmProgram(Program):
-    def print_help(self) -> None:
-        print("Usage: vm COMMAND [OPTIONS]      (`vm COMMAND --help` for a command's options)")
-        print()
-        print("GPU VMs on Crusoe, Lambda and Nebius as one cloud. Commands:")
-        print()
-        print_commands(command_list(self.namespace))
-        print()
-        print("Global options:")
-        tuples = [t for t in self.initial_context.help_tuples() if any(f in t[0] for f in SHOWN_CORE_FLAGS)]
-        self.print_columns(tuples)
-
-    def run(self, argv: list[str] | None = None, exit: bool = True) -> None:  # noqa: A002 - invoke's signature
-        try:
-            self.create_config()
-            self.parse_core(argv)
-            self.parse_collection()
-            self.parse_tasks()
-            self.parse_cleanup()
-            self.update_config()
-            self.execute()
-        except (ParseError, ValueError) as e:  # ValueError: a flag value that does not convert (--count x)
-            print(f"error: {describe_parse_error(e, argv or sys.argv)}. See `vm COMMAND --help`.", file=sys.stderr)
-            if exit:
-                sys.exit(USAGE_EXIT)
-        except (Exit, UnexpectedExit) as e:
-            if isinstance(e, Exit) and e.message:
-                print(e.message, file=sys.stderr)
-            if exit:
-                sys.exit(e.code if isinstance(e, Exit) else e.result.exited)
-        except KeyboardInterrupt:
-            print("interrupted", file=sys.stderr)
-            if exit:
-                sys.exit(130)
-
-
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv if argv is None else argv)
     if debug_requested(argv):
@@ -164,22 +109,32 @@ def main(argv: list[str] | None = None) -> None:
         from vmops.cli import debug
 
         debug.enable()  # request logging and tracebacks, keys redacted
-    ns = vm_namespace()
-    coll = collection_only(argv, set(ns.collections))
-    if coll:
-        print(f"Usage: vm {coll} COMMAND [OPTIONS]      (`vm {coll} COMMAND --help` for options)\n")
-        print_commands([r for r in command_list(ns) if r[0].startswith(coll + " ")])
+    if argv[1:] in HELP_FLAGS:
+        from vmops.cli.help_text import TEXT
+
+        try:
+            sys.stdout.write(TEXT)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(141)
         sys.exit(0)
-    argv = rewrite_argv(argv, set(ns.collections))
-    argv = help_first(argv)
-    argv = fill_optional_positionals(argv, ns)
-    argv[0] = "vm"
-    try:
-        VmProgram(name="vmops", binary="vm", version=__version__, namespace=ns).run(argv)
-        sys.stdout.flush()
-    except BrokenPipeError:  # `vm list | head`: the reader left; not an error worth a traceback
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(141)
+    from vmops.cli.program import run
+
+    run(argv)
+
+
+def __getattr__(name: str) -> Any:
+    """Names that used to live here (the namespace, the Program subclass) load the invoke side on demand."""
+    if name == "vm_namespace":
+        from vmops.cli.namespace import vm_namespace
+
+        return vm_namespace
+    if name in ("VmProgram", "command_list", "print_commands", "SHOWN_CORE_FLAGS"):
+        from vmops.cli import program
+
+        return getattr(program, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 if __name__ == "__main__":
