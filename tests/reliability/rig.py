@@ -3,13 +3,15 @@ and the real `vm` program as a subprocess (the thing users run, and the thing a 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping
 
 from vmops.config import Config, load_config
 from vmops.fleet.manager import FleetManager
@@ -82,8 +84,20 @@ def env_for(vm_env: Mapping[str, str], **extra: str) -> dict[str, str]:
     return full
 
 
-def vm(vm_env: Mapping[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(VM + list(args), env=env_for(vm_env), capture_output=True, text=True, timeout=timeout)
+@dataclass
+class Result:
+    returncode: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+def vm(vm_env: Mapping[str, str], *args: str, timeout: float = 120) -> Result:
+    """Run `vm ARGS` to completion with the simulators' environment."""
+    p = subprocess.run(VM + list(args), env=env_for(vm_env), capture_output=True, text=True, timeout=timeout)
+    return Result(p.returncode, p.stdout, p.stderr)
 
 
 def start(vm_env: Mapping[str, str], *args: str) -> subprocess.Popen[str]:

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import pytest
 
+from vmops.errors import OperationTimeout
 from vmops.fleet.report import FleetCreateFailed, FleetDestroyIncomplete
 from vmops.sim.common import Fault
-from vmops.state import FleetState, MemberStatus
+from vmops.state import FleetState, MemberStatus, Store
 
 from tests.reliability import budget, summary
-from tests.reliability.fleetcheck import clear_faults, fleet_at_providers, seed_faults
-from tests.reliability.rig import REQUEST_TIMEOUT, SLOW, close, manager, spec, transient_faults
+from tests.fleet.conftest import dead_url
+from tests.reliability.fleetcheck import clear_faults, fleet_at_providers, instances, seed_faults
+from tests.reliability.rig import REQUEST_TIMEOUT, SLOW, close, manager, spec, state_path, transient_faults, vm
 
 FLEET = 16
 
@@ -179,4 +181,211 @@ def test_member_found_late_is_trimmed_back_to_the_fleet_count(sims, config) -> N
     assert len(before.vms) == 4 and before.unresolved == 1, before.summary()
     assert any("beyond the fleet's count" in c for c in view.changes), view.changes
     assert len(after.running) == 3 and after.duplicates == 0 and not after.orphans, after.summary()
+    assert not left and ok
+
+
+# ---- accepted, then failed -------------------------------------------------------------------------------
+def _after_accept_check(config, name: str, result, count: int) -> tuple[bool, str, object]:
+    at = fleet_at_providers(config, name)
+    late_names = {a.member for a in result.attempts if "after it was accepted" in (a.reason or "")}
+    failed_late = [m for m in result.members if m.instance_id and m.name in late_names]
+    late_ids = {(m.provider, m.instance_id) for m in failed_late}
+    still = [v for v in at.vms if (v.provider, v.id) in late_ids]
+    ok = (result.fleet.state is FleetState.ACTIVE and len(at.running) == count and len(at.vms) == count
+          and at.duplicates == 0 and not at.orphans and not still
+          and all(m.status in (MemberStatus.DESTROYED, MemberStatus.GONE)
+                  for m in result.members if (m.provider, m.instance_id) in late_ids))
+    detail = f"{len(failed_late)} failed after acceptance; {at.summary()}"
+    return ok, detail, (at, failed_late, still)
+
+
+def test_every_create_failing_after_acceptance_is_cleaned_up_and_replaced_elsewhere(sims, config) -> None:
+    """Crusoe's create operations all end FAILED (out_of_stock) and every Nebius instance goes to ERROR
+    after the create was accepted: each is destroyed (a Nebius ERROR instance holds capacity until then) and
+    its member moves on; the fleet is made from what is left (Lambda), nothing failed stays behind."""
+    name = "faa-all"
+    sims["crusoe"].faults.add(Fault("create_instance", "fail_after_accept"))
+    sims["nebius"].faults.add(Fault("InstanceService/Create", "fail_after_accept"))
+    mgr = manager(config)
+    try:
+        result = mgr.create(spec("h100", 2, name))
+        ok, detail, (at, failed_late, still) = _after_accept_check(config, name, result, 2)
+        mgr.destroy(name)
+    finally:
+        close(mgr)
+    left = fleet_at_providers(config, name).vms
+    providers_failed = {m.provider for m in failed_late}
+    ok = ok and not left and providers_failed == {"crusoe", "nebius"} and {v.provider for v in at.vms} == {"lambda"}
+    summary.record("failed after acceptance: replaced elsewhere", passed=ok, leaked=len(still) + len(left),
+                   duplicates=at.duplicates, detail=detail)
+    assert providers_failed == {"crusoe", "nebius"}, [(m.name, m.provider, m.last_error) for m in result.members]
+    assert {v.provider for v in at.vms} == {"lambda"} and len(at.running) == 2, at.summary()
+    assert not still and not left and ok, detail
+
+
+@pytest.mark.parametrize("seed", budget.seeds(20, 5, base=2000), ids=lambda s: f"seed-{s}")
+def test_random_failures_after_acceptance(sims, config, seed) -> None:
+    """30% of Crusoe and Nebius creates fail after they were accepted (seeded): the fleet of 8 is still
+    made, every failed VM is gone from the providers, no duplicates, nothing unrecorded."""
+    name = f"faa{seed}"
+    seed_faults(sims, seed)
+    sims["crusoe"].faults.add(Fault("create_instance", "fail_after_accept", rate=0.3))
+    sims["nebius"].faults.add(Fault("InstanceService/Create", "fail_after_accept", rate=0.3))
+    mgr = manager(config)
+    try:
+        result = mgr.create(spec("h100", 8, name))
+        clear_faults(sims)
+        ok, detail, (at, failed_late, still) = _after_accept_check(config, name, result, 8)
+        mgr.destroy(name)
+    finally:
+        close(mgr)
+    left = fleet_at_providers(config, name).vms
+    ok = ok and not left
+    summary.record("failed after acceptance: 30% of creates", passed=ok, leaked=len(still) + len(left),
+                   duplicates=at.duplicates, detail=f"seed {seed}: {detail}")
+    assert not still and not left, f"seed {seed}: {detail}"
+    assert ok, f"seed {seed}: {detail}"
+    assert all("cleaned up" in (a.reason or "") for a in result.attempts if "after it was accepted" in (a.reason or ""))
+
+
+# ---- a provider down for a whole command (the real `vm` program) ------------------------------------------
+def _down(vm_env, provider: str) -> dict[str, str]:
+    key = "VMOPS_NEBIUS_ENDPOINT" if provider == "nebius" else f"VMOPS_{provider.upper()}_URL"
+    return {**vm_env, key: dead_url("grpc" if provider == "nebius" else "http")}
+
+
+#: A provider that refuses connections costs the CLI its full retry schedule per call (half a minute or more for
+#: a destroy), so the ci budget runs one REST provider; `inv stress` runs all three wires.
+DOWN = ["crusoe", "lambda", "nebius"] if budget.budget() == "full" else ["crusoe"]
+
+
+@pytest.mark.parametrize("provider", DOWN)
+def test_provider_down_for_create_destroy_and_list(sims, vm_env, config, provider) -> None:
+    """One provider refuses connections for a whole command. create: planned around it (the rest of the
+    fleet comes from the others). Then it is down for list (reported missing, exit 14, the others listed),
+    for status (its members kept, not marked gone) and for destroy (its members stay recorded, exit 14),
+    until a destroy with it back up removes everything."""
+    name = f"down-{provider[:3]}"
+    # create while it is down: made elsewhere, the provider named as skipped
+    r = vm(_down(vm_env, provider), "fleet", "create", "--gpu", "h100", "--count", "4", "--name", f"{name}-c", "--json")
+    made = r.returncode == 0 and {m["provider"] for m in r.json()["members"] if m["status"] == "running"} <= (
+        {"crusoe", "lambda", "nebius"} - {provider})
+    skipped = made and any(a["provider"] == provider and a["outcome"] == "skipped" for a in r.json()["attempts"])
+    assert r.returncode == 0, r.err
+    assert sims[provider].requests.mutating_count() == 0
+    # a fleet with members at every provider, then the provider goes down
+    r2 = vm(vm_env, "fleet", "create", "--gpu", "h100", "--count", "3", "--name", name)
+    assert r2.returncode == 0, r2.err
+    mine = fleet_at_providers(config, name)
+    assert {v.provider for v in mine.vms} == {"crusoe", "lambda", "nebius"}, mine.summary()
+    listing = vm(_down(vm_env, provider), "list", "--json")
+    listed_ok = (listing.returncode == 14 and f"{provider} could not be listed" in listing.err
+                 and {i["provider"] for i in listing.json()} == {"crusoe", "lambda", "nebius"} - {provider})
+    status = vm(_down(vm_env, provider), "fleet", "status", name, "--json")
+    st = status.json() if status.returncode == 0 else {}
+    kept = [m for m in st.get("members", []) if m["provider"] == provider and m["status"] == "running"]
+    status_ok = status.returncode == 0 and any(provider in w for w in st.get("warnings", [])) and len(kept) == 1
+    d1 = vm(_down(vm_env, provider), "fleet", "destroy", name)
+    after_down = fleet_at_providers(config, name)
+    destroy_down_ok = (d1.returncode == 14 and provider in d1.err
+                       and [v.provider for v in after_down.vms] == [provider]
+                       and set(after_down.recorded_live) == {(v.provider, v.id) for v in after_down.vms})
+    d2 = vm(vm_env, "fleet", "destroy", name)
+    d3 = vm(vm_env, "fleet", "destroy", f"{name}-c")
+    left = fleet_at_providers(config, name).vms + fleet_at_providers(config, f"{name}-c").vms
+    ok = made and skipped and listed_ok and status_ok and destroy_down_ok and d2.returncode == 0 and not left
+    summary.record(f"provider down for a command: {provider}", passed=ok, leaked=len(left),
+                   detail=f"create skipped it: {skipped}; list: {listing.returncode}; destroy: {d1.returncode} then "
+                          f"{d2.returncode}; {after_down.summary()}")
+    assert made and skipped, (r.returncode, r.out, r.err)
+    assert listed_ok, (listing.returncode, listing.err, listing.out)
+    assert status_ok, (status.returncode, status.err, status.out)
+    assert destroy_down_ok, (d1.returncode, d1.err, after_down.summary(), after_down.recorded_live)
+    assert "Traceback" not in d1.err + listing.err + status.err
+    assert d2.returncode == 0 and d3.returncode == 0, d2.err + d3.err
+    assert not left and ok
+
+
+# ---- operations that never complete ---------------------------------------------------------------------
+STUCK = {"crusoe": ("create_instance", "delete_instance"), "nebius": ("InstanceService/Create", "InstanceService/Delete")}
+
+
+@pytest.mark.parametrize("provider", sorted(STUCK))
+def test_stuck_create_is_a_typed_timeout_naming_the_vm(sims, vm_env, config, provider) -> None:
+    """`vm create` whose operation never completes ends in OperationTimeout (its own exit code) naming the
+    VM by id and name; the VM is still there, and `vm destroy ID` removes it."""
+    sims[provider].faults.add(Fault(STUCK[provider][0], "never_complete"))
+    env = {**vm_env, "VMOPS_OP_TIMEOUT": "1"}
+    r = vm(env, "create", "--provider", provider, "--gpu", "h100", "--name", "stuck-one")
+    vms = [v for v in instances(config) if v.name == "stuck-one"]
+    named = len(vms) == 1 and vms[0].id in r.err and "stuck-one" in r.err
+    d = vm(vm_env, "destroy", vms[0].id, "--provider", provider) if vms else None
+    left = [v for v in instances(config) if v.name == "stuck-one"]
+    ok = r.returncode == OperationTimeout.exit_code and named and d is not None and d.returncode == 0 and not left
+    summary.record(f"stuck create: typed timeout ({provider})", passed=ok, leaked=len(left),
+                   detail=f"exit {r.returncode}: {r.err.strip().splitlines()[0] if r.err.strip() else ''}")
+    assert r.returncode == OperationTimeout.exit_code, r.err
+    assert named and "Traceback" not in r.err, r.err
+    assert d is not None and d.returncode == 0 and not left and ok
+
+
+def test_stuck_creates_in_a_fleet_are_recorded_cleaned_up_and_replaced(sims, config) -> None:
+    """Every Crusoe and Nebius create is accepted and never completes: each member times out (recorded with
+    the reason and its VM id), its VM is destroyed, and the fleet is made where creates do complete."""
+    name = "stuck-fleet"
+    for p, (create, _) in STUCK.items():
+        sims[p].faults.add(Fault(create, "never_complete"))
+    mgr = manager(config, op_timeout=1.0)
+    try:
+        result = mgr.create(spec("h100", 2, name))
+        at = fleet_at_providers(config, name)
+        mgr.destroy(name)
+    finally:
+        close(mgr)
+    left = fleet_at_providers(config, name).vms
+    timed_out = [a for a in result.attempts if "did not become running within" in (a.reason or "")]
+    ok = (result.fleet.state is FleetState.ACTIVE and {v.provider for v in at.vms} == {"lambda"}
+          and len(at.running) == 2 and len(at.vms) == 2 and not at.orphans and not left
+          and {a.provider for a in timed_out} == {"crusoe", "nebius"}
+          and all("cleaned up" in (a.reason or "") for a in timed_out))
+    summary.record("stuck creates in a fleet: cleaned up, replaced", passed=ok, leaked=len(at.orphans) + len(left),
+                   duplicates=at.duplicates, detail=f"{len(timed_out)} timed out; {at.summary()}")
+    assert {a.provider for a in timed_out} == {"crusoe", "nebius"}, result.attempts
+    assert all("cleaned up" in (a.reason or "") for a in timed_out), timed_out
+    assert len(at.running) == 2 and len(at.vms) == 2 and not at.orphans, at.summary()
+    assert not left and ok
+
+
+@pytest.mark.parametrize("provider", sorted(STUCK))
+def test_stuck_destroy_keeps_the_member_until_a_later_destroy_finishes(sims, vm_env, config, provider) -> None:
+    """A fleet destroy whose delete never completes at one provider: `vm fleet destroy` exits 14 naming the
+    VM and the timeout; the member stays recorded (destroying) with the reason; `vm fleet reconcile` (the
+    provider behaving again) finishes it and leaves nothing."""
+    name = f"stuckd-{provider[:3]}"
+    r = vm(vm_env, "fleet", "create", "--gpu", "h100", "--count", "3", "--name", name)
+    assert r.returncode == 0, r.err
+    target = [v for v in fleet_at_providers(config, name).vms if v.provider == provider]
+    assert len(target) == 1
+    sims[provider].faults.add(Fault(STUCK[provider][1], "never_complete"))
+    d1 = vm({**vm_env, "VMOPS_OP_TIMEOUT": "1"}, "fleet", "destroy", name)
+    mid = fleet_at_providers(config, name)
+    store = Store(state_path(vm_env))
+    try:
+        f = store.get_fleet(name)
+        rec = [m for m in store.members(f.id) if m.instance_id == target[0].id]
+    finally:
+        store.close()
+    recorded = (len(rec) == 1 and rec[0].status in (MemberStatus.DESTROYING, MemberStatus.DESTROY_FAILED)
+                and "not confirmed" in (rec[0].last_error or "") and f.state is FleetState.DESTROYING)
+    clear_faults(sims)
+    rc = vm(vm_env, "fleet", "reconcile", name)
+    left = fleet_at_providers(config, name).vms
+    ok = (d1.returncode == 14 and target[0].id in d1.err and recorded and [v.id for v in mid.vms] == [target[0].id]
+          and rc.returncode == 0 and not left)
+    summary.record(f"stuck destroy: recorded, finished later ({provider})", passed=ok, leaked=len(left),
+                   detail=f"destroy exit {d1.returncode}; reconcile exit {rc.returncode}; {mid.summary()}")
+    assert d1.returncode == 14 and target[0].id in d1.err and "Traceback" not in d1.err, d1.err
+    assert [v.id for v in mid.vms] == [target[0].id], mid.summary()
+    assert recorded, [(m.status, m.last_error) for m in rec]
+    assert rc.returncode == 0, rc.err
     assert not left and ok
