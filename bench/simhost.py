@@ -53,7 +53,7 @@ class SimHost:
                "--lambda-port", "0", "--nebius-port", "0", "--control-port", "0", "--scale", str(self.scale),
                "--scenario", str(scen)]
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                     env={**os.environ, "PYTHONWARNINGS": "ignore"})
+                                     env={**os.environ, "PYTHONWARNINGS": "ignore"}, preexec_fn=_die_with_parent)
         log.close()
         _LIVE.append(self)
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -124,6 +124,16 @@ class SimHost:
 
     def reset(self) -> None:
         self._control("POST", "/reset")
+
+
+def _die_with_parent() -> None:
+    """Linux: the host gets SIGTERM (a clean shutdown) if the benchmark process dies, even by SIGKILL."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def stop_all() -> None:

@@ -121,4 +121,34 @@ def demo(c: Any, scale: float = 0.25, keep: bool = False) -> None:
     print("\n# demo finished: the fleet was planned, created across providers, shown and destroyed")
 
 
-TASKS = (test, stress, proto, demo)
+@task(help={"only": "Comma list of groups: fleet, cli, inventory, state (default: all)",
+            "sizes": "Fleet sizes N (default 1,8,32,128,512)", "runs": "Runs per CLI command (median; default 10)"})
+def bench(c: Any, only: str = "", sizes: str = "", runs: int = 0) -> None:
+    """The benchmark suite (bench/): fleet latency and calls per VM against N, CLI overhead, inventory and
+    state store at scale, each as a ratio to a floor measured in the same run.
+
+    Writes bench/results/latest.json, latest.md and latest.png. The simulators run as a background process
+    on ephemeral loopback ports and are stopped at the end, on errors and on Ctrl-C.
+    """
+    cmd = [sys.executable, "-m", "bench"]
+    if only:
+        cmd += ["--only", only]
+    if sizes:
+        cmd += ["--sizes", sizes]
+    if runs:
+        cmd += ["--runs", str(runs)]
+    print("$ " + " ".join(cmd), flush=True)
+    proc = subprocess.Popen(cmd, cwd=ROOT)
+    try:
+        rc = proc.wait()
+    except KeyboardInterrupt:  # the benchmark got the Ctrl-C too: let it stop its simulators first
+        try:
+            rc = proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            rc = proc.wait()
+    if rc:
+        raise Exit(code=rc)
+
+
+TASKS = (test, stress, proto, demo, bench)
