@@ -1,0 +1,199 @@
+"""Crashes and interrupts of the real `vm` program, with numbers.
+
+Each trial starts `vm fleet create` or `vm fleet destroy` as a subprocess against the simulators, kills it
+with SIGKILL at a seeded moment (a random delay after start, or right after the k-th create/delete request
+the providers saw), then runs `vm fleet reconcile F` and `vm fleet destroy F` and checks at the providers
+that no VM carrying the fleet's name is left and that no other VM (seed VMs included) changed. Ctrl-C
+(SIGINT) trials check the documented rollback. Seeds come from tests/reliability/budget.py; a failing trial
+names its seed (``-k seed-3007`` reruns it).
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from typing import Mapping
+
+import pytest
+
+from vmops.sim.base import Simulator
+from vmops.sim.common import Fault
+from vmops.state import FleetState, Store
+
+from tests.reliability import budget, summary
+from tests.reliability.fleetcheck import changed, clear_faults, fleet_at_providers, instances, others, rng_for
+from tests.reliability.rig import close, kill, manager, spec, start, state_path, vm, wait_until
+
+CREATES = {"crusoe": "create_instance", "lambda": "launch", "nebius": "InstanceService/Create"}
+DELETES = {"crusoe": "delete_instance", "lambda": "terminate", "nebius": "InstanceService/Delete"}
+#: How long after a kill the creates/deletes the dead process had already sent may still land.
+SETTLE = 0.4
+
+
+def _count(sims: Mapping[str, Simulator], endpoints: Mapping[str, str]) -> int:
+    return sum(s.requests.count(endpoints[n]) for n, s in sims.items())
+
+
+def _kill_at(proc, sims, rng, endpoints: Mapping[str, str], n: int, sig: int = signal.SIGKILL) -> str:
+    """Kill ``proc`` at a seeded moment; return how the moment was chosen (for the scoreboard)."""
+    if rng.random() < 0.5:
+        delay = rng.uniform(0.05, 1.8)
+        time.sleep(delay)
+        how = f"after {delay:.2f}s"
+    else:
+        k = rng.randint(1, n)
+        extra = rng.uniform(0.0, 0.08)
+        reached = wait_until(lambda: _count(sims, endpoints) >= k or proc.poll() is not None, timeout=60)
+        time.sleep(extra)
+        how = f"after request {k}/{n} (+{extra * 1000:.0f}ms){'' if reached else ' (not reached)'}"
+    if proc.poll() is not None:
+        how += f"; it had already exited {proc.returncode}"
+    kill(proc, sig)
+    return how
+
+
+def _finish(vm_env: Mapping[str, str], config, name: str) -> tuple[list[str], int, int]:
+    """`vm fleet reconcile F` then `vm fleet destroy F`; returns problems, duplicates and orphans seen after
+    the reconcile (before the destroy)."""
+    problems: list[str] = []
+    known = Store(state_path(vm_env)).find_fleet(name) if state_path(vm_env).exists() else None
+    if known is None:
+        # Killed before the fleet row was written: the write-ahead rule means nothing can exist.
+        return problems, 0, 0
+    r = vm(vm_env, "fleet", "reconcile", name)
+    if r.returncode not in (0, 14) or "Traceback" in r.err:
+        problems.append(f"reconcile exit {r.returncode}: {r.err.strip()[-300:]}")
+    mid = fleet_at_providers(config, name)
+    if mid.orphans:
+        problems.append(f"after reconcile: {mid.summary()}")
+    d = vm(vm_env, "fleet", "destroy", name)
+    if d.returncode != 0:
+        problems.append(f"destroy exit {d.returncode}: {d.err.strip()[-300:]}")
+    return problems, mid.duplicates, len(mid.orphans)
+
+
+def _verdict(scenario: str, seed: int, how: str, config, name: str, before, problems: list[str],
+             duplicates: int) -> None:
+    after = instances(config)
+    left = fleet_at_providers(config, name, after)
+    diff = changed(before, others(after, [name]))
+    if left.vms:
+        problems.append(f"left: {left.summary()}")
+    if diff:
+        problems.append("other VMs changed: " + "; ".join(diff[:3]))
+    if duplicates:
+        problems.append(f"{duplicates} duplicate(s) after reconcile")
+    ok = not problems
+    summary.record(scenario, passed=ok, leaked=len(left.vms), duplicates=duplicates,
+                   detail=f"seed {seed} ({how}): " + ("; ".join(problems) or "ok"))
+    assert not left.vms, f"seed {seed} ({how}): {left.summary()}"
+    assert not diff, f"seed {seed} ({how}): {diff}"
+    assert duplicates == 0 and ok, f"seed {seed} ({how}): {problems}"
+
+
+def _maybe_slow(sims, rng) -> None:
+    """Half the trials run with slower provider answers, so kills land with requests in flight."""
+    if rng.random() < 0.5:
+        lat = rng.choice([0.02, 0.05, 0.1])
+        for s in sims.values():
+            s.faults.add(Fault("*", "latency", latency_s=lat))
+
+
+# ---- SIGKILL during `vm fleet create` -----------------------------------------------------------------------
+@pytest.mark.parametrize("seed", budget.seeds(100, 12, base=3000), ids=lambda s: f"seed-{s}")
+def test_sigkill_during_fleet_create(sims, vm_env, config, seed) -> None:
+    rng = rng_for(seed)
+    name = f"kc{seed}"
+    n = rng.choice([3, 6, 9])
+    before = others(instances(config), [name])
+    _maybe_slow(sims, rng)
+    proc = start(vm_env, "fleet", "create", "--gpu", "h100", "--count", str(n), "--name", name)
+    how = _kill_at(proc, sims, rng, CREATES, n)
+    time.sleep(SETTLE)
+    clear_faults(sims)
+    problems, dups, _ = _finish(vm_env, config, name)
+    _verdict("SIGKILL during fleet create, then reconcile + destroy", seed, how, config, name, before, problems,
+             dups)
+
+
+# ---- SIGKILL during `vm fleet destroy` ----------------------------------------------------------------------
+@pytest.mark.parametrize("seed", budget.seeds(100, 12, base=4000), ids=lambda s: f"seed-{s}")
+def test_sigkill_during_fleet_destroy(sims, vm_env, config, seed) -> None:
+    rng = rng_for(seed)
+    name = f"kd{seed}"
+    n = rng.choice([3, 6, 9])
+    mgr = manager(config)
+    try:
+        made = mgr.create(spec("h100", n, name))
+    finally:
+        close(mgr)
+    assert made.fleet.state is FleetState.ACTIVE
+    before = others(instances(config), [name])
+    base = _count(sims, DELETES)
+    _maybe_slow(sims, rng)
+    proc = start(vm_env, "fleet", "destroy", name)
+    if rng.random() < 0.5:
+        delay = rng.uniform(0.05, 1.5)
+        time.sleep(delay)
+        how = f"after {delay:.2f}s"
+    else:
+        k = rng.randint(1, n)
+        extra = rng.uniform(0.0, 0.08)
+        wait_until(lambda: _count(sims, DELETES) - base >= k or proc.poll() is not None, timeout=60)
+        time.sleep(extra)
+        how = f"after delete {k}/{n} (+{extra * 1000:.0f}ms)"
+    if proc.poll() is not None:
+        how += f"; it had already exited {proc.returncode}"
+    kill(proc)
+    time.sleep(SETTLE)
+    clear_faults(sims)
+    problems, dups, _ = _finish(vm_env, config, name)
+    _verdict("SIGKILL during fleet destroy, then reconcile + destroy", seed, how, config, name, before, problems,
+             dups)
+
+
+# ---- Ctrl-C during `vm fleet create` -----------------------------------------------------------------------
+@pytest.mark.parametrize("seed", budget.seeds(20, 4, base=5000), ids=lambda s: f"seed-{s}")
+def test_ctrl_c_during_fleet_create_rolls_back(sims, vm_env, config, seed) -> None:
+    """SIGINT once while creates are in flight: no new creates, what was made is rolled back, exit 130, the
+    fleet is recorded failed. Every fourth trial presses Ctrl-C twice (the second during the rollback): the
+    fleet stays recorded and `vm fleet destroy` finishes it."""
+    rng = rng_for(seed)
+    name = f"ki{seed}"
+    n = rng.choice([4, 6, 8])
+    twice = seed % 4 == 3
+    before = others(instances(config), [name])
+    for s in sims.values():  # slow enough that the interrupt lands while creates are in flight
+        s.faults.add(Fault("*", "latency", latency_s=rng.choice([0.05, 0.1])))
+    proc = start(vm_env, "fleet", "create", "--gpu", "h100", "--count", str(n), "--name", name)
+    k = rng.randint(1, n - 1)
+    wait_until(lambda: _count(sims, CREATES) >= k or proc.poll() is not None, timeout=60)
+    proc.send_signal(signal.SIGINT)
+    how = f"SIGINT after create request {k}/{n}"
+    if twice:
+        deletes = _count(sims, DELETES)
+        wait_until(lambda: _count(sims, DELETES) > deletes or proc.poll() is not None, timeout=60)
+        how += ", again at the first delete"
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    clear_faults(sims)
+    problems: list[str] = []
+    if proc.returncode != 130:
+        problems.append(f"exit {proc.returncode}")
+    if "Traceback" in err:
+        problems.append("traceback: " + err.strip()[-300:])
+    store = Store(state_path(vm_env))
+    try:
+        state = store.get_fleet(name).state
+    finally:
+        store.close()
+    if twice and "interrupted again" in err:
+        if state is not FleetState.FAILED:
+            problems.append(f"fleet {state.value} after a second Ctrl-C")
+        d = vm(vm_env, "fleet", "destroy", name)
+        if d.returncode != 0:
+            problems.append(f"destroy exit {d.returncode}")
+    elif "rolled back" not in err or state is not FleetState.FAILED:
+        problems.append(f"no rollback reported (fleet {state.value}): {err.strip()[-300:]}")
+    _verdict("Ctrl-C during fleet create: rollback", seed, how, config, name, before, problems, 0)
