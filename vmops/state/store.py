@@ -31,7 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-from sqlite_utils import Database
+from vmops.state.sqlite_light import Database
 
 from vmops.errors import NotFound, StateError
 from vmops.procs import pid_alive
@@ -95,6 +95,11 @@ class Store:
             if create:
                 db.enable_wal()
             db.execute("PRAGMA foreign_keys = ON")
+            # WAL + NORMAL: a commit is durable once it is in the WAL (an application crash, SIGKILL included,
+            # loses nothing); only an OS crash or power cut can roll back the newest commits, whose VMs are
+            # then found by their names (reconcile, orphans). FULL fsyncs every commit: 5 ms each on the
+            # development disk, two per fleet member, serialised - seconds for a 512-VM fleet (bench).
+            db.execute("PRAGMA synchronous = NORMAL")
         except BaseException:
             conn.close()
             raise
