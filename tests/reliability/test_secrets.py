@@ -333,3 +333,27 @@ def test_redaction_of_debug_text():
     text = redact(f"boom {key}; Authorization: Bearer abc123; {{'authorization': 'Bearer zz9'}} Bearer q-1")
     assert key not in text and "abc123" not in text and "zz9" not in text and "q-1" not in text
     assert text.count("****") == 4
+
+
+DEBUG_SNIPPET = r"""
+import logging, sys, threading
+from vmops.cli import debug
+from vmops.config import Secret
+Secret(sys.argv[1]).reveal()
+debug.enable()
+t = threading.Thread(target=lambda: (_ for _ in ()).throw(RuntimeError("thread saw " + sys.argv[1])))
+t.start(); t.join()
+logging.getLogger("vmops.test").debug("headers %s", {"Authorization": "Bearer " + sys.argv[1]})
+raise RuntimeError("main saw " + sys.argv[1])
+"""
+
+
+def test_debug_logs_and_tracebacks_are_redacted():
+    import subprocess
+    import sys
+
+    key = f"CANARY-debug-{secrets.token_hex(8)}"
+    p = subprocess.run([sys.executable, "-c", DEBUG_SNIPPET, key], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 1
+    assert "thread saw ****" in p.stderr and "main saw ****" in p.stderr and "Bearer ****" in p.stderr, p.stderr
+    assert not any(frag in p.stderr + p.stdout for frag in fragments(key)), p.stderr

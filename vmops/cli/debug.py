@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 import traceback
 from types import TracebackType
 
@@ -28,6 +29,13 @@ def _excepthook(kind: type[BaseException], value: BaseException, tb: TracebackTy
     sys.stderr.flush()
 
 
+def _thread_excepthook(args: threading.ExceptHookArgs) -> None:
+    if args.exc_type is SystemExit:
+        return
+    sys.stderr.write(f"exception in thread {args.thread.name if args.thread else '?'}:\n")
+    _excepthook(args.exc_type, args.exc_value or args.exc_type(), args.exc_traceback)
+
+
 def enable() -> None:
     """Debug logging on stderr (redacted) for vmops and the HTTP/gRPC libraries; redacted tracebacks.
 
@@ -46,3 +54,4 @@ def enable() -> None:
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)
     sys.excepthook = _excepthook
+    threading.excepthook = _thread_excepthook
