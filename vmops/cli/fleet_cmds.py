@@ -66,6 +66,19 @@ def _manager(progress: "StderrProgress | None" = None) -> "FleetManager":
     return FleetManager(session, progress=progress, note=note)
 
 
+def _fleet_name(name: str | None) -> str:
+    """A fleet NAME argument, checked before the state file or a lock file is touched (the lock file is
+    named after the fleet, so ``../x`` must never reach it; no fleet can exist under an invalid name)."""
+    from vmops.fleet.naming import validate_fleet_name
+
+    if not name:
+        raise usage("a fleet NAME is required")
+    try:
+        return validate_fleet_name(name)
+    except ValueError as e:
+        raise usage(str(e), hint="`vm fleet list` shows the fleets on record") from None
+
+
 def _print_plan(plan: "Plan") -> None:
     print(f"Plan: {plan.count} x {plan.gpu} VM(s), policy {plan.policy}")
     print_table(plan.rows(), PLAN_COLUMNS, empty="(nothing can be placed)")
@@ -183,9 +196,7 @@ def list_(c: Any, json: bool = False) -> None:
 @command
 def status(c: Any, fleet: str | None = None, no_refresh: bool = False, json: bool = False) -> None:
     """Show a fleet and its members, refreshed from the providers (members deleted elsewhere are marked gone)."""
-    name = fleet
-    if not name:
-        raise usage("a fleet NAME is required")
+    name = _fleet_name(fleet)
     mgr = _manager()
     with mgr:
         view = mgr.status(name, refresh=not no_refresh)
@@ -199,9 +210,7 @@ def status(c: Any, fleet: str | None = None, no_refresh: bool = False, json: boo
 @command
 def destroy(c: Any, fleet: str | None = None, json: bool = False) -> None:
     """Destroy every member of a fleet; run it again to finish what could not be destroyed."""
-    name = fleet
-    if not name:
-        raise usage("a fleet NAME is required")
+    name = _fleet_name(fleet)
     mgr = _manager()
     with mgr:
         view = mgr.destroy(name)
@@ -220,6 +229,8 @@ def reconcile(c: Any, fleet: str | None = None, all: bool = False, json: bool = 
         raise usage("give a fleet NAME or --all")
     if name and all:
         raise usage("give either a fleet NAME or --all, not both")
+    if name:
+        name = _fleet_name(name)
     mgr = _manager()
     with mgr:
         views = mgr.reconcile_all() if all else [mgr.reconcile(name)]

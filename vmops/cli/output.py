@@ -24,9 +24,29 @@ def debug_enabled() -> bool:
     return os.environ.get("VMOPS_DEBUG", "") not in ("", "0")
 
 
+#: Unicode categories never written to a terminal as they are: controls (newline, ESC sequences), format
+#: characters (bidi overrides, zero-width), line/paragraph separators, lone surrogates.
+_UNPRINTABLE = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
+MAX_MESSAGE = 2000
+
+
+def printable(text: str, limit: int | None = MAX_MESSAGE) -> str:
+    """``text`` safe for a terminal line: ids, names and provider messages are untrusted, so control and
+    format characters are shown escaped (``\\x1b``, ``\\u202e``) and a huge message is cut short."""
+    import unicodedata
+
+    if text.isprintable() and (limit is None or len(text) <= limit):
+        return text
+    out = "".join(c if unicodedata.category(c) not in _UNPRINTABLE else
+                  (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}") for c in text)
+    if limit is not None and len(out) > limit:
+        out = out[:limit] + f"... ({len(out) - limit} more characters)"
+    return out
+
+
 def fail(err: VmopsError) -> Exit:
     """The invoke Exit for an error (message printed by the program, code = the class's exit code)."""
-    return Exit(f"error: {err}{simulator_hint(err)}", code=err.exit_code)
+    return Exit(printable(f"error: {err}{simulator_hint(err)}"), code=err.exit_code)
 
 
 def simulator_hint(err: VmopsError) -> str:
@@ -100,7 +120,7 @@ def command(fn: F) -> F:
             raise  # stdout closed by the reader (`vm list | head`): main() exits quietly
         except Exception as e:  # a bug: still one line, the traceback only with --debug
             print_traceback()
-            raise Exit(f"error: internal error ({type(e).__name__}: {str(e)[:300]}). "
+            raise Exit(f"error: internal error ({type(e).__name__}: {printable(str(e), 300)}). "
                        "Rerun with --debug for the traceback and report it.", code=70) from None
 
     return wrapper  # type: ignore[return-value]
@@ -111,12 +131,12 @@ def usage(message: str, hint: str | None = None) -> UsageError:
 
 
 def warn(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr, flush=True)
+    print(f"warning: {printable(message)}", file=sys.stderr, flush=True)
 
 
 def note(message: str) -> None:
     """Progress and informational lines go to stderr so stdout stays machine-readable."""
-    print(message, file=sys.stderr, flush=True)
+    print(printable(message), file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True)
@@ -133,7 +153,7 @@ def _cell(v: Any) -> str:
         return "yes" if v else "no"
     if isinstance(v, float):
         return f"{v:,.2f}"
-    return str(v)
+    return printable(str(v), None)  # a provider may hand back any name
 
 
 def render_table(rows: Sequence[dict[str, Any]], columns: Sequence[Column]) -> str:

@@ -30,6 +30,10 @@ if TYPE_CHECKING:
     from vmops.session import Session
 
 PROVIDER_HELP = "Provider name: crusoe, lambda or nebius"
+#: More VMs than this in one `vm create` is a fleet's job (and a typo'd --count must not loop for ever).
+MAX_CREATE_COUNT = 100
+#: Longest VM name `vm create` accepts (providers' own limits are lower or unstated).
+MAX_NAME_LENGTH = 128
 JSON_HELP = "Print machine-readable JSON instead of a table"
 WAIT_HELP = "Return at once instead of waiting for the VM to settle"
 
@@ -47,6 +51,22 @@ def _need(value: str | None, flag: str) -> str:
     if value is None or str(value).strip() == "":
         raise usage(f"{flag} is required")
     return str(value)
+
+
+def check_vm_name(name: str) -> str:
+    """A VM name a human can read back: no control/format characters (newlines, NUL, bidi overrides),
+    not blank, at most MAX_NAME_LENGTH characters."""
+    import unicodedata
+
+    bad = next((c for c in name if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Zl", "Zp")), None)
+    if bad is not None:
+        raise usage(f"--name must not contain control or format characters (found U+{ord(bad):04X})",
+                    hint="Use letters, digits, '-', '_' and '.'")
+    if not name.strip():
+        raise usage("--name must not be blank", hint="Omit --name for a generated name")
+    if len(name) > MAX_NAME_LENGTH:
+        raise usage(f"--name is {len(name)} characters long; at most {MAX_NAME_LENGTH} are allowed")
+    return name
 
 
 def raise_failures(failures: dict[str, VmopsError], names: list[str], what: str) -> None:
@@ -134,6 +154,11 @@ def create(
         native = resolve_type(pname, gpu)
         if count < 1:
             raise usage(f"--count must be at least 1 (got {count})")
+        if count > MAX_CREATE_COUNT:
+            raise usage(f"--count {count} is more than {MAX_CREATE_COUNT} VMs in one create",
+                        hint="Use `vm fleet create` for more VMs")
+        if name:
+            check_vm_name(name)
         try:
             native_region = provider_entry(pname).resolve_region(region or None)
         except ValueError as e:
@@ -167,9 +192,9 @@ def create(
             raise Interrupted(f"interrupted; these VMs were accepted and may be running (and billing): {ids}",
                               hint=f"Check with `vm list --provider {pname}`; remove with "
                                    f"`vm destroy ID --provider {pname}`") from None
-            for i in made:
-                if i.state.value != "running":
-                    errors.append((i.name, VmopsError(f"{i.name} ({i.id}) ended {i.state.value}")))
+        for i in made:  # waited for, but not running (e.g. the provider put it in error)
+            if not no_wait and i.state.value != "running":
+                errors.append((i.name, VmopsError(f"{i.name} ({i.id}) ended {i.state.value}")))
         _show_instances(made, json, single=False)
         if errors:
             first_name, first = errors[0]

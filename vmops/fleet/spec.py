@@ -10,6 +10,10 @@ from vmops.fleet.policies import DEFAULT_POLICY, get_policy
 from vmops.model import GpuShape
 
 
+#: Largest fleet vmops plans (a typo'd --count must be refused, not planned VM by VM for ever).
+MAX_FLEET_COUNT = 10_000
+
+
 @dataclass(frozen=True)
 class FleetSpec:
     """What the user asked for."""
@@ -25,6 +29,9 @@ class FleetSpec:
         """Check every argument before any network call; raise UsageError."""
         if self.count < 1:
             raise UsageError(f"--count must be at least 1, not {self.count}")
+        if self.count > MAX_FLEET_COUNT:
+            raise UsageError(f"--count {self.count} is more than the {MAX_FLEET_COUNT:,} VMs a fleet may have",
+                             hint="Split the work into several fleets")
         mn = self.count if self.min_count is None else self.min_count
         if not 1 <= mn <= self.count:
             raise UsageError(f"--min must be between 1 and --count ({self.count}), not {mn}")
