@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import signal
 import time
+from collections import Counter
 from typing import Mapping
 
 import pytest
@@ -52,11 +53,30 @@ def _kill_at(proc, sims, rng, endpoints: Mapping[str, str], n: int, sig: int = s
     return how
 
 
+def _left_by_kill(vm_env: Mapping[str, str], config, name: str) -> str:
+    """What the kill left: the record (fleet state, member statuses) and the VMs at the providers."""
+    at = fleet_at_providers(config, name)
+    if not state_path(vm_env).exists():
+        return f"no state file; {len(at.vms)} VM(s)"
+    store = Store(state_path(vm_env))
+    try:
+        f = store.find_fleet(name)
+        if f is None:
+            return f"no fleet row; {len(at.vms)} VM(s)"
+        statuses = Counter(m.status.value for m in store.members(f.id))
+    finally:
+        store.close()
+    return f"record {f.state.value} {dict(statuses)}; {len(at.vms)} VM(s), {len(at.orphans)} unrecorded"
+
+
 def _finish(vm_env: Mapping[str, str], config, name: str) -> tuple[list[str], int, int]:
     """`vm fleet reconcile F` then `vm fleet destroy F`; returns problems, duplicates and orphans seen after
     the reconcile (before the destroy)."""
     problems: list[str] = []
-    known = Store(state_path(vm_env)).find_fleet(name) if state_path(vm_env).exists() else None
+    store = Store(state_path(vm_env)) if state_path(vm_env).exists() else None
+    known = store.find_fleet(name) if store is not None else None
+    if store is not None:
+        store.close()
     if known is None:
         # Killed before the fleet row was written: the write-ahead rule means nothing can exist.
         return problems, 0, 0
@@ -111,6 +131,7 @@ def test_sigkill_during_fleet_create(sims, vm_env, config, seed) -> None:
     how = _kill_at(proc, sims, rng, CREATES, n)
     time.sleep(SETTLE)
     clear_faults(sims)
+    how += "; " + _left_by_kill(vm_env, config, name)
     problems, dups, _ = _finish(vm_env, config, name)
     _verdict("SIGKILL during fleet create, then reconcile + destroy", seed, how, config, name, before, problems,
              dups)
@@ -147,6 +168,7 @@ def test_sigkill_during_fleet_destroy(sims, vm_env, config, seed) -> None:
     kill(proc)
     time.sleep(SETTLE)
     clear_faults(sims)
+    how += "; " + _left_by_kill(vm_env, config, name)
     problems, dups, _ = _finish(vm_env, config, name)
     _verdict("SIGKILL during fleet destroy, then reconcile + destroy", seed, how, config, name, before, problems,
              dups)
@@ -182,7 +204,7 @@ def test_ctrl_c_during_fleet_create_rolls_back(sims, vm_env, config, seed) -> No
     if proc.returncode != 130:
         problems.append(f"exit {proc.returncode}")
     if "Traceback" in err:
-        problems.append("traceback: " + err.strip()[-300:])
+        problems.append("traceback: " + err.strip()[-1500:])
     store = Store(state_path(vm_env))
     try:
         state = store.get_fleet(name).state

@@ -51,15 +51,27 @@ def per_provider(groups: dict[str, list[MemberRecord]], fn: Callable[[str, list[
                  what: str) -> None:
     """Run ``fn(provider, members)`` for each provider on its own thread and wait for all of them.
 
-    Joins in short slices so Ctrl-C reaches the main thread while the workers run.
+    Joins in short slices so Ctrl-C reaches the main thread while the workers run. A worker's exception is
+    raised here, in the caller, once all have finished; never printed by the thread machinery (after a
+    second Ctrl-C the caller has left and the workers' late errors, e.g. the closed state store, are dropped).
     """
-    threads = [threading.Thread(target=fn, args=(p, ms), name=f"vmops-{what}-{p}", daemon=True)
+    errors: list[BaseException] = []
+
+    def run(provider: str, members: list[MemberRecord]) -> None:
+        try:
+            fn(provider, members)
+        except BaseException as e:  # noqa: BLE001 - handed to the caller below
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(p, ms), name=f"vmops-{what}-{p}", daemon=True)
                for p, ms in groups.items()]
     for t in threads:
         t.start()
     for t in threads:
         while t.is_alive():
             t.join(0.2)
+    if errors:
+        raise errors[0]
 
 
 class FleetManager:
