@@ -15,7 +15,7 @@ import sys
 from typing import Any, Callable
 
 from bench.floors import RAW_LIST_SCRIPT
-from bench.procs import VM, run
+from bench.procs import VM, Run, run
 from bench.result import Figure
 from bench.simhost import SimHost
 
@@ -28,18 +28,18 @@ PANDAS_SCRIPT = "from vmops.inventory import instances\ndf = instances()\nprint(
 def scenario(total: int) -> dict[str, Any]:
     """``total`` running h100 VMs, split over the three simulators (none of them counts against capacity)."""
     c = total // 3
-    l = total // 3
-    n = total - c - l
+    lam = total // 3
+    n = total - c - lam
     return {
         "crusoe": {"instances": [{"name": "seed-c", "type": "h100.1x", "location": "us-east1", "count": c}]},
         "lambda": {"instances": [{"name": "seed-l", "region": "us-west-1", "instance_type": "gpu_1x_h100",
-                                  "count": l}]},
+                                  "count": lam}]},
         "nebius": {"instances": [{"name": "seed-n", "platform": "gpu-h100-sxm", "preset": "1gpu-16vcpu-200gb",
                                   "state": "RUNNING", "count": n}]},
     }
 
 
-def _best(cmd: list[str], env: dict[str, str], runs: int, expect: Callable[[str], bool], what: str):
+def _best(cmd: list[str], env: dict[str, str], runs: int, expect: Callable[[str], bool], what: str) -> Run:
     """Median-by-wall of ``runs`` runs (the memory of that run)."""
     samples = []
     for _ in range(runs):
