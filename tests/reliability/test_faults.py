@@ -25,6 +25,20 @@ FLEET = 16
 
 
 # ---- transient errors ------------------------------------------------------------------------------------
+def test_fault_draws_follow_the_seed(sims) -> None:
+    """What makes a failing trial's seed worth naming: the same seed draws the same faults."""
+    def draws(seed: int) -> list[bool]:
+        seed_faults(sims, seed)
+        clear_faults(sims)
+        sims["crusoe"].faults.add(Fault("*", "error", rate=0.2))
+        return [bool(sims["crusoe"].faults.match("list_instances", i)) for i in range(1, 201)]
+
+    a, b, c = draws(7), draws(7), draws(8)
+    clear_faults(sims)
+    assert a == b and a != c
+    assert 20 < sum(a) < 60  # about 20% of 200
+
+
 #: 50 seeded runs take ~100-170 s on 2 shared cores (over the ~90 s a ci run may spend), so ci runs 12.
 @pytest.mark.parametrize("seed", budget.seeds(50, 12), ids=lambda s: f"seed-{s}")
 def test_transient_faults_fleet_of_16(sims, config, seed) -> None:
