@@ -15,6 +15,7 @@ from vmops.config import ProviderSettings, redact
 from vmops.errors import InvalidArgument, MalformedAnswer, OutcomeUnknown, ProviderUnavailable, VmopsError
 from vmops.providers.base import Timing
 from vmops.providers.retry import RetryAfter, with_retries
+from vmops.providers.wire import MAX_ID_LENGTH
 from vmops.providers.tls import NotTransient, is_verify_failure, ssl_context, unsendable_key_error, verify_error
 
 log = logging.getLogger("vmops.http")
@@ -26,9 +27,10 @@ def segment(value: str, what: str = "id") -> str:
     Slashes are refused outright rather than encoded: some servers decode ``%2F`` before routing, so an
     encoded ``<id>/restart`` could still reach another route. No provider's ids contain one.
     """
-    if (not isinstance(value, str) or value.strip() == "" or value in (".", "..")
+    if (not isinstance(value, str) or value.strip() == "" or value in (".", "..") or len(value) > MAX_ID_LENGTH
             or any(c in value for c in "/\\\r\n\x00")):
-        raise InvalidArgument(f"{what} {value!r} is not valid", hint="Pass the id as shown by `vm list`")
+        shown = value if not isinstance(value, str) or len(value) <= 80 else value[:80] + f"... ({len(value)} characters)"
+        raise InvalidArgument(f"{what} {shown!r} is not valid", hint="Pass the id as shown by `vm list`")
     return quote(value, safe="")
 
 

@@ -58,6 +58,7 @@ from vmops.errors import (
 from vmops.model import CreateRequest, GpuShape, Instance, Offer, Reservation, ReservationPolicy, State, map_state
 from vmops.providers.base import TARGETS, Capabilities, Provider, Timing
 from vmops.providers.retry import RetryAfter, backoff_delay, with_retries
+from vmops.providers.wire import MAX_ID_LENGTH
 from vmops.providers.tls import NotTransient, is_verify_failure, read_ca_bundle, unsendable_key_error, verify_error
 
 log = logging.getLogger("vmops.grpc")
@@ -150,8 +151,11 @@ def _endpoint(url: str) -> tuple[str, bool | None]:
 
 
 def _check_id(instance_id: str, what: str = "instance id") -> str:
-    if not isinstance(instance_id, str) or not instance_id.strip() or any(c in instance_id for c in "\r\n\x00"):
-        raise InvalidArgument(f"{what} {instance_id!r} is not valid", provider="nebius",
+    if (not isinstance(instance_id, str) or not instance_id.strip() or len(instance_id) > MAX_ID_LENGTH
+            or any(c in instance_id for c in "\r\n\x00")):
+        shown = instance_id if not isinstance(instance_id, str) or len(instance_id) <= 80 \
+            else instance_id[:80] + f"... ({len(instance_id)} characters)"
+        raise InvalidArgument(f"{what} {shown!r} is not valid", provider="nebius",
                               hint="Pass the id as shown by `vm list`")
     return instance_id
 

@@ -18,6 +18,9 @@ from typing import Any, Iterator, Mapping
 from vmops.errors import MalformedAnswer
 
 _PARSE_ERRORS = (TypeError, ValueError, KeyError, AttributeError, IndexError)
+#: No provider's ids come near this; a longer "id" is refused before it is sent (a server would answer with an
+#: error too big to read - gRPC trailers over 8 KiB - or close the connection).
+MAX_ID_LENGTH = 256
 
 
 def _type(value: Any) -> str:
