@@ -42,3 +42,31 @@ def test_state_store_imports_without_pandas_and_pandas_still_works_after() -> No
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "3"
+
+
+def test_nested_store_writes_are_one_transaction(tmp_path) -> None:
+    import sqlite3
+
+    import pytest
+
+    from vmops.state import MemberStatus, Store
+
+    path = tmp_path / "state.db"
+    s = Store(path)
+    f, _ = s.claim_fleet("abc", gpu="h100:1", count=2, min_count=2, policy="spread")
+    ms = [s.add_member(f.id, name=None, name_for_seq=lambda q: f"vmops-abc-{q:03d}", provider="crusoe",
+                       region="us-east1", native_type="h100.1x", idempotency_key=f"k{i}") for i in range(2)]
+    with pytest.raises(RuntimeError):
+        with s.write():
+            s.update_member(ms[0].id, status=MemberStatus.RUNNING)
+            raise RuntimeError("half-way")
+    assert s.member(ms[0].id).status is MemberStatus.REQUESTED  # the whole batch rolled back
+    other = sqlite3.connect(path)
+    with s.write():
+        for m in ms:
+            s.update_member(m.id, status=MemberStatus.RUNNING)
+        # not committed until the outer write ends
+        assert {r[0] for r in other.execute("SELECT status FROM member")} == {"requested"}
+    assert {r[0] for r in other.execute("SELECT status FROM member")} == {"running"}
+    other.close()
+    s.close()

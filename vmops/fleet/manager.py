@@ -167,7 +167,8 @@ class FleetManager:
                     else:
                         listings[n] = out
         for n, listing in listings.items():
-            self._sync_provider(fleet, n, listing, [m for m in members if m.provider == n], adopt, view)
+            with self.store.write():  # one commit for the provider's updates, not one per member
+                self._sync_provider(fleet, n, listing, [m for m in members if m.provider == n], adopt, view)
         view.fleet = self.store.fleet(fleet.id)
         view.members = self.store.members(fleet.id)
         return view
@@ -393,22 +394,28 @@ class FleetManager:
                             self.store.update_member(m.id, last_error=f"provider stopped answering while waiting: {e.message}")
                         return
                     time.sleep(self.limits.retry_delay * (2 ** attempt))
-            for iid, inst in result.items():
-                m = by_iid[iid]
-                if inst.state is State.RUNNING:
-                    self.store.update_member(m.id, status=MemberStatus.RUNNING, seen=True, **member_fields(inst))  # type: ignore[arg-type]
-                else:
-                    why = ("went to error after it was accepted" if inst.state is State.ERROR
-                           else "disappeared after it was accepted")
-                    if inst.native_state.startswith("(did not"):
-                        why = inst.native_state.strip("()")
-                    rec = self.store.update_member(m.id, state=inst.state, last_error=why, seen=True)
-                    with flock:
-                        failed.append(rec)
-                    progress.bump(provider, failed=1)
+            with self.store.write():  # one commit for this provider's results
+                self._record_settled(provider, by_iid, result, failed, flock, progress)
 
         per_provider(by_provider, wait, "wait")
         return failed
+
+    def _record_settled(self, provider: str, by_iid: dict[str, MemberRecord], result: dict[str, Instance],
+                        failed: list[MemberRecord], flock: threading.Lock, progress: Progress) -> None:
+        """Record one provider's waited-for members: running, or failed (collected in ``failed``)."""
+        for iid, inst in result.items():
+            m = by_iid[iid]
+            if inst.state is State.RUNNING:
+                self.store.update_member(m.id, status=MemberStatus.RUNNING, seen=True, **member_fields(inst))  # type: ignore[arg-type]
+            else:
+                why = ("went to error after it was accepted" if inst.state is State.ERROR
+                       else "disappeared after it was accepted")
+                if inst.native_state.startswith("(did not"):
+                    why = inst.native_state.strip("()")
+                rec = self.store.update_member(m.id, state=inst.state, last_error=why, seen=True)
+                with flock:
+                    failed.append(rec)
+                progress.bump(provider, failed=1)
 
     def destroy_members(self, members: Sequence[MemberRecord]) -> list[Undestroyed]:
         """Destroy members concurrently (per provider), best effort with retries; report what is left.
@@ -440,52 +447,56 @@ class FleetManager:
     def _destroy_at(self, adapter: Provider, members: list[MemberRecord]) -> list[Undestroyed]:
         left: list[Undestroyed] = []
         todo: dict[str, MemberRecord] = {}
-        for m in members:
-            if m.reserved and not adapter.capabilities.terminate_reserved:
-                why = "reserved instance: the provider cannot terminate it through the API"
-                self.store.update_member(m.id, status=MemberStatus.DESTROY_FAILED, last_error=why)
-                left.append(Undestroyed(self.store.member(m.id), why))
-            else:
-                assert m.instance_id is not None
-                todo[m.instance_id] = self.store.update_member(m.id, status=MemberStatus.DESTROYING)
+        with self.store.write():  # one commit, still before any destroy is sent
+            for m in members:
+                if m.reserved and not adapter.capabilities.terminate_reserved:
+                    why = "reserved instance: the provider cannot terminate it through the API"
+                    self.store.update_member(m.id, status=MemberStatus.DESTROY_FAILED, last_error=why)
+                    left.append(Undestroyed(self.store.member(m.id), why))
+                else:
+                    assert m.instance_id is not None
+                    todo[m.instance_id] = self.store.update_member(m.id, status=MemberStatus.DESTROYING)
         sent: dict[str, MemberRecord] = {}
         for attempt in range(self.limits.destroy_attempts):
             if not todo:
                 break
             results = self._send_destroys(adapter, list(todo))
             retry: dict[str, MemberRecord] = {}
-            for r in results:
-                m = todo[r.id]
-                if r.ok:
-                    if r.instance is None or r.instance.state is State.DELETED:
-                        self.store.update_member(m.id, status=MemberStatus.DESTROYED, state=State.DELETED,
-                                                 last_error=None)
+            with self.store.write():
+                for r in results:
+                    m = todo[r.id]
+                    if r.ok:
+                        if r.instance is None or r.instance.state is State.DELETED:
+                            self.store.update_member(m.id, status=MemberStatus.DESTROYED, state=State.DELETED,
+                                                     last_error=None)
+                        else:
+                            sent[r.id] = m
+                    elif isinstance(r.error, ReservedCannotTerminate):
+                        why = r.error.message
+                        self.store.update_member(m.id, status=MemberStatus.DESTROY_FAILED, last_error=why)
+                        left.append(Undestroyed(self.store.member(m.id), why))
+                    elif isinstance(r.error, (ProviderUnavailable, FailedPrecondition)) and attempt + 1 < self.limits.destroy_attempts:
+                        retry[r.id] = m
                     else:
-                        sent[r.id] = m
-                elif isinstance(r.error, ReservedCannotTerminate):
-                    why = r.error.message
-                    self.store.update_member(m.id, status=MemberStatus.DESTROY_FAILED, last_error=why)
-                    left.append(Undestroyed(self.store.member(m.id), why))
-                elif isinstance(r.error, (ProviderUnavailable, FailedPrecondition)) and attempt + 1 < self.limits.destroy_attempts:
-                    retry[r.id] = m
-                else:
-                    why = r.error.message if r.error else "unknown failure"
-                    self.store.update_member(m.id, status=MemberStatus.DESTROY_FAILED, last_error=why)
-                    left.append(Undestroyed(self.store.member(m.id), why))
+                        why = r.error.message if r.error else "unknown failure"
+                        self.store.update_member(m.id, status=MemberStatus.DESTROY_FAILED, last_error=why)
+                        left.append(Undestroyed(self.store.member(m.id), why))
             todo = retry
             if todo:
                 time.sleep(self.limits.retry_delay * (2 ** attempt) * (0.5 + random.random()))
         if sent:
             try:
                 seen = adapter.wait_for({iid: frozenset({State.DELETED}) for iid in sent})
-                for iid, m in sent.items():
-                    self.store.update_member(m.id, status=MemberStatus.DESTROYED, state=State.DELETED,
-                                             last_error=None, seen=True)
+                with self.store.write():
+                    for iid, m in sent.items():
+                        self.store.update_member(m.id, status=MemberStatus.DESTROYED, state=State.DELETED,
+                                                 last_error=None, seen=True)
                 del seen
             except VmopsError as e:
-                for m in sent.values():
-                    self.store.update_member(m.id, last_error=f"destroy requested but not confirmed: {e.message}")
-                    left.append(Undestroyed(self.store.member(m.id), f"destroy requested but not confirmed: {e.message}"))
+                with self.store.write():
+                    for m in sent.values():
+                        self.store.update_member(m.id, last_error=f"destroy requested but not confirmed: {e.message}")
+                        left.append(Undestroyed(self.store.member(m.id), f"destroy requested but not confirmed: {e.message}"))
         return left
 
     def _send_destroys(self, adapter: Provider, ids: list[str]) -> list[DestroyResult]:

@@ -191,8 +191,16 @@ class Store:
 
     @contextmanager
     def write(self) -> Iterator[Database]:
-        """One write transaction, holding the write lock from its first statement (BEGIN IMMEDIATE)."""
+        """One write transaction, holding the write lock from its first statement (BEGIN IMMEDIATE).
+
+        Nested inside another ``write()`` of the same thread it joins that transaction, so a caller can
+        batch many record updates into one commit (``with store.write(): ...update_member...``); an error
+        anywhere rolls back the whole batch.
+        """
         with self._lock:
+            if self.db.conn.in_transaction:  # our own outer write(): the lock is ours, so is the transaction
+                yield self.db
+                return
             try:
                 self.db.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as e:
