@@ -40,16 +40,21 @@ def member_name(fleet: str, seq: int) -> str:
 
 
 def parse_member_name(name: object) -> tuple[str, int] | None:
-    """``(fleet, seq)`` for a VM name made by :func:`member_name`, else None."""
+    """``(fleet, seq)`` for a VM name made by :func:`member_name`, else None.
+
+    Unambiguous: the sequence number is the digits after the *last* hyphen (a fleet name never ends in a
+    hyphen and the number never contains one), so `vmops-a-001-002` is fleet `a-001`'s second member and
+    never fleet `a`'s; and only the exact spelling :func:`member_name` produces is accepted (round trip),
+    so a hand-made `vmops-a-0001` is nobody's member."""
     if not isinstance(name, str):
         return None
     m = _MEMBER_RE.match(name)
     if not m:
         return None
-    fleet = m.group("fleet")
-    if not _FLEET_RE.match(fleet):
-        return None
-    return fleet, int(m.group("seq"))
+    fleet, seq = m.group("fleet"), int(m.group("seq"))
+    if not _FLEET_RE.match(fleet) or member_name(fleet, seq) != name:
+        return None  # only names vmops makes: `vmops-a-0001` or `vmops-a-001` with a leading zero too many is not
+    return fleet, seq
 
 
 def belongs_to(name: object, fleet: str) -> bool:
