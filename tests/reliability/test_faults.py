@@ -288,11 +288,12 @@ def test_provider_down_for_create_destroy_and_list(sims, vm_env, config, provide
     skipped = made and any(a["provider"] == provider and a["outcome"] == "skipped" for a in r.json()["attempts"])
     assert r.returncode == 0, r.err
     assert sims[provider].requests.mutating_count() == 0
+    d3 = vm(vm_env, "fleet", "destroy", f"{name}-c")  # give its capacity back before the next fleet
     # a fleet with members at every provider, then the provider goes down
     r2 = vm(vm_env, "fleet", "create", "--gpu", "h100", "--count", "3", "--name", name)
     assert r2.returncode == 0, r2.err
     mine = fleet_at_providers(config, name)
-    assert {v.provider for v in mine.vms} == {"crusoe", "lambda", "nebius"}, mine.summary()
+    assert {v.provider for v in mine.vms} == {"crusoe", "lambda", "nebius"}, (mine.summary(), r2.out)
     listing = vm(_down(vm_env, provider), "list", "--json")
     listed_ok = (listing.returncode == 14 and f"{provider} could not be listed" in listing.err
                  and {i["provider"] for i in listing.json()} == {"crusoe", "lambda", "nebius"} - {provider})
@@ -306,7 +307,6 @@ def test_provider_down_for_create_destroy_and_list(sims, vm_env, config, provide
                        and [v.provider for v in after_down.vms] == [provider]
                        and set(after_down.recorded_live) == {(v.provider, v.id) for v in after_down.vms})
     d2 = vm(vm_env, "fleet", "destroy", name)
-    d3 = vm(vm_env, "fleet", "destroy", f"{name}-c")
     left = fleet_at_providers(config, name).vms + fleet_at_providers(config, f"{name}-c").vms
     ok = made and skipped and listed_ok and status_ok and destroy_down_ok and d2.returncode == 0 and not left
     summary.record(f"provider down for a command: {provider}", passed=ok, leaked=len(left),
