@@ -166,7 +166,10 @@ class CreateRun:
         try:
             while slots and not self.stop.is_set():
                 self._list_names({o.provider for o in options.offers})
-                futures: list[Future[MemberRecord | None]] = [self.pool.submit(self._make_one, o, options) for o in slots]
+                with self.store.write():  # every member row of the round in one commit, before any create
+                    rows = [self._new_member(o) for o in slots]
+                futures: list[Future[MemberRecord | None]] = [
+                    self.pool.submit(self._make_one, o, options, m) for o, m in zip(slots, rows)]
                 for f in futures:
                     while True:
                         try:
@@ -285,10 +288,16 @@ class CreateRun:
         return None if names is None else names.get(name, frozenset())
 
     # ---- one VM ------------------------------------------------------------------------------------
-    def _make_one(self, offer: Offer | None, options: _Options) -> MemberRecord | None:
-        """Create one VM at ``offer``; on failure move on to the next option. Returns the accepted member."""
+    def _make_one(self, offer: Offer | None, options: _Options, row: MemberRecord | None = None) -> MemberRecord | None:
+        """Create one VM at ``offer`` (its member ``row`` already written, or written here); on failure move on
+        to the next option (a new row each). Returns the accepted member."""
+        if self.stop.is_set() and row is not None:  # never attempted: nothing can exist under its name
+            self.store.update_member(row.id, status=MemberStatus.FAILED, state=State.DELETED,
+                                     last_error="not attempted: the create was interrupted")
+            return None
         while offer is not None and not self.stop.is_set():
-            member, failure, kill_provider = self._try_create(offer)
+            member, failure, kill_provider = self._try_create(offer, row)
+            row = None
             if member is not None:
                 return member
             if kill_provider:
@@ -310,14 +319,18 @@ class CreateRun:
                              idempotency_key=member.idempotency_key, reservation_policy=policy, reservation_ids=ids,
                              known_ids=self._known_ids(offer.provider, member.name))
 
-    def _try_create(self, offer: Offer) -> tuple[MemberRecord | None, str | None, bool]:
-        """(member if accepted, failure reason, whether the whole provider should be given up)."""
-        adapter = self.mgr.provider(offer.provider)
+    def _new_member(self, offer: Offer) -> MemberRecord:
+        """The member row (deterministic name, idempotency key), written before its create is sent."""
         fleet = self.fleet
-        member = self.store.add_member(
+        return self.store.add_member(
             fleet.id, name=None, name_for_seq=lambda seq: member_name(fleet.name, seq), provider=offer.provider,
             region=offer.region, native_type=offer.native_type, idempotency_key=str(uuid.uuid4()),
             reserved=offer.reserved, reservation_id=offer.reservation_id, price_per_hour=offer.price_per_hour)
+
+    def _try_create(self, offer: Offer, row: MemberRecord | None = None) -> tuple[MemberRecord | None, str | None, bool]:
+        """(member if accepted, failure reason, whether the whole provider should be given up)."""
+        adapter = self.mgr.provider(offer.provider)
+        member = row if row is not None else self._new_member(offer)
         self.progress.bump(offer.provider, requested=1)
         req = self._request(offer, member, adapter)
         kill_provider = False
