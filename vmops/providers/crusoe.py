@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import httpx
 
@@ -36,7 +36,7 @@ from vmops.errors import (
     VmopsError,
 )
 from vmops.model import CreateRequest, GpuShape, Instance, Offer, Reservation, ReservationPolicy, State, map_state
-from vmops.providers.base import Capabilities, Provider, Timing
+from vmops.providers.base import Capabilities, DestroyResult, Provider, Timing
 from vmops.providers.http import RestClient, parse_utc, segment
 from vmops.providers.wire import integer, items, number, obj, parsing, text
 from vmops.providers.retry import backoff_delay, find_created
@@ -425,13 +425,49 @@ class CrusoeProvider(Provider):
                             lambda i: i.state in (State.STOPPING, State.STOPPED, State.STARTING))
 
     def destroy(self, instance_id: str, *, wait: bool = True) -> Instance:
-        path = self._instances_path(instance_id)
+        self._instances_path(instance_id)  # validates the id
         before = self.get_instance(instance_id)  # NotFound for an unknown id, before anything is sent
-        _, op = self._mutate("destroy", instance_id, "DELETE", path, None, lambda i: i.state is State.DELETING)
+        return self._delete(before, wait=wait)
+
+    def _delete(self, before: Instance, *, wait: bool) -> Instance:
+        path = self._instances_path(before.id)
+        _, op = self._mutate("destroy", before.id, "DELETE", path, None, lambda i: i.state is State.DELETING)
         from dataclasses import replace
 
         deleting = replace(before, state=State.DELETING, native_state="STATE_DELETING")
         return self._settle(deleting, op, "destroy") if wait else deleting
+
+    def destroy_many(self, instance_ids: Iterable[str], *, wait: bool = True) -> list[DestroyResult]:
+        """One list for every id instead of a GET before each DELETE, then one DELETE per listed id.
+
+        An id the list lacks is already gone (success, nothing sent); an invalid id is refused without a
+        request. Halves the requests of a big fleet's destroy (bench figure 3).
+        """
+        ids = list(dict.fromkeys(instance_ids))
+        results: dict[str, DestroyResult] = {}
+        for iid in ids:
+            try:
+                self._instances_path(iid)
+            except VmopsError as e:
+                results[iid] = DestroyResult(iid, False, None, e)
+        try:
+            live = {i.id: i for i in self.list_instances()}
+        except VmopsError as e:
+            return [results.get(iid) or DestroyResult(iid, False, None, e) for iid in ids]
+        for iid in ids:
+            if iid in results:
+                continue
+            inst = live.get(iid)
+            if inst is None:
+                results[iid] = DestroyResult(iid, True, None)
+                continue
+            try:
+                results[iid] = DestroyResult(iid, True, self._delete(inst, wait=wait))
+            except NotFound:
+                results[iid] = DestroyResult(iid, True, None)
+            except VmopsError as e:
+                results[iid] = DestroyResult(iid, False, None, e)
+        return [results[iid] for iid in ids]
 
     # ------------------------------------------------------------------ settling
     def _settle(self, inst: Instance, op: dict[str, Any] | None, verb: str) -> Instance:
