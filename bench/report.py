@@ -78,6 +78,9 @@ def plot(series: list[dict[str, Any]], path: Path) -> bool:
     a2.axhline(3.0, color="grey", ls="--", lw=1, label="target 3 (at N=512)")
     a2.set_xscale("log", base=2)
     a2.set_yscale("log")
+    from matplotlib.ticker import ScalarFormatter
+
+    a2.yaxis.set_major_formatter(ScalarFormatter())
     a2.set_xlabel("fleet size N (VMs)")
     a2.set_ylabel("API requests per VM (all providers)")
     a2.set_title("calls per VM")
