@@ -70,3 +70,19 @@ def test_nested_store_writes_are_one_transaction(tmp_path) -> None:
     assert {r[0] for r in other.execute("SELECT status FROM member")} == {"running"}
     other.close()
     s.close()
+
+
+def test_members_by_fleet_matches_members_per_fleet(tmp_path) -> None:
+    from vmops.state import Store
+
+    s = Store(tmp_path / "state.db")
+    fleets = [s.claim_fleet(f"f{i}x", gpu="h100:1", count=3, min_count=1, policy="spread")[0] for i in range(3)]
+    for f in fleets[:2]:
+        for k in range(3):
+            s.add_member(f.id, name=None, name_for_seq=lambda q, n=f.name: f"vmops-{n}-{q:03d}", provider="lambda",
+                         region="us-west-1", native_type="gpu_1x_h100", idempotency_key=f"{f.name}{k}")
+    grouped = s.members_by_fleet()
+    for f in fleets:
+        assert [m.to_dict() for m in grouped.get(f.id, [])] == [m.to_dict() for m in s.members(f.id)]
+    assert fleets[2].id not in grouped and sum(len(v) for v in grouped.values()) == 6
+    s.close()

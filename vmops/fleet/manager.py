@@ -116,7 +116,8 @@ class FleetManager:
                          skipped + more)
 
     def list(self) -> list[FleetView]:
-        return [FleetView(f, self.store.members(f.id)) for f in self.store.list_fleets()]
+        members = self.store.members_by_fleet()
+        return [FleetView(f, members.get(f.id, [])) for f in self.store.list_fleets()]
 
     # ------------------------------------------------------------------ create
     def create(self, spec: FleetSpec, *, stop: threading.Event | None = None) -> CreateResult:
