@@ -29,6 +29,10 @@ ENDPOINT = {
     ("lambda", "list"): "list_instances", ("lambda", "get"): "get_instance", ("lambda", "create"): "launch",
     ("nebius", "list"): "InstanceService/List", ("nebius", "get"): "InstanceService/Get",
     ("nebius", "create"): "InstanceService/Create",
+    ("crusoe", "reservations"): "list_reservations", ("lambda", "reservations"): "list_reservations",
+    ("nebius", "reservations"): "ReservationService/List",
+    ("crusoe", "offers"): "get_capacity", ("lambda", "offers"): "list_instance_types",
+    ("nebius", "offers"): "ReservationService/List",
 }
 NATIVE = {"crusoe": "h100.1x", "lambda": "gpu_1x_h100", "nebius": "gpu-h100-sxm/1gpu-16vcpu-200gb"}
 FAST = Timing(poll_interval=0.02, op_timeout=20, retry_attempts=2, retry_base_delay=0.01, retry_max_delay=0.05,
@@ -111,6 +115,47 @@ def test_reads_against_every_variant(provider, adapters, sims):
                 failures.append(f"{op}/{variant}: {outcome} ({detail!r:.300}), expected {want}")
     sim.faults.clear()
     record(SCENARIO, trials=trials, passed=passed, detail=failures[0] if failures else f"{provider} list/get")
+    assert not failures, failures
+
+
+def _catalogue_outcome(adapter, op: str) -> tuple[str, object]:
+    try:
+        got = adapter.reservations() if op == "reservations" else adapter.offers()
+    except MalformedAnswer as e:
+        return "error", e
+    except VmopsError as e:
+        return f"other typed error {type(e).__name__}", e
+    except Exception as e:  # noqa: BLE001
+        return f"crash {type(e).__name__}", e
+    for x in got:
+        if not isinstance(getattr(x, "provider", None), str) or (op == "reservations" and not x.id):
+            return f"half-read: {x!r}", got
+        if op == "offers" and x.price_per_hour is not None and not isinstance(x.price_per_hour, float):
+            return f"half-read price: {x!r}", got
+    return "parsed", got
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_reservations_and_offers_against_every_variant(provider, adapters, sims):
+    """The other reads the planner depends on: an unreadable capacity answer is an error, not "no capacity"."""
+    sim, adapter = sims[provider], adapters[provider]
+    trials = passed = 0
+    failures = []
+    for op in ("reservations", "offers"):
+        for variant in MALFORMED_VARIANTS:
+            sim.faults.clear()
+            _fault(sim, provider, op, variant)
+            outcome, detail = _catalogue_outcome(adapter, op)
+            lenient = variant == "unknown_enum" or (provider == "nebius" and variant == "empty")
+            want = "parsed" if lenient else "error"
+            trials += 1
+            ok = outcome == want
+            passed += ok
+            if not ok:
+                failures.append(f"{op}/{variant}: {outcome} ({detail!r:.300}), expected {want}")
+    sim.faults.clear()
+    record(SCENARIO, trials=trials, passed=passed,
+           detail=failures[0] if failures else f"{provider} reservations/offers")
     assert not failures, failures
 
 

@@ -331,6 +331,9 @@ class NebiusProvider(Provider):
     def _reservations_native(self) -> list[pb.Reservation]:
         resp = self._read(self._reservations.List, svc.ListReservationsRequest(parent_id=self.parent),
                           what=f"listing reservations of {self.parent}")
+        if any(not r.metadata.id for r in resp.reservations):  # the parsing layer, as in to_reservation
+            raise MalformedAnswer(f"malformed answer to listing reservations of {self.parent}: a reservation "
+                                  "has no id", provider=self.name)
         return list(resp.reservations)
 
     def reservations(self) -> list[Reservation]:
