@@ -278,6 +278,9 @@ def check(case: Case, res: Outcome, requests: dict[str, list[Any]]) -> str | Non
     bad = _unprintable(res.err)
     if bad:
         return f"raw {bad} written to stderr: {res.err[-300:]!r}"
+    bad = _unprintable(res.out)
+    if bad:
+        return f"raw {bad} written to stdout: {res.out[-300:]!r}"
     lines = [ln for ln in res.err.splitlines() if ln.startswith("error: ")]
     if len(lines) != 1:
         return f"expected one error line, got {res.err[-500:]!r}"
@@ -414,3 +417,26 @@ def test_the_checker_catches_a_request_to_another_route(crusoe_sim):
     problem = check(case, ok, snap.new())
     assert problem is not None and "restart_instance" in problem
     crusoe_sim.reset()
+
+
+def test_hostile_names_from_a_provider_are_shown_escaped(cli_env, lambda_sim):
+    """Lambda lets a rename set any name (contract): a terminal escape or a bidi override in a VM name is shown
+    escaped in `vm list`, while `--json` keeps the exact name (JSON escapes it)."""
+    import httpx
+
+    hostile = "\x1b]0;owned\x07\x1b[2Jevil\u202eexe.sh"
+    with httpx.Client(base_url=lambda_sim.address, trust_env=False) as c:
+        key = {"Authorization": "Bearer lambda-test-key-001"}
+        iid = c.get("/api/v1/instances", headers=key).json()["data"][0]["id"]
+        c.post(f"/api/v1/instances/{iid}", json={"name": hostile}, headers=key)
+    table = run_in_process(["list", "--provider", "lambda"])
+    as_json = run_in_process(["list", "--provider", "lambda", "--json"])
+    import json
+
+    ok = (table.code == 0 and _unprintable(table.out) is None and "\\x1b]0;owned\\x07" in table.out
+          and "\\u202e" in table.out and hostile in [r["name"] for r in json.loads(as_json.out)])
+    record(SCENARIO, trials=1, passed=ok, detail="hostile VM name from a provider")
+    assert table.code == 0 and as_json.code == 0, (table.err, as_json.err)
+    assert _unprintable(table.out) is None, table.out
+    assert "\\x1b]0;owned\\x07" in table.out and "\\u202e" in table.out, table.out
+    assert hostile in [r["name"] for r in json.loads(as_json.out)]
