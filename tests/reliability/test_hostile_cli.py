@@ -440,3 +440,43 @@ def test_hostile_names_from_a_provider_are_shown_escaped(cli_env, lambda_sim):
     assert _unprintable(table.out) is None, table.out
     assert "\\x1b]0;owned\\x07" in table.out and "\\u202e" in table.out, table.out
     assert hostile in [r["name"] for r in json.loads(as_json.out)]
+
+
+WEIRD_VALID_NAMES = ["../../x", "a/b?c#d&e=f", "%2Frestart", "名前-😀", "x,y", "  spaced  "]
+
+
+@pytest.mark.parametrize("provider", sorted(PROVIDERS))
+def test_odd_but_valid_names_round_trip(provider, cli_env, sims):
+    """Names vmops accepts may still hold `/`, `?`, `#`, `%`, `,` and unicode: they travel in bodies and query
+    parameters only, so each VM is made once with exactly that name and nothing reaches another endpoint."""
+    import json
+
+    problems: list[str] = []
+    for name in WEIRD_VALID_NAMES:
+        snap = Snapshot(sims)
+        made = run_in_process(["create", "--provider", provider, "--gpu", "h100:1", "--name", name, "--json"])
+        if made.code != 0:
+            problems.append(f"{name!r}: create exit {made.code}: {made.err[-200:]}")
+            continue
+        iid = json.loads(made.out)[0]["id"]
+        listed = json.loads(run_in_process(["list", "--provider", provider, "--json"]).out)
+        if [r["name"] for r in listed].count(name) != 1:
+            problems.append(f"{name!r}: listed {[r['name'] for r in listed]}")
+        gone = run_in_process(["destroy", iid, "--provider", provider])
+        if gone.code != 0:
+            problems.append(f"{name!r}: destroy exit {gone.code}: {gone.err[-200:]}")
+        stray = [r for recs in snap.new().values() for r in recs if r.endpoint == NO_ENDPOINT]
+        if stray:
+            problems.append(f"{name!r}: requests reached no endpoint: {stray}")
+    left = [i for i in seeded_view_names(cli_env, provider) if i in WEIRD_VALID_NAMES]
+    record(SCENARIO, trials=len(WEIRD_VALID_NAMES), passed=len(WEIRD_VALID_NAMES) - len(problems), leaked=len(left),
+           detail=problems[0] if problems else f"odd valid names at {provider}")
+    assert not problems, problems
+    assert not left, left
+
+
+def seeded_view_names(env: dict[str, str], provider: str) -> list[str]:
+    from vmops.config import load_config
+
+    with Session(load_config(env)) as s:
+        return [i.name for i in s.provider(provider).list_instances()]
