@@ -39,7 +39,7 @@ def markdown(figures: list[Figure], meta: dict[str, Any]) -> str:
         "| # | figure | value | floor | floor is | ratio | target | met? |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for f in figures:
+    for f in sorted(figures, key=lambda f: int(f.group.split()[0])):  # stable: N order within a group
         ratio = "-" if f.ratio is None else f"{f.ratio:.2f}x"
         lines.append(f"| {f.group.split()[0]} | {f.name} | {_fmt(f.value, f.unit)} | {_fmt(f.floor, f.unit)} | "
                      f"{f.floor_what} | {ratio} | {f.target_text()} | {_met(f.met)} |")

@@ -122,6 +122,12 @@ class SimHost:
         """Total requests served so far, per provider."""
         return {n: int(s["requests"]["total"]) for n, s in self._control("GET", "/status").items()}
 
+    def counts_and_mutating(self) -> tuple[dict[str, int], dict[str, int]]:
+        """(total requests, mutating requests) served so far, per provider."""
+        status = self._control("GET", "/status").items()
+        return ({n: int(s["requests"]["total"]) for n, s in status},
+                {n: int(s["requests"]["mutating"]) for n, s in status})
+
     def reset(self) -> None:
         self._control("POST", "/reset")
 
