@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -61,8 +62,9 @@ class SimHost:
             if self.proc.poll() is not None:
                 raise SimHostError(f"simulator host exited with {self.proc.returncode}: {self.log_tail()}")
             if time.monotonic() > deadline:
+                tail = self.log_tail()
                 self.stop()
-                raise SimHostError(f"simulator host did not start within {START_TIMEOUT_S:g}s: {self.log_tail()}")
+                raise SimHostError(f"simulator host did not start within {START_TIMEOUT_S:g}s: {tail}")
             time.sleep(0.05)
         self.state = json.loads(state_file.read_text())
         return self
@@ -84,6 +86,7 @@ class SimHost:
                 p.wait(10)
         if self in _LIVE:
             _LIVE.remove(self)
+        shutil.rmtree(self.dir, ignore_errors=True)  # VMOPS_HOME, scenario, log: nothing is kept
 
     def __enter__(self) -> "SimHost":
         return self.start()
