@@ -54,10 +54,18 @@ def test_cost_json_table_and_errors(sims, vm_env, session):
 
     sims["lambda"].faults.add(Fault(endpoint="*", kind="error", status=503))
     part = vm(["cost", "--by", "provider", "--json"], {**vm_env, "VMOPS_OP_TIMEOUT": "5"}, timeout=180)
-    assert part.code != 0 and "lambda" in part.err and "Traceback" not in part.err
+    assert part.code == 14 and "lambda" in part.err and "Traceback" not in part.err
     body = part.json()
     assert body["missing_providers"] == ["lambda"]
     assert {g["provider"] for g in body["groups"]} == {"crusoe", "nebius"}
+
+    # every provider refusing the key the same way: the auth error's own exit code, like `vm list`
+    sims["lambda"].faults.clear()
+    wrong = {**vm_env, **{f"VMOPS_{p.upper()}_API_KEY": "wrong-key" for p in ("crusoe", "lambda", "nebius")}}
+    auth = vm(["cost"], wrong)
+    listing = vm(["list"], wrong)
+    assert auth.code == listing.code == 3, (auth.err, listing.err)
+    assert "Traceback" not in auth.err
 
 
 def test_inv_vm_cost_task(sims, vm_env):

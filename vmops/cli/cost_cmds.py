@@ -10,7 +10,8 @@ from typing import Any
 from invoke import task
 
 from vmops.cli.output import Column, command, print_json, print_table, usage, warn
-from vmops.errors import PartialFailure, UsageError
+from vmops.cli.vm_cmds import raise_failures
+from vmops.errors import UsageError
 
 GROUPS = ("provider", "gpu", "fleet", "billing", "region", "state")
 DEFAULT_BY = "provider,gpu,fleet,billing"
@@ -63,9 +64,11 @@ def cost(c: Any, by: str = DEFAULT_BY, provider: str = "", include_stopped: bool
 
         from vmops import inventory
 
+        listed = s.instances(names)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", inventory.InventoryWarning)  # reported below, once, on stderr
-            frame = inventory.instances(session=s, providers=names)
+            frame = inventory.instances_frame([i for n in names for i in listed.results.get(n, [])], session=s,
+                                              missing={n: str(e) for n, e in listed.failures.items()})
             table = inventory.cost(frame, by=keys, include_stopped=include_stopped)
         totals = inventory.total_cost(table)
         if fmt == "csv":
@@ -83,14 +86,9 @@ def cost(c: Any, by: str = DEFAULT_BY, provider: str = "", include_stopped: bool
             unpriced = int(table["unpriced_vms"].sum())
             if unpriced:
                 warn(f"{unpriced} VM(s) have no known price and are not in the sums")
-        errors = table.attrs.get("errors", {})
-        for n, msg in errors.items():
-            warn(f"{n}: listing failed: {msg}")
-        if errors:
-            raise PartialFailure(
-                f"cost is incomplete: {len(errors)} of {len(names)} provider(s) could not be listed "
-                f"({', '.join(errors)})",
-                hint="The figures above leave them out; retry later")
+        if listed.failures:
+            warn("cost is incomplete: the figures above leave out " + ", ".join(listed.failures))
+        raise_failures(listed.failures, names, "listed")
 
 
 def _plain(v: Any) -> Any:
