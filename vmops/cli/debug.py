@@ -53,5 +53,7 @@ def enable() -> None:
         h.setFormatter(RedactingFormatter(h.formatter._fmt if h.formatter else None))  # noqa: SLF001
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)
+    for chatty in ("invoke", "httpcore", "hpack"):  # parser states and socket steps bury the request lines
+        logging.getLogger(chatty).setLevel(logging.INFO)
     sys.excepthook = _excepthook
     threading.excepthook = _thread_excepthook
