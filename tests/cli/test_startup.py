@@ -19,21 +19,25 @@ def test_cli_import_loads_no_heavy_library():
     assert "vmops.cli.vm_cmds" in loaded  # the check really looked at a loaded CLI
 
 
-def test_help_runs_without_heavy_imports():
+def test_help_runs_without_heavy_imports_or_invoke():
+    """`vm --help` is served from vmops.cli.help_text: no heavy library and not even invoke is imported."""
     code = (
         "import sys, json, io, contextlib\n"
         "from vmops.cli.main import main\n"
         "buf = io.StringIO()\n"
+        "code = None\n"
         "with contextlib.redirect_stdout(buf):\n"
         "    try:\n"
         "        main(['vm', '--help'])\n"
-        "    except SystemExit:\n"
-        "        pass\n"
-        "print(json.dumps({'help': buf.getvalue(), 'mods': sorted(sys.modules)}))\n"
+        "    except SystemExit as e:\n"
+        "        code = e.code\n"
+        "print(json.dumps({'help': buf.getvalue(), 'code': code, 'mods': sorted(sys.modules)}))\n"
     )
     out = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
-    assert "create" in out["help"] and "sim up" in out["help"]
-    assert not [m for m in out["mods"] for h in HEAVY if m == h or m.startswith(h + ".")]
+    assert out["code"] in (0, None)
+    for cmd in ("create", "fleet create", "fleet destroy", "sim up", "list", "config show", "--version"):
+        assert cmd in out["help"]
+    assert not [m for m in out["mods"] for h in (*HEAVY, "invoke") if m == h or m.startswith(h + ".")]
 
 
 def test_closed_stdout_is_no_traceback(tmp_path):
