@@ -129,4 +129,13 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     out = os.environ.get("VMOPS_RELIABILITY_SUMMARY")
     if out:  # `inv stress` keeps the table (bench/results-style) for the README
         Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(text + "\n")
+        import datetime
+        import platform
+
+        when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        budget = os.environ.get("VMOPS_STRESS_BUDGET", "ci")
+        Path(out).write_text(
+            "# Reliability suite: latest run\n\n"
+            f"{when}, `{budget}` budget (`inv stress`), {os.cpu_count()} CPUs, Python {platform.python_version()}; "
+            f"pytest exit status {int(exitstatus)}. Every trial is judged at the providers (the simulators' own "
+            "lists), not from vmops' records. Scenarios: tests/reliability/.\n\n" + text + "\n")

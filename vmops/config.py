@@ -131,6 +131,7 @@ class Config:
     enabled: tuple[str, ...]
     poll_interval: float = 1.0
     op_timeout: float = 600.0
+    poll_min: float = 0.05  # shortest pause between polls (waits poll proportionally: section 3 of design.md)
     warnings: tuple[str, ...] = ()  # insecure settings found while loading (the CLI prints them once)
 
     @property
@@ -150,6 +151,7 @@ class Config:
             "state_file": str(self.state_path),
             "enabled": list(self.enabled),
             "poll_interval": self.poll_interval,
+            "poll_min": self.poll_min,
             "op_timeout": self.op_timeout,
             "providers": {n: s.describe() for n, s in self.providers.items()},
             "warnings": list(self.warnings),
@@ -324,10 +326,13 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         raise ValueError(f"unknown provider(s) in VMOPS_PROVIDERS/config: {', '.join(unknown)}; known: {', '.join(PROVIDERS)}")
     poll = float(env.get("VMOPS_POLL_INTERVAL") or file_data.get("poll_interval", 1.0))
     timeout = float(env.get("VMOPS_OP_TIMEOUT") or file_data.get("op_timeout", 600.0))
+    poll_min = float(env.get("VMOPS_POLL_MIN") or file_data.get("poll_min", 0.05))
+    if not (poll > 0 and timeout > 0 and poll_min >= 0):
+        raise ValueError("VMOPS_POLL_INTERVAL and VMOPS_OP_TIMEOUT must be positive and VMOPS_POLL_MIN not negative")
     has_keys = any(isinstance(v, dict) and "api_key" in v for v in file_data.values())
     warnings = security_warnings(path, has_keys, providers, enabled)
     return Config(home=home, providers=providers, enabled=enabled, poll_interval=poll, op_timeout=timeout,
-                  warnings=warnings)
+                  poll_min=poll_min, warnings=warnings)
 
 
 CONFIG_TEMPLATE = """\

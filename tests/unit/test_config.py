@@ -45,3 +45,21 @@ def test_secret_never_prints_itself(tmp_path):
     assert key not in repr(s) and key not in str(s) and key not in f"{s}" and key not in s.masked()
     cfg = load_config({"VMOPS_HOME": str(tmp_path), "VMOPS_LAMBDA_API_KEY": key})
     assert key not in repr(cfg) and key not in str(cfg.describe())
+
+
+def test_poll_settings_reach_the_adapters(tmp_path):
+    from vmops.providers import get_provider
+
+    (tmp_path / "config.toml").write_text("poll_min = 0.2\n")
+    cfg = load_config({"VMOPS_HOME": str(tmp_path), "VMOPS_POLL_INTERVAL": "3"})
+    timing = get_provider("crusoe", cfg).timing
+    assert (timing.poll_min, timing.poll_interval) == (0.2, 3.0)
+    adapter = get_provider("crusoe", load_config({"VMOPS_HOME": str(tmp_path), "VMOPS_POLL_MIN": "0.5"}))
+    assert adapter.poll_delay(0.0) == 0.5 and adapter.poll_delay(100.0) == 1.0  # 5% of 100 s, capped at 1 s
+
+
+@pytest.mark.parametrize("var,value", [("VMOPS_POLL_MIN", "-1"), ("VMOPS_POLL_INTERVAL", "0"),
+                                       ("VMOPS_OP_TIMEOUT", "nan"), ("VMOPS_POLL_MIN", "soon")])
+def test_bad_timing_settings_are_refused(tmp_path, var, value):
+    with pytest.raises(ValueError):
+        load_config({"VMOPS_HOME": str(tmp_path), var: value})

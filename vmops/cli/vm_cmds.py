@@ -332,7 +332,7 @@ def config_show(c: Any, json: bool = False) -> None:
     print(f"home:          {d['home']}")
     print(f"state file:    {d['state_file']}")
     print(f"providers:     {', '.join(d['enabled'])}")
-    print(f"poll interval: {d['poll_interval']}s   operation timeout: {d['op_timeout']}s")
+    print(f"poll interval: {d['poll_min']}-{d['poll_interval']}s   operation timeout: {d['op_timeout']}s")
     rows = [{"provider": n, **v, "sources": ",".join(f"{k}={src}" for k, src in v["sources"].items())}
             for n, v in d["providers"].items()]
     print_table(rows, (Column("provider", "PROVIDER"), Column("url", "ENDPOINT"), Column("api_key", "API KEY"),

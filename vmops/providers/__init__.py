@@ -27,5 +27,6 @@ def get_provider(name: str, config: "Config", timing: "Timing | None" = None) ->
     """An adapter for ``name`` configured from ``config``."""
     from vmops.providers.base import Timing as _Timing
 
-    timing = timing or _Timing(poll_interval=config.poll_interval, op_timeout=config.op_timeout)
+    timing = timing or _Timing(poll_interval=config.poll_interval, poll_min=config.poll_min,
+                               op_timeout=config.op_timeout)
     return adapter_class(name)(config.settings(name), timing)
