@@ -121,7 +121,7 @@ def render_help() -> str:
 
 def help_module_source() -> str:
     return ('"""`vm --help`, rendered from the real program by `python -m vmops.cli.program` (generated: do not\n'
-            'edit; tests/cli/test_startup.py checks it is current)."""\n\n'
+            'edit; tests/cli/test_help_fast.py checks it is current)."""\n\n'
             f"TEXT = {render_help()!r}\n")
 
 
