@@ -3,15 +3,12 @@ and the real `vm` program as a subprocess (the thing users run, and the thing a 
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
-import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Callable, Mapping
 
 from vmops.config import Config, load_config
 from vmops.fleet.manager import FleetManager
@@ -22,7 +19,9 @@ from vmops.session import Session
 from vmops.sim.base import Simulator
 from vmops.sim.common import Fault
 
-VM = [sys.executable, "-m", "vmops.cli.main"]
+from tests.cli.helpers import VM, Result
+from tests.cli.helpers import vm as run_vm
+
 
 #: A client deadline shorter than the slow answers of the ``latency`` faults below, so those are timeouts.
 REQUEST_TIMEOUT = 0.5
@@ -84,20 +83,9 @@ def env_for(vm_env: Mapping[str, str], **extra: str) -> dict[str, str]:
     return full
 
 
-@dataclass
-class Result:
-    returncode: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-
 def vm(vm_env: Mapping[str, str], *args: str, timeout: float = 120) -> Result:
-    """Run `vm ARGS` to completion with the simulators' environment."""
-    p = subprocess.run(VM + list(args), env=env_for(vm_env), capture_output=True, text=True, timeout=timeout)
-    return Result(p.returncode, p.stdout, p.stderr)
+    """Run `vm ARGS` to completion with the simulators' environment (tests/cli/helpers.vm)."""
+    return run_vm(list(args), {**vm_env}, timeout=timeout)
 
 
 def start(vm_env: Mapping[str, str], *args: str) -> subprocess.Popen[str]:

@@ -97,14 +97,14 @@ def _finish(vm_env: Mapping[str, str], config, name: str) -> tuple[list[str], in
         # Killed before the fleet row was written: the write-ahead rule means nothing can exist.
         return problems, 0, 0
     r = vm(vm_env, "fleet", "reconcile", name)
-    if r.returncode not in (0, 14) or "Traceback" in r.err:
-        problems.append(f"reconcile exit {r.returncode}: {r.err.strip()[-300:]}")
+    if r.code not in (0, 14) or "Traceback" in r.err:
+        problems.append(f"reconcile exit {r.code}: {r.err.strip()[-300:]}")
     mid = fleet_at_providers(config, name)
     if mid.orphans:
         problems.append(f"after reconcile: {mid.summary()}")
     d = vm(vm_env, "fleet", "destroy", name)
-    if d.returncode != 0:
-        problems.append(f"destroy exit {d.returncode}: {d.err.strip()[-300:]}")
+    if d.code != 0:
+        problems.append(f"destroy exit {d.code}: {d.err.strip()[-300:]}")
     return problems, mid.duplicates, len(mid.orphans)
 
 
@@ -219,8 +219,8 @@ def test_ctrl_c_during_fleet_create_rolls_back(sims, vm_env, config, seed) -> No
         if state is not FleetState.FAILED:
             problems.append(f"fleet {state.value} after a second Ctrl-C")
         d = vm(vm_env, "fleet", "destroy", name)
-        if d.returncode != 0:
-            problems.append(f"destroy exit {d.returncode}")
+        if d.code != 0:
+            problems.append(f"destroy exit {d.code}")
     elif "rolled back" not in err or state is not FleetState.FAILED:
         problems.append(f"no rollback reported (fleet {state.value}): {err.strip()[-300:]}")
     _verdict("Ctrl-C during fleet create: rollback", seed, how, config, name, before, problems, 0)

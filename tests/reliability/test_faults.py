@@ -283,41 +283,41 @@ def test_provider_down_for_create_destroy_and_list(sims, vm_env, config, provide
     name = f"down-{provider[:3]}"
     # create while it is down: made elsewhere, the provider named as skipped
     r = vm(_down(vm_env, provider), "fleet", "create", "--gpu", "h100", "--count", "4", "--name", f"{name}-c", "--json")
-    made = r.returncode == 0 and {m["provider"] for m in r.json()["members"] if m["status"] == "running"} <= (
+    made = r.code == 0 and {m["provider"] for m in r.json()["members"] if m["status"] == "running"} <= (
         {"crusoe", "lambda", "nebius"} - {provider})
     skipped = made and any(a["provider"] == provider and a["outcome"] == "skipped" for a in r.json()["attempts"])
-    assert r.returncode == 0, r.err
+    assert r.code == 0, r.err
     assert sims[provider].requests.mutating_count() == 0
     d3 = vm(vm_env, "fleet", "destroy", f"{name}-c")  # give its capacity back before the next fleet
     # a fleet with members at every provider, then the provider goes down
     r2 = vm(vm_env, "fleet", "create", "--gpu", "h100", "--count", "3", "--name", name)
-    assert r2.returncode == 0, r2.err
+    assert r2.code == 0, r2.err
     mine = fleet_at_providers(config, name)
     assert {v.provider for v in mine.vms} == {"crusoe", "lambda", "nebius"}, (mine.summary(), r2.out)
     listing = vm(_down(vm_env, provider), "list", "--json")
-    listed_ok = (listing.returncode == 14 and f"{provider} could not be listed" in listing.err
+    listed_ok = (listing.code == 14 and f"{provider} could not be listed" in listing.err
                  and {i["provider"] for i in listing.json()} == {"crusoe", "lambda", "nebius"} - {provider})
     status = vm(_down(vm_env, provider), "fleet", "status", name, "--json")
-    st = status.json() if status.returncode == 0 else {}
+    st = status.json() if status.code == 0 else {}
     kept = [m for m in st.get("members", []) if m["provider"] == provider and m["status"] == "running"]
-    status_ok = status.returncode == 0 and any(provider in w for w in st.get("warnings", [])) and len(kept) == 1
+    status_ok = status.code == 0 and any(provider in w for w in st.get("warnings", [])) and len(kept) == 1
     d1 = vm(_down(vm_env, provider), "fleet", "destroy", name)
     after_down = fleet_at_providers(config, name)
-    destroy_down_ok = (d1.returncode == 14 and provider in d1.err
+    destroy_down_ok = (d1.code == 14 and provider in d1.err
                        and [v.provider for v in after_down.vms] == [provider]
                        and set(after_down.recorded_live) == {(v.provider, v.id) for v in after_down.vms})
     d2 = vm(vm_env, "fleet", "destroy", name)
     left = fleet_at_providers(config, name).vms + fleet_at_providers(config, f"{name}-c").vms
-    ok = made and skipped and listed_ok and status_ok and destroy_down_ok and d2.returncode == 0 and not left
+    ok = made and skipped and listed_ok and status_ok and destroy_down_ok and d2.code == 0 and not left
     summary.record(f"provider down for a command: {provider}", passed=ok, leaked=len(left),
-                   detail=f"create skipped it: {skipped}; list: {listing.returncode}; destroy: {d1.returncode} then "
-                          f"{d2.returncode}; {after_down.summary()}")
-    assert made and skipped, (r.returncode, r.out, r.err)
-    assert listed_ok, (listing.returncode, listing.err, listing.out)
-    assert status_ok, (status.returncode, status.err, status.out)
-    assert destroy_down_ok, (d1.returncode, d1.err, after_down.summary(), after_down.recorded_live)
+                   detail=f"create skipped it: {skipped}; list: {listing.code}; destroy: {d1.code} then "
+                          f"{d2.code}; {after_down.summary()}")
+    assert made and skipped, (r.code, r.out, r.err)
+    assert listed_ok, (listing.code, listing.err, listing.out)
+    assert status_ok, (status.code, status.err, status.out)
+    assert destroy_down_ok, (d1.code, d1.err, after_down.summary(), after_down.recorded_live)
     assert "Traceback" not in d1.err + listing.err + status.err
-    assert d2.returncode == 0 and d3.returncode == 0, d2.err + d3.err
+    assert d2.code == 0 and d3.code == 0, d2.err + d3.err
     assert not left and ok
 
 
@@ -336,12 +336,12 @@ def test_stuck_create_is_a_typed_timeout_naming_the_vm(sims, vm_env, config, pro
     named = len(vms) == 1 and vms[0].id in r.err and "stuck-one" in r.err
     d = vm(vm_env, "destroy", vms[0].id, "--provider", provider) if vms else None
     left = [v for v in instances(config) if v.name == "stuck-one"]
-    ok = r.returncode == OperationTimeout.exit_code and named and d is not None and d.returncode == 0 and not left
+    ok = r.code == OperationTimeout.exit_code and named and d is not None and d.code == 0 and not left
     summary.record(f"stuck create: typed timeout ({provider})", passed=ok, leaked=len(left),
-                   detail=f"exit {r.returncode}: {r.err.strip().splitlines()[0] if r.err.strip() else ''}")
-    assert r.returncode == OperationTimeout.exit_code, r.err
+                   detail=f"exit {r.code}: {r.err.strip().splitlines()[0] if r.err.strip() else ''}")
+    assert r.code == OperationTimeout.exit_code, r.err
     assert named and "Traceback" not in r.err, r.err
-    assert d is not None and d.returncode == 0 and not left and ok
+    assert d is not None and d.code == 0 and not left and ok
 
 
 def test_stuck_creates_in_a_fleet_are_recorded_cleaned_up_and_replaced(sims, config) -> None:
@@ -378,7 +378,7 @@ def test_stuck_destroy_keeps_the_member_until_a_later_destroy_finishes(sims, vm_
     provider behaving again) finishes it and leaves nothing."""
     name = f"stuckd-{provider[:3]}"
     r = vm(vm_env, "fleet", "create", "--gpu", "h100", "--count", "3", "--name", name)
-    assert r.returncode == 0, r.err
+    assert r.code == 0, r.err
     target = [v for v in fleet_at_providers(config, name).vms if v.provider == provider]
     assert len(target) == 1
     sims[provider].faults.add(Fault(STUCK[provider][1], "never_complete"))
@@ -395,12 +395,12 @@ def test_stuck_destroy_keeps_the_member_until_a_later_destroy_finishes(sims, vm_
     clear_faults(sims)
     rc = vm(vm_env, "fleet", "reconcile", name)
     left = fleet_at_providers(config, name).vms
-    ok = (d1.returncode == 14 and target[0].id in d1.err and recorded and [v.id for v in mid.vms] == [target[0].id]
-          and rc.returncode == 0 and not left)
+    ok = (d1.code == 14 and target[0].id in d1.err and recorded and [v.id for v in mid.vms] == [target[0].id]
+          and rc.code == 0 and not left)
     summary.record(f"stuck destroy: recorded, finished later ({provider})", passed=ok, leaked=len(left),
-                   detail=f"destroy exit {d1.returncode}; reconcile exit {rc.returncode}; {mid.summary()}")
-    assert d1.returncode == 14 and target[0].id in d1.err and "Traceback" not in d1.err, d1.err
+                   detail=f"destroy exit {d1.code}; reconcile exit {rc.code}; {mid.summary()}")
+    assert d1.code == 14 and target[0].id in d1.err and "Traceback" not in d1.err, d1.err
     assert [v.id for v in mid.vms] == [target[0].id], mid.summary()
     assert recorded, [(m.status, m.last_error) for m in rec]
-    assert rc.returncode == 0, rc.err
+    assert rc.code == 0, rc.err
     assert not left and ok
