@@ -25,20 +25,14 @@ import pandas as pd
 
 from vmops.catalogue import PROVIDERS
 from vmops.errors import VmopsError
-from vmops.fleet.naming import FLEET_LABEL, parse_member_name
-from vmops.model import GpuShape, Instance, Offer, State
+from vmops.fleet.ownership import claim as ownership_claim
+from vmops.model import BILLED_STATES, GpuShape, Instance, Offer, State
 from vmops.session import FanOut, Session
 from vmops.state.records import LIVE, FleetRecord, MemberRecord, MemberStatus
 
 HOURS_PER_DAY = 24.0
 #: Average hours in a month (365 * 24 / 12), the usual cloud-billing convention.
 HOURS_PER_MONTH = 730.0
-
-#: States in which a VM is assumed to bill by the hour. Stopped and deleted VMs are not counted (GPU
-#: providers bill compute only while a VM holds its GPUs; storage is ignored).
-BILLED_STATES: frozenset[State] = frozenset(
-    {State.CREATING, State.RUNNING, State.STARTING, State.STOPPING, State.ERROR, State.UNKNOWN}
-)
 
 ORIGIN_PROVIDER = "provider"
 ORIGIN_CATALOGUE = "catalogue"
@@ -114,39 +108,45 @@ def price_of(provider: str, native_type: str, price: float | None, source: str |
     return None, "", ORIGIN_UNKNOWN
 
 
-def claimed_fleet(name: str, labels: dict[str, str] | None = None) -> str | None:
-    """The fleet a VM says it belongs to, by its label (where the provider has labels) or its name."""
-    if labels and labels.get(FLEET_LABEL):
-        return labels[FLEET_LABEL]
-    parsed = parse_member_name(name)
-    return parsed[0] if parsed else None
+def claimed_fleet(inst: Instance, *, labelled: bool, store_id: str | None) -> str | None:
+    """The fleet of this installation a VM belongs to by the ownership rule (vmops.fleet.ownership);
+    with no state store yet, nothing on a labelled provider is ours."""
+    if store_id is None and labelled:
+        return None
+    return ownership_claim(inst, labelled=labelled, store_id=store_id or "").fleet
+
+
+def _labelled(session: Session | None, provider: str) -> bool:
+    if session is None or provider not in session.config.providers:
+        return False
+    return session.provider(provider).capabilities.labels
 
 
 # ---- the state store (read-only here) ----------------------------------------------------------------
-def _records(session: Session) -> tuple[list[FleetRecord], dict[int, list[MemberRecord]]]:
-    """Fleets and their members from the state store; nothing if vmops has never written one."""
+def _records(session: Session) -> tuple[list[FleetRecord], dict[int, list[MemberRecord]], str | None]:
+    """Fleets and their members from the state store, and its identity; nothing if vmops never wrote one."""
     path = session.config.state_path
     if not path.exists():
-        return [], {}
+        return [], {}, None
     from vmops.state import open_store
 
     store = open_store(path)
     try:
         fleets = store.list_fleets()
-        return fleets, {f.id: store.members(f.id) for f in fleets}
+        return fleets, {f.id: store.members(f.id) for f in fleets}, store.identity
     finally:
         store.close()
 
 
-def _membership(session: Session) -> tuple[dict[tuple[str, str], tuple[str, MemberRecord]], set[str]]:
-    fleets, members = _records(session)
+def _membership(session: Session) -> tuple[dict[tuple[str, str], tuple[str, MemberRecord]], str | None]:
+    fleets, members, store_id = _records(session)
     names = {f.id: f.name for f in fleets}
     index: dict[tuple[str, str], tuple[str, MemberRecord]] = {}
     for fid, ms in members.items():
         for m in ms:
             if m.instance_id:
                 index[(m.provider, m.instance_id)] = (names[fid], m)
-    return index, {f.name for f in fleets if f.state.value != "destroyed"}
+    return index, store_id
 
 
 # ---- instances ---------------------------------------------------------------------------------------
@@ -168,15 +168,17 @@ def instances_frame(
     claims (``claimed_fleet``); ``orphan`` is True for a VM that claims a fleet the record does not
     give it."""
     index: dict[tuple[str, str], tuple[str, MemberRecord]] = {}
+    store_id: str | None = None
     if session is not None:
-        index, _ = _membership(session)
+        index, store_id = _membership(session)
+    labelled = {p: _labelled(session, p) for p in {i.provider for i in instances}}
     rows = []
     for i in instances:
         price, source, origin = price_of(i.provider, i.native_type, i.price_per_hour, i.price_source)
         rec = index.get((i.provider, i.id))
         fleet = rec[0] if rec else None
         status = rec[1].status.value if rec else None
-        claim = claimed_fleet(i.name, dict(i.labels))
+        claim = claimed_fleet(i, labelled=labelled[i.provider], store_id=store_id)
         recorded_live = rec is not None and rec[1].status in LIVE
         rows.append({
             "provider": i.provider,
@@ -268,7 +270,7 @@ def members(fleet: str | None = None, session: Session | None = None, refresh: b
     """Recorded members of ``fleet`` (every fleet's if None), from the state store. With ``refresh``,
     also ``exists``/``observed_state``/``observed_price_per_hour`` from the providers, read now."""
     with _session(session) as s:
-        fleets, ms = _records(s)
+        fleets, ms, _ = _records(s)
         if fleet is not None:
             fleets = [f for f in fleets if f.name == fleet]
             if not fleets:
@@ -293,7 +295,7 @@ def fleets(session: Session | None = None, refresh: bool = False) -> pd.DataFram
     """Recorded fleets with member counts and hourly price. ``members`` counts members whose VM may exist;
     ``running`` those recorded (or, with ``refresh``, observed) running; ``price_per_hour`` sums them."""
     with _session(session) as s:
-        recs, _ = _records(s)
+        recs, _, _ = _records(s)
         mdf = members(session=s, refresh=refresh)
         rows = []
         for f in recs:
@@ -469,7 +471,7 @@ def orphans(session: Session | None = None, frame: pd.DataFrame | None = None) -
     with _session(session) as s:
         inv = frame if frame is not None else instances(session=s)
         answered = set(s.provider_names()) - set(missing_providers(inv))
-        fleet_recs, ms = _records(s)
+        fleet_recs, ms, _ = _records(s)
         recorded = {f.name: f for f in fleet_recs}
         rows: list[dict[str, object]] = []
         for r in inv[inv["orphan"]].itertuples(index=False):

@@ -34,6 +34,13 @@ class State(str, Enum):
         return self is State.DELETED
 
 
+#: States in which a VM is assumed to bill by the hour. Stopped and deleted VMs are not counted (GPU
+#: providers bill compute only while a VM holds its GPUs; storage is ignored).
+BILLED_STATES: frozenset[State] = frozenset(
+    {State.CREATING, State.RUNNING, State.STARTING, State.STOPPING, State.ERROR, State.UNKNOWN}
+)
+
+
 def map_state(native: str | None, table: Mapping[str, State]) -> State:
     """Map a native state through an adapter's table; anything unmapped is UNKNOWN, never an error."""
     if native is None:

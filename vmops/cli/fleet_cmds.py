@@ -126,8 +126,8 @@ def create(
     gpu: str = "",
     count: int = 0,
     name: str = "",
-    min: int = 0,  # noqa: A002 - the flag is --min
-    policy: str = "spread",
+    min: int = -1,  # noqa: A002 - the flag is --min; -1: not given
+    policy: str = "",
     allow_unterminable_reserved: bool = False,
     dry_run: bool = False,
     json: bool = False,
@@ -141,7 +141,7 @@ def create(
     if count < 1:
         raise usage(f"--count must be at least 1 (got {count})")
     shape = parse_shape_for(None, gpu)
-    spec = FleetSpec(shape, count, name or None, min or None, policy,
+    spec = FleetSpec(shape, count, name or None, None if min == -1 else min, policy or None,
                      allow_unterminable_reserved).validated()
     from vmops.fleet.progress import StderrProgress
 
@@ -168,13 +168,16 @@ def create(
                 listener.finish()
         if json:
             print_json(result.to_dict())
-            return
-        from vmops.fleet.report import FleetView
+        else:
+            from vmops.fleet.report import FleetView
 
-        _print_view(FleetView(result.fleet, result.members))
-        if result.shortfall:
-            warn(f"fleet {result.fleet.name} is partial: {result.shortfall} of {result.fleet.count} VM(s) "
-                 f"could not be made")
+            _print_view(FleetView(result.fleet, result.members))
+            if result.shortfall:
+                warn(f"fleet {result.fleet.name} is partial: {result.shortfall} of {result.fleet.count} VM(s) "
+                     f"could not be made")
+        problem = result.error()
+        if problem is not None:
+            raise problem
 
 
 @task(name="list", help={"json": JSON_HELP})

@@ -45,8 +45,15 @@ def printable(text: str, limit: int | None = MAX_MESSAGE) -> str:
 
 
 def fail(err: VmopsError) -> Exit:
-    """The invoke Exit for an error (message printed by the program, code = the class's exit code)."""
-    return Exit(printable(f"error: {err}{simulator_hint(err)}"), code=err.exit_code)
+    """The invoke Exit for an error (message printed by the program, code = the class's exit code).
+
+    The sentence is one line; tables of details (``err.tables``, plain data from the core) follow on real
+    lines, whole: only control characters inside their cells are escaped."""
+    text = printable(f"error: {err}{simulator_hint(err)}")
+    for t in getattr(err, "tables", ()) or ():
+        rows = [dict(r) for r in t.rows]
+        text += "\n" + (t.title + "\n" if t.title else "") + render_table(rows, [Column(k, h) for k, h in t.columns])
+    return Exit(text, code=err.exit_code)
 
 
 def simulator_hint(err: VmopsError) -> str:

@@ -3,13 +3,15 @@
 Kept light: import ``vmops.fleet.manager`` for the manager itself (it pulls in the session/adapters).
 """
 
-from vmops.fleet.naming import FLEET_LABEL, belongs_to, generate_fleet_name, member_name, parse_member_name
+from vmops.fleet.naming import belongs_to, generate_fleet_name, member_name, parse_member_name
+from vmops.fleet.ownership import FLEET_LABEL, STORE_LABEL
 from vmops.fleet.policies import DEFAULT_POLICY, POLICIES, Placement, get_policy
 
 __all__ = [
     "DEFAULT_POLICY",
     "FLEET_LABEL",
     "POLICIES",
+    "STORE_LABEL",
     "Placement",
     "belongs_to",
     "generate_fleet_name",

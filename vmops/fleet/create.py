@@ -1,5 +1,6 @@
-"""One `fleet create` (or resume): rounds of concurrent creates, batched waits, failover, and the decision
-(active, partial, or roll back). The ``FleetManager`` facade builds a ``CreateRun`` and executes it."""
+"""One `fleet create` (or resume): rounds of concurrent creates, batched waits, failover, and the outcome
+(active, partial, or roll back what this command made). ``FleetManager.create`` builds a ``CreateRun``
+with the collaborators it needs (store, adapters, the member actions, a planner) and executes it."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Callable
 
 from vmops.errors import (
     AuthError,
@@ -21,23 +22,19 @@ from vmops.errors import (
     StateError,
     VmopsError,
 )
-from vmops.fleet.naming import FLEET_LABEL, member_name
+from vmops.fleet.interrupt import Abandoned, StopRequest
+from vmops.fleet.members import Members
+from vmops.fleet.naming import member_name
 from vmops.fleet.observe import member_fields, status_for
+from vmops.fleet.ownership import belongs, labels_for
 from vmops.fleet.planner import Plan
 from vmops.fleet.policies import capacity
-from vmops.fleet.progress import Progress
+from vmops.fleet.progress import Listener, Progress
 from vmops.fleet.report import Attempt, CreateResult, FleetCreateFailed, FleetInterrupted, Undestroyed
-from vmops.fleet.spec import FleetSpec
+from vmops.fleet.spec import FleetSpec, Limits
 from vmops.model import CreateRequest, Instance, Offer, ReservationPolicy, State
 from vmops.providers.base import Provider
-from vmops.state import LIVE, FleetRecord, FleetState, MemberRecord, MemberStatus
-
-if TYPE_CHECKING:
-    from vmops.fleet.manager import FleetManager
-
-
-class Stopped(Exception):
-    """Raised from a wait callback when Ctrl-C asked the create to stop."""
+from vmops.state import LIVE, FleetRecord, FleetState, MemberRecord, MemberStatus, Store
 
 
 @dataclass
@@ -76,22 +73,47 @@ class _Options:
             return None
 
 
-class CreateRun:
-    """One `fleet create` (or resume): rounds of concurrent creates, batched waits, failover, decision."""
+@dataclass
+class CreateContext:
+    """What a create run needs from the command that runs it (no back-reference to a manager)."""
 
-    def __init__(self, mgr: FleetManager, fleet: FleetRecord, spec: FleetSpec, resumed: bool,
-                 stop: threading.Event) -> None:
-        self.mgr = mgr
-        self.store = mgr.store
+    store: Store
+    provider: Callable[[str], Provider]
+    members: Members
+    plan: Callable[[FleetSpec, int], Plan]  # (spec, count) -> plan, reads only
+    sync: Callable[[FleetRecord], list[str]]  # observe + apply the record-only actions; returns changes
+    limits: Limits
+    request: StopRequest
+    note: Callable[[str], None]
+    listener: Listener | None = None
+
+
+class CreateRun:
+    """One `fleet create` (or resume): rounds of concurrent creates, batched waits, failover, outcome.
+
+    Safety (docs/design.md, "Fleet lifecycle"): a rollback destroys only members this run created; a
+    resume that cannot reach the minimum leaves the fleet as it was (its earlier members untouched, its
+    earlier state restored) and says so.
+    """
+
+    def __init__(self, ctx: CreateContext, fleet: FleetRecord, spec: FleetSpec, resumed: bool,
+                 prior_state: FleetState | None = None) -> None:
+        self.ctx = ctx
+        self.store = ctx.store
         self.fleet = fleet
         self.spec = spec
         self.resumed = resumed
-        self.stop = stop
-        self.progress = Progress(mgr.listener)
+        self.prior_state = prior_state
+        self.request = ctx.request
+        self.stop = ctx.request.stop
+        self.progress = Progress(ctx.listener)
         self.attempts: list[Attempt] = []
         self.alock = threading.Lock()
         self.sems: dict[str, threading.Semaphore] = {}
         self.plan: Plan | None = None
+        self.pool: ThreadPoolExecutor | None = None
+        #: member ids on record before this run: never rolled back by it
+        self.before: frozenset[int] = frozenset(m.id for m in self.store.members(fleet.id))
         #: provider -> VM name -> ids of the VMs carrying it, from one list per provider per round
         self.names: dict[str, dict[str, frozenset[str]]] = {}
 
@@ -102,88 +124,97 @@ class CreateRun:
     def _sem(self, provider: str) -> threading.Semaphore:
         with self.alock:
             if provider not in self.sems:
-                self.sems[provider] = threading.Semaphore(self.mgr.limits.per_provider)
+                self.sems[provider] = threading.Semaphore(self.ctx.limits.per_provider)
             return self.sems[provider]
 
     def _running(self) -> list[MemberRecord]:
         return [m for m in self.store.members(self.fleet.id) if m.status is MemberStatus.RUNNING]
 
+    def _mine(self, members: list[MemberRecord]) -> list[MemberRecord]:
+        """The members this run created (the only ones its rollback may destroy)."""
+        return [m for m in members if m.id not in self.before]
+
     # ---- top level -------------------------------------------------------------------------------
     def execute(self) -> CreateResult:
         try:
-            return self._execute()
-        except KeyboardInterrupt:
-            self.stop.set()
-            self.mgr.note("interrupted: no new creates; rolling back what was made "
-                          "(press Ctrl-C again to stop and leave the fleet recorded)")
-            try:
-                self._drain()
-                self.mgr.sync(self.store.fleet(self.fleet.id), adopt=True)
-                left = self._rollback("interrupted by the user")
-            except KeyboardInterrupt:
-                msg = (f"fleet {self.fleet.name!r}: interrupted again during rollback; it stays recorded with "
-                       "whatever was made")
-                self.store.set_fleet_state(self.fleet.id, FleetState.FAILED, error=msg)
-                raise FleetInterrupted(msg, hint=f"Finish with `vm fleet destroy {self.fleet.name}` "
-                                                 f"(or `vm fleet reconcile {self.fleet.name}`)") from None
-            msg = f"fleet {self.fleet.name!r}: create interrupted; rolled back"
-            if left:
-                raise FleetInterrupted(msg + f", but {len(left)} member(s) could not be destroyed", undestroyed=left,
-                                       hint=f"Run `vm fleet destroy {self.fleet.name}` once the cause is fixed") from None
-            raise FleetInterrupted(msg + " everything it had made", hint="") from None
+            result = self._execute()
+        except KeyboardInterrupt:  # only where no SIGINT handler could be installed (not the main thread)
+            self.request.press()
+            result = None
+        if not self.request.stopping:
+            assert result is not None
+            return result
+        self.ctx.note("interrupted: no new creates; rolling back what this command made "
+                      "(press Ctrl-C again to stop and leave the fleet recorded)")
+        try:
+            self._drain()
+            self.ctx.sync(self.store.fleet(self.fleet.id))
+            left = self._rollback("interrupted by the user")
+        except (Abandoned, KeyboardInterrupt):
+            msg = (f"fleet {self.fleet.name!r}: interrupted again during rollback; it stays recorded with "
+                   "whatever was made")
+            self.store.set_fleet_state(self.fleet.id, FleetState.FAILED, error=msg)
+            raise FleetInterrupted(msg, hint=f"Finish with `vm fleet destroy {self.fleet.name}` "
+                                             f"(or `vm fleet reconcile {self.fleet.name}`)") from None
+        msg = f"fleet {self.fleet.name!r}: create interrupted; rolled back"
+        if left:
+            raise FleetInterrupted(msg + f", but {len(left)} member(s) could not be destroyed", undestroyed=left,
+                                   hint=f"Run `vm fleet destroy {self.fleet.name}` once the cause is fixed") from None
+        raise FleetInterrupted(msg + " everything it had made", hint="") from None
 
     def _drain(self) -> None:
-        pool = getattr(self, "pool", None)
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+        """Let in-flight creates finish (each records its answer); cancel the ones not started."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
 
     def _execute(self) -> CreateResult:
         fleet = self.fleet
         spec = self.spec
         if self.resumed:
-            view = self.mgr.sync(fleet, adopt=True)
-            for c in view.changes:
-                self.mgr.note(f"resume: {c}")
-            self.mgr._settle(fleet, self.progress, self.stop)
+            for c in self.ctx.sync(fleet):
+                self.ctx.note(f"resume: {c}")
+            self.ctx.members.settle(fleet, self.progress, self.stop)
         running = len(self._running())
         need = spec.count - running
-        if need <= 0:
+        if need <= 0 or self.stop.is_set():
             return self._decide()
-        plan = self.mgr.plan(spec, count=need)
+        plan = self.ctx.plan(spec, need)
         self.plan = plan
         for s in plan.skipped:
             self._attempt(Attempt(s.provider, s.region, None, None, "skipped", s.reason))
         options = _Options.from_plan(plan)
         slots: list[Offer] = [p.offer for p in plan.placements for _ in range(p.count)]
         # Slots the plan could not place go straight to failover (which may find nothing).
-        slots_missing = max(0, need - len(slots))
-        for _ in range(slots_missing):
+        for _ in range(max(0, need - len(slots))):
             o = options.next()
             if o is None:
                 break
             slots.append(o)
-        self.pool = ThreadPoolExecutor(max_workers=self.mgr.limits.max_parallel, thread_name_prefix="vmops-create")
+        self.pool = ThreadPoolExecutor(max_workers=self.ctx.limits.max_parallel, thread_name_prefix="vmops-create")
         try:
             while slots and not self.stop.is_set():
                 self._list_names({o.provider for o in options.offers})
+                if self.stop.is_set():
+                    break
                 with self.store.write():  # every member row of the round in one commit, before any create
                     rows = [self._new_member(o) for o in slots]
-                futures: list[Future[MemberRecord | None]] = [
-                    self.pool.submit(self._make_one, o, options, m) for o, m in zip(slots, rows)]
+                futures: list[Future[MemberRecord | None]] = []
+                for o, m in zip(slots, rows):
+                    futures.append(self.pool.submit(self._make_one, o, options, m))
                 for f in futures:
                     while True:
                         try:
-                            f.result(timeout=0.2)
+                            f.result(timeout=0.1)
                             break
                         except TimeoutError:
                             continue
                 if self.stop.is_set():
                     break
-                failed = self.mgr._settle(fleet, self.progress, self.stop)
+                failed = self.ctx.members.settle(fleet, self.progress, self.stop)
                 slots = []
-                if failed:
+                if failed and not self.stop.is_set():
                     # Errors after acceptance: clean them up, and send those members to the next option.
-                    left = self.mgr.destroy_members(failed)
+                    left = self.ctx.members.destroy(failed)
                     for m in failed:
                         self._attempt(Attempt(m.provider, m.region, m.native_type, m.name, "failed",
                                               (m.last_error or "failed") + "; cleaned up"
@@ -196,16 +227,13 @@ class CreateRun:
                         o = options.next()
                         if o is not None:
                             slots.append(o)
-                running = len(self._running())
-                if running >= spec.count:
+                if len(self._running()) >= spec.count:
                     break
-        except KeyboardInterrupt:
-            self.stop.set()  # before anything waits: in-flight creates finish, no new ones start
-            raise
         finally:
-            self.pool.shutdown(wait=not self.stop.is_set())
+            self.pool.shutdown(wait=not self.stop.is_set(), cancel_futures=self.stop.is_set())
         if self.stop.is_set():
-            raise KeyboardInterrupt
+            return CreateResult(self.store.fleet(fleet.id), self.store.members(fleet.id), self.attempts,
+                                self.resumed, 0, self.plan)
         return self._decide()
 
     def _decide(self) -> CreateResult:
@@ -213,32 +241,44 @@ class CreateRun:
         spec = self.spec
         if any(m.status is MemberStatus.REQUESTED and not m.instance_id for m in self.store.members(fleet.id)):
             # A create whose answer was lost while its provider could not be listed: look once more by name
-            # while this process still holds the fleet, so a VM it did make is counted (and trimmed if surplus).
-            self.mgr.sync(self.store.fleet(fleet.id), adopt=True)
+            # while this process still holds the fleet, so a VM it did make is counted.
+            self.ctx.sync(self.store.fleet(fleet.id))
         running = self._running()
         for m in running:
             self._attempt(Attempt(m.provider, m.region, m.native_type, m.name, "running", None))
         if len(running) >= spec.count:
-            self.mgr._trim(fleet, running)
+            extra = len(running) - spec.count
+            mine = sorted(self._mine(running), key=lambda m: m.seq)
+            surplus = mine[len(mine) - min(extra, len(mine)):] if extra > 0 else []
+            if surplus:  # this run made more than asked (a VM found late by its name): its own, so it may go
+                self.ctx.members.destroy(surplus)
             fleet = self.store.set_fleet_state(fleet.id, FleetState.ACTIVE, error=None,
                                                message=f"{spec.count} of {spec.count} running")
-            return CreateResult(fleet, self.store.members(fleet.id), self.attempts, self.resumed, 0, self.plan)
+            return self._result(fleet, 0)
         if len(running) >= spec.min:
             short = spec.count - len(running)
-            # Accepted-but-unsettled members cannot be left dangling in a partial fleet: clean them up.
-            stray = [m for m in self.store.members(fleet.id) if m.status in (MemberStatus.ACCEPTED, MemberStatus.REQUESTED)]
+            # This run's accepted-but-unsettled members cannot be left dangling in a partial fleet.
+            stray = [m for m in self._mine(self.store.members(fleet.id))
+                     if m.status is MemberStatus.ACCEPTED]
             if stray:
-                self.mgr.destroy_members(stray)
+                self.ctx.members.destroy(stray)
             fleet = self.store.set_fleet_state(fleet.id, FleetState.PARTIAL,
                                                error=f"{len(running)} of {spec.count} running; {short} short")
-            return CreateResult(fleet, self.store.members(fleet.id), self.attempts, self.resumed, short, self.plan)
-        left = self._rollback(f"only {len(running)} of {spec.count} running (min {spec.min})")
+            return self._result(fleet, short)
         tried = ", ".join(sorted({f"{a.provider}/{a.region or '-'}" for a in self.attempts if a.outcome != "skipped"}))
-        msg = (f"fleet {fleet.name!r}: only {len(running)} of {spec.count} x {spec.gpu} VMs could be made "
-               f"(min {spec.min}); rolled back")
+        if self.resumed and self.before:
+            left = self._rollback(f"resume reached only {len(running)} of min {spec.min}", restore=True)
+            kept = [m for m in self.store.members(fleet.id) if m.status in LIVE]
+            msg = (f"fleet {fleet.name!r}: resuming could not reach its minimum ({len(running)} of {spec.min} "
+                   f"running); rolled back only what this command made; the fleet is as it was "
+                   f"({self.store.fleet(fleet.id).state.value}, {len(kept)} member(s) kept)")
+        else:
+            left = self._rollback(f"only {len(running)} of {spec.count} running (min {spec.min})")
+            msg = (f"fleet {fleet.name!r}: only {len(running)} of {spec.count} x {spec.gpu} VMs could be made "
+                   f"(min {spec.min}); rolled back")
         if left:
             msg += f", but {len(left)} member(s) could not be destroyed and stay recorded"
-        else:
+        elif not self.resumed:
             msg += ", nothing is left running"
         if not tried:
             msg += "; no provider could be tried"
@@ -247,13 +287,23 @@ class CreateRun:
             hint=(f"Run `vm fleet destroy {fleet.name}` once the cause is fixed" if left else
                   "Try a smaller --count, a lower --min, another --gpu, or later; `vm capacity` shows what is free"))
 
-    def _rollback(self, reason: str) -> list[Undestroyed]:
+    def _result(self, fleet: FleetRecord, shortfall: int) -> CreateResult:
+        members = self.store.members(fleet.id)
+        unknown = [m for m in members if m.status is MemberStatus.REQUESTED and not m.instance_id]
+        return CreateResult(fleet, members, self.attempts, self.resumed, shortfall, self.plan, unknown)
+
+    def _rollback(self, reason: str, *, restore: bool = False) -> list[Undestroyed]:
+        """Destroy what this run created. ``restore``: put the fleet back in the state it had before."""
         fleet = self.fleet
-        live = [m for m in self.store.members(fleet.id) if m.status in LIVE]
-        self.store.log(fleet.id, "rollback", f"rolling back {len(live)} member(s): {reason}")
-        left = self.mgr.destroy_members(live)
+        live = [m for m in self._mine(self.store.members(fleet.id)) if m.status in LIVE]
+        self.store.log(fleet.id, "rollback", f"rolling back {len(live)} member(s) this command made: {reason}")
+        left = self.ctx.members.destroy(live)
         error = reason if not left else f"{reason}; {len(left)} member(s) could not be destroyed"
-        self.store.set_fleet_state(fleet.id, FleetState.FAILED, error=error)
+        if restore and self.prior_state is not None and self.prior_state is not FleetState.CREATING:
+            self.store.set_fleet_state(fleet.id, self.prior_state, error=error,
+                                       message="resume rolled back; fleet left as it was")
+        else:
+            self.store.set_fleet_state(fleet.id, FleetState.FAILED, error=error)
         return left
 
     # ---- names already taken -------------------------------------------------------------------------
@@ -269,7 +319,7 @@ class CreateRun:
         def fetch(p: str) -> tuple[str, dict[str, frozenset[str]] | None]:
             try:
                 by_name: dict[str, set[str]] = {}
-                for i in self.mgr.provider(p).list_instances():
+                for i in self.ctx.provider(p).list_instances():
                     by_name.setdefault(i.name, set()).add(i.id)
                 return p, {n: frozenset(ids) for n, ids in by_name.items()}
             except VmopsError:
@@ -308,10 +358,11 @@ class CreateRun:
         return None
 
     def _request(self, offer: Offer, member: MemberRecord, adapter: Provider) -> CreateRequest:
-        labels = {FLEET_LABEL: self.fleet.name} if adapter.capabilities.labels else {}
+        labels = labels_for(self.fleet.name, self.store.identity) if adapter.capabilities.labels else {}
         if offer.reserved and offer.reservation_id:
             policy, ids = ReservationPolicy.STRICT, (offer.reservation_id,)
-        elif not adapter.capabilities.terminate_reserved and not self.spec.allow_unterminable_reserved:
+        elif self.fleet.reserved_mode == "never" or (
+                not adapter.capabilities.terminate_reserved and not self.spec.allow_unterminable_reserved):
             policy, ids = ReservationPolicy.FORBID, ()
         else:
             policy, ids = ReservationPolicy.AUTO, ()
@@ -329,7 +380,7 @@ class CreateRun:
 
     def _try_create(self, offer: Offer, row: MemberRecord | None = None) -> tuple[MemberRecord | None, str | None, bool]:
         """(member if accepted, failure reason, whether the whole provider should be given up)."""
-        adapter = self.mgr.provider(offer.provider)
+        adapter = self.ctx.provider(offer.provider)
         member = row if row is not None else self._new_member(offer)
         self.progress.bump(offer.provider, requested=1)
         req = self._request(offer, member, adapter)
@@ -374,11 +425,13 @@ class CreateRun:
         """After an unclear create, find the VM by its (unique, deterministic) name."""
         for attempt in range(3):
             try:
-                found = [i for i in adapter.find_by_name(member.name) if i.state is not State.DELETED]
+                found = [i for i in adapter.find_by_name(member.name) if i.state is not State.DELETED
+                         and belongs(i, self.fleet.name, labelled=adapter.capabilities.labels,
+                                     store_id=self.store.identity)]
                 found = [i for i in found if self.store.member_by_instance(adapter.name, i.id) is None]
                 return found[0] if found else None
             except VmopsError:
-                time.sleep(self.mgr.limits.retry_delay * (2 ** attempt))
+                time.sleep(self.ctx.limits.retry_delay * (2 ** attempt))
         # Could not even look: keep the member as requested; destroy/reconcile resolves it by name later.
         self.store.update_member(member.id, last_error="create outcome unknown and the provider could not be listed")
         return None

@@ -1,77 +1,51 @@
-"""The fleet manager: plan, create (concurrently, with failover and rollback), status, destroy, reconcile.
+"""The fleet manager: the one facade every front end calls (CLI, notebooks, dashboard, Ansible modules).
 
-Its first duty is that vmops never loses track of a VM it made:
+Each command is observe -> decide -> apply (Kubernetes controllers; Terraform's plan/apply):
 
-* the fleet row is written before any provider call;
-* each member row (deterministic name, idempotency key) is written before its create call, and gets
-  the provider's instance id the moment the provider answers (creates run with ``wait=False``; the
-  waiting happens afterwards, batched per provider: one list call per poll tick);
-* a member whose create answer was lost is resolved by looking its name up at the provider;
-* anything at a provider whose name says it belongs to the fleet but the record lacks is adopted.
+* ``observe`` (vmops.fleet.observe) reads the record and the providers' truth;
+* ``decide`` (vmops.fleet.lifecycle) is pure: it returns a ``Decision`` naming exactly which VMs are
+  adopted, marked gone, stopped, started or destroyed, and why, with the hourly cost before and after;
+* ``apply`` (vmops.fleet.members) carries it out write-ahead. ``preview_*`` return the Decision without
+  applying it (``--dry-run``, Ansible check mode); the front end may ask for confirmation in between
+  (``confirm``), and what is then applied is exactly the Decision it was shown.
 
-Nothing here names a provider: adapters come from the session, decisions come from capability flags
-and from the normalized model (``Offer.reserved``, ``Instance.can_terminate``...).
+Its first duty is that vmops never loses track of a VM it made (write-ahead records, lost answers resolved
+by name, the one ownership rule) and never destroys what nobody asked it to (docs/design.md).
+Nothing here names a provider.
 """
 
 from __future__ import annotations
 
-import random
-import threading
-import time
-import uuid
-from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Sequence
+import dataclasses
+from typing import Callable
 
-from vmops.errors import (
-    FailedPrecondition,
-    OperationTimeout,
-    ProviderUnavailable,
-    ReservedCannotTerminate,
-    UsageError,
-    VmopsError,
-)
-from vmops.fleet.create import CreateRun, Stopped
-from vmops.fleet.naming import belongs_to, generate_fleet_name
-from vmops.fleet.observe import member_fields, status_for
+from vmops.errors import InsufficientCapacity, NotFound, PartialFailure, ProviderUnavailable, UsageError, VmopsError
+from vmops.fleet.create import CreateContext, CreateRun
+from vmops.fleet.decision import Action, ActionKind, Decision
+from vmops.fleet.interrupt import StopRequest, sigint_requests
+from vmops.fleet.lifecycle import decide_destroy, decide_power, decide_reconcile, settle_needed, sync_actions
+from vmops.fleet.members import Members
+from vmops.fleet.naming import generate_fleet_name
+from vmops.fleet.observe import Observation, count, health, observe
 from vmops.fleet.planner import Plan, eligible_providers, gather_offers, make_plan, usable_offers
 from vmops.fleet.policies import get_policy
 from vmops.fleet.progress import Listener, Progress
-from vmops.fleet.report import CreateResult, FleetDestroyIncomplete, FleetView, Undestroyed
+from vmops.fleet.report import CreateResult, FleetDestroyIncomplete, FleetInterrupted, FleetView, Undestroyed
 from vmops.fleet.spec import FleetSpec, Limits
-from vmops.model import Instance, State
-from vmops.providers.base import DestroyResult, Provider
+from vmops.providers.base import Provider
 from vmops.session import Session
-from vmops.state import LIVE, FleetLock, FleetRecord, FleetState, MemberRecord, MemberStatus, Store
+from vmops.state import RESUMABLE, FleetLock, FleetRecord, FleetState, Store
 
-#: What a member create waits for: running, or a state that will never become running.
-SETTLED = frozenset({State.RUNNING, State.ERROR, State.DELETED})
+#: A front end's confirmation: shown the Decision, returns whether to go ahead.
+Confirm = Callable[[Decision], bool]
 
 
-def per_provider(groups: dict[str, list[MemberRecord]], fn: Callable[[str, list[MemberRecord]], None],
-                 what: str) -> None:
-    """Run ``fn(provider, members)`` for each provider on its own thread and wait for all of them.
+class Cancelled(VmopsError):
+    """The user said no at a confirmation prompt: nothing was changed."""
 
-    Joins in short slices so Ctrl-C reaches the main thread while the workers run. A worker's exception is
-    raised here, in the caller, once all have finished; never printed by the thread machinery (after a
-    second Ctrl-C the caller has left and the workers' late errors, e.g. the closed state store, are dropped).
-    """
-    errors: list[BaseException] = []
-
-    def run(provider: str, members: list[MemberRecord]) -> None:
-        try:
-            fn(provider, members)
-        except BaseException as e:  # noqa: BLE001 - handed to the caller below
-            errors.append(e)
-
-    threads = [threading.Thread(target=run, args=(p, ms), name=f"vmops-{what}-{p}", daemon=True)
-               for p, ms in groups.items()]
-    for t in threads:
-        t.start()
-    for t in threads:
-        while t.is_alive():
-            t.join(0.2)
-    if errors:
-        raise errors[0]
+    exit_code = 1
+    kind = "cancelled"
+    default_hint = "Nothing was changed"
 
 
 class FleetManager:
@@ -81,13 +55,29 @@ class FleetManager:
                  progress: Listener | None = None, note: Callable[[str], None] | None = None) -> None:
         self.session = session or Session()
         self.config = self.session.config
-        self.store = store or Store(self.config.state_path)
+        self._store = store
         self.limits = limits or Limits()
         self.listener = progress
         self.note = note or (lambda _msg: None)
 
+    # ------------------------------------------------------------------ plumbing
+    @property
+    def store(self) -> Store:
+        """The state store, opened (and made, if new) on first use: planning alone never writes a file."""
+        if self._store is None:
+            self._store = Store(self.config.state_path)
+        return self._store
+
+    def _reading(self) -> Store:
+        """The store for a command that only reads: a missing state file means no fleets, and stays missing."""
+        if self._store is None and not self.config.state_path.exists():
+            raise NotFound("there are no fleets on record (no state file yet)",
+                           hint="Create one with `vm fleet create`")
+        return self.store
+
     def close(self) -> None:
-        self.store.close()
+        if self._store is not None:
+            self._store.close()
 
     def __enter__(self) -> "FleetManager":
         return self
@@ -101,6 +91,23 @@ class FleetManager:
     def lock(self, name: str) -> FleetLock:
         return FleetLock(self.config.home, name)
 
+    def _members(self, request: StopRequest | None = None) -> Members:
+        return Members(self.store, self.provider, self.limits, request)
+
+    def _terminate_reserved(self, obs: Observation) -> dict[str, bool]:
+        return {p: self.provider(p).capabilities.terminate_reserved for p in {m.provider for m in obs.members}}
+
+    # ------------------------------------------------------------------ observe
+    def observe(self, fleet: FleetRecord) -> Observation:
+        store = self.store
+        return observe(fleet, store.members(fleet.id), store_id=store.identity, provider=self.provider,
+                       recorded=lambda p, iid: store.member_by_instance(p, iid) is not None)
+
+    def _sync(self, fleet: FleetRecord, *, adopt: bool = True) -> list[str]:
+        """Observe and apply the record-only actions; return what changed."""
+        obs = self.observe(fleet)
+        return self._members().apply_sync(fleet, obs, sync_actions(obs, adopt=adopt))
+
     # ------------------------------------------------------------------ planning
     def plan(self, spec: FleetSpec, count: int | None = None) -> Plan:
         """Ask the providers (reads only) and allocate ``count`` (default: the spec's) VMs by the policy."""
@@ -112,412 +119,282 @@ class FleetManager:
         providers = {n: self.provider(n) for n in names}
         answers = gather_offers(providers, spec.gpu)
         offers, more = usable_offers(answers, providers, allow_unterminable_reserved=spec.allow_unterminable_reserved)
-        return make_plan(spec.gpu, spec.count if count is None else count, get_policy(spec.policy), offers,
+        return make_plan(spec.gpu, spec.count if count is None else count, get_policy(spec.policy_name), offers,
                          skipped + more)
 
-    def list(self) -> list[FleetView]:
+    # ------------------------------------------------------------------ views
+    def list(self, *, refresh: bool = False) -> list[FleetView]:
+        """Fleets on record; with ``refresh`` each live fleet is observed first (as ``status`` does)."""
+        if self._store is None and not self.config.state_path.exists():
+            return []
+        if refresh:
+            return [self.status(f.name) if f.state is not FleetState.DESTROYED else
+                    FleetView(f, self.store.members(f.id)) for f in self.store.list_fleets()]
         members = self.store.members_by_fleet()
         return [FleetView(f, members.get(f.id, [])) for f in self.store.list_fleets()]
 
-    # ------------------------------------------------------------------ create
-    def create(self, spec: FleetSpec, *, stop: threading.Event | None = None) -> CreateResult:
-        spec = spec.validated()
-        name = spec.name
-        if name is None:
-            taken = {f.name for f in self.store.list_fleets()}
-            name = generate_fleet_name(taken)
-            self.note(f"fleet name: {name}")
-        lock = self.lock(name).acquire()
-        try:
-            fleet, resumed = self.store.claim_fleet(
-                name, gpu=str(spec.gpu), count=spec.count, min_count=spec.min, policy=spec.policy,
-                allow_unterminable_reserved=spec.allow_unterminable_reserved)
-            if resumed:
-                self.note(f"resuming fleet {name!r} (was {self.store.events(fleet.id)[-1].from_state})")
-            run = CreateRun(self, fleet, spec, resumed, stop or threading.Event())
-            return run.execute()
-        finally:
-            lock.release()
-
-    # ------------------------------------------------------------------ sync with the providers
-    def sync(self, fleet: FleetRecord, *, adopt: bool) -> FleetView:
-        """Compare the record with what the providers report and update the record.
-
-        Every provider that has ever been asked to make a member of this fleet is listed once (the
-        write-ahead rule means no other provider can hold one). Members with an id that the provider no
-        longer lists are marked gone (or destroyed, if vmops was destroying them). With ``adopt`` (only
-        when holding the fleet's lock): members whose create answer never arrived are resolved by name,
-        and VMs named for this fleet that the record lacks are adopted.
-        """
-        members = self.store.members(fleet.id)
-        view = FleetView(fleet, members)
-        names = sorted({m.provider for m in members})
-        listings: dict[str, list[Instance]] = {}
-
-        def fetch(n: str) -> tuple[str, list[Instance] | VmopsError]:
-            try:
-                return n, self.provider(n).list_instances()
-            except VmopsError as e:
-                return n, e
-
-        if names:
-            with ThreadPoolExecutor(max_workers=len(names), thread_name_prefix="vmops-sync") as pool:
-                for n, out in pool.map(fetch, names):
-                    if isinstance(out, VmopsError):
-                        view.warnings.append(f"{n}: could not refresh ({out.render()})")
-                    else:
-                        listings[n] = out
-        for n, listing in listings.items():
-            with self.store.write():  # one commit for the provider's updates, not one per member
-                self._sync_provider(fleet, n, listing, [m for m in members if m.provider == n], adopt, view)
-        view.fleet = self.store.fleet(fleet.id)
-        view.members = self.store.members(fleet.id)
-        return view
-
-    def _sync_provider(self, fleet: FleetRecord, provider: str, listing: list[Instance],
-                       members: list[MemberRecord], adopt: bool, view: FleetView) -> None:
-        by_id = {i.id: i for i in listing}
-        recorded = {m.instance_id for m in members if m.instance_id}
-        claimed: set[str] = set()
-        for m in members:
-            if m.instance_id:
-                inst = by_id.get(m.instance_id)
-                if inst is not None and inst.state is not State.DELETED:
-                    status = m.status
-                    if m.status in (MemberStatus.REQUESTED, MemberStatus.ACCEPTED):
-                        status = status_for(inst.state)
-                    elif m.status in (MemberStatus.DESTROYED, MemberStatus.GONE, MemberStatus.FAILED):
-                        status = MemberStatus.DESTROYING if m.status is MemberStatus.DESTROYED else status_for(inst.state)
-                        view.changes.append(f"{m.name} ({m.instance_id}) still exists at {provider}")
-                    self.store.update_member(m.id, status=status, seen=True, **member_fields(inst))  # type: ignore[arg-type]
-                elif m.status in LIVE:
-                    new = MemberStatus.DESTROYED if m.status is MemberStatus.DESTROYING else MemberStatus.GONE
-                    why = "destroyed" if new is MemberStatus.DESTROYED else "no longer exists at the provider (deleted outside vmops)"
-                    self.store.update_member(m.id, status=new, state=State.DELETED, message=f"{m.name}: {why}")
-                    view.changes.append(f"{m.name} ({m.instance_id}) at {provider}: {why}")
-            elif m.status in LIVE and adopt:
-                found = [i for i in listing if i.name == m.name and i.id not in recorded and i.id not in claimed
-                         and i.state is not State.DELETED]
-                if found:
-                    inst = found[0]
-                    claimed.add(inst.id)
-                    status = MemberStatus.DESTROYING if m.status is MemberStatus.DESTROYING else status_for(inst.state)
-                    self.store.update_member(m.id, status=status, instance_id=inst.id, seen=True,
-                                             price_per_hour=inst.price_per_hour or m.price_per_hour,
-                                             message=f"{m.name}: create answer was lost; found it as {inst.id}",
-                                             **member_fields(inst))  # type: ignore[arg-type]
-                    view.changes.append(f"{m.name}: found at {provider} as {inst.id}")
-                else:
-                    self.store.update_member(m.id, status=MemberStatus.FAILED, state=State.DELETED,
-                                             last_error="the create never took effect (no VM with this name)")
-                    view.changes.append(f"{m.name}: no VM with this name at {provider}; marked failed")
-        if not adopt:
-            return
-        for inst in listing:
-            if (inst.id in recorded or inst.id in claimed or inst.state is State.DELETED
-                    or not belongs_to(inst.name, fleet.name)):
-                continue
-            if self.store.member_by_instance(provider, inst.id) is not None:
-                continue
-            self.store.add_member(
-                fleet.id, name=inst.name, provider=provider, region=inst.region, native_type=inst.native_type,
-                idempotency_key=f"adopted-{uuid.uuid4()}", status=status_for(inst.state), state=inst.state,
-                instance_id=inst.id, reserved=inst.reserved, reservation_id=inst.reservation_id,
-                price_per_hour=inst.price_per_hour, public_ip=inst.public_ip,
-                message=f"adopted orphan {inst.name} ({inst.id}) found at {provider}")
-            view.changes.append(f"adopted {inst.name} ({inst.id}) at {provider}")
-
-    # ------------------------------------------------------------------ status / destroy / reconcile
     def status(self, name: str, *, refresh: bool = True) -> FleetView:
-        fleet = self.store.get_fleet(name)
+        fleet = self._reading().get_fleet(name)
         if not refresh:
             return FleetView(fleet, self.store.members(fleet.id))
         lock = self.lock(name)
         held = lock.try_acquire()
         try:
-            view = self.sync(fleet, adopt=held)
+            obs = self.observe(fleet)
+            changes = self._members().apply_sync(fleet, obs, sync_actions(obs, adopt=held))
+            warnings = [f"{p}: could not refresh ({e})" for p, e in obs.failures.items()]
+            fleet = self.store.fleet(fleet.id)
+            members = self.store.members(fleet.id)
+            state = health(fleet, count(members))
+            if held and state is not fleet.state and not obs.failures:
+                fleet = self.store.set_fleet_state(fleet.id, state, message=f"seen {state.value} by status")
             if not held:
-                view.warnings.append(f"fleet {name!r} is busy in another vm process; showing it without adopting")
-            return view
+                warnings.append(f"fleet {name!r} is busy in another vm process; showing it without adopting")
+            return FleetView(fleet, members, warnings, changes)
         finally:
             lock.release()
 
-    def destroy(self, name: str) -> FleetView:
-        fleet = self.store.get_fleet(name)
-        with self.lock(name):
-            fleet = self.store.set_fleet_state(fleet.id, FleetState.DESTROYING, message="destroy requested")
-            return self._finish_destroy(fleet)
+    # ------------------------------------------------------------------ create
+    def create(self, spec: FleetSpec, *, request: StopRequest | None = None) -> CreateResult:
+        """Create (or resume) a fleet. Ctrl-C (in the main thread) or ``request.stop`` rolls back what this
+        command made; a second press leaves the fleet recorded."""
+        spec = spec.validated()
+        request = request or StopRequest()
+        with sigint_requests(request):
+            name = spec.name
+            if name is None:
+                taken = {f.name for f in self.store.list_fleets()}
+                name = generate_fleet_name(taken)
+                self.note(f"fleet name: {name}")
+            lock = self.lock(name).acquire()
+            try:
+                return self._create_locked(name, spec, request)
+            finally:
+                lock.release()
 
-    def _finish_destroy(self, fleet: FleetRecord) -> FleetView:
-        view = self.sync(fleet, adopt=True)
-        unreachable = [w for w in view.warnings]
-        live = [m for m in self.store.members(fleet.id) if m.status in LIVE]
-        left = self.destroy_members(live)
-        view = FleetView(self.store.fleet(fleet.id), self.store.members(fleet.id), view.warnings, view.changes)
-        still = [m for m in view.members if m.status in LIVE]
-        if not left and not still:
+    def _create_locked(self, name: str, spec: FleetSpec, request: StopRequest) -> CreateResult:
+        existing = self.store.find_fleet(name)
+        resuming = existing is not None and existing.state in RESUMABLE
+        first: Plan | None = None
+        if not resuming:
+            first = self._plan_new(spec)
+            if request.stopping:
+                raise FleetInterrupted(f"fleet {name!r}: interrupted while planning; nothing was made", hint="")
+        fleet, resumed = self.store.claim_fleet(
+            name, gpu=str(spec.gpu), count=spec.count, min_count=spec.min_count, policy=spec.policy,
+            allow_unterminable_reserved=spec.allow_unterminable_reserved, reserved_mode=spec.reserved_mode)
+        prior = None
+        if resumed and existing is not None:
+            prior = existing.state
+            self.note(f"resuming fleet {name!r} (was {existing.state.value}): " + "; ".join(_resume_changes(existing, spec)))
+        # The run works to the fleet's recorded terms (a resume keeps what was not given anew).
+        spec = dataclasses.replace(spec, name=name, min_count=fleet.min_count, policy=fleet.policy,
+                                   reserved_mode=fleet.reserved_mode)
+
+        def plan(s: FleetSpec, n: int) -> Plan:
+            nonlocal first
+            if first is not None and first.count == n:
+                p, first = first, None
+                return p
+            return self.plan(s, count=n)
+
+        ctx = CreateContext(self.store, self.provider, self._members(request), plan,
+                            lambda f: self._sync(f, adopt=True), self.limits, request, self.note, self.listener)
+        return CreateRun(ctx, fleet, spec, resumed, prior).execute()
+
+    def _plan_new(self, spec: FleetSpec) -> Plan:
+        """Plan a new fleet before anything is recorded; refuse at once (no record, no create sent) when the
+        plan shows its minimum cannot be met from what the providers said."""
+        plan = self.plan(spec)
+        if plan.planned >= spec.min:
+            return plan
+        answered = [s for s in plan.skipped if not s.reason.startswith("did not answer")]
+        if not plan.options and plan.skipped and not answered:
+            raise ProviderUnavailable(
+                f"no provider could be asked for {spec.gpu} capacity: "
+                + "; ".join(f"{s.provider}: {s.reason}" for s in plan.skipped),
+                hint="Check the providers' endpoints and your network (`vm config show`); nothing was created")
+        raise InsufficientCapacity(
+            f"only {plan.planned} of the {spec.min} {spec.gpu} VM(s) needed can be placed on current capacity; "
+            "nothing was created",
+            hint="`vm fleet create --dry-run` shows what each provider can supply; lower --count/--min or try "
+                 "another --gpu")
+
+    # ------------------------------------------------------------------ destroy
+    def preview_destroy(self, name: str) -> Decision:
+        """What ``destroy`` would do now (reads only)."""
+        fleet = self._reading().get_fleet(name)
+        obs = self.observe(fleet)
+        return decide_destroy(obs, sync_actions(obs, adopt=True), self._terminate_reserved(obs))
+
+    def destroy(self, name: str, *, confirm: Confirm | None = None) -> FleetView:
+        fleet = self._reading().get_fleet(name)
+        with self.lock(name):
+            fleet = self.store.fleet(fleet.id)
+            obs = self.observe(fleet)
+            decision = decide_destroy(obs, sync_actions(obs, adopt=True), self._terminate_reserved(obs))
+            if confirm is not None and decision.touches_vms and not confirm(decision):
+                raise Cancelled(f"destroy of fleet {name!r} cancelled")
+            fleet = self.store.set_fleet_state(fleet.id, FleetState.DESTROYING, message="destroy requested")
+            return self._apply_destroy(fleet, obs, decision)
+
+    def _apply_destroy(self, fleet: FleetRecord, obs: Observation, decision: Decision, *,
+                       quiet_undestroyable: bool = False) -> FleetView:
+        """Carry out a destroy Decision. ``quiet_undestroyable`` (reconcile): members the provider can never
+        destroy through its API are reported as warnings, not raised every time (they are marked once)."""
+        members = self._members()
+        changes = members.apply_sync(fleet, obs, [a for a in decision.actions if a.kind is not ActionKind.DESTROY])
+        # Held members go through destroy() too: it sends nothing for them, but marks a member the provider
+        # can never destroy through its API once (``undestroyable``) and reports each with its reason.
+        left = members.destroy(members.members_for(fleet, decision.destroys + decision.held))
+        view = FleetView(self.store.fleet(fleet.id), self.store.members(fleet.id),
+                         [f"{p}: could not refresh ({e})" for p, e in obs.failures.items()], changes, decision)
+        if not left and not obs.failures:
             view.fleet = self.store.set_fleet_state(fleet.id, FleetState.DESTROYED, error=None,
                                                     message="every member is gone")
             return view
-        reasons = {u.member.id: u for u in left}
-        items = [reasons.get(m.id) or Undestroyed(m, m.last_error or "still exists") for m in still]
-        msg = f"fleet {fleet.name!r}: {len(items)} member(s) could not be destroyed and stay recorded"
+        if not left:  # a provider could not be listed: its members were destroyed by id, not confirmed
+            still = [m for m in view.members if m.status.may_exist]
+            if not still:
+                view.fleet = self.store.set_fleet_state(fleet.id, FleetState.DESTROYED, error=None,
+                                                        message="every member is gone")
+                return view
+            left = [Undestroyed(m, m.last_error or "its provider could not be listed") for m in still]
+        msg = f"fleet {fleet.name!r}: {len(left)} member(s) could not be destroyed and stay recorded"
         self.store.set_fleet_state(fleet.id, FleetState.DESTROYING, error=msg)
-        if unreachable:
-            msg += " (" + "; ".join(unreachable) + ")"
-        raise FleetDestroyIncomplete(msg, undestroyed=items,
+        if quiet_undestroyable and not obs.failures and all(self.store.member(u.member.id).undestroyable
+                                                            for u in left):
+            view.fleet = self.store.fleet(fleet.id)
+            view.members = self.store.members(fleet.id)
+            view.warnings += [f"{u.member.name} ({u.member.instance_id}) at {u.member.provider} cannot be destroyed "
+                              f"through the API and stays recorded: {u.reason}" for u in left]
+            return view
+        if obs.failures:
+            msg += " (" + "; ".join(f"{p}: {e}" for p, e in obs.failures.items()) + ")"
+        raise FleetDestroyIncomplete(msg, undestroyed=left,
                                      hint=f"Run `vm fleet destroy {fleet.name}` again once the cause is fixed")
 
-    def reconcile(self, name: str) -> FleetView:
-        """Bring the record in line with the providers and finish whatever was interrupted."""
-        fleet = self.store.get_fleet(name)
-        with self.lock(name):
-            view = self.sync(fleet, adopt=True)
-            fleet = view.fleet
-            live = [m for m in view.members if m.status in LIVE]
-            if fleet.state is FleetState.DESTROYING or (fleet.state is FleetState.DESTROYED and live):
-                if fleet.state is FleetState.DESTROYED:
-                    self.store.set_fleet_state(fleet.id, FleetState.DESTROYING, message="orphans found after destroy")
-                out = self._finish_destroy(self.store.fleet(fleet.id))
-                out.changes = view.changes + ["finished the interrupted destroy"]
-                return out
-            if fleet.state is FleetState.CREATING:
-                # The lock is ours, so the create that owned this fleet is gone: finish it with what exists.
-                changes = view.changes
-                self._settle(fleet, Progress())
-                members = self.store.members(fleet.id)
-                running = [m for m in members if m.status is MemberStatus.RUNNING]
-                if len(running) >= fleet.min_count:
-                    self._trim(fleet, running)
-                    state = FleetState.ACTIVE if len(running) >= fleet.count else FleetState.PARTIAL
-                    self.store.set_fleet_state(fleet.id, state, error=None if state is FleetState.ACTIVE else
-                                               f"{len(running)} of {fleet.count} running",
-                                               message="interrupted create finished by reconcile")
-                    changes.append(f"interrupted create finished: {len(running)} of {fleet.count} running")
-                else:
-                    left = self.destroy_members([m for m in members if m.status in LIVE])
-                    self.store.set_fleet_state(
-                        fleet.id, FleetState.FAILED,
-                        error=f"interrupted create rolled back by reconcile ({len(running)} of {fleet.count} had been running)")
-                    changes.append(f"interrupted create rolled back ({len(running)} of min {fleet.min_count} were running)")
-                    if left:
-                        raise FleetDestroyIncomplete(
-                            f"fleet {name!r}: rolling back the interrupted create left {len(left)} member(s)",
-                            undestroyed=left, hint=f"Run `vm fleet destroy {name}` once the cause is fixed")
-                return FleetView(self.store.fleet(fleet.id), self.store.members(fleet.id), view.warnings, changes)
-            if fleet.state is FleetState.FAILED:
-                stray = [m for m in live if m.status is not MemberStatus.DESTROY_FAILED]
-                if stray:
-                    left = self.destroy_members(stray)
-                    view.changes.append(f"finished the interrupted rollback of {len(stray)} member(s)")
-                    if left:
-                        raise FleetDestroyIncomplete(f"fleet {name!r}: {len(left)} member(s) could not be destroyed",
-                                                     undestroyed=left)
-            elif fleet.state in (FleetState.ACTIVE, FleetState.PARTIAL):
-                # A VM found late by its name (a lost create answer) can make one member too many.
-                surplus = self._trim(fleet, [m for m in self.store.members(fleet.id) if m.status is MemberStatus.RUNNING])
-                if surplus:
-                    view.changes.append(f"destroyed {len(surplus)} member(s) beyond the fleet's count of {fleet.count}: "
-                                        + ", ".join(m.name for m in surplus))
-                running = sum(1 for m in self.store.members(fleet.id) if m.status is MemberStatus.RUNNING)
-                if running >= fleet.count and fleet.state is FleetState.PARTIAL:
-                    self.store.set_fleet_state(fleet.id, FleetState.ACTIVE, error=None,
-                                               message=f"{running} of {fleet.count} running")
-                if running < fleet.count:
-                    self.store.set_fleet_state(fleet.id, FleetState.PARTIAL,
-                                               error=f"{running} of {fleet.count} running")
-                    if fleet.state is FleetState.ACTIVE:
-                        view.changes.append(f"only {running} of {fleet.count} members still exist: fleet is partial")
-            return FleetView(self.store.fleet(fleet.id), self.store.members(fleet.id), view.warnings, view.changes)
+    # ------------------------------------------------------------------ reconcile
+    def _reconcile_observation(self, fleet: FleetRecord, *, settle: bool) -> tuple[Observation, list[Action]]:
+        obs = self.observe(fleet)
+        sync = sync_actions(obs, adopt=True)
+        if settle and fleet.state is FleetState.CREATING and settle_needed(obs, sync):
+            # The lock is ours, so the create that owned this fleet is gone: wait for what it started.
+            self._members().apply_sync(fleet, obs, sync)
+            self._members().settle(fleet, Progress())
+            fleet = self.store.fleet(fleet.id)
+            obs = self.observe(fleet)
+            sync = sync_actions(obs, adopt=True)
+        return obs, sync
 
-    def reconcile_all(self) -> list[FleetView]:
+    def preview_reconcile(self, name: str, *, destroy_surplus: bool = False) -> Decision:
+        """What ``reconcile`` would do now (reads only; accepted creates are not waited for)."""
+        fleet = self._reading().get_fleet(name)
+        obs, sync = self._reconcile_observation(fleet, settle=False)
+        return decide_reconcile(obs, sync, self._terminate_reserved(obs), destroy_surplus=destroy_surplus)
+
+    def reconcile(self, name: str, *, destroy_surplus: bool = False, confirm: Confirm | None = None) -> FleetView:
+        """Bring the record in line with the providers and finish what was interrupted (never destroying a
+        VM that exists unless a destroy was asked for, or ``destroy_surplus`` for members beyond the count)."""
+        fleet = self._reading().get_fleet(name)
+        with self.lock(name):
+            fleet = self.store.fleet(fleet.id)
+            obs, sync = self._reconcile_observation(fleet, settle=True)
+            fleet = obs.fleet
+            decision = decide_reconcile(obs, sync, self._terminate_reserved(obs), destroy_surplus=destroy_surplus)
+            if confirm is not None and decision.touches_vms and not confirm(decision):
+                raise Cancelled(f"reconcile of fleet {name!r} cancelled")
+            if fleet.state in (FleetState.DESTROYING, FleetState.DESTROYED) and decision.next_state in (
+                    FleetState.DESTROYED.value, FleetState.DESTROYING.value):
+                if fleet.state is FleetState.DESTROYED:
+                    fleet = self.store.set_fleet_state(fleet.id, FleetState.DESTROYING,
+                                                       message="VMs found after destroy")
+                view = self._apply_destroy(fleet, obs, decision, quiet_undestroyable=True)
+                view.changes.append("finished the interrupted destroy")
+                return view
+            members = self._members()
+            changes = members.apply_sync(fleet, obs, [a for a in decision.actions if a.kind is not ActionKind.DESTROY])
+            left = members.destroy(members.members_for(fleet, decision.destroys)) if decision.destroys else []
+            for a in decision.destroys:
+                changes.append(f"destroyed {a.name} ({a.instance_id}) at {a.provider}: {a.reason}")
+            state = FleetState(decision.next_state) if decision.next_state else fleet.state
+            if state is not fleet.state:
+                error = None if state is FleetState.ACTIVE else "; ".join(decision.notes) or None
+                self.store.set_fleet_state(fleet.id, state, error=error, message="reconciled")
+                changes.append(f"fleet is now {state.value}")
+            view = FleetView(self.store.fleet(fleet.id), self.store.members(fleet.id),
+                             [f"{p}: could not refresh ({e})" for p, e in obs.failures.items()], changes, decision)
+            for h in decision.held:
+                view.warnings.append(f"held: {h.name} ({h.instance_id}) at {h.provider}: {h.reason}")
+            if left:
+                raise FleetDestroyIncomplete(f"fleet {name!r}: {len(left)} member(s) could not be destroyed",
+                                             undestroyed=left)
+            return view
+
+    def reconcile_all(self, *, destroy_surplus: bool = False) -> list[FleetView]:
+        """Reconcile every fleet on record. One fleet's failure never stops the others: each is reported,
+        and a PartialFailure naming them is raised at the end (``views`` on it holds the others)."""
+        if self._store is None and not self.config.state_path.exists():
+            return []
         out: list[FleetView] = []
         errors: list[str] = []
         for f in self.store.list_fleets():
             if f.state is FleetState.DESTROYED:
                 continue
             try:
-                out.append(self.reconcile(f.name))
+                out.append(self.reconcile(f.name, destroy_surplus=destroy_surplus))
             except VmopsError as e:
                 errors.append(f"{f.name}: {e.message}")
         if errors:
-            from vmops.errors import PartialFailure
-
-            raise PartialFailure("reconcile failed for " + "; ".join(errors))
+            err = PartialFailure("reconcile failed for " + "; ".join(errors),
+                                 hint="The other fleets were reconciled; see `vm fleet status NAME` for each")
+            err.views = out  # type: ignore[attr-defined]
+            raise err
         return out
 
-    # ------------------------------------------------------------------ shared machinery
-    def _settle(self, fleet: FleetRecord, progress: Progress, stop: threading.Event | None = None) -> list[MemberRecord]:
-        """Wait (batched per provider) for accepted members to run or fail; return the ones that failed."""
-        accepted = [m for m in self.store.members(fleet.id) if m.status is MemberStatus.ACCEPTED and m.instance_id]
-        by_provider: dict[str, list[MemberRecord]] = {}
-        for m in accepted:
-            by_provider.setdefault(m.provider, []).append(m)
-        failed: list[MemberRecord] = []
-        flock = threading.Lock()
+    # ------------------------------------------------------------------ stop / start
+    def preview_power(self, name: str, *, start: bool) -> Decision:
+        fleet = self._reading().get_fleet(name)
+        obs = self.observe(fleet)
+        return decide_power(obs, sync_actions(obs, adopt=False), start=start, can_stop=self._can_stop(obs))
 
-        def wait(provider: str, members: list[MemberRecord]) -> None:
-            adapter = self.provider(provider)
-            by_iid = {m.instance_id: m for m in members if m.instance_id}
-            counted: set[str] = set()
+    def _can_stop(self, obs: Observation) -> dict[str, bool]:
+        return {p: self.provider(p).capabilities.stop_start for p in {m.provider for m in obs.members}}
 
-            def tick(seen: dict[str, Instance]) -> None:
-                for iid, inst in seen.items():
-                    if inst.state is State.RUNNING and iid not in counted:
-                        counted.add(iid)
-                        progress.bump(provider, running=1)
-                if stop is not None and stop.is_set():
-                    raise Stopped()
+    def power(self, name: str, *, start: bool, confirm: Confirm | None = None) -> FleetView:
+        """``vm fleet stop F`` / ``vm fleet start F``: every member that can be, at once per provider."""
+        fleet = self._reading().get_fleet(name)
+        with self.lock(name):
+            fleet = self.store.fleet(fleet.id)
+            obs = self.observe(fleet)
+            decision = decide_power(obs, sync_actions(obs, adopt=True), start=start, can_stop=self._can_stop(obs))
+            if confirm is not None and decision.touches_vms and not confirm(decision):
+                raise Cancelled(f"{decision.command} of fleet {name!r} cancelled")
+            members = self._members()
+            changes = members.apply_sync(fleet, obs, [a for a in decision.actions if not a.kind.touches_vm])
+            targets = members.members_for(fleet, [a for a in decision.actions if a.kind.touches_vm])
+            failed = members.power(targets, start=start)
+            view = FleetView(self.store.fleet(fleet.id), self.store.members(fleet.id),
+                             [f"{p}: could not refresh ({e})" for p, e in obs.failures.items()], changes, decision)
+            for h in decision.held:
+                view.warnings.append(f"{h.name} at {h.provider} left as it is: {h.reason}")
+            if failed:
+                raise FleetDestroyIncomplete(
+                    f"fleet {name!r}: {len(failed)} member(s) could not be {'started' if start else 'stopped'}",
+                    undestroyed=failed, hint=f"Run `vm fleet {decision.command} {name}` again once the cause is fixed")
+            return view
 
-            result: dict[str, Instance] = {}
-            for attempt in range(self.limits.wait_retries + 1):
-                try:
-                    result = adapter.wait_for({iid: SETTLED for iid in by_iid}, on_tick=tick)
-                    break
-                except OperationTimeout:
-                    try:
-                        current = {i.id: i for i in adapter.list_instances()}
-                    except VmopsError:
-                        current = {}
-                    result = {iid: current.get(iid) or Instance(provider, iid, m.name, State.UNKNOWN, "(timeout)", "")
-                              for iid, m in by_iid.items()}
-                    for iid, inst in result.items():
-                        if inst.state is not State.RUNNING:
-                            result[iid] = Instance(provider, iid, inst.name, State.ERROR, "(did not become running "
-                                                   f"within {adapter.timing.op_timeout:g}s; was {inst.state.value})",
-                                                   inst.native_type)
-                    break
-                except Stopped:
-                    return
-                except ProviderUnavailable as e:
-                    if attempt == self.limits.wait_retries:
-                        for m in by_iid.values():
-                            self.store.update_member(m.id, last_error=f"provider stopped answering while waiting: {e.message}")
-                        return
-                    time.sleep(self.limits.retry_delay * (2 ** attempt))
-            with self.store.write():  # one commit for this provider's results
-                self._record_settled(provider, by_iid, result, failed, flock, progress)
 
-        per_provider(by_provider, wait, "wait")
-        return failed
+def _resume_changes(old: FleetRecord, spec: FleetSpec) -> list[str]:
+    """What a resume keeps from the record and what it changes, in words."""
+    out = []
+    for what, recorded, given in (("min", old.min_count, spec.min_count), ("policy", old.policy, spec.policy),
+                                  ("reserved", old.reserved_mode, spec.reserved_mode)):
+        if given is None or given == recorded:
+            out.append(f"{what} {recorded} (as recorded)")
+        else:
+            out.append(f"{what} {recorded} -> {given}")
+    return out
 
-    def _record_settled(self, provider: str, by_iid: dict[str, MemberRecord], result: dict[str, Instance],
-                        failed: list[MemberRecord], flock: threading.Lock, progress: Progress) -> None:
-        """Record one provider's waited-for members: running, or failed (collected in ``failed``)."""
-        for iid, inst in result.items():
-            m = by_iid[iid]
-            if inst.state is State.RUNNING:
-                self.store.update_member(m.id, status=MemberStatus.RUNNING, seen=True, **member_fields(inst))  # type: ignore[arg-type]
-            else:
-                why = ("went to error after it was accepted" if inst.state is State.ERROR
-                       else "disappeared after it was accepted")
-                if inst.native_state.startswith("(did not"):
-                    why = inst.native_state.strip("()")
-                rec = self.store.update_member(m.id, state=inst.state, last_error=why, seen=True)
-                with flock:
-                    failed.append(rec)
-                progress.bump(provider, failed=1)
 
-    def destroy_members(self, members: Sequence[MemberRecord]) -> list[Undestroyed]:
-        """Destroy members concurrently (per provider), best effort with retries; report what is left.
-
-        Already gone counts as success. A reserved member the provider cannot terminate, or one at a
-        provider that keeps failing, stays recorded (``destroy_failed``) with the reason.
-        """
-        left: list[Undestroyed] = []
-        llock = threading.Lock()
-        by_provider: dict[str, list[MemberRecord]] = {}
-        for m in members:
-            if m.status not in LIVE:
-                continue
-            if not m.instance_id:
-                # Still unresolved (its provider could not be listed): cannot be destroyed yet.
-                left.append(Undestroyed(m, m.last_error or "its create's outcome is unknown (provider not reachable)"))
-                continue
-            by_provider.setdefault(m.provider, []).append(m)
-
-        def run(provider: str, ms: list[MemberRecord]) -> None:
-            adapter = self.provider(provider)
-            out = self._destroy_at(adapter, ms)
-            with llock:
-                left.extend(out)
-
-        per_provider(by_provider, run, "destroy")
-        return left
-
-    def _destroy_at(self, adapter: Provider, members: list[MemberRecord]) -> list[Undestroyed]:
-        left: list[Undestroyed] = []
-        todo: dict[str, MemberRecord] = {}
-        with self.store.write():  # one commit, still before any destroy is sent
-            for m in members:
-                if m.reserved and not adapter.capabilities.terminate_reserved:
-                    why = "reserved instance: the provider cannot terminate it through the API"
-                    self.store.update_member(m.id, status=MemberStatus.DESTROY_FAILED, last_error=why)
-                    left.append(Undestroyed(self.store.member(m.id), why))
-                else:
-                    assert m.instance_id is not None
-                    todo[m.instance_id] = self.store.update_member(m.id, status=MemberStatus.DESTROYING)
-        sent: dict[str, MemberRecord] = {}
-        for attempt in range(self.limits.destroy_attempts):
-            if not todo:
-                break
-            results = self._send_destroys(adapter, list(todo))
-            retry: dict[str, MemberRecord] = {}
-            with self.store.write():
-                for r in results:
-                    m = todo[r.id]
-                    if r.ok:
-                        if r.instance is None or r.instance.state is State.DELETED:
-                            self.store.update_member(m.id, status=MemberStatus.DESTROYED, state=State.DELETED,
-                                                     last_error=None)
-                        else:
-                            sent[r.id] = m
-                    elif isinstance(r.error, ReservedCannotTerminate):
-                        why = r.error.message
-                        self.store.update_member(m.id, status=MemberStatus.DESTROY_FAILED, last_error=why)
-                        left.append(Undestroyed(self.store.member(m.id), why))
-                    elif isinstance(r.error, (ProviderUnavailable, FailedPrecondition)) and attempt + 1 < self.limits.destroy_attempts:
-                        retry[r.id] = m
-                    else:
-                        why = r.error.message if r.error else "unknown failure"
-                        self.store.update_member(m.id, status=MemberStatus.DESTROY_FAILED, last_error=why)
-                        left.append(Undestroyed(self.store.member(m.id), why))
-            todo = retry
-            if todo:
-                time.sleep(self.limits.retry_delay * (2 ** attempt) * (0.5 + random.random()))
-        if sent:
-            try:
-                seen = adapter.wait_for({iid: frozenset({State.DELETED}) for iid in sent})
-                with self.store.write():
-                    for iid, m in sent.items():
-                        self.store.update_member(m.id, status=MemberStatus.DESTROYED, state=State.DELETED,
-                                                 last_error=None, seen=True)
-                del seen
-            except VmopsError as e:
-                with self.store.write():
-                    for m in sent.values():
-                        self.store.update_member(m.id, last_error=f"destroy requested but not confirmed: {e.message}")
-                        left.append(Undestroyed(self.store.member(m.id), f"destroy requested but not confirmed: {e.message}"))
-        return left
-
-    def _send_destroys(self, adapter: Provider, ids: list[str]) -> list[DestroyResult]:
-        """``destroy_many(ids, wait=False)`` in up to ``limits.per_provider`` concurrent slices.
-
-        One slice would send the destroys one after another, so the last VM of a big fleet would start
-        deleting only after every other one had been asked: at 170 VMs per provider that is a second
-        or more added to the whole destroy. The wait afterwards stays one list call per tick.
-        """
-        k = max(1, min(self.limits.per_provider, len(ids)))
-        if k == 1:
-            return adapter.destroy_many(ids, wait=False)
-        slices = [ids[i::k] for i in range(k)]
-        with ThreadPoolExecutor(max_workers=k, thread_name_prefix=f"vmops-destroy-{adapter.name}") as pool:
-            parts = list(pool.map(lambda part: adapter.destroy_many(part, wait=False), slices))
-        return [r for part in parts for r in part]
-
-    def _trim(self, fleet: FleetRecord, running: list[MemberRecord]) -> list[MemberRecord]:
-        """Destroy surplus running members (duplicates found by name), newest first."""
-        surplus = sorted(running, key=lambda m: m.seq)[fleet.count:]
-        if surplus:
-            self.destroy_members(surplus)
-        return surplus
+__all__ = ["Cancelled", "Confirm", "FleetManager", "FleetSpec", "Limits"]

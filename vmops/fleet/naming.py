@@ -1,5 +1,6 @@
 """Fleet and member names. A member's VM name embeds its fleet's name, so ownership can be read back
-from any provider's instance list (orphan adoption after a crash) without trusting vmops' record."""
+from any provider's instance list (orphan adoption after a crash) without trusting vmops' record; the
+ownership rule itself (name and, where the provider has them, labels) is vmops.fleet.ownership."""
 
 from __future__ import annotations
 
@@ -11,9 +12,6 @@ PREFIX = "vmops-"
 #: VM name, in a Nebius label value and as a file name.
 _FLEET_RE = re.compile(r"^[a-z](?:[a-z0-9]|-(?=[a-z0-9])){1,39}$")
 _MEMBER_RE = re.compile(r"^vmops-(?P<fleet>[a-z][a-z0-9-]*?)-(?P<seq>\d{3,})$")
-
-#: Label carrying the fleet name on providers whose VMs have labels.
-FLEET_LABEL = "vmops-fleet"
 
 _ADJECTIVES = (
     "amber", "brave", "calm", "crisp", "dapper", "eager", "fuzzy", "gentle", "happy", "jolly", "keen",

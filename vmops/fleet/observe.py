@@ -1,12 +1,24 @@
-"""How what a provider reports about a VM is written onto its member record."""
+"""Observe: read a fleet's record and what its providers report now, in one value (no changes anywhere).
+
+Also how a provider's report is written onto a member record (``status_for``, ``member_fields``), and
+how a fleet's health is counted from its members' real states (``Counts``): one rule for every view.
+"""
 
 from __future__ import annotations
 
-from vmops.model import Instance, State
-from vmops.state import MemberStatus
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from vmops.errors import VmopsError
+from vmops.fleet.ownership import claim
+from vmops.model import BILLED_STATES, Instance, State
+from vmops.providers.base import Provider
+from vmops.state import LIVE, FleetRecord, FleetState, MemberRecord, MemberStatus
 
 
 def status_for(state: State) -> MemberStatus:
+    """vmops' member status for a VM the provider reports in ``state`` (made: running, stopped or between)."""
     if state is State.RUNNING or state in (State.STOPPED, State.STOPPING, State.STARTING):
         return MemberStatus.RUNNING
     if state is State.DELETING:
@@ -24,3 +36,126 @@ def member_fields(inst: Instance) -> dict[str, object]:
         "reservation_id": inst.reservation_id,
         "public_ip": inst.public_ip,
     }
+
+
+def bills(state: State) -> bool:
+    return state in BILLED_STATES
+
+
+@dataclass(frozen=True)
+class Counts:
+    """A fleet's members counted by their real (last observed) states."""
+
+    running: int = 0
+    stopped: int = 0  # stopped or stopping
+    starting: int = 0  # creating or starting
+    other: int = 0  # error or unknown
+    destroying: int = 0
+    unknown_outcome: int = 0  # create sent, answer lost, not resolved yet (may exist and bill)
+    billing: int = 0  # members that may exist and bill now
+    price_per_hour: float = 0.0  # what the billing members cost per hour
+
+    @property
+    def exist(self) -> int:
+        """Members that exist as made VMs (running or stopped): what counts against count/min."""
+        return self.running + self.stopped
+
+
+def count(members: Iterable[MemberRecord]) -> Counts:
+    running = stopped = starting = other = destroying = unknown = billing = 0
+    price = 0.0
+    for m in members:
+        if m.status not in LIVE:
+            continue
+        if m.status is MemberStatus.REQUESTED and not m.instance_id:
+            unknown += 1
+            continue
+        if m.status is MemberStatus.DESTROYING or m.state is State.DELETING:
+            destroying += 1
+        elif m.state is State.RUNNING:
+            running += 1
+        elif m.state in (State.STOPPED, State.STOPPING):
+            stopped += 1
+        elif m.state in (State.CREATING, State.STARTING):
+            starting += 1
+        else:
+            other += 1
+        if bills(m.state):
+            billing += 1
+            price += m.price_per_hour or 0.0
+    return Counts(running, stopped, starting, other, destroying, unknown, billing, round(price, 4))
+
+
+def health(fleet: FleetRecord, counts: Counts) -> FleetState:
+    """The state a settled fleet is in by its members: active, partial or degraded (others are kept)."""
+    if fleet.state not in (FleetState.ACTIVE, FleetState.PARTIAL, FleetState.DEGRADED):
+        return fleet.state
+    if counts.exist >= fleet.count:
+        return FleetState.ACTIVE
+    if counts.exist >= fleet.min_count:
+        return FleetState.PARTIAL
+    return FleetState.DEGRADED
+
+
+@dataclass
+class Observation:
+    """A fleet's record plus its providers' instance lists, read at one moment."""
+
+    fleet: FleetRecord
+    members: list[MemberRecord]
+    store_id: str
+    labelled: dict[str, bool]  # provider -> its VMs carry labels
+    listings: dict[str, list[Instance]] = field(default_factory=dict)  # providers that answered
+    failures: dict[str, str] = field(default_factory=dict)  # provider -> why it could not be listed
+    #: (provider, id) of listed VMs that claim this fleet but are recorded for another fleet
+    recorded_elsewhere: frozenset[tuple[str, str]] = frozenset()
+
+    def listed(self, provider: str) -> bool:
+        return provider in self.listings
+
+    def instance(self, m: MemberRecord) -> Instance | None:
+        """The VM of a recorded member as its provider lists it now (None: gone, or not listed)."""
+        if not m.instance_id:
+            return None
+        for i in self.listings.get(m.provider, ()):
+            if i.id == m.instance_id and i.state is not State.DELETED:
+                return i
+        return None
+
+    def ours(self, provider: str) -> list[Instance]:
+        """Listed VMs at ``provider`` that belong to this fleet by the ownership rule."""
+        return [i for i in self.listings.get(provider, ()) if i.state is not State.DELETED
+                and claim(i, labelled=self.labelled.get(provider, False), store_id=self.store_id).fleet
+                == self.fleet.name]
+
+
+def observe(fleet: FleetRecord, members: list[MemberRecord], *, store_id: str,
+            provider: Callable[[str], Provider], recorded: Callable[[str, str], bool],
+            providers: Iterable[str] | None = None) -> Observation:
+    """List (concurrently, once each) every provider that was ever asked to make a member of ``fleet``
+    (write-ahead: no other provider can hold one), plus ``providers``. ``recorded(provider, id)``: is a VM
+    recorded for any fleet (to tell another fleet's member from an unrecorded one)."""
+    names = sorted({m.provider for m in members} | set(providers or ()))
+    labelled: dict[str, bool] = {}
+    obs = Observation(fleet, members, store_id, labelled)
+
+    def fetch(n: str) -> tuple[str, list[Instance] | str]:
+        try:
+            adapter = provider(n)
+            labelled[n] = adapter.capabilities.labels
+            return n, adapter.list_instances()
+        except VmopsError as e:
+            return n, e.render()
+
+    if names:
+        with ThreadPoolExecutor(max_workers=len(names), thread_name_prefix="vmops-observe") as pool:
+            for n, out in pool.map(fetch, names):
+                if isinstance(out, str):
+                    obs.failures[n] = out
+                else:
+                    obs.listings[n] = out
+    mine = {(m.provider, m.instance_id) for m in members if m.instance_id}
+    elsewhere = {(p, i.id) for p in obs.listings for i in obs.ours(p)
+                 if (p, i.id) not in mine and recorded(p, i.id)}
+    obs.recorded_elsewhere = frozenset(elsewhere)
+    return obs

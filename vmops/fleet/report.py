@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from vmops.errors import InsufficientCapacity, Interrupted, PartialFailure
+from vmops.errors import InsufficientCapacity, Interrupted, PartialFailure, VmopsError
 from vmops.state.records import FleetRecord, MemberRecord
 
 
@@ -42,10 +42,13 @@ class Undestroyed:
         return {**self.member.to_dict(), "reason": self.reason}
 
 
-def _table(rows: Sequence[dict[str, Any]], cols: Sequence[tuple[str, str]]) -> str:
-    from vmops.cli.output import Column, render_table
+@dataclass(frozen=True)
+class Table:
+    """A table of details attached to an error, as plain data (front ends render it, whole)."""
 
-    return render_table(list(rows), [Column(k, h) for k, h in cols])
+    title: str | None
+    columns: tuple[tuple[str, str], ...]  # (key, heading)
+    rows: tuple[dict[str, Any], ...]
 
 
 ATTEMPT_COLS = (("provider", "PROVIDER"), ("region", "REGION"), ("member", "MEMBER"), ("outcome", "OUTCOME"),
@@ -53,41 +56,31 @@ ATTEMPT_COLS = (("provider", "PROVIDER"), ("region", "REGION"), ("member", "MEMB
 UNDESTROYED_COLS = (("provider", "PROVIDER"), ("id", "ID"), ("name", "NAME"), ("reason", "WHY"))
 
 
-def attempts_table(attempts: Sequence[Attempt]) -> str:
-    return _table([a.to_dict() for a in attempts], ATTEMPT_COLS)
+def attempts_table(attempts: Sequence[Attempt]) -> Table:
+    return Table(None, ATTEMPT_COLS, tuple(a.to_dict() for a in attempts))
 
 
-def undestroyed_table(items: Sequence[Undestroyed]) -> str:
-    return _table([u.to_dict() for u in items], UNDESTROYED_COLS)
+def undestroyed_table(items: Sequence[Undestroyed], title: str | None = None) -> Table:
+    return Table(title, UNDESTROYED_COLS, tuple(u.to_dict() for u in items))
 
 
-class _TableError:
-    """Mixin: one sentence, then the hint, then tables on the following lines."""
-
-    tables: tuple[str, ...] = ()
-
-    def render(self) -> str:  # type: ignore[override]
-        text = super().render()  # type: ignore[misc]
-        tables = [t for t in getattr(self, "tables", ()) if t]
-        return text + ("\n" + "\n\n".join(tables) if tables else "")
-
-
-class FleetCreateFailed(_TableError, InsufficientCapacity):
-    """Fewer than ``--min`` VMs could be made; everything made was rolled back (or is listed as left)."""
+class FleetCreateFailed(InsufficientCapacity):
+    """Fewer than ``--min`` VMs could be made; what this command made was rolled back (or is listed as left)."""
 
     def __init__(self, message: str, *, attempts: Sequence[Attempt], undestroyed: Sequence[Undestroyed] = (),
                  hint: str | None = None) -> None:
         self.attempts = list(attempts)
         self.undestroyed = list(undestroyed)
-        self.tables = (attempts_table(self.attempts) if self.attempts else "",
-                       ("Left behind (still recorded):\n" + undestroyed_table(self.undestroyed))
-                       if self.undestroyed else "")
+        self.tables = tuple(t for t in (
+            attempts_table(self.attempts) if self.attempts else None,
+            undestroyed_table(self.undestroyed, "Left behind (still recorded):") if self.undestroyed else None,
+        ) if t is not None)
         super().__init__(message, hint=hint)
         if self.undestroyed:
             self.exit_code = PartialFailure.exit_code
 
 
-class FleetDestroyIncomplete(_TableError, PartialFailure):
+class FleetDestroyIncomplete(PartialFailure):
     """Some members could not be destroyed; they stay recorded with the reason."""
 
     def __init__(self, message: str, *, undestroyed: Sequence[Undestroyed], hint: str | None = None) -> None:
@@ -96,11 +89,25 @@ class FleetDestroyIncomplete(_TableError, PartialFailure):
         super().__init__(message, hint=hint)
 
 
-class FleetInterrupted(_TableError, Interrupted):
+class FleetInterrupted(Interrupted):
     def __init__(self, message: str, *, undestroyed: Sequence[Undestroyed] = (), hint: str | None = None) -> None:
         self.undestroyed = list(undestroyed)
-        self.tables = (undestroyed_table(self.undestroyed) if self.undestroyed else "",)
+        self.tables = (undestroyed_table(self.undestroyed),) if self.undestroyed else ()
         super().__init__(message, hint=hint)
+
+
+class OutcomeUnknownMembers(PartialFailure):
+    """A command ended with members whose create outcome is unknown: VMs that may exist and bill."""
+
+    def __init__(self, fleet: str, members: Sequence[MemberRecord]) -> None:
+        self.members = list(members)
+        self.tables = (Table(None, (("provider", "PROVIDER"), ("name", "NAME"), ("last_error", "WHY")),
+                             tuple(m.to_dict() for m in self.members)),)
+        super().__init__(
+            f"fleet {fleet!r}: {len(self.members)} create(s) have an unknown outcome (the provider did not answer; "
+            "the VMs may exist and bill)",
+            hint=f"Run `vm fleet status {fleet}` (or `vm fleet reconcile {fleet}`) once the provider answers: "
+                 "it looks them up by name")
 
 
 @dataclass
@@ -111,6 +118,11 @@ class CreateResult:
     resumed: bool = False
     shortfall: int = 0
     plan: Any = None  # vmops.fleet.planner.Plan
+    unknown: list[MemberRecord] = field(default_factory=list)  # creates whose outcome is unknown
+
+    def error(self) -> VmopsError | None:
+        """What a front end must report after showing the result (unknown outcomes are not success)."""
+        return OutcomeUnknownMembers(self.fleet.name, self.unknown) if self.unknown else None
 
     @property
     def running(self) -> list[MemberRecord]:
@@ -126,38 +138,58 @@ class CreateResult:
             "shortfall": self.shortfall,
             "members": [m.to_dict() for m in self.members],
             "attempts": [a.to_dict() for a in self.attempts],
+            "unknown_outcome": [m.to_dict() for m in self.unknown],
         }
 
 
 @dataclass
 class FleetView:
-    """A fleet and its members as the record (refreshed from the providers, unless asked not to) has them."""
+    """A fleet and its members as the record (refreshed from the providers, unless asked not to) has them,
+    counted by the members' real states (``vmops.fleet.observe.count``: one rule for every view)."""
 
     fleet: FleetRecord
     members: list[MemberRecord]
     warnings: list[str] = field(default_factory=list)
     changes: list[str] = field(default_factory=list)
+    decision: Any = None  # vmops.fleet.decision.Decision of the command that produced this view, if any
+
+    @property
+    def counts(self) -> Any:  # vmops.fleet.observe.Counts
+        from vmops.fleet.observe import count
+
+        return count(self.members)
 
     @property
     def running(self) -> int:
-        from vmops.state.records import MemberStatus
-
-        return sum(1 for m in self.members if m.status is MemberStatus.RUNNING)
+        return int(self.counts.running)
 
     @property
     def price_per_hour(self) -> float:
-        from vmops.state.records import MemberStatus
+        return float(self.counts.price_per_hour)
 
-        return round(sum(m.price_per_hour or 0.0 for m in self.members
-                         if m.status in (MemberStatus.RUNNING, MemberStatus.ACCEPTED,
-                                         MemberStatus.DESTROY_FAILED)), 4)
+    @property
+    def state(self) -> str:
+        """The fleet's state as its members show it (``degraded`` below its minimum)."""
+        from vmops.fleet.observe import health
+
+        return health(self.fleet, self.counts).value
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        c = self.counts
+        out = {
             **self.fleet.to_dict(),
-            "running": self.running,
-            "price_per_hour": self.price_per_hour,
+            "state": self.state,
+            "running": c.running,
+            "stopped": c.stopped,
+            "starting": c.starting,
+            "destroying": c.destroying,
+            "unknown_outcome": c.unknown_outcome,
+            "billing": c.billing,
+            "price_per_hour": c.price_per_hour,
             "members": [m.to_dict() for m in self.members],
             "warnings": list(self.warnings),
             "changes": list(self.changes),
         }
+        if self.decision is not None:
+            out["decision"] = self.decision.to_dict()
+        return out

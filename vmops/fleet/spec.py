@@ -10,6 +10,9 @@ from vmops.fleet.policies import DEFAULT_POLICY, get_policy
 from vmops.model import GpuShape
 
 
+#: How a fleet may use reserved capacity: never (default: on-demand only), prefer (reserved first), only.
+RESERVED_MODES = ("never", "prefer", "only")
+
 #: Largest fleet vmops plans (a typo'd --count must be refused, not planned VM by VM for ever).
 MAX_FLEET_COUNT = 10_000
 
@@ -21,9 +24,10 @@ class FleetSpec:
     gpu: GpuShape
     count: int
     name: str | None = None
-    min_count: int | None = None
-    policy: str = DEFAULT_POLICY
+    min_count: int | None = None  # None: all-or-nothing for a new fleet, the recorded minimum on resume
+    policy: str | None = None  # None: the default policy for a new fleet, the recorded policy on resume
     allow_unterminable_reserved: bool = False
+    reserved_mode: str | None = None  # never|prefer|only; None: never for a new fleet, the recorded mode on resume
 
     def validated(self) -> "FleetSpec":
         """Check every argument before any network call; raise UsageError."""
@@ -32,20 +36,30 @@ class FleetSpec:
         if self.count > MAX_FLEET_COUNT:
             raise UsageError(f"--count {self.count} is more than the {MAX_FLEET_COUNT:,} VMs a fleet may have",
                              hint="Split the work into several fleets")
-        mn = self.count if self.min_count is None else self.min_count
-        if not 1 <= mn <= self.count:
-            raise UsageError(f"--min must be between 1 and --count ({self.count}), not {mn}")
+        if self.min_count is not None and not 1 <= self.min_count <= self.count:
+            raise UsageError(f"--min must be between 1 and --count ({self.count}), not {self.min_count}",
+                             hint="--min is the fewest running VMs that count as success; leave it out for "
+                                  "all-or-nothing")
+        if self.reserved_mode is not None and self.reserved_mode not in RESERVED_MODES:
+            raise UsageError(f"--reserved must be one of {', '.join(RESERVED_MODES)}, not {self.reserved_mode!r}")
         try:
-            get_policy(self.policy)
+            if self.policy is not None:
+                get_policy(self.policy)
             if self.name is not None:
                 validate_fleet_name(self.name)
         except ValueError as e:
             raise UsageError(str(e)) from None
-        return FleetSpec(self.gpu, self.count, self.name, mn, self.policy.lower(), self.allow_unterminable_reserved)
+        return FleetSpec(self.gpu, self.count, self.name, self.min_count,
+                         None if self.policy is None else self.policy.lower(), self.allow_unterminable_reserved,
+                         self.reserved_mode)
 
     @property
     def min(self) -> int:
         return self.count if self.min_count is None else self.min_count
+
+    @property
+    def policy_name(self) -> str:
+        return self.policy or DEFAULT_POLICY
 
 
 @dataclass(frozen=True)

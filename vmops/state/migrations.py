@@ -86,10 +86,22 @@ def _m2_member_ip_and_name_index(db: Database) -> None:
     db["member"].create_index(["name"])
 
 
+def _m3_store_identity_reserved_mode_undestroyable(db: Database) -> None:
+    """The store's identity (labels it on VMs: the ownership rule), a fleet's reservation mode, and the
+    mark on a member the provider can never destroy through its API (reported, not retried)."""
+    import uuid
+
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.execute("INSERT INTO meta (key, value) VALUES ('store_id', ?)", (uuid.uuid4().hex[:16],))
+    db["fleet"].add_column("reserved_mode", str, not_null_default="never")
+    db["member"].add_column("undestroyable", int, not_null_default=0)
+
+
 #: Index i holds the migration that takes the schema from version i to i+1.
 MIGRATIONS: tuple[Migration, ...] = (
     _m1_initial,
     _m2_member_ip_and_name_index,
+    _m3_store_identity_reserved_mode_undestroyable,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

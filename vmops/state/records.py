@@ -10,11 +10,15 @@ from vmops.model import State
 
 
 class FleetState(str, Enum):
-    """Life cycle of a fleet: ``creating -> active | partial | failed -> destroying -> destroyed``."""
+    """Life cycle of a fleet: ``creating -> active | partial | failed -> destroying -> destroyed``.
+
+    ``degraded``: fewer members exist than the fleet's minimum (seen by status/reconcile after VMs went
+    away outside vmops); like ``partial`` it can be resumed with ``fleet create``."""
 
     CREATING = "creating"
     ACTIVE = "active"
     PARTIAL = "partial"
+    DEGRADED = "degraded"
     FAILED = "failed"
     DESTROYING = "destroying"
     DESTROYED = "destroyed"
@@ -24,7 +28,8 @@ class FleetState(str, Enum):
 
 
 #: Fleet states a second ``fleet create`` with the same name resumes instead of refusing.
-RESUMABLE: frozenset[FleetState] = frozenset({FleetState.CREATING, FleetState.FAILED, FleetState.PARTIAL})
+RESUMABLE: frozenset[FleetState] = frozenset({FleetState.CREATING, FleetState.FAILED, FleetState.PARTIAL,
+                                             FleetState.DEGRADED})
 
 
 class MemberStatus(str, Enum):
@@ -75,6 +80,7 @@ class FleetRecord:
     last_error: str | None = None
     owner_pid: int | None = None
     owner_host: str | None = None
+    reserved_mode: str = "never"
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> "FleetRecord":
@@ -92,6 +98,7 @@ class FleetRecord:
             last_error=row["last_error"],
             owner_pid=row["owner_pid"],
             owner_host=row["owner_host"],
+            reserved_mode=row.get("reserved_mode") or "never",
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -103,6 +110,7 @@ class FleetRecord:
             "policy": self.policy,
             "state": self.state.value,
             "allow_unterminable_reserved": self.allow_unterminable_reserved,
+            "reserved_mode": self.reserved_mode,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "last_error": self.last_error,
@@ -130,6 +138,8 @@ class MemberRecord:
     public_ip: str | None = None
     last_seen_at: str | None = None
     last_error: str | None = None
+    #: the provider can never destroy it through its API (a reserved instance): reported, not retried
+    undestroyable: bool = False
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> "MemberRecord":
@@ -153,6 +163,7 @@ class MemberRecord:
             public_ip=row["public_ip"],
             last_seen_at=row["last_seen_at"],
             last_error=row["last_error"],
+            undestroyable=bool(row.get("undestroyable") or 0),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -171,6 +182,7 @@ class MemberRecord:
             "created_at": self.created_at,
             "last_seen_at": self.last_seen_at,
             "last_error": self.last_error,
+            "undestroyable": self.undestroyable,
         }
 
 

@@ -278,6 +278,17 @@ class Store:
                 MIGRATIONS[current](db)
                 db.execute("UPDATE schema_version SET version = ?", (current + 1,))
 
+    # ---- identity ------------------------------------------------------------------------------
+    @property
+    def identity(self) -> str:
+        """This store's identity: VMs are labelled with it where the provider has labels (ownership rule)."""
+        if getattr(self, "_identity", None) is None:
+            rows = self._query("SELECT value FROM meta WHERE key = 'store_id'")
+            if not rows:
+                raise StateError(f"the state file {self.path} has no identity", hint=self._damaged_hint())
+            self._identity = str(rows[0]["value"])
+        return self._identity
+
     # ---- events --------------------------------------------------------------------------------
     def _event(self, db: Database, fleet_id: int, kind: str, *, member_id: int | None = None,
                from_state: str | None = None, to_state: str | None = None, message: str | None = None) -> None:
@@ -302,15 +313,17 @@ class Store:
         *,
         gpu: str,
         count: int,
-        min_count: int,
-        policy: str,
+        min_count: int | None,
+        policy: str | None,
         allow_unterminable_reserved: bool = False,
+        reserved_mode: str | None = None,
     ) -> tuple[FleetRecord, bool]:
         """Create the fleet row (write-ahead, before any provider call), or take over an unfinished one.
 
         Returns ``(fleet, resumed)``. Exactly one of two concurrent callers with one name gets a new row;
         the other sees it and is refused while its owner is alive. A fleet in ``creating``/``partial``/
-        ``failed`` whose owner is gone is resumed; a destroyed one is archived and the name reused.
+        ``degraded``/``failed`` whose owner is gone is resumed, keeping its recorded ``min_count``, policy and
+        reservation mode wherever the caller passes None; a destroyed one is archived and the name reused.
         """
         pid, host = os.getpid(), socket.gethostname()
         now = utcnow()
@@ -335,9 +348,12 @@ class Store:
                                  f"or `vm fleet destroy {name}`")
                     db.execute(
                         "UPDATE fleet SET state = ?, min_count = ?, policy = ?, allow_unterminable_reserved = ?, "
-                        "owner_pid = ?, owner_host = ?, updated_at = ?, last_error = NULL WHERE id = ?",
-                        (FleetState.CREATING.value, min_count, policy, int(allow_unterminable_reserved),
-                         pid, host, now, old.id))
+                        "reserved_mode = ?, owner_pid = ?, owner_host = ?, updated_at = ?, last_error = NULL "
+                        "WHERE id = ?",
+                        (FleetState.CREATING.value, old.min_count if min_count is None else min_count,
+                         old.policy if policy is None else policy,
+                         int(allow_unterminable_reserved or old.allow_unterminable_reserved),
+                         old.reserved_mode if reserved_mode is None else reserved_mode, pid, host, now, old.id))
                     self._event(db, old.id, "resume", from_state=old.state.value, to_state=FleetState.CREATING.value,
                                 message=f"create resumed by pid {pid}")
                     return self._fleet_by_id(old.id), True
@@ -345,11 +361,14 @@ class Store:
                     raise StateError(
                         f"a fleet named {name!r} already exists (state {old.state.value})",
                         hint=f"Pick another --name, or see it with `vm fleet status {name}`")
+            min_count = count if min_count is None else min_count
+            policy = policy or "spread"
             cur = db.execute(
                 "INSERT INTO fleet (name, gpu, count, min_count, policy, state, allow_unterminable_reserved, "
-                "created_at, updated_at, owner_pid, owner_host) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "reserved_mode, created_at, updated_at, owner_pid, owner_host) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (name, gpu, count, min_count, policy, FleetState.CREATING.value, int(allow_unterminable_reserved),
-                 now, now, pid, host))
+                 reserved_mode or "never", now, now, pid, host))
             fid = int(cur.lastrowid)
             self._event(db, fid, "fleet", to_state=FleetState.CREATING.value,
                         message=f"create {count} x {gpu} (min {min_count}, policy {policy}) by pid {pid}")
@@ -464,6 +483,7 @@ class Store:
         price_per_hour: float | None = _UNSET,
         public_ip: str | None = _UNSET,
         last_error: str | None = _UNSET,
+        undestroyable: bool | None = None,
         seen: bool = False,
         message: str | None = None,
     ) -> MemberRecord:
@@ -493,6 +513,8 @@ class Store:
             put("public_ip", public_ip)
         if last_error is not _UNSET:
             put("last_error", last_error)
+        if undestroyable is not None:
+            put("undestroyable", int(undestroyable))
         now = utcnow()
         if seen:
             put("last_seen_at", now)

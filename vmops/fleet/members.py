@@ -1,0 +1,334 @@
+"""Apply: carry out a Decision's actions on members, write-ahead (the record says what is about to be
+done before a provider is asked), concurrently per provider. Also the waits a create needs (settle)."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Iterable, Sequence
+
+from vmops.errors import FailedPrecondition, OperationTimeout, ProviderUnavailable, ReservedCannotTerminate, VmopsError
+from vmops.fleet.decision import Action, ActionKind
+from vmops.fleet.interrupt import Abandoned, StopRequest
+from vmops.fleet.observe import Observation, member_fields, status_for
+from vmops.fleet.progress import Progress
+from vmops.fleet.report import Undestroyed
+from vmops.fleet.spec import Limits
+from vmops.model import Instance, State
+from vmops.providers.base import DestroyResult, Provider
+from vmops.state import LIVE, FleetRecord, MemberRecord, MemberStatus, Store
+
+#: What a member create waits for: running, or a state that will never become running.
+SETTLED = frozenset({State.RUNNING, State.ERROR, State.DELETED})
+
+
+class Stopped(Exception):
+    """Raised from a wait callback when Ctrl-C asked the command to stop."""
+
+
+def member_price(inst: Instance, m: MemberRecord | None) -> float | None:
+    """A member's price per VM-hour from what its provider reports now (billing may change on stop/start)."""
+    if inst.price_per_hour is not None:
+        return inst.price_per_hour
+    return m.price_per_hour if m is not None else None
+
+
+def per_provider(groups: dict[str, list[MemberRecord]], fn: Callable[[str, list[MemberRecord]], None],
+                 what: str, abandon: StopRequest | None = None) -> None:
+    """Run ``fn(provider, members)`` for each provider on its own thread and wait for all of them.
+
+    Joins in short slices so a second Ctrl-C (``abandon``) is seen while the workers run: the caller then
+    leaves at once and the workers' late results are dropped (the record already says what was sent).
+    A worker's exception is raised here, in the caller, once all have finished.
+    """
+    errors: list[BaseException] = []
+
+    def run(provider: str, members: list[MemberRecord]) -> None:
+        try:
+            fn(provider, members)
+        except BaseException as e:  # noqa: BLE001 - handed to the caller below
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(p, ms), name=f"vmops-{what}-{p}", daemon=True)
+               for p, ms in groups.items()]
+    for t in threads:
+        t.start()
+    for t in threads:
+        while t.is_alive():
+            t.join(0.1)
+            if abandon is not None and abandon.abandoned:
+                raise Abandoned()
+    if errors:
+        raise errors[0]
+
+
+class Members:
+    """The actions that change members (and their VMs): one instance per command."""
+
+    def __init__(self, store: Store, provider: Callable[[str], Provider], limits: Limits,
+                 request: StopRequest | None = None) -> None:
+        self.store = store
+        self.provider = provider
+        self.limits = limits
+        self.request = request
+
+    # ---- record-only actions ----------------------------------------------------------------------
+    def apply_sync(self, fleet: FleetRecord, obs: Observation, actions: Iterable[Action]) -> list[str]:
+        """Record what the providers report (one commit per provider); return what changed, as text."""
+        changes: list[str] = []
+        listed = {(i.provider, i.id): i for p in obs.listings for i in obs.listings[p]}
+        by_id = {m.id: m for m in obs.members}
+        acts = list(actions)
+        for p in sorted({a.provider for a in acts}):
+            with self.store.write():
+                for a in (a for a in acts if a.provider == p):
+                    m = by_id.get(a.member_id) if a.member_id is not None else None
+                    inst = listed.get((p, a.instance_id)) if a.instance_id else None
+                    if a.kind is ActionKind.REFRESH and m is not None and inst is not None:
+                        status = m.status
+                        if m.status in (MemberStatus.REQUESTED, MemberStatus.ACCEPTED):
+                            status = status_for(inst.state)
+                        elif m.status in (MemberStatus.DESTROYED, MemberStatus.GONE, MemberStatus.FAILED):
+                            status = (MemberStatus.DESTROYING if m.status is MemberStatus.DESTROYED
+                                      else status_for(inst.state))
+                            changes.append(f"{m.name} ({m.instance_id}) still exists at {p}")
+                        elif m.status is MemberStatus.RUNNING and inst.state is State.DELETING:
+                            status = MemberStatus.DESTROYING
+                        self.store.update_member(m.id, status=status, seen=True,
+                                                 price_per_hour=member_price(inst, m),
+                                                 **member_fields(inst))  # type: ignore[arg-type]
+                    elif a.kind is ActionKind.MARK_GONE and m is not None:
+                        new = MemberStatus.DESTROYED if m.status is MemberStatus.DESTROYING else MemberStatus.GONE
+                        self.store.update_member(m.id, status=new, state=State.DELETED,
+                                                 message=f"{m.name}: {a.reason}")
+                        changes.append(f"{m.name} ({m.instance_id}) at {p}: {a.reason}")
+                    elif a.kind is ActionKind.RESOLVE and m is not None and inst is not None:
+                        status = (MemberStatus.DESTROYING if m.status is MemberStatus.DESTROYING
+                                  else status_for(inst.state))
+                        self.store.update_member(m.id, status=status, instance_id=inst.id, seen=True,
+                                                 price_per_hour=member_price(inst, m),
+                                                 message=f"{m.name}: {a.reason}", **member_fields(inst))  # type: ignore[arg-type]
+                        changes.append(f"{m.name}: found at {p} as {inst.id}")
+                    elif a.kind is ActionKind.MARK_FAILED and m is not None:
+                        self.store.update_member(m.id, status=MemberStatus.FAILED, state=State.DELETED,
+                                                 last_error=a.reason)
+                        changes.append(f"{m.name}: no VM with this name at {p}; marked failed")
+                    elif a.kind is ActionKind.ADOPT and inst is not None:
+                        if self.store.member_by_instance(p, inst.id) is not None:
+                            continue
+                        self.store.add_member(
+                            fleet.id, name=inst.name, provider=p, region=inst.region, native_type=inst.native_type,
+                            idempotency_key=f"adopted-{uuid.uuid4()}", status=status_for(inst.state),
+                            state=inst.state, instance_id=inst.id, reserved=inst.reserved,
+                            reservation_id=inst.reservation_id, price_per_hour=member_price(inst, None),
+                            public_ip=inst.public_ip, message=f"adopted {inst.name} ({inst.id}) found at {p}")
+                        changes.append(f"adopted {inst.name} ({inst.id}) at {p}")
+        return changes
+
+    def members_for(self, fleet: FleetRecord, actions: Iterable[Action]) -> list[MemberRecord]:
+        """The member records the actions are about (adopted VMs are looked up by provider and id)."""
+        out: list[MemberRecord] = []
+        for a in actions:
+            if a.member_id is not None:
+                out.append(self.store.member(a.member_id))
+            elif a.instance_id:
+                m = self.store.member_by_instance(a.provider, a.instance_id)
+                if m is not None and m.fleet_id == fleet.id:
+                    out.append(m)
+        return out
+
+    # ---- waits -------------------------------------------------------------------------------------
+    def settle(self, fleet: FleetRecord, progress: Progress, stop: threading.Event | None = None,
+               only: Iterable[int] | None = None) -> list[MemberRecord]:
+        """Wait (batched per provider) for accepted members to run or fail; return the ones that failed."""
+        ids = None if only is None else set(only)
+        accepted = [m for m in self.store.members(fleet.id) if m.status is MemberStatus.ACCEPTED and m.instance_id
+                    and (ids is None or m.id in ids)]
+        by_provider: dict[str, list[MemberRecord]] = {}
+        for m in accepted:
+            by_provider.setdefault(m.provider, []).append(m)
+        failed: list[MemberRecord] = []
+        flock = threading.Lock()
+
+        def wait(provider: str, members: list[MemberRecord]) -> None:
+            adapter = self.provider(provider)
+            by_iid = {m.instance_id: m for m in members if m.instance_id}
+            counted: set[str] = set()
+
+            def tick(seen: dict[str, Instance]) -> None:
+                for iid, inst in seen.items():
+                    if inst.state is State.RUNNING and iid not in counted:
+                        counted.add(iid)
+                        progress.bump(provider, running=1)
+                if stop is not None and stop.is_set():
+                    raise Stopped()
+
+            result: dict[str, Instance] = {}
+            for attempt in range(self.limits.wait_retries + 1):
+                try:
+                    result = adapter.wait_for({iid: SETTLED for iid in by_iid}, on_tick=tick)
+                    break
+                except OperationTimeout:
+                    try:
+                        current = {i.id: i for i in adapter.list_instances()}
+                    except VmopsError:
+                        current = {}
+                    result = {iid: current.get(iid) or Instance(provider, iid, m.name, State.UNKNOWN, "(timeout)", "")
+                              for iid, m in by_iid.items()}
+                    for iid, inst in result.items():
+                        if inst.state is not State.RUNNING:
+                            result[iid] = Instance(provider, iid, inst.name, State.ERROR, "(did not become running "
+                                                   f"within {adapter.timing.op_timeout:g}s; was {inst.state.value})",
+                                                   inst.native_type)
+                    break
+                except Stopped:
+                    return
+                except ProviderUnavailable as e:
+                    if attempt == self.limits.wait_retries:
+                        for m in by_iid.values():
+                            self.store.update_member(m.id, last_error=f"provider stopped answering while waiting: {e.message}")
+                        return
+                    time.sleep(self.limits.retry_delay * (2 ** attempt))
+            with self.store.write():  # one commit for this provider's results
+                for iid, inst in result.items():
+                    m = by_iid[iid]
+                    if inst.state is State.RUNNING:
+                        self.store.update_member(m.id, status=MemberStatus.RUNNING, seen=True,
+                                                 price_per_hour=member_price(inst, m),
+                                                 **member_fields(inst))  # type: ignore[arg-type]
+                    else:
+                        why = ("went to error after it was accepted" if inst.state is State.ERROR
+                               else "disappeared after it was accepted")
+                        if inst.native_state.startswith("(did not"):
+                            why = inst.native_state.strip("()")
+                        rec = self.store.update_member(m.id, state=inst.state, last_error=why, seen=True)
+                        with flock:
+                            failed.append(rec)
+                        progress.bump(provider, failed=1)
+
+        per_provider(by_provider, wait, "wait", self.request)
+        return failed
+
+    # ---- destroy -----------------------------------------------------------------------------------
+    def destroy(self, members: Sequence[MemberRecord]) -> list[Undestroyed]:
+        """Destroy members concurrently (per provider), best effort with retries; report what is left.
+
+        Every member is marked ``destroying`` in one commit before any destroy is sent (so a crash in
+        between leaves a record a reconcile finishes, never a half-decided rollback). Already gone counts
+        as success. A member the provider can never destroy through its API is marked ``undestroyable``
+        once and reported; one at a provider that keeps failing stays ``destroy_failed`` with the reason.
+        """
+        left: list[Undestroyed] = []
+        llock = threading.Lock()
+        by_provider: dict[str, list[MemberRecord]] = {}
+        with self.store.write():
+            for m in members:
+                if m.status not in LIVE:
+                    continue
+                if not m.instance_id:
+                    left.append(Undestroyed(m, m.last_error or "its create's outcome is unknown (provider not reachable)"))
+                    continue
+                adapter = self.provider(m.provider)
+                if m.undestroyable or (m.reserved and not adapter.capabilities.terminate_reserved):
+                    why = "reserved instance: the provider cannot terminate it through the API"
+                    rec = self.store.update_member(m.id, status=MemberStatus.DESTROY_FAILED, undestroyable=True,
+                                                   last_error=m.last_error if m.undestroyable else why)
+                    left.append(Undestroyed(rec, rec.last_error or why))
+                    continue
+                rec = self.store.update_member(m.id, status=MemberStatus.DESTROYING)
+                by_provider.setdefault(m.provider, []).append(rec)
+
+        def run(provider: str, ms: list[MemberRecord]) -> None:
+            out = self._destroy_at(self.provider(provider), ms)
+            with llock:
+                left.extend(out)
+
+        per_provider(by_provider, run, "destroy", self.request)
+        return left
+
+    def _destroy_at(self, adapter: Provider, members: list[MemberRecord]) -> list[Undestroyed]:
+        left: list[Undestroyed] = []
+        todo: dict[str, MemberRecord] = {m.instance_id: m for m in members if m.instance_id}
+        sent: dict[str, MemberRecord] = {}
+        for attempt in range(self.limits.destroy_attempts):
+            if not todo:
+                break
+            results = self._send_destroys(adapter, list(todo))
+            retry: dict[str, MemberRecord] = {}
+            with self.store.write():
+                for r in results:
+                    m = todo[r.id]
+                    if r.ok:
+                        if r.instance is None or r.instance.state is State.DELETED:
+                            self.store.update_member(m.id, status=MemberStatus.DESTROYED, state=State.DELETED,
+                                                     last_error=None)
+                        else:
+                            sent[r.id] = m
+                    elif isinstance(r.error, ReservedCannotTerminate):
+                        why = r.error.message
+                        self.store.update_member(m.id, status=MemberStatus.DESTROY_FAILED, undestroyable=True,
+                                                 last_error=why)
+                        left.append(Undestroyed(self.store.member(m.id), why))
+                    elif isinstance(r.error, (ProviderUnavailable, FailedPrecondition)) and attempt + 1 < self.limits.destroy_attempts:
+                        retry[r.id] = m
+                    else:
+                        why = r.error.message if r.error else "unknown failure"
+                        self.store.update_member(m.id, status=MemberStatus.DESTROY_FAILED, last_error=why)
+                        left.append(Undestroyed(self.store.member(m.id), why))
+            todo = retry
+            if todo:
+                time.sleep(self.limits.retry_delay * (2 ** attempt) * (0.5 + random.random()))
+        if sent:
+            try:
+                adapter.wait_for({iid: frozenset({State.DELETED}) for iid in sent})
+                with self.store.write():
+                    for iid, m in sent.items():
+                        self.store.update_member(m.id, status=MemberStatus.DESTROYED, state=State.DELETED,
+                                                 last_error=None, seen=True)
+            except VmopsError as e:
+                with self.store.write():
+                    for m in sent.values():
+                        why = f"destroy requested but not confirmed: {e.message}"
+                        self.store.update_member(m.id, last_error=why)
+                        left.append(Undestroyed(self.store.member(m.id), why))
+        return left
+
+    def _send_destroys(self, adapter: Provider, ids: list[str]) -> list[DestroyResult]:
+        """``destroy_many(ids, wait=False)`` in up to ``limits.per_provider`` concurrent slices (one slice
+        would send them one after another: at 170 VMs per provider a second or more added to a destroy)."""
+        k = max(1, min(self.limits.per_provider, len(ids)))
+        if k == 1:
+            return adapter.destroy_many(ids, wait=False)
+        slices = [ids[i::k] for i in range(k)]
+        with ThreadPoolExecutor(max_workers=k, thread_name_prefix=f"vmops-destroy-{adapter.name}") as pool:
+            parts = list(pool.map(lambda part: adapter.destroy_many(part, wait=False), slices))
+        return [r for part in parts for r in part]
+
+    # ---- stop / start ------------------------------------------------------------------------------
+    def power(self, members: Sequence[MemberRecord], *, start: bool) -> list[Undestroyed]:
+        """Stop (or start) members and wait; returns the ones that failed, with why."""
+        left: list[Undestroyed] = []
+        llock = threading.Lock()
+        by_provider: dict[str, list[MemberRecord]] = {}
+        for m in members:
+            if m.instance_id:
+                by_provider.setdefault(m.provider, []).append(m)
+
+        def run(provider: str, ms: list[MemberRecord]) -> None:
+            adapter = self.provider(provider)
+            for m in ms:
+                assert m.instance_id is not None
+                try:
+                    inst = adapter.start(m.instance_id) if start else adapter.stop(m.instance_id)
+                    self.store.update_member(m.id, seen=True, price_per_hour=member_price(inst, m),
+                                             message=f"{m.name}: {'started' if start else 'stopped'}",
+                                             **member_fields(inst))  # type: ignore[arg-type]
+                except VmopsError as e:
+                    with llock:
+                        left.append(Undestroyed(m, e.message))
+
+        per_provider(by_provider, run, "start" if start else "stop", self.request)
+        return left
