@@ -224,3 +224,51 @@ def test_ctrl_c_during_fleet_create_rolls_back(sims, vm_env, config, seed) -> No
     elif "rolled back" not in err or state is not FleetState.FAILED:
         problems.append(f"no rollback reported (fleet {state.value}): {err.strip()[-300:]}")
     _verdict("Ctrl-C during fleet create: rollback", seed, how, config, name, before, problems, 0)
+
+
+#: Longest a `vm fleet create` may take to exit after one Ctrl-C (rollback included) before it counts as hung.
+CTRL_C_DEADLINE = 60.0
+
+
+@pytest.mark.parametrize("seed", budget.seeds(full=60, ci=12, base=7000), ids=lambda s: f"seed-{s}")
+def test_ctrl_c_at_any_point_finishes_under_load(sims, vm_env, config, seed) -> None:
+    """SIGINT at a seeded moment anywhere in a create (start-up, planning, claiming, creating, waiting),
+    with a CPU hog running beside it: the process always exits (130, or 0 if it had already finished),
+    never with a traceback, within a deadline; and `vm fleet destroy` then leaves nothing behind. Ctrl-C is
+    a request acted on at safe points, so it can never leave a lock held (the hang this test was made for)."""
+    import subprocess
+    import sys
+
+    rng = rng_for(seed)
+    name = f"kp{seed}"
+    before = others(instances(config), [name])
+    for s in sims.values():
+        s.faults.add(Fault("*", "latency", latency_s=rng.choice([0.0, 0.02, 0.05])))
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    problems: list[str] = []
+    try:
+        proc = start(vm_env, "fleet", "create", "--gpu", "h100", "--count", str(rng.choice([3, 6])), "--name", name)
+        delay = rng.uniform(0.25, 2.5)  # before ~0.1 s the interpreter itself is still starting (not vmops)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        how = f"SIGINT {delay:.2f}s after start"
+        try:
+            _, err = proc.communicate(timeout=CTRL_C_DEADLINE)
+        except subprocess.TimeoutExpired:
+            kill(proc)
+            _, err = proc.communicate()
+            problems.append(f"still running {CTRL_C_DEADLINE:g}s after Ctrl-C")
+    finally:
+        hog.kill()
+        hog.wait()
+    clear_faults(sims)
+    # -2: the signal landed while the interpreter was shutting down after a finished create (Python restores
+    # the default SIGINT action at finalization); the create itself had completed.
+    if proc.returncode not in (0, 130, -signal.SIGINT) and not problems:
+        problems.append(f"exit {proc.returncode}: {err.strip()[-300:]}")
+    if "Traceback" in err:
+        problems.append("traceback: " + err.strip()[-1500:])
+    d = vm(vm_env, "fleet", "destroy", name)
+    if d.code not in (0, 5):  # 5: the interrupt came before anything was recorded
+        problems.append(f"destroy exit {d.code}: {d.err.strip()[-300:]}")
+    _verdict("Ctrl-C at any point under CPU load: exits in time", seed, how, config, name, before, problems, 0)

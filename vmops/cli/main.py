@@ -102,6 +102,17 @@ def rewrite_argv(argv: list[str], collections: set[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Run `vm`. Ctrl-C at any moment (also while modules are still loading) is exit 130, one line."""
+    try:
+        _main(argv)
+    except KeyboardInterrupt:
+        try:
+            print("error: interrupted.", file=sys.stderr, flush=True)
+        finally:
+            os._exit(130)
+
+
+def _main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv if argv is None else argv)
     if debug_requested(argv):
         os.environ["VMOPS_DEBUG"] = "1"
