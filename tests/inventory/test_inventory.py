@@ -8,6 +8,8 @@ import math
 import pandas as pd
 import pytest
 
+from vmops.fleet.ownership import labels_for
+
 from vmops import inventory as inv
 from vmops.catalogue import PROVIDERS
 from vmops.fleet.manager import FleetManager, FleetSpec
@@ -105,15 +107,26 @@ def test_orphans_after_a_simulated_crash(sims, session, crashed):
 
 
 def test_unrecorded_fleet_and_label_ownership(sims, session):
-    """A VM named for a fleet vmops has no record of (e.g. a lost state file) is an orphan; on Nebius the
-    label alone marks ownership."""
+    """A VM that is a fleet's by the ownership rule but has no record (e.g. a lost state file) is an orphan.
+    On Nebius (labels) the name and both labels must agree with this installation's store: a label alone,
+    or another store's labels, make nobody's VM (vmops.fleet.ownership)."""
     from vmops.model import CreateRequest
+    from vmops.state import Store
 
+    store = Store(session.config.state_path)
+    ident = store.identity
+    store.close()
+    neb = session.provider("nebius")
     a = session.provider("crusoe").create(CreateRequest(name="vmops-ghost-001", native_type="h100.1x"))
-    b = session.provider("nebius").create(CreateRequest(name="worker", native_type="gpu-h100-sxm/1gpu-16vcpu-200gb",
-                                                        labels={"vmops-fleet": "ghost"}))
+    b = neb.create(CreateRequest(name="worker", native_type="gpu-h100-sxm/1gpu-16vcpu-200gb",
+                                 labels={"vmops-fleet": "ghost"}))
+    c = neb.create(CreateRequest(name="vmops-ghost-002", native_type="gpu-h100-sxm/1gpu-16vcpu-200gb",
+                                 labels={"vmops-fleet": "ghost", "vmops-store": "another-install"}))
+    d = neb.create(CreateRequest(name="vmops-ghost-003", native_type="gpu-h100-sxm/1gpu-16vcpu-200gb",
+                                 labels=labels_for("ghost", ident)))
     o = inv.orphans(session)
-    assert set(zip(o["id"], o["fleet"])) == {(a.id, "ghost"), (b.id, "ghost")}
+    assert set(zip(o["id"], o["fleet"])) == {(a.id, "ghost"), (d.id, "ghost")}
+    assert b.id not in set(o["id"]) and c.id not in set(o["id"])
     assert o["reason"].str.contains("not recorded").all()
     assert set(o["kind"]) == {inv.UNRECORDED}
 
