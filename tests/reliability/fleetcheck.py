@@ -62,6 +62,12 @@ def changed(before: Snapshot, after: Snapshot) -> list[str]:
     return out
 
 
+def destroyed_unasked(before: Snapshot, after: Snapshot) -> int:
+    """VMs outside the fleet under test that were there before and are gone (or going) now: destroyed
+    without anybody asking (the figure the suite reports, and must keep at 0)."""
+    return sum(1 for k, v in before.items() if k not in after or after[k][1] in ("deleting", "deleted"))
+
+
 @dataclass
 class FleetAtProviders:
     """One fleet as the providers hold it, and how that compares with the record."""

@@ -1,5 +1,5 @@
 """The reliability suite's scoreboard: every scenario records its trials here, and the pytest run prints one
-table at the end (scenario, trials, passed, VMs leaked, duplicates).
+table at the end (scenario, trials, passed, VMs leaked, duplicates, VMs destroyed that nobody asked to destroy).
 
 Rows are appended as JSON lines to the file named by ``VMOPS_RELIABILITY_LOG``. The pytest controller sets
 it before any xdist worker starts (workers and the `vm` subprocesses they run inherit it), so the table
@@ -26,12 +26,13 @@ class Row:
     leaked: int = 0  # VMs left at a provider that should not be there
     duplicates: int = 0  # more than one VM for one member / request
     detail: str = ""  # one line: the first failure, seeds, counts
+    unasked: int = 0  # VMs destroyed that the user did not ask to destroy (outside the fleet under test)
 
 
 def record(scenario: str, *, trials: int = 1, passed: int | bool = 1, leaked: int = 0, duplicates: int = 0,
-           detail: str = "") -> Row:
+           detail: str = "", unasked: int = 0) -> Row:
     """Add a row to the scoreboard (no-op when the log is not set up, e.g. a single test run by hand)."""
-    row = Row(scenario, trials, int(passed), leaked, duplicates, detail)
+    row = Row(scenario, trials, int(passed), leaked, duplicates, detail, unasked)
     path = os.environ.get(ENV)
     if path:
         line = json.dumps(asdict(row)) + "\n"
@@ -53,19 +54,21 @@ def totals(rows: list[Row]) -> list[Row]:
     """One row per scenario, in first-seen order."""
     acc: OrderedDict[str, list] = OrderedDict()
     for r in rows:
-        a = acc.setdefault(r.scenario, [0, 0, 0, 0, ""])
+        a = acc.setdefault(r.scenario, [0, 0, 0, 0, "", 0])
         a[0] += r.trials
         a[1] += r.passed
         a[2] += r.leaked
         a[3] += r.duplicates
         if r.detail and (not a[4] or r.passed < r.trials):
             a[4] = r.detail
+        a[5] += r.unasked
     return [Row(name, *vals) for name, vals in acc.items()]
 
 
 def table(rows: list[Row]) -> str:
     """A Markdown table of the totals (what the README quotes)."""
-    lines = ["| scenario | trials | passed | VMs leaked | duplicates |", "|---|---:|---:|---:|---:|"]
+    lines = ["| scenario | trials | passed | VMs leaked | duplicates | destroyed unasked |",
+             "|---|---:|---:|---:|---:|---:|"]
     for r in totals(rows):
-        lines.append(f"| {r.scenario} | {r.trials} | {r.passed} | {r.leaked} | {r.duplicates} |")
+        lines.append(f"| {r.scenario} | {r.trials} | {r.passed} | {r.leaked} | {r.duplicates} | {r.unasked} |")
     return "\n".join(lines)

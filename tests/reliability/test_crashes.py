@@ -22,7 +22,7 @@ from vmops.sim.common import Fault
 from vmops.state import FleetState, Store
 
 from tests.reliability import budget, summary
-from tests.reliability.fleetcheck import changed, clear_faults, fleet_at_providers, instances, others, rng_for
+from tests.reliability.fleetcheck import changed, clear_faults, destroyed_unasked, fleet_at_providers, instances, others, rng_for
 from tests.reliability.rig import close, kill, manager, spec, start, state_path, vm, wait_until
 
 CREATES = {"crusoe": "create_instance", "lambda": "launch", "nebius": "InstanceService/Create"}
@@ -112,7 +112,8 @@ def _verdict(scenario: str, seed: int, how: str, config, name: str, before, prob
              duplicates: int) -> None:
     after = instances(config)
     left = fleet_at_providers(config, name, after)
-    diff = changed(before, others(after, [name]))
+    now = others(after, [name])
+    diff = changed(before, now)
     if left.vms:
         problems.append(f"left: {left.summary()}")
     if diff:
@@ -121,7 +122,8 @@ def _verdict(scenario: str, seed: int, how: str, config, name: str, before, prob
         problems.append(f"{duplicates} duplicate(s) after reconcile")
     ok = not problems
     summary.record(scenario, passed=ok, leaked=len(left.vms), duplicates=duplicates,
-                   detail=f"seed {seed} ({how}): " + ("; ".join(problems) or "ok"))
+                   detail=f"seed {seed} ({how}): " + ("; ".join(problems) or "ok"),
+                   unasked=destroyed_unasked(before, now))
     assert not left.vms, f"seed {seed} ({how}): {left.summary()}"
     assert not diff, f"seed {seed} ({how}): {diff}"
     assert duplicates == 0 and ok, f"seed {seed} ({how}): {problems}"

@@ -157,7 +157,7 @@ def test_lost_answer_while_the_provider_cannot_be_listed(sims, config, provider)
     after = fleet_at_providers(config, name)
     lost = f"vmops-{name}-001"
     said = err is None or (err.exit_code == 14 and [u.member.name for u in err.undestroyed] == [lost]
-                           and "outcome unknown" in str(err))
+                           and any("outcome unknown" in u.reason for u in err.undestroyed))
     ok = said and before.unresolved == 1 and lost in {v.name for v in before.vms} and not after.vms
     summary.record(f"lost create answer, provider unreadable: {provider}", passed=ok, leaked=len(after.vms),
                    duplicates=before.duplicates,
@@ -170,8 +170,9 @@ def test_lost_answer_while_the_provider_cannot_be_listed(sims, config, provider)
 
 def test_member_found_late_is_trimmed_back_to_the_fleet_count(sims, config) -> None:
     """As above at one of three providers: the fleet fails over and is active, with one member unresolved.
-    `fleet reconcile` then finds that VM by its name: one VM too many, so the newest member is destroyed and
-    the fleet has exactly its count."""
+    `fleet reconcile` then finds that VM by its name: one VM too many. A plain reconcile never destroys an
+    existing VM: it shows the newest member as surplus (held); `--destroy-surplus` then trims the fleet to
+    exactly its count."""
     name = "late-trim"
     sims["lambda"].faults.add(Fault("launch", "lose_response", nth=(1,)))
     sims["lambda"].faults.add(Fault("list_instances", "error", status=503, nth=tuple(range(2, 200))))
@@ -181,19 +182,25 @@ def test_member_found_late_is_trimmed_back_to_the_fleet_count(sims, config) -> N
         unresolved = [m for m in result.members if m.status is MemberStatus.REQUESTED and not m.instance_id]
         clear_faults(sims)
         before = fleet_at_providers(config, name)
-        view = mgr.reconcile(name)
+        held = mgr.reconcile(name)
+        middle = fleet_at_providers(config, name)
+        view = mgr.reconcile(name, destroy_surplus=True)
         after = fleet_at_providers(config, name)
         mgr.destroy(name)
     finally:
         close(mgr)
     left = fleet_at_providers(config, name).vms
     ok = (result.fleet.state is FleetState.ACTIVE and len(after.running) == 3 and after.duplicates == 0
-          and not after.orphans and not left and view.fleet.state is FleetState.ACTIVE)
-    summary.record("lost create answer found late: trimmed to count", passed=ok,
+          and not after.orphans and not left and view.fleet.state is FleetState.ACTIVE
+          and len(middle.running) == 4 and len(held.decision.held) == 1)
+    summary.record("lost create answer found late: held as surplus, trimmed when asked", passed=ok,
                    leaked=len(after.orphans) + len(left), duplicates=after.duplicates,
                    detail=f"after create: {before.summary()}; after reconcile: {after.summary()}")
+    assert result.error() is not None and result.error().exit_code == 14  # an unknown outcome is not success
     assert [m.provider for m in unresolved] == ["lambda"], [(m.name, m.status.value) for m in result.members]
     assert len(before.vms) == 4 and before.unresolved == 1, before.summary()
+    assert len(middle.running) == 4 and not held.decision.destroys, middle.summary()  # nothing unasked destroyed
+    assert any("--destroy-surplus" in h.reason for h in held.decision.held)
     assert any("beyond the fleet's count" in c for c in view.changes), view.changes
     assert len(after.running) == 3 and after.duplicates == 0 and not after.orphans, after.summary()
     assert not left and ok

@@ -160,10 +160,11 @@ class FleetManager:
         command made; a second press leaves the fleet recorded."""
         spec = spec.validated()
         request = request or StopRequest()
+        store = self.store  # opened (and checked) before any lock file or provider call
         with sigint_requests(request):
             name = spec.name
             if name is None:
-                taken = {f.name for f in self.store.list_fleets()}
+                taken = {f.name for f in store.list_fleets()}
                 name = generate_fleet_name(taken)
                 self.note(f"fleet name: {name}")
             lock = self.lock(name).acquire()
@@ -208,12 +209,15 @@ class FleetManager:
         plan = self.plan(spec)
         if plan.planned >= spec.min:
             return plan
-        answered = [s for s in plan.skipped if not s.reason.startswith("did not answer")]
-        if not plan.options and plan.skipped and not answered:
-            raise ProviderUnavailable(
-                f"no provider could be asked for {spec.gpu} capacity: "
-                + "; ".join(f"{s.provider}: {s.reason}" for s in plan.skipped),
-                hint="Check the providers' endpoints and your network (`vm config show`); nothing was created")
+        errors = [s.error for s in plan.skipped if s.error is not None]
+        if not plan.options and errors and len(errors) == len({s.provider for s in plan.skipped}):
+            # No provider answered at all: the cause is theirs (down, bad key ...), not capacity.
+            first = errors[0]
+            cls = type(first) if all(e.exit_code == first.exit_code for e in errors) else ProviderUnavailable
+            raise cls("no provider could be asked for " f"{spec.gpu} capacity: "
+                      + "; ".join(f"{s.provider}: {s.reason}" for s in plan.skipped),
+                      hint="Nothing was created. " + (first.hint or "Check the providers' endpoints and keys "
+                                                                    "(`vm config show`)"))
         raise InsufficientCapacity(
             f"only {plan.planned} of the {spec.min} {spec.gpu} VM(s) needed can be placed on current capacity; "
             "nothing was created",

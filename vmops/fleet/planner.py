@@ -24,6 +24,7 @@ class Skipped:
     provider: str
     region: str | None
     reason: str
+    error: VmopsError | None = None  # the typed error when the provider did not answer
 
     def to_dict(self) -> dict[str, Any]:
         return {"provider": self.provider, "region": self.region, "reason": self.reason}
@@ -34,6 +35,7 @@ class ProviderAnswer:
     provider: str
     offers: tuple[Offer, ...] = ()
     error: str | None = None
+    exc: VmopsError | None = None
 
 
 @dataclass
@@ -117,7 +119,7 @@ def gather_offers(providers: Mapping[str, Provider], shape: GpuShape) -> list[Pr
             offers = tuple(o for o in providers[name].offers(shape) if o.gpu == shape)
             return ProviderAnswer(name, offers)
         except VmopsError as e:
-            return ProviderAnswer(name, (), e.render())
+            return ProviderAnswer(name, (), e.render(), e)
         except Exception as e:  # an adapter bug must not hide the other providers
             return ProviderAnswer(name, (), f"unexpected error: {type(e).__name__}: {e}")
 
@@ -137,7 +139,7 @@ def usable_offers(
     skipped: list[Skipped] = []
     for a in answers:
         if a.error is not None:
-            skipped.append(Skipped(a.provider, None, f"did not answer: {a.error}"))
+            skipped.append(Skipped(a.provider, None, f"did not answer: {a.error}", a.exc))
             continue
         if not a.offers:
             skipped.append(Skipped(a.provider, None, "offered nothing for this shape"))

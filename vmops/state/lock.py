@@ -21,8 +21,13 @@ class FleetLock:
         self._fd: int | None = None
 
     def acquire(self) -> "FleetLock":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as e:
+            raise StateError(f"cannot make the lock file {self.path} ({e.strerror or e})",
+                             hint=f"vmops needs to write in {self.path.parent.parent} (VMOPS_HOME); "
+                                  "check its permissions") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
