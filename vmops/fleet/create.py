@@ -59,6 +59,10 @@ class _Options:
         with self.lock:
             self.dead.add(id(offer))
 
+    def is_dead(self, offer: Offer) -> bool:
+        with self.lock:
+            return id(offer) in self.dead
+
     def kill_provider(self, provider: str) -> None:
         with self.lock:
             self.dead.update(id(o) for o in self.offers if o.provider == provider)
@@ -346,6 +350,15 @@ class CreateRun:
                                      last_error="not attempted: the create was interrupted")
             return None
         while offer is not None and not self.stop.is_set():
+            if options.is_dead(offer):
+                # Another create to this option was just refused (capacity, auth ...): do not send this one
+                # there too; move on to the next option.
+                if row is not None:
+                    self.store.update_member(row.id, status=MemberStatus.FAILED, state=State.DELETED,
+                                             last_error="not attempted: its option was refused meanwhile")
+                    row = None
+                offer = options.next()
+                continue
             member, failure, kill_provider = self._try_create(offer, row)
             row = None
             if member is not None:
