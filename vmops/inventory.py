@@ -9,10 +9,12 @@ provider that fails does not raise: a :class:`InventoryWarning` is issued and th
 This module imports pandas at import time; the CLI imports it only inside the commands that print a
 frame (``vm list --output csv``, ``vm cost``), so ``vm --help`` stays fast.
 
-Prices: each instance row carries ``price_per_hour`` (USD per VM-hour), ``price_source`` (the exact
-source string) and ``price_origin``: ``provider`` (the provider's API reported it: a vm-type price or a
-reservation's price), ``catalogue`` (vmops' dated list-price table, used where the API has no price,
-e.g. Nebius) or ``unknown``.
+Prices follow the one price rule (vmops/pricing.py): each instance and offer row carries ``price_per_hour``
+(marginal USD per VM-hour; 0 for reserved capacity, which is prepaid), ``price_source`` (the exact source),
+``price_origin`` (``provider``: the provider's API; ``catalogue``: vmops' dated list-price table, used where
+the API has no price, e.g. Nebius; ``reservation``: prepaid; ``unknown``), ``prepaid``,
+``commitment_per_hour`` (a reservation's own price, where known) and ``list_price_per_hour`` (the on-demand
+price of the same type).
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ from typing import Iterable, Iterator, Sequence
 
 import pandas as pd
 
-from vmops.catalogue import PROVIDERS
 from vmops.errors import VmopsError
 from vmops.fleet.ownership import claim as ownership_claim
-from vmops.model import BILLED_STATES, GpuShape, Instance, Offer, State
+from vmops.model import BILLED_STATES, GpuShape, Instance, Offer, Reservation, State
+from vmops.pricing import PriceOrigin, ReservationIndex, instance_price, offer_price, reservation_index
+from vmops.providers.base import Provider
 from vmops.session import FanOut, Session
 from vmops.state.records import LIVE, FleetRecord, MemberRecord, MemberStatus
 
@@ -34,15 +37,16 @@ HOURS_PER_DAY = 24.0
 #: Average hours in a month (365 * 24 / 12), the usual cloud-billing convention.
 HOURS_PER_MONTH = 730.0
 
-ORIGIN_PROVIDER = "provider"
-ORIGIN_CATALOGUE = "catalogue"
-ORIGIN_UNKNOWN = "unknown"
+ORIGIN_PROVIDER = PriceOrigin.PROVIDER.value
+ORIGIN_CATALOGUE = PriceOrigin.CATALOGUE.value
+ORIGIN_RESERVATION = PriceOrigin.RESERVATION.value
+ORIGIN_UNKNOWN = PriceOrigin.UNKNOWN.value
 NO_FLEET = "(none)"
 
 INSTANCE_COLUMNS: tuple[str, ...] = (
     "provider", "id", "name", "gpu", "gpu_model", "gpus", "region", "state", "native_state", "native_type",
     "public_ip", "private_ip", "reserved", "reservation_id", "billing", "billed", "price_per_hour",
-    "price_source", "price_origin", "created_at", "labels", "fleet", "member_status", "claimed_fleet", "orphan",
+    "price_source", "price_origin", "prepaid", "commitment_per_hour", "list_price_per_hour", "created_at", "labels", "fleet", "member_status", "claimed_fleet", "orphan",
 )
 COST_GROUPS: tuple[str, ...] = ("provider", "gpu", "fleet", "billing")
 
@@ -86,26 +90,6 @@ def _mark(df: pd.DataFrame, errors: dict[str, str]) -> pd.DataFrame:
 def missing_providers(df: pd.DataFrame) -> list[str]:
     """Providers whose rows are missing from a frame made here (they failed to answer)."""
     return list(df.attrs.get("missing_providers", []))
-
-
-def _catalogue_prices() -> dict[tuple[str, str], tuple[float, str]]:
-    return {(p.name, t.name): (t.list_price_per_hour, t.price_source) for p in PROVIDERS.values() for t in p.types}
-
-
-def _catalogue_sources() -> frozenset[str]:
-    return frozenset(t.price_source for p in PROVIDERS.values() for t in p.types)
-
-
-def price_of(provider: str, native_type: str, price: float | None, source: str | None) -> tuple[float | None, str, str]:
-    """``(price_per_hour, price_source, price_origin)``: the adapter's price where it has one, else the
-    catalogue's list price for the native type, else unknown."""
-    if price is not None:
-        src = source or "adapter (source not given)"
-        return float(price), src, ORIGIN_CATALOGUE if src in _catalogue_sources() else ORIGIN_PROVIDER
-    listed = _catalogue_prices().get((provider, native_type))
-    if listed is not None:
-        return listed[0], listed[1], ORIGIN_CATALOGUE
-    return None, "", ORIGIN_UNKNOWN
 
 
 def claimed_fleet(inst: Instance, *, labelled: bool, store_id: str | None) -> str | None:
@@ -162,19 +146,25 @@ def instances_frame(
     instances: Sequence[Instance],
     session: Session | None = None,
     missing: dict[str, str] | None = None,
+    reservations: Sequence[Reservation] | None = None,
 ) -> pd.DataFrame:
     """One row per instance: the normalized fields, billing, price with its provenance, and fleet
     membership from the state store (``fleet``/``member_status``) next to what the VM's name or label
     claims (``claimed_fleet``); ``orphan`` is True for a VM that claims a fleet the record does not
-    give it."""
+    give it. ``reservations`` give reserved VMs their commitment; when None and a ``session`` is given,
+    those of the providers with reserved VMs are read (a failure leaves the commitment unknown)."""
     index: dict[tuple[str, str], tuple[str, MemberRecord]] = {}
     store_id: str | None = None
     if session is not None:
         index, store_id = _membership(session)
+        if reservations is None:
+            holders = sorted({i.provider for i in instances if i.reserved})
+            reservations = session.reservations(holders).flat() if holders else []
     labelled = {p: _labelled(session, p) for p in {i.provider for i in instances}}
+    rsv: ReservationIndex = reservation_index(reservations or ())
     rows = []
     for i in instances:
-        price, source, origin = price_of(i.provider, i.native_type, i.price_per_hour, i.price_source)
+        price = instance_price(i, rsv)
         rec = index.get((i.provider, i.id))
         fleet = rec[0] if rec else None
         status = rec[1].status.value if rec else None
@@ -195,11 +185,9 @@ def instances_frame(
             "private_ip": i.private_ip,
             "reserved": bool(i.reserved),
             "reservation_id": i.reservation_id,
-            "billing": "reserved" if i.reserved else "on-demand",
+            "billing": price.billing,
             "billed": i.state in BILLED_STATES,
-            "price_per_hour": price,
-            "price_source": source,
-            "price_origin": origin,
+            **price.to_dict(),
             "created_at": i.created_at,
             "labels": ",".join(f"{k}={v}" for k, v in sorted(i.labels.items())),
             "fleet": fleet,
@@ -208,9 +196,10 @@ def instances_frame(
             "orphan": claim is not None and not recorded_live,
         })
     df = pd.DataFrame(rows, columns=list(INSTANCE_COLUMNS))
-    df["price_per_hour"] = df["price_per_hour"].astype("float64")
+    for col in ("price_per_hour", "commitment_per_hour", "list_price_per_hour"):
+        df[col] = df[col].astype("float64")
     df["gpus"] = df["gpus"].astype("int64")
-    for col in ("reserved", "billed", "orphan"):
+    for col in ("reserved", "billed", "orphan", "prepaid"):
         df[col] = df[col].astype(bool)
     return _mark(df, missing or {})
 
@@ -223,10 +212,21 @@ def instances(session: Session | None = None, providers: str | Iterable[str] | N
     """
     with _session(session) as s:
         names = s.provider_names(providers)
-        result: FanOut[Instance] = s.instances(names)
+        held: list[Reservation] = []
+
+        def read(p: Provider) -> list[Instance]:
+            found = p.list_instances()
+            if any(i.reserved for i in found):  # commitments of reserved VMs; unknown if this read fails
+                try:
+                    held.extend(p.reservations())
+                except VmopsError:
+                    pass
+            return found
+
+        result: FanOut[Instance] = s.fan_out(read, names)
         errors = _report_failures(result.failures, "listing instances")
         ordered = [i for n in names for i in result.results.get(n, [])]
-        return instances_frame(ordered, session=s, missing=errors)
+        return instances_frame(ordered, session=s, missing=errors, reservations=held)
 
 
 # ---- fleets and members ------------------------------------------------------------------------------
@@ -258,8 +258,7 @@ def _observe(df: pd.DataFrame, s: Session) -> pd.DataFrame:
         inst = by_id.get((row.provider, row.id)) if has_id else by_name.get((row.provider, row.name))
         exists.append(inst is not None)
         states.append(inst.state.value if inst else State.DELETED.value)
-        prices.append(price_of(inst.provider, inst.native_type, inst.price_per_hour, inst.price_source)[0]
-                      if inst else None)
+        prices.append(instance_price(inst).per_hour if inst else None)
     df["exists"] = pd.array(exists, dtype="boolean")
     df["observed_state"] = states
     df["observed_price_per_hour"] = pd.array(prices, dtype="Float64")
@@ -317,27 +316,27 @@ def fleets(session: Session | None = None, refresh: bool = False) -> pd.DataFram
 # ---- capacity and offers -----------------------------------------------------------------------------
 OFFER_COLUMNS: tuple[str, ...] = (
     "provider", "gpu", "native_type", "region", "billing", "reservation_id", "available", "has_capacity",
-    "price_per_hour", "price_per_gpu_hour", "price_source", "price_origin",
+    "price_per_hour", "price_per_gpu_hour", "price_source", "price_origin", "prepaid", "commitment_per_hour",
+    "list_price_per_hour",
 )
 
 
 def _offer_row(o: Offer) -> dict[str, object]:
-    price, source, origin = price_of(o.provider, o.native_type, o.price_per_hour, o.price_source)
+    price = offer_price(o)
     has = o.has_capacity if o.has_capacity is not None else (None if o.available is None else o.available > 0)
-    return {
+    row: dict[str, object] = {
         "provider": o.provider,
         "gpu": str(o.gpu),
         "native_type": o.native_type,
         "region": o.region or "-",
-        "billing": "reserved" if o.reserved else "on-demand",
+        "billing": price.billing,
         "reservation_id": o.reservation_id,
         "available": o.available,
         "has_capacity": has,
-        "price_per_hour": price,
-        "price_per_gpu_hour": None if price is None else round(price / o.gpu.count, 4),
-        "price_source": source,
-        "price_origin": origin,
+        **price.to_dict(),
     }
+    row["price_per_gpu_hour"] = None if price.per_hour is None else round(price.per_hour / o.gpu.count, 4)
+    return {k: row[k] for k in OFFER_COLUMNS}
 
 
 def offers(gpu: str | GpuShape | None = None, session: Session | None = None,
@@ -353,8 +352,9 @@ def offers(gpu: str | GpuShape | None = None, session: Session | None = None,
         df = pd.DataFrame(rows, columns=list(OFFER_COLUMNS))
         df["available"] = pd.array(df["available"].tolist(), dtype="Int64")
         df["has_capacity"] = pd.array(df["has_capacity"].tolist(), dtype="boolean")
-        df["price_per_hour"] = df["price_per_hour"].astype("float64")
-        df["price_per_gpu_hour"] = df["price_per_gpu_hour"].astype("float64")
+        for col in ("price_per_hour", "price_per_gpu_hour", "commitment_per_hour", "list_price_per_hour"):
+            df[col] = df[col].astype("float64")
+        df["prepaid"] = df["prepaid"].astype(bool)
         return _mark(df, errors)
 
 
@@ -397,7 +397,8 @@ def capacity(gpu: str | GpuShape | None = None, session: Session | None = None,
 
 # ---- cost --------------------------------------------------------------------------------------------
 COST_VALUE_COLUMNS: tuple[str, ...] = (
-    "vms", "gpus", "unpriced_vms", "hourly", "daily", "monthly", "price_origins",
+    "vms", "gpus", "prepaid_vms", "unpriced_vms", "hourly", "daily", "monthly", "commitment_hourly",
+    "price_origins",
 )
 
 
@@ -412,8 +413,10 @@ def cost(
     ``gpu``, ``fleet``, ``billing`` (reserved vs on-demand), ``region``, ``state``.
 
     ``frame`` is an :func:`instances` frame (fetched when omitted). Only VMs in a billed state count
-    (stopped ones do not unless ``include_stopped``). ``price_origins`` says where the prices came from
-    (``provider``, ``catalogue``); ``unpriced_vms`` counts VMs with no known price (not in the sums).
+    (stopped ones do not unless ``include_stopped``). Sums are of the marginal price (vmops/pricing.py):
+    ``prepaid_vms`` run on reserved capacity at $0 per hour, whose reservations' own price is summed apart in
+    ``commitment_hourly`` where known; ``unpriced_vms`` counts VMs with no known price (not in the sums);
+    ``price_origins`` says where the prices came from (``provider``, ``catalogue``, ``reservation``).
     """
     keys = [by] if isinstance(by, str) else list(by)
     if frame is None:
@@ -432,14 +435,16 @@ def cost(
                 **dict(zip(keys, key)),
                 "vms": len(grp),
                 "gpus": int(grp["gpus"].sum()),
+                "prepaid_vms": int(grp["prepaid"].sum()),
                 "unpriced_vms": int(grp["price_per_hour"].isna().sum()),
                 "hourly": round(hourly, 4),
                 "daily": round(hourly * HOURS_PER_DAY, 2),
                 "monthly": round(hourly * HOURS_PER_MONTH, 2),
+                "commitment_hourly": round(float(grp["commitment_per_hour"].sum(min_count=0)), 4),
                 "price_origins": ",".join(sorted(set(grp["price_origin"]))),
             })
     out = pd.DataFrame(rows, columns=keys + list(COST_VALUE_COLUMNS))
-    for col in ("hourly", "daily", "monthly"):
+    for col in ("hourly", "daily", "monthly", "commitment_hourly"):
         out[col] = out[col].astype("float64")
     return _mark(out, dict(frame.attrs.get("errors", {})))
 
@@ -514,5 +519,5 @@ def orphans(session: Session | None = None, frame: pd.DataFrame | None = None) -
 __all__ = [
     "BILLED_STATES", "HOURS_PER_DAY", "HOURS_PER_MONTH", "InventoryWarning", "MemberStatus", "capacity",
     "claimed_fleet", "cost", "fleets", "instances", "instances_frame", "members", "missing_providers", "offers",
-    "orphans", "price_of", "total_cost",
+    "orphans", "total_cost",
 ]

@@ -15,6 +15,7 @@ from vmops.sim.common import Fault
 from vmops.state import FleetState, MemberStatus
 
 from tests.fleet.conftest import at_providers, dead_url, spec
+from tests.fleet.pending_glue import NEEDS_LEAD_GLUE
 
 
 def _running(result_members):
@@ -108,19 +109,23 @@ def test_min_gives_a_partial_fleet_and_reports_the_shortfall(sims, config, make_
     assert at_providers(config, "part20") == []
 
 
+@NEEDS_LEAD_GLUE  # needs reserved_mode=prefer passed to the planner
 def test_unterminable_reserved_capacity_is_never_used_without_opt_in(sims, config, make_manager) -> None:
     mgr = make_manager({"VMOPS_PROVIDERS": "lambda"})
-    plan = mgr.plan(spec("h100:8", 3, "rsv", policy="cheapest"))
+    plan = mgr.plan(spec("h100:8", 3, "rsv", policy="cheapest", reserved_mode="prefer"))
     assert all(not p.offer.reserved for p in plan.placements)
     assert any("cannot be terminated" in s.reason and "--allow-unterminable-reserved" in s.reason
                for s in plan.skipped)
-    plan2 = mgr.plan(spec("h100:8", 3, "rsv", policy="cheapest", allow_unterminable_reserved=True))
+    plan2 = mgr.plan(spec("h100:8", 3, "rsv", policy="cheapest", allow_unterminable_reserved=True,
+                          reserved_mode="prefer"))
     assert plan2.placements[0].offer.reserved
 
 
+@NEEDS_LEAD_GLUE  # needs reserved_mode=prefer passed to the planner
 def test_reserved_member_that_cannot_be_destroyed_is_kept_and_reported(sims, config, make_manager) -> None:
     mgr = make_manager({"VMOPS_PROVIDERS": "lambda"})
-    result = mgr.create(spec("h100:8", 2, "rsv2", policy="cheapest", allow_unterminable_reserved=True))
+    result = mgr.create(spec("h100:8", 2, "rsv2", policy="cheapest", allow_unterminable_reserved=True,
+                             reserved_mode="prefer"))
     assert result.fleet.state is FleetState.ACTIVE
     reserved = [m for m in _running(result.members) if m.reserved]
     assert len(reserved) == 1
@@ -137,10 +142,12 @@ def test_reserved_member_that_cannot_be_destroyed_is_kept_and_reported(sims, con
     assert m.instance_id == reserved[0].instance_id and "terminat" in (m.last_error or "")
 
 
+@NEEDS_LEAD_GLUE  # needs reserved_mode=prefer passed to the planner
 def test_rollback_that_cannot_destroy_a_reserved_member_says_so(sims, config, make_manager) -> None:
     mgr = make_manager({"VMOPS_PROVIDERS": "lambda"})
     with pytest.raises(FleetCreateFailed) as ei:
-        mgr.create(spec("h100:8", 9, "rsv9", policy="cheapest", allow_unterminable_reserved=True))
+        mgr.create(spec("h100:8", 9, "rsv9", policy="cheapest", allow_unterminable_reserved=True,
+                        reserved_mode="prefer"))
     err = ei.value
     assert err.exit_code == 14 and "could not be destroyed" in str(err) and len(err.undestroyed) == 1
     left = at_providers(config, "rsv9")

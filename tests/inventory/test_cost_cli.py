@@ -28,7 +28,8 @@ def test_list_csv_is_the_instances_frame(sims, vm_env, session, crashed):
     assert by_name[crashed.recorded.name]["fleet"] == crashed.name
     assert by_name[crashed.unrecorded.name]["orphan"] == "True"
     assert by_name[crashed.unrecorded.name]["claimed_fleet"] == crashed.name
-    assert {x["price_origin"] for x in rows} == {"provider", "catalogue"}
+    assert {"provider", "reservation"} <= {x["price_origin"] for x in rows} <= {"provider", "catalogue", "reservation"}
+    assert all(float(x["price_per_hour"]) == 0 and x["prepaid"] == "True" for x in rows if x["reserved"] == "True")
 
 
 def test_cost_json_table_and_errors(sims, vm_env, session):
@@ -75,5 +76,9 @@ def test_inv_vm_cost_task(sims, vm_env):
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     rows = list(csv.DictReader(io.StringIO(p.stdout)))
-    assert {r["billing"] for r in rows} == {"reserved", "on-demand"}
-    assert all(float(r["hourly"]) > 0 for r in rows)
+    by = {r["billing"]: r for r in rows}
+    assert set(by) == {"reserved", "on-demand"}
+    assert float(by["on-demand"]["hourly"]) > 0
+    # reserved VMs are prepaid: $0 per hour; the reservations' own price (Crusoe's is known) apart
+    assert float(by["reserved"]["hourly"]) == 0 and int(by["reserved"]["prepaid_vms"]) == 3
+    assert float(by["reserved"]["commitment_hourly"]) == pytest.approx(76.0)

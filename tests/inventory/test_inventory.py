@@ -31,16 +31,27 @@ def test_instances_one_row_per_vm_everywhere(sims, session):
     assert df["id"].is_unique
     assert set(df["state"]) <= {"creating", "running", "stopping", "stopped", "starting", "deleting", "deleted",
                                 "error", "unknown"}
-    # Nebius' API has no prices: its rows carry the catalogue's dated list price, and say so.
-    neb = df[df["provider"] == "nebius"]
+    # Nebius' API has no prices: its on-demand rows carry the catalogue's dated list price, and say so.
+    neb = df[(df["provider"] == "nebius") & ~df["reserved"]]
     assert (neb["price_origin"] == "catalogue").all()
     for row in neb.itertuples():
         listed = PROVIDERS["nebius"].type_named(row.native_type)
         assert row.price_per_hour == pytest.approx(listed.list_price_per_hour)
         assert "nebius published list price" in row.price_source
         assert row.region == "-"
-    # Crusoe reports prices itself (vm types, reservations).
-    assert (df.loc[df["provider"] == "crusoe", "price_origin"] == "provider").all()
+    assert (df.loc[df["provider"] == "nebius", "region"] == "-").all()
+    # Crusoe reports on-demand prices itself (vm types).
+    assert (df.loc[(df["provider"] == "crusoe") & ~df["reserved"], "price_origin"] == "provider").all()
+    # Reserved VMs (the seeded ones at every provider) are prepaid: $0 per hour, the reservation's own price
+    # apart where the provider gives one (Crusoe rsv-001: $9.50/GPU-hour x 8), the list price for comparison.
+    rsv = df[df["reserved"]].set_index("provider")
+    assert set(rsv.index) == {"crusoe", "lambda", "nebius"}
+    assert (rsv["price_per_hour"] == 0).all() and rsv["prepaid"].all()
+    assert (rsv["price_origin"] == "reservation").all()
+    assert rsv.loc["crusoe", "commitment_per_hour"] == pytest.approx(76.0)
+    assert rsv.loc[["lambda", "nebius"], "commitment_per_hour"].isna().all()
+    assert rsv.loc["lambda", "list_price_per_hour"] == pytest.approx(27.68)
+    assert (~df.loc[~df["reserved"], "prepaid"]).all()
     assert df["price_per_hour"].notna().all()
     assert (df["billing"] == df["reserved"].map({True: "reserved", False: "on-demand"})).all()
 
@@ -178,9 +189,16 @@ def test_offers_and_capacity_match_the_providers(sims, session):
         assert od.loc[region, "available"] == crusoe.on_demand[(region, "h100.8x")]
     lam = off[(off["provider"] == "lambda") & (off["billing"] == "on-demand")]
     assert lam["available"].isna().all() and lam["has_capacity"].notna().all()
-    neb = off[off["provider"] == "nebius"]
-    assert (neb["price_origin"] == "catalogue").all()
+    neb = off[(off["provider"] == "nebius") & (off["billing"] == "on-demand")]
+    assert len(neb) and (neb["price_origin"] == "catalogue").all()
     assert (off["price_per_gpu_hour"] * 8 - off["price_per_hour"]).abs().max() < 0.01
+    # Reserved rows are prepaid, as in `vm capacity` and the plan: $0 per hour, commitment apart.
+    rsv = off[off["billing"] == "reserved"].set_index("reservation_id")
+    assert set(rsv.index) == {"rsv-002", "rsv-lambda-001", "rsv-neb-001"}
+    assert (rsv["price_per_hour"] == 0).all() and rsv["prepaid"].all() and (rsv["price_origin"] == "reservation").all()
+    assert rsv.loc["rsv-002", "commitment_per_hour"] == pytest.approx(176.0)
+    assert rsv.loc["rsv-002", "list_price_per_hour"] == pytest.approx(27.68)
+    assert not off.loc[off["billing"] == "on-demand", "prepaid"].any()
 
     cap = inv.capacity("h100:8", session=session)
     row = cap[(cap["provider"] == "crusoe") & (cap["region"] == "us-west1")].iloc[0]

@@ -1,20 +1,26 @@
 """Planning a fleet: ask every eligible provider what it can supply (concurrently), drop what must not
-be used, and let the policy allocate. A plan is pure data: rendering it (``--dry-run``) changes nothing."""
+be used (vmops/reserved.py decides which reserved or on-demand offers the fleet's ``--reserved`` mode
+admits), and let the policy allocate, reserved offers before on-demand ones. A plan is pure data: rendering it
+(``--dry-run``) changes nothing. Its prices are vmops/pricing.py's, the same rule every other view uses."""
 
 from __future__ import annotations
 
 import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from vmops.catalogue import provider_entry
-from vmops.errors import VmopsError
-from vmops.fleet.policies import Placement, Policy, capacity, cheapest_order
+from vmops.errors import UsageError, VmopsError
+from vmops.fleet.policies import Placement, Policy, capacity, cheapest_order, get_policy
+from vmops.fleet.spec import FleetSpec
 from vmops.model import GpuShape, Offer
+from vmops.pricing import total
 from vmops.providers.base import Provider
+from vmops.reserved import ALLOW_RESERVED_FLAG, DEFAULT_MODE, ReservedMode, screen_offers
 
-ALLOW_RESERVED_FLAG = "--allow-unterminable-reserved"
+__all__ = ["ALLOW_RESERVED_FLAG", "Plan", "ProviderAnswer", "Skipped", "eligible_providers", "gather_offers",
+           "make_plan", "plan_fleet", "usable_offers"]
 
 
 @dataclass(frozen=True)
@@ -55,30 +61,53 @@ class Plan:
     def shortfall(self) -> int:
         return max(0, self.count - self.planned)
 
+    def _sums(self) -> tuple[float, int, int]:
+        return total((p.price, p.count) for p in self.placements)
+
     @property
     def total_per_hour(self) -> float:
-        """Sum of the placements' known prices (see ``unpriced_vms`` for those without one)."""
-        return round(sum(p.price_per_hour or 0.0 for p in self.placements), 4)
+        """Marginal USD per hour of the planned VMs under the one price rule (vmops/pricing.py): prepaid
+        reserved VMs add $0; VMs with no known price are counted in ``unpriced_vms``, not here."""
+        return self._sums()[0]
+
+    @property
+    def prepaid_vms(self) -> int:
+        """Planned VMs on reserved capacity (prepaid: $0 per hour in ``total_per_hour``)."""
+        return self._sums()[1]
 
     @property
     def unpriced_vms(self) -> int:
-        """Planned VMs whose price is unknown (e.g. prepaid reservations that report no price)."""
-        return sum(p.count for p in self.placements if p.price_per_hour is None)
+        """Planned VMs whose on-demand price is unknown (not in ``total_per_hour``)."""
+        return self._sums()[2]
+
+    @property
+    def commitment_per_hour(self) -> float | None:
+        """What the reservations the plan uses cost per hour whether or not these VMs run (None: no
+        reserved VMs, or no reservation with a known price)."""
+        known = [(p.price.commitment_per_hour, p.count) for p in self.placements
+                 if p.price.prepaid and p.price.commitment_per_hour is not None]
+        return round(sum(c * n for c, n in known), 4) if known else None
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per placement, for a table or JSON."""
         out = []
         for p in self.placements:
             o = p.offer
+            price = p.price
             out.append({
                 "provider": o.provider,
                 "region": o.region or "-",
                 "native_type": o.native_type,
-                "capacity": ("reserved " + (o.reservation_id or "")).strip() if o.reserved else "on-demand",
+                "capacity": " ".join(filter(None, ["reserved", o.reservation_id, "(prepaid)"])) if o.reserved
+                else "on-demand",
                 "available": "?" if capacity(o) == math.inf else int(capacity(o)),
                 "count": p.count,
-                "price_per_hour": o.price_per_hour,
-                "subtotal_per_hour": None if p.price_per_hour is None else round(p.price_per_hour, 4),
+                "price_per_hour": price.per_hour,
+                "subtotal_per_hour": p.price_per_hour,
+                "price_source": price.source,
+                "price_origin": price.origin.value,
+                "prepaid": price.prepaid,
+                "commitment_per_hour": price.commitment_per_hour,
             })
         return out
 
@@ -90,6 +119,8 @@ class Plan:
             "planned": self.planned,
             "shortfall": self.shortfall,
             "total_per_hour": self.total_per_hour,
+            "prepaid_vms": self.prepaid_vms,
+            "commitment_per_hour": self.commitment_per_hour,
             "unpriced_vms": self.unpriced_vms,
             "placements": self.rows(),
             "failover_options": [o.to_dict() for o in self.options],
@@ -134,7 +165,10 @@ def usable_offers(
     providers: Mapping[str, Provider],
     *,
     allow_unterminable_reserved: bool = False,
+    reserved: ReservedMode = DEFAULT_MODE,
 ) -> tuple[list[Offer], list[Skipped]]:
+    """The offers a fleet in ``reserved`` mode (FleetSpec.reserved) may use, and why the others are not
+    used (vmops/reserved.py decides)."""
     offers: list[Offer] = []
     skipped: list[Skipped] = []
     for a in answers:
@@ -144,13 +178,11 @@ def usable_offers(
         if not a.offers:
             skipped.append(Skipped(a.provider, None, "offered nothing for this shape"))
             continue
-        can_terminate_reserved = providers[a.provider].capabilities.terminate_reserved
-        for o in a.offers:
-            if o.reserved and not can_terminate_reserved and not allow_unterminable_reserved:
-                skipped.append(Skipped(o.provider, o.region, (
-                    f"reservation {o.reservation_id or '?'} holds VMs that cannot be terminated through the API "
-                    f"(opt in with {ALLOW_RESERVED_FLAG})")))
-            elif capacity(o) <= 0:
+        ok, refused = screen_offers(reserved, a.offers, {a.provider: providers[a.provider].capabilities},
+                                    allow_unterminable=allow_unterminable_reserved)
+        skipped.extend(Skipped(o.provider, o.region, why) for o, why in refused)
+        for o in ok:
+            if capacity(o) <= 0:
                 skipped.append(Skipped(o.provider, o.region,
                                        f"no {'reserved' if o.reserved else 'on-demand'} capacity"))
             else:
@@ -165,7 +197,31 @@ def make_plan(
     offers: Sequence[Offer],
     skipped: Sequence[Skipped] = (),
 ) -> Plan:
-    placements = policy.allocate(list(offers), count)
+    """Allocate ``count`` VMs: reserved offers first (only there in ``--reserved prefer|only``), then the
+    rest on on-demand offers, each step by the policy. Failover options: the chosen offers, then the others
+    reserved first, cheapest first."""
+    reserved = [o for o in offers if o.reserved]
+    on_demand = [o for o in offers if not o.reserved]
+    placements = policy.allocate(reserved, count) if reserved else []
+    left = count - sum(p.count for p in placements)
+    if left > 0 and on_demand:
+        placements += policy.allocate(on_demand, left)
     chosen = [p.offer for p in placements]
-    rest = [o for o in cheapest_order(offers) if all(o is not c for c in chosen)]
+    rest = [o for o in cheapest_order(reserved) + cheapest_order(on_demand) if all(o is not c for c in chosen)]
     return Plan(shape, count, policy.name, placements, chosen + rest, list(skipped))
+
+
+def plan_fleet(spec: FleetSpec, provider: Callable[[str], Provider], enabled: Sequence[str],
+               count: int | None = None) -> Plan:
+    """Plan ``count`` (default: the spec's) VMs of a validated ``spec`` over the ``enabled`` providers:
+    the whole of a fleet plan, reads only. ``provider(name)`` gives the adapter (e.g. ``Session.provider``)."""
+    names, skipped = eligible_providers(enabled, spec.gpu)
+    if not names:
+        raise UsageError(f"no enabled provider offers {spec.gpu}",
+                         hint="`vm capacity` shows the shapes each provider offers")
+    providers = {n: provider(n) for n in names}
+    answers = gather_offers(providers, spec.gpu)
+    offers, more = usable_offers(answers, providers, allow_unterminable_reserved=spec.allow_unterminable_reserved,
+                                 reserved=spec.reserved)
+    return make_plan(spec.gpu, spec.count if count is None else count, get_policy(spec.policy_name), offers,
+                     skipped + more)

@@ -3,6 +3,9 @@
 A policy is a small object with one method, ``allocate(offers, count) -> list[Placement]``; the create
 loop never looks inside it. Register a new one in ``POLICIES``.
 
+Every price here is vmops.pricing's (reserved capacity is prepaid: $0 per VM-hour), the same figure the
+plan prints and sums, so ``cheapest`` minimises exactly the plan's total.
+
 Offers with an unknown count (a provider that only says "has capacity", or cannot say at all) are
 treated as able to take any number: the create loop's failover covers an optimistic guess.
 """
@@ -15,6 +18,7 @@ from dataclasses import dataclass
 from typing import Protocol, Sequence
 
 from vmops.model import Offer
+from vmops.pricing import Price, offer_price
 
 
 @dataclass(frozen=True)
@@ -25,9 +29,14 @@ class Placement:
     count: int
 
     @property
+    def price(self) -> Price:
+        """The price of one VM-hour on this placement's offer."""
+        return offer_price(self.offer)
+
+    @property
     def price_per_hour(self) -> float | None:
-        p = self.offer.price_per_hour
-        return None if p is None else p * self.count
+        """Marginal USD per hour of all ``count`` VMs (0 on prepaid reservations; None if unknown)."""
+        return self.price.subtotal(self.count)
 
 
 def capacity(offer: Offer) -> float:
@@ -40,16 +49,18 @@ def capacity(offer: Offer) -> float:
 
 
 def _price_key(offer: Offer) -> float:
-    p = offer.price_per_gpu_hour
-    return math.inf if p is None else p
+    """Marginal price per GPU-hour under the one price rule (unknown prices last)."""
+    p = offer_price(offer).per_hour
+    return math.inf if p is None else p / offer.gpu.count
 
 
 def cheapest_order(offers: Sequence[Offer]) -> list[Offer]:
-    """Reserved (already paid for) first, then by price per GPU-hour, known counts before unknown ones."""
+    """By marginal price per GPU-hour (prepaid reservations cost $0, so they come first), then known counts
+    before unknown ones, larger counts first."""
     return sorted(
         offers,
-        key=lambda o: (0 if o.reserved else 1, _price_key(o), 0 if o.available is not None else 1,
-                       -(o.available or 0), o.provider, o.region or ""),
+        key=lambda o: (_price_key(o), 0 if o.available is not None else 1, -(o.available or 0),
+                       0 if o.reserved else 1, o.provider, o.region or ""),
     )
 
 
@@ -75,7 +86,7 @@ class Policy(Protocol):
 
 class CheapestPolicy:
     name = "cheapest"
-    description = "lowest price per GPU-hour first, reserved capacity that is already paid for before anything"
+    description = "lowest price per GPU-hour first (prepaid reserved capacity costs $0 per hour)"
 
     def allocate(self, offers: Sequence[Offer], count: int) -> list[Placement]:
         out: list[Placement] = []

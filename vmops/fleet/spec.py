@@ -8,10 +8,11 @@ from vmops.errors import UsageError
 from vmops.fleet.naming import validate_fleet_name
 from vmops.fleet.policies import DEFAULT_POLICY, get_policy
 from vmops.model import GpuShape
+from vmops.reserved import DEFAULT_MODE, ReservedMode
 
-
-#: How a fleet may use reserved capacity: never (default: on-demand only), prefer (reserved first), only.
-RESERVED_MODES = ("never", "prefer", "only")
+#: How a fleet may use reserved capacity (vmops/reserved.py): never (default: on-demand only), prefer
+#: (reserved first), only.
+RESERVED_MODES = tuple(m.value for m in ReservedMode)
 
 #: Largest fleet vmops plans (a typo'd --count must be refused, not planned VM by VM for ever).
 MAX_FLEET_COUNT = 10_000
@@ -60,6 +61,11 @@ class FleetSpec:
     @property
     def policy_name(self) -> str:
         return self.policy or DEFAULT_POLICY
+
+    @property
+    def reserved(self) -> ReservedMode:
+        """The reservation mode to plan and create with (never when not given)."""
+        return ReservedMode.parse(self.reserved_mode or DEFAULT_MODE)
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,10 @@ class Capabilities:
     restart: bool = False
     regions: bool = True
     terminate_reserved: bool = True  # can a reserved instance be destroyed through the API?
+    #: Can a create be kept off reserved capacity (ReservationPolicy.FORBID honoured everywhere)? False where
+    #: the provider places a create into an eligible reservation by itself (Crusoe, ../shared/provider-apis.md
+    #: §1.5): its adapter can then only avoid locations with a free reservation of the type.
+    forbid_reserved: bool = True
     idempotency_key: bool = False  # does create accept an idempotency key?
 
 

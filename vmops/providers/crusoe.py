@@ -108,7 +108,8 @@ class CrusoeProvider(Provider):
     name = "crusoe"
     capabilities = Capabilities(stop_start=True, labels=False, exact_capacity=True, capacity_signal=True,
                                 batch_launch=False, reboot=True, reset=True, restart=True, regions=True,
-                                terminate_reserved=True, idempotency_key=False)
+                                terminate_reserved=True, idempotency_key=False,
+                                forbid_reserved=False)
 
     def __init__(self, settings: ProviderSettings, timing: Timing | None = None) -> None:
         super().__init__(settings, timing)
