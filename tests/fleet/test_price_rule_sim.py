@@ -78,6 +78,7 @@ def test_plan_total_equals_the_made_fleets_total(sims, config, session, make_man
     assert len(result.running) == count
     assert not [a for a in result.attempts if a.outcome == "failed"], result.attempts  # nothing failed over
     assert_plan_is_what_apply_costs(result.plan, config, session, name)
+    assert mgr.status(name).price_per_hour == pytest.approx(result.plan.total_per_hour)  # `vm fleet status`
     mgr.destroy(name)
     assert at_providers(config, name) == []
 
