@@ -127,7 +127,10 @@ def test_plan_calls_reserved_capacity_prepaid_and_never_adds_its_commitment() ->
                                                                   if p.offer.provider == "crusoe"))
     rows = plan.rows()
     assert all(r["prepaid"] and r["price_per_hour"] == 0.0 and "(prepaid)" in r["capacity"] for r in rows)
-    assert plan.to_dict()["prepaid_vms"] == 6
+    d = plan.to_dict()
+    assert d["prepaid_vms"] == 6 and d["commitment_per_hour"] == plan.commitment_per_hour
+    crusoe = [o for o in d["failover_options"] if o["provider"] == "crusoe"]
+    assert crusoe and all(o["price_per_hour"] == 0.0 and o["commitment_per_hour"] == 176.0 for o in crusoe)
 
 
 def test_plan_fills_reserved_offers_before_on_demand_for_every_policy() -> None:

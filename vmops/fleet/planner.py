@@ -15,7 +15,7 @@ from vmops.errors import UsageError, VmopsError
 from vmops.fleet.policies import Placement, Policy, capacity, cheapest_order, get_policy
 from vmops.fleet.spec import FleetSpec
 from vmops.model import GpuShape, Offer
-from vmops.pricing import total
+from vmops.pricing import priced_offer, total
 from vmops.providers.base import Provider
 from vmops.reserved import ALLOW_RESERVED_FLAG, DEFAULT_MODE, ReservedMode, screen_offers
 
@@ -123,7 +123,7 @@ class Plan:
             "commitment_per_hour": self.commitment_per_hour,
             "unpriced_vms": self.unpriced_vms,
             "placements": self.rows(),
-            "failover_options": [o.to_dict() for o in self.options],
+            "failover_options": [priced_offer(o) for o in self.options],
             "skipped": [s.to_dict() for s in self.skipped],
         }
 
