@@ -15,7 +15,6 @@ from vmops.sim.common import Fault
 from vmops.state import FleetState, MemberStatus
 
 from tests.fleet.conftest import at_providers, dead_url, spec
-from tests.fleet.pending_glue import NEEDS_LEAD_GLUE
 
 
 def _running(result_members):
@@ -54,7 +53,8 @@ def test_failover_when_a_provider_runs_out_mid_way(sims, config, make_manager) -
     by = Counter(m.provider for m in running)
     assert by["nebius"] == 6 and sum(by.values()) == 8
     failed = [a for a in result.attempts if a.outcome == "failed"]
-    assert len(failed) == 2 and all(a.provider == "nebius" for a in failed)
+    # Refusals: the creates already in flight when Nebius first said no (up to 2); none is sent after that.
+    assert 1 <= len(failed) <= 2 and all(a.provider == "nebius" for a in failed)
     assert len(at_providers(config, "fo8")) == 8
     mgr.destroy("fo8")
     assert at_providers(config, "fo8") == []
@@ -109,7 +109,6 @@ def test_min_gives_a_partial_fleet_and_reports_the_shortfall(sims, config, make_
     assert at_providers(config, "part20") == []
 
 
-@NEEDS_LEAD_GLUE  # needs reserved_mode=prefer passed to the planner
 def test_unterminable_reserved_capacity_is_never_used_without_opt_in(sims, config, make_manager) -> None:
     mgr = make_manager({"VMOPS_PROVIDERS": "lambda"})
     plan = mgr.plan(spec("h100:8", 3, "rsv", policy="cheapest", reserved_mode="prefer"))
@@ -121,7 +120,6 @@ def test_unterminable_reserved_capacity_is_never_used_without_opt_in(sims, confi
     assert plan2.placements[0].offer.reserved
 
 
-@NEEDS_LEAD_GLUE  # needs reserved_mode=prefer passed to the planner
 def test_reserved_member_that_cannot_be_destroyed_is_kept_and_reported(sims, config, make_manager) -> None:
     mgr = make_manager({"VMOPS_PROVIDERS": "lambda"})
     result = mgr.create(spec("h100:8", 2, "rsv2", policy="cheapest", allow_unterminable_reserved=True,
@@ -142,7 +140,6 @@ def test_reserved_member_that_cannot_be_destroyed_is_kept_and_reported(sims, con
     assert m.instance_id == reserved[0].instance_id and "terminat" in (m.last_error or "")
 
 
-@NEEDS_LEAD_GLUE  # needs reserved_mode=prefer passed to the planner
 def test_rollback_that_cannot_destroy_a_reserved_member_says_so(sims, config, make_manager) -> None:
     mgr = make_manager({"VMOPS_PROVIDERS": "lambda"})
     with pytest.raises(FleetCreateFailed) as ei:

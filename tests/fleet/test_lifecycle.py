@@ -15,7 +15,6 @@ from vmops.sim.common import Fault
 from vmops.state import FleetState, MemberStatus
 
 from tests.fleet.conftest import at_providers, dead_url, spec
-from tests.fleet.pending_glue import NEEDS_LEAD_GLUE
 
 
 def _ids(config, fleet: str) -> set[str]:
@@ -135,7 +134,6 @@ def test_stopped_members_are_counted_as_stopped_and_do_not_bill(sims, config, ma
     assert view.counts.stopped == 3 and view.price_per_hour == 0
 
 
-@NEEDS_LEAD_GLUE  # needs reserved_mode=prefer passed to the planner
 def test_destroying_fleet_shows_what_still_bills(sims, config, make_manager) -> None:
     mgr = make_manager({"VMOPS_PROVIDERS": "lambda"})
     mgr.create(spec("h100:8", 2, "bill", policy="cheapest", allow_unterminable_reserved=True,

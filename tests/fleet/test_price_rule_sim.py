@@ -25,7 +25,6 @@ from vmops.session import Session
 from vmops.single import create_requests
 
 from tests.fleet.conftest import at_providers, spec
-from tests.fleet.pending_glue import NEEDS_LEAD_GLUE
 
 FAST = Timing(poll_interval=0.02, op_timeout=30, retry_attempts=2, retry_base_delay=0.01, retry_max_delay=0.05,
               request_timeout=10)
@@ -65,8 +64,7 @@ def assert_plan_is_what_apply_costs(plan: Plan, config: Config, session: Session
 @pytest.mark.parametrize("gpu, count, policy, kw", [
     ("h100:8", 3, "spread", {}),  # the reported default fleet
     ("h200:8", 1, "spread", {}),  # the reported "planned at $0.00, runs at $56/hour" fleet
-    pytest.param("h200:8", 2, "cheapest", {"reserved_mode": "prefer"},  # prepaid in the plan, prepaid once made
-                 marks=NEEDS_LEAD_GLUE),
+    ("h200:8", 2, "cheapest", {"reserved_mode": "prefer"}),  # prepaid in the plan, prepaid once made
     ("h100:8", 2, "pack", {}),
     ("h100:1", 3, "spread", {}),
 ])

@@ -78,7 +78,7 @@ def test_destroy_holds_what_the_api_can_never_destroy() -> None:
     o = obs(f, ms, [vm("a", "vmops-train-001"), vm("r", "vmops-train-002", reserved=True, can_terminate=False)])
     d = decide_destroy(o, sync_actions(o, adopt=True), {"p": False})
     assert [a.instance_id for a in d.destroys] == ["a"] and [h.instance_id for h in d.held] == ["r"]
-    assert d.next_state == "destroying" and d.cost_after == 2.0
+    assert d.next_state == "destroying" and (d.cost_before, d.cost_after) == (2.0, 0.0)  # reserved: prepaid
 
 
 def test_members_gone_elsewhere_are_marked_and_lost_answers_resolved() -> None:

@@ -32,7 +32,8 @@ from vmops.fleet.policies import capacity
 from vmops.fleet.progress import Listener, Progress
 from vmops.fleet.report import Attempt, CreateResult, FleetCreateFailed, FleetInterrupted, Undestroyed
 from vmops.fleet.spec import FleetSpec, Limits
-from vmops.model import CreateRequest, Instance, Offer, ReservationPolicy, State
+from vmops.model import CreateRequest, Instance, Offer, State
+from vmops.reserved import reservation_request
 from vmops.providers.base import Provider
 from vmops.state import LIVE, FleetRecord, FleetState, MemberRecord, MemberStatus, Store
 
@@ -372,13 +373,8 @@ class CreateRun:
 
     def _request(self, offer: Offer, member: MemberRecord, adapter: Provider) -> CreateRequest:
         labels = labels_for(self.fleet.name, self.store.identity) if adapter.capabilities.labels else {}
-        if offer.reserved and offer.reservation_id:
-            policy, ids = ReservationPolicy.STRICT, (offer.reservation_id,)
-        elif self.fleet.reserved_mode == "never" or (
-                not adapter.capabilities.terminate_reserved and not self.spec.allow_unterminable_reserved):
-            policy, ids = ReservationPolicy.FORBID, ()
-        else:
-            policy, ids = ReservationPolicy.AUTO, ()
+        policy, ids = reservation_request(self.spec.reserved, adapter.capabilities, offer=offer,
+                                          allow_unterminable=self.spec.allow_unterminable_reserved)
         return CreateRequest(name=member.name, native_type=offer.native_type, region=offer.region, labels=labels,
                              idempotency_key=member.idempotency_key, reservation_policy=policy, reservation_ids=ids,
                              known_ids=self._known_ids(offer.provider, member.name))

@@ -16,6 +16,7 @@ The safety rules live here and nowhere else (docs/design.md, "Fleet lifecycle"):
 
 from __future__ import annotations
 
+from vmops import pricing
 from vmops.fleet.decision import Action, ActionKind, Decision
 from vmops.fleet.observe import Observation, bills, status_for
 from vmops.model import Instance, State
@@ -23,9 +24,14 @@ from vmops.state import LIVE, FleetState, MemberRecord, MemberStatus
 
 
 def _price(m: MemberRecord, inst: Instance | None = None) -> float:
+    """What a member bills per hour now: by the one price rule from the provider's view when listed."""
     state = inst.state if inst is not None else m.state
     if not bills(state):
         return 0.0
+    if inst is not None:
+        rule = pricing.member_price(inst).per_hour
+        if rule is not None:
+            return rule
     return m.price_per_hour or 0.0
 
 
@@ -72,10 +78,9 @@ def sync_actions(obs: Observation, *, adopt: bool) -> list[Action]:
                 key = (p, inst.id)
                 if key in recorded or key in claimed or key in obs.recorded_elsewhere:
                     continue
-                price = inst.price_per_hour if inst.price_per_hour is not None and bills(inst.state) else 0.0
+                price = (pricing.member_price(inst).per_hour or 0.0) if bills(inst.state) else 0.0
                 out.append(Action(ActionKind.ADOPT, inst.name, p, inst.id,
-                                  f"named and labelled for fleet {obs.fleet.name!r} but not recorded", None,
-                                  0.0 if inst.reserved else price))
+                                  f"named and labelled for fleet {obs.fleet.name!r} but not recorded", None, price))
     return out
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable
 
-from vmops.errors import InsufficientCapacity, NotFound, PartialFailure, ProviderUnavailable, UsageError, VmopsError
+from vmops.errors import InsufficientCapacity, NotFound, PartialFailure, ProviderUnavailable, VmopsError
 from vmops.fleet.create import CreateContext, CreateRun
 from vmops.fleet.decision import Action, ActionKind, Decision
 from vmops.fleet.interrupt import StopRequest, sigint_requests
@@ -27,8 +27,7 @@ from vmops.fleet.lifecycle import decide_destroy, decide_power, decide_reconcile
 from vmops.fleet.members import Members
 from vmops.fleet.naming import generate_fleet_name
 from vmops.fleet.observe import Observation, count, health, observe
-from vmops.fleet.planner import Plan, eligible_providers, gather_offers, make_plan, usable_offers
-from vmops.fleet.policies import get_policy
+from vmops.fleet.planner import Plan, plan_fleet
 from vmops.fleet.progress import Listener, Progress
 from vmops.fleet.report import CreateResult, FleetDestroyIncomplete, FleetInterrupted, FleetView, Undestroyed
 from vmops.fleet.spec import FleetSpec, Limits
@@ -111,16 +110,7 @@ class FleetManager:
     # ------------------------------------------------------------------ planning
     def plan(self, spec: FleetSpec, count: int | None = None) -> Plan:
         """Ask the providers (reads only) and allocate ``count`` (default: the spec's) VMs by the policy."""
-        spec = spec.validated()
-        names, skipped = eligible_providers(self.config.enabled, spec.gpu)
-        if not names:
-            raise UsageError(f"no enabled provider offers {spec.gpu}",
-                             hint="`vm capacity` shows the shapes each provider offers")
-        providers = {n: self.provider(n) for n in names}
-        answers = gather_offers(providers, spec.gpu)
-        offers, more = usable_offers(answers, providers, allow_unterminable_reserved=spec.allow_unterminable_reserved)
-        return make_plan(spec.gpu, spec.count if count is None else count, get_policy(spec.policy_name), offers,
-                         skipped + more)
+        return plan_fleet(spec.validated(), self.provider, self.config.enabled, count)
 
     # ------------------------------------------------------------------ views
     def list(self, *, refresh: bool = False) -> list[FleetView]:

@@ -10,6 +10,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable, Sequence
 
+from vmops import pricing
 from vmops.errors import FailedPrecondition, OperationTimeout, ProviderUnavailable, ReservedCannotTerminate, VmopsError
 from vmops.fleet.decision import Action, ActionKind
 from vmops.fleet.interrupt import Abandoned, StopRequest
@@ -30,10 +31,12 @@ class Stopped(Exception):
 
 
 def member_price(inst: Instance, m: MemberRecord | None) -> float | None:
-    """A member's price per VM-hour from what its provider reports now (billing may change on stop/start)."""
-    if inst.price_per_hour is not None:
-        return inst.price_per_hour
-    return m.price_per_hour if m is not None else None
+    """A member's price per VM-hour by the one price rule (vmops.pricing), from what its provider reports
+    now: billing may change on stop/start. The record's price is kept only where the rule has none."""
+    per_hour = pricing.member_price(inst).per_hour
+    if per_hour is None and m is not None:
+        return m.price_per_hour
+    return per_hour
 
 
 def per_provider(groups: dict[str, list[MemberRecord]], fn: Callable[[str, list[MemberRecord]], None],
