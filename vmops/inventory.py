@@ -25,7 +25,7 @@ import pandas as pd
 
 from vmops.catalogue import PROVIDERS
 from vmops.errors import VmopsError
-from vmops.fleet.ownership import claim as ownership_claim
+from vmops.fleet.ownership import claimed as ownership_claimed
 from vmops.model import BILLED_STATES, GpuShape, Instance, Offer, State
 from vmops.session import FanOut, Session
 from vmops.state.records import LIVE, FleetRecord, MemberRecord, MemberStatus
@@ -111,9 +111,7 @@ def price_of(provider: str, native_type: str, price: float | None, source: str |
 def claimed_fleet(inst: Instance, *, labelled: bool, store_id: str | None) -> str | None:
     """The fleet of this installation a VM belongs to by the ownership rule (vmops.fleet.ownership);
     with no state store yet, nothing on a labelled provider is ours."""
-    if store_id is None and labelled:
-        return None
-    return ownership_claim(inst, labelled=labelled, store_id=store_id or "").fleet
+    return ownership_claimed(inst, labelled=labelled, store_id=store_id).fleet
 
 
 def _labelled(session: Session | None, provider: str) -> bool:

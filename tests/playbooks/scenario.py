@@ -8,9 +8,11 @@ import textwrap
 from typing import Mapping
 
 from vmops.catalogue import resolve_type
-from vmops.fleet.naming import FLEET_LABEL
+from vmops.fleet.naming import member_name
+from vmops.fleet.ownership import labels_for
 from vmops.model import CreateRequest, Instance
 from vmops.session import Session
+from vmops.state import open_store
 
 from tests.playbooks.helpers import ansible_env
 
@@ -22,11 +24,16 @@ def make_vm(env: Mapping[str, str], provider: str, name: str, gpu: str = "h100",
         return s.provider(provider).create(CreateRequest(name=name, native_type=native, labels=dict(labels or {})))
 
 
-def make_orphan(env: Mapping[str, str], provider: str, fleet: str, seq: int) -> Instance:
-    """A VM exactly as a fleet member of ``fleet`` is made (name and label), with no record anywhere."""
-    from vmops.fleet.naming import member_name
+def store_id(env: Mapping[str, str]) -> str:
+    """The identity of the state store of ``env`` (made if there is none yet)."""
+    with open_store(f"{env['VMOPS_HOME']}/state.db") as st:
+        return st.identity
 
-    return make_vm(env, provider, member_name(fleet, seq), labels={FLEET_LABEL: fleet})
+
+def make_orphan(env: Mapping[str, str], provider: str, fleet: str, seq: int) -> Instance:
+    """A VM exactly as a fleet member of ``fleet`` of this installation is made (name and labels), with no
+    member record anywhere."""
+    return make_vm(env, provider, member_name(fleet, seq), labels=labels_for(fleet, store_id(env)))
 
 
 def live(env: Mapping[str, str]) -> dict[str, dict[str, Instance]]:
@@ -53,7 +60,8 @@ def reset_counters(sims: Mapping[str, object]) -> None:
 CRASH_SCRIPT = textwrap.dedent('''
     import os, signal, sys, uuid
     from vmops.catalogue import resolve_type
-    from vmops.fleet.naming import FLEET_LABEL, member_name
+    from vmops.fleet.naming import member_name
+    from vmops.fleet.ownership import labels_for
     from vmops.model import CreateRequest, ReservationPolicy
     from vmops.session import Session
     from vmops.state import FleetLock, MemberStatus, open_store
@@ -68,7 +76,7 @@ CRASH_SCRIPT = textwrap.dedent('''
         key = str(uuid.uuid4())
         m = store.add_member(rec.id, name=None, name_for_seq=lambda seq: member_name(fleet, seq), provider=p,
                              region=None, native_type=native, idempotency_key=key)
-        inst = s.provider(p).create(CreateRequest(name=m.name, native_type=native, labels={FLEET_LABEL: fleet},
+        inst = s.provider(p).create(CreateRequest(name=m.name, native_type=native, labels=labels_for(fleet, store.identity),
                                                   idempotency_key=key,
                                                   reservation_policy=ReservationPolicy.FORBID), wait=False)
         if i < len(providers) - 1:  # the last create's answer is "lost": the crash comes first
