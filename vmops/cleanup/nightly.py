@@ -25,7 +25,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from vmops.cleanup.protect import ProtectList, age_hours, parse_time, utc_now
 from vmops.errors import VmopsError
-from vmops.fleet.decision import Action, ActionKind, Decision
+from vmops.fleet.decision import Action, Decision
 from vmops.fleet.manager import FleetManager
 from vmops.fleet.ownership import claimed
 from vmops.model import Instance
@@ -253,7 +253,7 @@ def classify(mgr: FleetManager, instances: Mapping[str, Sequence[Instance]], lab
             else:
                 plan.orphans.append(Noted(inst, fleet=c.fleet, fleet_record=record, age_hours=age))
 
-    adopted: set[tuple[str, str]] = set()
+    adopted: set[tuple[str, str]] = set()  # VMs a fleet's Decision is about (resolved, adopted, destroyed...)
     for name, rec in sorted(live.items()):
         busy = owner_busy(mgr, rec)
         if busy:
@@ -268,7 +268,7 @@ def classify(mgr: FleetManager, instances: Mapping[str, Sequence[Instance]], lab
         except VmopsError as e:
             plan.failed.append(FleetNote(name, rec.state.value, e.render()))
             continue
-        adopted |= {(a.provider, a.instance_id or "") for a in d.of(ActionKind.ADOPT)}
+        adopted |= {(a.provider, a.instance_id) for a in d.actions + d.held if a.instance_id}
         pat = protect.match_decision(d)
         if pat and d.destroys:
             plan.kept_fleets.append(FleetNote(name, rec.state.value, f"protected by {pat!r}"))
