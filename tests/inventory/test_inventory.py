@@ -105,15 +105,24 @@ def test_orphans_after_a_simulated_crash(sims, session, crashed):
 
 
 def test_unrecorded_fleet_and_label_ownership(sims, session):
-    """A VM named for a fleet vmops has no record of (e.g. a lost state file) is an orphan; on Nebius the
-    label alone marks ownership."""
+    """A VM named for a fleet vmops has no record of is an orphan (on Crusoe the name is all there is); on
+    Nebius it must also carry the fleet's and this state store's labels: a label alone, or the name with the
+    fleet label but without the store's, is not vmops' (the ownership rule, vmops.fleet.ownership)."""
+    from vmops.fleet.ownership import FLEET_LABEL, labels_for
     from vmops.model import CreateRequest
+    from vmops.state import open_store
 
+    with open_store(session.config.state_path) as st:
+        store_id = st.identity
+    neb = "gpu-h100-sxm/1gpu-16vcpu-200gb"
     a = session.provider("crusoe").create(CreateRequest(name="vmops-ghost-001", native_type="h100.1x"))
-    b = session.provider("nebius").create(CreateRequest(name="worker", native_type="gpu-h100-sxm/1gpu-16vcpu-200gb",
-                                                        labels={"vmops-fleet": "ghost"}))
+    session.provider("nebius").create(CreateRequest(name="worker", native_type=neb, labels={FLEET_LABEL: "ghost"}))
+    c = session.provider("nebius").create(CreateRequest(name="vmops-ghost-002", native_type=neb,
+                                                        labels=labels_for("ghost", store_id)))
+    session.provider("nebius").create(CreateRequest(name="vmops-ghost-003", native_type=neb,
+                                                    labels={FLEET_LABEL: "ghost"}))
     o = inv.orphans(session)
-    assert set(zip(o["id"], o["fleet"])) == {(a.id, "ghost"), (b.id, "ghost")}
+    assert set(zip(o["id"], o["fleet"])) == {(a.id, "ghost"), (c.id, "ghost")}
     assert o["reason"].str.contains("not recorded").all()
     assert set(o["kind"]) == {inv.UNRECORDED}
 
