@@ -1,10 +1,13 @@
-"""The fleet dashboard behind notebooks/fleet_dashboard.ipynb: ipywidgets over the fleet manager and the
-inventory frames, so the notebook stays three lines and the logic is testable.
+"""The fleet dashboard behind notebooks/fleet_dashboard.ipynb: ipywidgets over the fleet manager, so the
+notebook stays three lines and the logic is testable.
 
 Choose GPU shape, count, policy and name; **Plan** shows the dry run (placements, price per hour, the
 fleet's total) and enables **Create**; Create shows live per-provider progress; the status table (fleets,
-and the selected fleet's members) refreshes after every action, on **Refresh**, and every few seconds
-with auto-refresh on; **Stop**/**Start**/**Destroy** act on the selected fleet after a confirmation step.
+and the selected fleet's members, counted by their real states) refreshes after every action, on **Refresh**,
+and every few seconds with auto-refresh on; **Stop**/**Start**/**Destroy** go through the fleet manager
+(``FleetManager.power``/``destroy``): the confirmation shows its Decision (``preview_*``: which VMs are
+stopped, started or destroyed, which are left as they are and why, the cost per hour before and after),
+and what is then done is exactly that Decision.
 Every error is shown in the widget as one sentence (never a traceback).
 
 Actions run synchronously in the kernel (progress still streams to the page while they run); the
@@ -16,13 +19,13 @@ from __future__ import annotations
 import functools
 import html
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Sequence
 
 import ipywidgets as w
 
 from vmops.catalogue import all_shapes
 from vmops.errors import VmopsError
+from vmops.fleet.decision import Decision
 from vmops.fleet.policies import DEFAULT_POLICY, POLICIES
 from vmops.fleet.progress import ProviderProgress
 from vmops.model import GpuShape
@@ -59,7 +62,33 @@ def _table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]], e
 PLAN_COLUMNS = (("provider", "Provider"), ("region", "Region"), ("native_type", "Type"), ("capacity", "Capacity"),
                 ("count", "VMs"), ("price_per_hour", "$/VM-hour"), ("subtotal_per_hour", "$/hour"))
 FLEET_COLUMNS = (("name", "Fleet"), ("gpu", "GPU"), ("count", "Count"), ("policy", "Policy"), ("state", "State"),
-                 ("members", "Members"), ("running", "Running"), ("price_per_hour", "$/hour"))
+                 ("members", "Members"), ("running", "Running"), ("stopped", "Stopped"), ("price_per_hour", "$/hour"))
+ACTION_COLUMNS = (("action", "Action"), ("name", "VM"), ("provider", "Provider"), ("id", "Instance"),
+                  ("reason", "Why"), ("price_per_hour", "$/hour"))
+
+
+def _fleet_row(view: Any) -> dict[str, Any]:
+    """A fleets-table row from a FleetView: counts by the members' real states (one rule for every view)."""
+    c = view.counts
+    f = view.fleet
+    return {"name": f.name, "gpu": f.gpu, "count": f.count, "policy": f.policy, "state": view.state,
+            "members": sum(1 for m in view.members if m.status.may_exist), "running": c.running,
+            "stopped": c.stopped, "price_per_hour": c.price_per_hour}
+
+
+def _touching(d: Decision) -> set[tuple[str, str, str | None]]:
+    return {(a.kind.value, a.provider, a.instance_id) for a in d.actions if a.kind.touches_vm}
+
+
+def _decision_html(d: Decision) -> str:
+    """The Decision as the confirmation shows it: its summary, what is done and what is left as it is."""
+    data = d.to_dict()
+    out = f"<div class='vmops-dash'>{html.escape(d.summary())}</div>"
+    acts = [a for a in data["actions"] if a["action"] in ("stop", "start", "destroy")]
+    out += _table(acts, ACTION_COLUMNS, "(no VM is touched)")
+    if data["held"]:
+        out += "<div class='vmops-dash'><b>Left as they are:</b></div>" + _table(data["held"], ACTION_COLUMNS)
+    return out
 MEMBER_COLUMNS = (("name", "Member"), ("provider", "Provider"), ("id", "Instance"), ("region", "Region"),
                   ("status", "Status"), ("state", "State"), ("price_per_hour", "$/hour"), ("last_error", "Error"))
 
@@ -72,7 +101,7 @@ class FleetDashboard:
         self.refresh_interval = refresh_interval
         self._lock = threading.RLock()
         self._planned: tuple[str, int, str] | None = None
-        self._pending: tuple[str, str] | None = None  # (verb, fleet) awaiting confirmation
+        self._pending: tuple[str, str, Decision] | None = None  # (verb, fleet, Decision shown) awaiting yes
         self._auto: threading.Event | None = None
         self.refreshes = 0
         self.last_error: str | None = None
@@ -254,14 +283,17 @@ class FleetDashboard:
             return result
 
     # ---- status --------------------------------------------------------------------------------
+    def _views(self) -> list[Any]:
+        """Every recorded fleet as a FleetView (counts by the members' real states; state shows degraded)."""
+        with self._manager() as mgr:
+            return mgr.list()
+
     def refresh(self, select: str | None = None, sync: bool = True) -> None:
         """Refresh the fleets table, and the selected fleet from its providers (``sync``)."""
-        from vmops import inventory
-
         with self._lock:
-            fleets = inventory.fleets(session=self.session)
-            names = [n for n, st in zip(fleets["name"], fleets["state"]) if st != "destroyed"] + \
-                    [n for n, st in zip(fleets["name"], fleets["state"]) if st == "destroyed"]
+            views = self._views()
+            names = [v.fleet.name for v in views if v.state != "destroyed"] + \
+                    [v.fleet.name for v in views if v.state == "destroyed"]
             current = select or self.fleet_select.value
             if current not in names:
                 current = names[0] if names else None
@@ -270,23 +302,22 @@ class FleetDashboard:
                     view = mgr.status(current, refresh=True)
                 for msg in view.warnings:
                     self.error(msg)
-                fleets = inventory.fleets(session=self.session)
+                views = self._views()
             self.fleet_select.options = names
             self.fleet_select.value = current
-            self.fleets_html.value = _table(fleets.to_dict(orient="records"), FLEET_COLUMNS, "(no fleets recorded)")
-            self._show_members()
+            self.fleets_html.value = _table([_fleet_row(v) for v in views], FLEET_COLUMNS, "(no fleets recorded)")
+            self._show_members(views)
             self.refreshes += 1
 
-    def _show_members(self) -> None:
-        from vmops import inventory
-
+    def _show_members(self, views: Sequence[Any] | None = None) -> None:
         name = self.fleet_select.value
         if not name:
             self.members_html.value = ""
             return
-        mdf = inventory.members(name, session=self.session)
+        view = next((v for v in (views if views is not None else self._views()) if v.fleet.name == name), None)
+        rows = [m.to_dict() for m in view.members] if view is not None else []
         self.members_html.value = (f"<div class='vmops-dash'><b>Members of {html.escape(name)}</b></div>"
-                                   + _table(mdf.to_dict(orient="records"), MEMBER_COLUMNS, "(no members)"))
+                                   + _table(rows, MEMBER_COLUMNS, "(no members)"))
 
     def _set_auto(self, on: bool) -> None:
         if self._auto is not None:
@@ -308,17 +339,26 @@ class FleetDashboard:
         threading.Thread(target=loop, name="vmops-dashboard-refresh", daemon=True).start()
 
     # ---- stop / start / destroy with confirmation ----------------------------------------------
+    def _preview(self, verb: str, name: str) -> Decision:
+        with self._manager() as mgr:
+            if verb == "destroy":
+                return mgr.preview_destroy(name)
+            return mgr.preview_power(name, start=verb == "start")
+
     def request(self, verb: str) -> None:
-        """Ask for confirmation before ``verb`` (stop, start or destroy) on the selected fleet."""
+        """Show what ``verb`` (stop, start or destroy) would do to the selected fleet (the fleet manager's
+        Decision) and ask for confirmation."""
         if verb not in CONFIRM_VERBS:
             raise ValueError(f"unknown action {verb!r}")
         name = self.fleet_select.value
         if not name:
             self.error("Select a fleet first")
             return
-        self._pending = (verb, name)
+        decision = self._preview(verb, name)
+        self._pending = (verb, name, decision)
         warn = " Its VMs will be deleted and stop billing." if verb == "destroy" else ""
-        self.confirm_html.value = f"<b>{verb.capitalize()} fleet {html.escape(name)}?</b>{html.escape(warn)}"
+        self.confirm_html.value = (f"<b>{verb.capitalize()} fleet {html.escape(name)}?</b>{html.escape(warn)}"
+                                   + _decision_html(decision))
         self.confirm_button.description = f"Yes, {verb} {name}"
         self.confirm_box.layout.display = "flex"
 
@@ -328,53 +368,41 @@ class FleetDashboard:
         self.info("Cancelled; nothing was changed.")
 
     def confirm(self) -> Any:
+        """Carry out the confirmed action through the fleet manager, exactly as shown: if the fleet changed
+        since (the Decision now touches other VMs), nothing is done and the new Decision is shown instead."""
+        from vmops.fleet.manager import Cancelled
+
         if self._pending is None:
             self.error("Nothing to confirm")
             return None
-        verb, name = self._pending
+        verb, name, shown = self._pending
         self._pending = None
         self.confirm_box.layout.display = "none"
+
+        def same(d: Decision) -> bool:
+            return _touching(d) == _touching(shown)
+
         with self._lock:
             try:
-                if verb == "destroy":
-                    with self._manager() as mgr:
-                        view = mgr.destroy(name)
-                    self.info(f"Fleet {name!r} is {view.fleet.state.value}.")
-                    return view
-                return self._power(verb, name)
+                with self._manager() as mgr:
+                    if verb == "destroy":
+                        view = mgr.destroy(name, confirm=same)
+                        self.info(f"Fleet {name!r} is {view.fleet.state.value}.")
+                        return view
+                    view = mgr.power(name, start=verb == "start", confirm=same)
+            except Cancelled:
+                self.request(verb)
+                self.error(f"Fleet {name!r} changed since this was shown; nothing was done. Review the new "
+                           "confirmation.")
+                return None
             finally:
                 self.refresh(select=name)
-
-    def _power(self, verb: str, name: str) -> list[str]:
-        """Stop or start every live member of a fleet, concurrently; members at providers that cannot stop
-        are reported, not failed."""
-        from vmops import inventory
-        from vmops.state import LIVE
-
-        mdf = inventory.members(name, session=self.session)
-        live = {s.value for s in LIVE}
-        todo = [(r["provider"], r["id"]) for r in mdf.to_dict(orient="records") if isinstance(r["id"], str) and r["id"] and r["status"] in live]
-        cannot = sorted({p for p, _ in todo if not self.session.provider(p).capabilities.stop_start})
-        todo = [(p, i) for p, i in todo if p not in cannot]
-
-        def act(item: tuple[str, str]) -> str | None:
-            p, iid = item
-            try:
-                getattr(self.session.provider(p), verb)(iid)
-                return None
-            except VmopsError as e:
-                return f"{p} {iid}: {e.render()}"
-
-        with ThreadPoolExecutor(max_workers=max(1, min(8, len(todo)))) as pool:
-            errors = [e for e in pool.map(act, todo) if e]
-        done = len(todo) - len(errors)
-        note = f" ({', '.join(cannot)} cannot {verb} VMs; those members were left as they are)" if cannot else ""
-        if errors:
-            self.error(f"{verb}: {done} of {len(todo)} member(s) done{note}; failed: " + "; ".join(errors))
-        else:
+            done = len([a for a in view.decision.actions if a.kind.touches_vm])
             past = "stopped" if verb == "stop" else "started"
-            self.info(f"Fleet {name!r}: {done} member(s) {past}{note}.")
-        return errors
+            held = f" ({len(view.decision.held)} left as they are: " + "; ".join(
+                f"{h.name}: {h.reason}" for h in view.decision.held) + ")" if view.decision.held else ""
+            self.info(f"Fleet {name!r}: {done} member(s) {past}{held}.")
+            return view
 
     def close(self) -> None:
         self._set_auto(False)

@@ -26,7 +26,7 @@ from typing import Iterable, Iterator, Sequence
 import pandas as pd
 
 from vmops.errors import VmopsError
-from vmops.fleet.ownership import claim as ownership_claim
+from vmops.fleet.ownership import claimed as ownership_claimed
 from vmops.model import BILLED_STATES, GpuShape, Instance, Offer, Reservation, State
 from vmops.pricing import PriceOrigin, ReservationIndex, instance_price, offer_price, reservation_index
 from vmops.providers.base import Provider
@@ -95,9 +95,7 @@ def missing_providers(df: pd.DataFrame) -> list[str]:
 def claimed_fleet(inst: Instance, *, labelled: bool, store_id: str | None) -> str | None:
     """The fleet of this installation a VM belongs to by the ownership rule (vmops.fleet.ownership);
     with no state store yet, nothing on a labelled provider is ours."""
-    if store_id is None and labelled:
-        return None
-    return ownership_claim(inst, labelled=labelled, store_id=store_id or "").fleet
+    return ownership_claimed(inst, labelled=labelled, store_id=store_id).fleet
 
 
 def _labelled(session: Session | None, provider: str) -> bool:

@@ -10,9 +10,12 @@ description:
   - C(present) makes sure fleet I(name) exists with I(count) x I(gpu); an unfinished fleet of that name is
     resumed (creating only what is missing), so running it twice never makes a second fleet.
   - C(absent) destroys every member (already gone is fine). C(reconcile) brings the record in line with the
-    providers (marks members deleted outside vmops, adopts VMs named for the fleet) and finishes interrupted
-    creates/destroys. C(facts) reads the record (all fleets if no name is given).
-  - Check mode reads only: C(present) returns the placement plan, C(reconcile) the changes it would make.
+    providers (marks members deleted outside vmops as gone, adopts VMs that are the fleet's by the ownership
+    rule) and finishes interrupted creates/destroys; it destroys members beyond the count only with
+    I(destroy_surplus). C(facts) reads the record (all fleets if no name is given).
+  - C(absent) and C(reconcile) return the fleet manager's C(decision) (what is destroyed, adopted, marked gone,
+    and why, with the cost per hour before and after). Check mode returns the same Decision and changes
+    nothing; C(present) in check mode returns the placement plan. docs/design.md, section 10.
 options:
   name: {description: Fleet name (required except for facts)., type: str}
   state: {type: str, choices: [facts, present, absent, reconcile], default: facts}
@@ -23,8 +26,9 @@ options:
   allow_unterminable_reserved: {description: Allow landing on reserved capacity the API cannot terminate., type: bool, default: false}
   protect: {description: Fleet names/patterns (or member VM names/ids) that absent/reconcile must not touch., type: list, elements: str, default: []}
   max_destroy:
-    description: With absent, fail before destroying anything if the fleet has more live members than this.
+    description: With absent or reconcile, fail before destroying anything if the Decision destroys more VMs than this.
     type: int
+  destroy_surplus: {description: With reconcile, destroy members beyond the fleet's count., type: bool, default: false}
   tolerate_unterminable:
     description: With absent, reserved members the provider cannot terminate stay recorded and are reported
       as a warning instead of failing the task.
@@ -36,6 +40,7 @@ RETURN = r"""
 fleet: {description: The fleet record after the task, type: dict}
 members: {description: Its members, type: list}
 changes: {description: What reconcile changed (or would change in check mode), type: list}
+decision: {description: The fleet manager's Decision for absent/reconcile (in check mode, what would be done), type: dict}
 plan: {description: In check mode for present, the placement plan, type: list}
 undestroyed: {description: Members absent could not destroy (with tolerate_unterminable), type: list}
 """
@@ -43,8 +48,7 @@ undestroyed: {description: Members absent could not destroy (with tolerate_unter
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.vmops_cleanup import RECONCILE_MAY_DESTROY, preview_reconcile
-from ansible.module_utils.vmops_common import ProtectList, open_session, run_module
+from ansible.module_utils.vmops_common import open_session, run_module
 
 ARGS: dict[str, Any] = dict(
     name=dict(type="str"),
@@ -57,30 +61,26 @@ ARGS: dict[str, Any] = dict(
     protect=dict(type="list", elements="str", default=[]),
     tolerate_unterminable=dict(type="bool", default=False),
     max_destroy=dict(type="int"),
+    destroy_surplus=dict(type="bool", default=False),
 )
 
 
-def _summary(fleet: Any, members: list[Any]) -> dict[str, Any]:
-    from vmops.state import MemberStatus
-
-    if fleet is None:
+def _summary(view: Any) -> dict[str, Any]:
+    if view is None:
         return {"state": "absent"}
-    return {"state": fleet.state.value, "gpu": fleet.gpu, "count": fleet.count,
-            "running": sum(1 for m in members if m.status is MemberStatus.RUNNING)}
+    c = view.counts
+    return {"state": view.state, "gpu": view.fleet.gpu, "count": view.fleet.count, "running": c.running,
+            "stopped": c.stopped}
 
 
-def _protected(protect: ProtectList, name: str, members: list[Any]) -> str | None:
-    pat = protect.match_fleet(name)
-    if pat:
-        return pat
-    for m in members:
-        for key in (m.name, m.instance_id or "", f"{m.provider}:{m.instance_id}"):
-            for p in protect.patterns:
-                import fnmatch
+def _changed(decision: Any, state_before: str) -> bool:
+    """A Decision changes something if it has actions beyond refreshing the record, or moves the fleet."""
+    return bool(decision.to_dict()["actions"]) or (decision.next_state not in (None, state_before))
 
-                if key and fnmatch.fnmatchcase(key, p):
-                    return p
-    return None
+
+def _lines(decision: Any) -> list[str]:
+    return [f"{a['action']} {a['name']} ({a['id']}) at {a['provider']}: {a['reason']}"
+            for a in decision.to_dict()["actions"]]
 
 
 def main() -> None:
@@ -91,47 +91,46 @@ def main() -> None:
     p = module.params
 
     def body() -> dict[str, Any]:
+        from vmops.cleanup.protect import Guard, Protected, ProtectList
         from vmops.fleet.manager import FleetManager, FleetSpec
+        from vmops.fleet.report import FleetDestroyIncomplete, FleetView
         from vmops.session import parse_shape_for
-        from vmops.state import FleetState, LIVE
+        from vmops.state import LIVE, FleetState
 
         with open_session() as s, FleetManager(s) as mgr:
-            store = mgr.store
             want = p["state"]
+            exists = s.config.state_path.exists()
             if want == "facts":
                 if p["name"]:
-                    rec = store.find_fleet(p["name"])
-                    ms = store.members(rec.id) if rec else []
-                    return {"changed": False, "fleet": rec.to_dict() if rec else None,
-                            "members": [m.to_dict() for m in ms],
-                            "live_members": sum(1 for m in ms if m.status in LIVE)}
-                return {"changed": False, "fleets": [v.fleet.to_dict() | {"members": len(v.members)}
-                                                      for v in mgr.list()]}
+                    rec = mgr.store.find_fleet(p["name"]) if exists else None
+                    view = mgr.status(p["name"], refresh=False) if rec else None
+                    return {"changed": False, "fleet": view.to_dict() if view else None,
+                            "members": [m.to_dict() for m in view.members] if view else [],
+                            "live_members": sum(1 for m in view.members if m.status in LIVE) if view else 0}
+                return {"changed": False, "fleets": [v.to_dict() for v in mgr.list()]}
 
             name = p["name"]
-            rec = store.find_fleet(name)
-            members = store.members(rec.id) if rec else []
-            before = _summary(rec, members)
+            rec = mgr.store.find_fleet(name) if exists or want == "present" else None
+            before = _summary(FleetView(rec, mgr.store.members(rec.id)) if rec else None)
             result: dict[str, Any] = {"changed": False, "changes": []}
 
-            def finish(changed: bool) -> dict[str, Any]:
-                now = store.find_fleet(name)
-                ms = store.members(now.id) if now else []
+            def finish(changed: bool, after: dict[str, Any] | None = None) -> dict[str, Any]:
+                now = mgr.store.find_fleet(name) if rec is not None or want == "present" else None
+                view = FleetView(now, mgr.store.members(now.id)) if now else None
                 result["changed"] = changed
-                result["fleet"] = now.to_dict() if now else None
-                result["members"] = [m.to_dict() for m in ms]
+                result["fleet"] = view.to_dict() if view else None
+                result["members"] = [m.to_dict() for m in view.members] if view else []
                 if module._diff and changed:
-                    after = result.pop("_after", None) or _summary(now, ms)
-                    result["diff"] = {"before": before, "after": after,
+                    result["diff"] = {"before": before, "after": after or _summary(view),
                                       "before_header": f"fleet {name}", "after_header": f"fleet {name}"}
-                result.pop("_after", None)
                 return result
 
             if want == "present":
                 shape = parse_shape_for(None, p["gpu"])
                 spec = FleetSpec(gpu=shape, count=p["count"], name=name, min_count=p["min"], policy=p["policy"],
                                  allow_unterminable_reserved=p["allow_unterminable_reserved"]).validated()
-                if rec is not None and rec.state is not FleetState.DESTROYED:
+                live = rec is not None and rec.state is not FleetState.DESTROYED
+                if live:
                     if rec.gpu != str(shape) or rec.count != spec.count:
                         from vmops.errors import StateError
 
@@ -141,68 +140,69 @@ def main() -> None:
                     if rec.state is FleetState.ACTIVE:
                         return finish(False)
                 if module.check_mode:
-                    running = sum(1 for m in members if m.status.value == "running") if rec and \
-                        rec.state is not FleetState.DESTROYED else 0
-                    plan = mgr.plan(spec, count=spec.count - running)
+                    exist = FleetView(rec, mgr.store.members(rec.id)).counts.exist if live else 0
+                    plan = mgr.plan(spec, count=spec.count - exist)
                     result["plan"] = plan.rows()
                     result["plan_total_per_hour"] = plan.total_per_hour
                     if plan.shortfall:
-                        module.warn(f"the providers can supply only {plan.planned} of {spec.count - running} "
+                        module.warn(f"the providers can supply only {plan.planned} of {spec.count - exist} "
                                     f"VMs now; the create would fail over or fall short")
-                    result["_after"] = {"state": "active", "gpu": str(shape), "count": spec.count,
-                                        "running": spec.count}
-                    return finish(True)
+                    return finish(True, {"state": "active", "gpu": str(shape), "count": spec.count,
+                                         "running": spec.count, "stopped": 0})
                 out = mgr.create(spec)
                 result["shortfall"] = out.shortfall
+                err = out.error()
+                if err is not None:
+                    raise err
                 return finish(True)
 
             if rec is None:
                 return finish(False)  # absent/reconcile of an unknown fleet: nothing to do
-            pat = _protected(ProtectList.of(p["protect"]), name, members)
+            guard = Guard(ProtectList.of(p["protect"]), p["max_destroy"])
+            try:
+                if want == "absent":
+                    if rec.state is FleetState.DESTROYED and not any(m.status in LIVE for m in mgr.store.members(rec.id)):
+                        return finish(False)
+                    if module.check_mode:
+                        decision = mgr.preview_destroy(name)
+                        if decision.touches_vms:
+                            guard(decision)
+                        result.update(decision=decision.to_dict(), changes=_lines(decision))
+                        for h in decision.held:
+                            module.warn(f"{h.name} ({h.instance_id}) at {h.provider} would stay: {h.reason}")
+                        return finish(_changed(decision, rec.state.value), {"state": decision.next_state})
+                    try:
+                        view = mgr.destroy(name, confirm=guard)
+                    except FleetDestroyIncomplete as e:
+                        left = list(e.undestroyed)
+                        if not (p["tolerate_unterminable"] and left and all(u.member.undestroyable for u in left)):
+                            raise
+                        result["undestroyed"] = [u.to_dict() for u in left]
+                        module.warn(f"fleet {name!r}: {len(left)} member(s) cannot be destroyed through the API and "
+                                    "stay recorded: " + ", ".join(u.member.name for u in left))
+                        return finish(True)
+                    result.update(decision=view.decision.to_dict(), changes=list(view.changes))
+                    return finish(_changed(view.decision, rec.state.value))
 
-            if want == "absent":
-                if rec.state is FleetState.DESTROYED and not any(m.status in LIVE for m in members):
-                    return finish(False)
-                if pat:
-                    module.warn(f"fleet {name!r} is protected by {pat!r}; not destroyed")
-                    result["skipped_reason"] = f"protected by {pat!r}"
-                    return finish(False)
-                live_n = sum(1 for m in members if m.status in LIVE)
-                if p["max_destroy"] is not None and live_n > p["max_destroy"]:
-                    module.fail_json(
-                        msg=f"fleet {name!r} has {live_n} live member(s), more than max_destroy={p['max_destroy']}; "
-                            f"nothing was touched. Raise max_destroy deliberately to destroy it",
-                        error_class="DestroyLimitExceeded", error_kind="limit", live_members=live_n)
+                # reconcile
                 if module.check_mode:
-                    result["_after"] = {"state": "destroyed"}
-                    return finish(True)
-                from vmops.fleet.report import FleetDestroyIncomplete
-
-                try:
-                    mgr.destroy(name)
-                except FleetDestroyIncomplete as e:
-                    left = list(e.undestroyed)
-                    if not (p["tolerate_unterminable"] and left and all(u.member.reserved for u in left)):
-                        raise
-                    result["undestroyed"] = [u.to_dict() for u in left]
-                    module.warn(f"fleet {name!r}: {len(left)} reserved member(s) cannot be terminated through the "
-                                f"API and stay recorded: " + ", ".join(u.member.name for u in left))
-                return finish(True)
-
-            # reconcile
-            if pat and rec.state.value in RECONCILE_MAY_DESTROY:
-                module.warn(f"fleet {name!r} is protected by {pat!r}; not reconciled (reconcile could destroy "
-                            f"members in state {rec.state.value})")
-                result["skipped_reason"] = f"protected by {pat!r}"
+                    decision = mgr.preview_reconcile(name, destroy_surplus=p["destroy_surplus"])
+                    if decision.touches_vms:
+                        guard(decision)
+                    result.update(decision=decision.to_dict(), changes=_lines(decision))
+                    for h in decision.held:
+                        module.warn(f"fleet {name!r}: held: {h.name} ({h.instance_id}) at {h.provider}: {h.reason}")
+                    return finish(_changed(decision, rec.state.value), {"state": decision.next_state})
+                view = mgr.reconcile(name, destroy_surplus=p["destroy_surplus"], confirm=guard)
+                result.update(decision=view.decision.to_dict(), changes=list(view.changes),
+                              refresh_warnings=list(view.warnings))
+                for warning in view.warnings:
+                    module.warn(f"fleet {name!r}: {warning}")
+                return finish(_changed(view.decision, rec.state.value))
+            except Protected as e:
+                module.warn(f"fleet {name!r} not touched: {e.message}")
+                result["skipped_reason"] = e.message
                 return finish(False)
-            if module.check_mode:
-                result["changes"] = preview_reconcile(s, store, rec)
-                return finish(bool(result["changes"]))
-            view = mgr.reconcile(name)
-            result["changes"] = list(view.changes)
-            result["refresh_warnings"] = list(view.warnings)
-            after = store.find_fleet(name)
-            return finish(bool(view.changes) or (after is not None and after.state is not rec.state))
 
     run_module(module, body)
 

@@ -46,8 +46,7 @@ skipped_reason: {description: Why a requested change was not made (protected, no
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.vmops_cleanup import orphan_verdict
-from ansible.module_utils.vmops_common import ProtectList, brief, open_session, run_module
+from ansible.module_utils.vmops_common import open_session, run_module
 
 ARGS: dict[str, Any] = dict(
     provider=dict(type="str", required=True),
@@ -78,6 +77,12 @@ def _find(adapter: Any, iid: str | None, name: str | None) -> Any:
     return found[0] if found else None
 
 
+def brief(inst: Any) -> dict[str, Any]:
+    from vmops.cleanup.nightly import Noted
+
+    return Noted(inst).to_dict()
+
+
 def _view(inst: Any) -> dict[str, Any]:
     return {"state": inst.state.value if inst else "absent"}
 
@@ -88,6 +93,7 @@ def main() -> None:
 
     def body() -> dict[str, Any]:
         from vmops.catalogue import provider_entry, resolve_type
+        from vmops.cleanup.protect import ProtectList
         from vmops.errors import InvalidArgument
         from vmops.model import CreateRequest, State
 
@@ -113,7 +119,7 @@ def main() -> None:
                 return result
 
             if want in ("stopped", "absent") and inst is not None:
-                fleet = _fleet_of(inst.name)
+                fleet = _fleet_of(s, inst)
                 pat = ProtectList.of(p["protect"]).match(inst, fleet)
                 if pat:
                     module.warn(f"{pname} instance {inst.name} ({inst.id}) is protected by {pat!r}; not touched")
@@ -170,20 +176,26 @@ def main() -> None:
     run_module(module, body)
 
 
-def _fleet_of(name: str) -> str | None:
-    from vmops.fleet.naming import parse_member_name
+def _fleet_of(session: Any, inst: Any) -> str | None:
+    """The fleet ``inst`` is a VM of by the ownership rule (for the protect list), or None."""
+    from vmops.fleet.ownership import claimed
+    from vmops.state import Store
 
-    parsed = parse_member_name(name)
-    return parsed[0] if parsed else None
+    path = session.config.state_path
+    store_id = None
+    if path.exists():
+        with Store(path) as store:
+            store_id = store.identity
+    return claimed(inst, labelled=session.provider(inst.provider).capabilities.labels, store_id=store_id).fleet
 
 
 def _not_an_orphan(session: Any, inst: Any) -> str | None:
-    """None if ``inst`` is a vmops orphan (fleet-named, no live fleet recorded); else why it is not."""
-    from vmops.state import open_store
+    """None if ``inst`` is a vmops orphan now (re-read from the state file); else why it is not."""
+    from vmops.cleanup.nightly import orphan_verdict
+    from vmops.fleet.manager import FleetManager
 
-    with open_store(session.config.state_path) as store:
-        adapter = session.provider(inst.provider)
-        return orphan_verdict(inst, store, adapter.capabilities.labels)
+    with FleetManager(session) as mgr:
+        return orphan_verdict(mgr, inst)
 
 
 if __name__ == "__main__":

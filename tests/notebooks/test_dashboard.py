@@ -50,3 +50,47 @@ def test_auto_refresh_and_confirmation(sims, vm_env):
         assert "destroyed" in dash.message.value
         assert [i for i in s.instances().flat() if i.name.startswith("vmops-auto-")] == []
         dash.close()
+
+
+def test_stop_start_go_through_the_fleet_manager_and_show_its_decision(sims, vm_env):
+    """Stop shows the Decision (what is stopped, what cannot be, the cost after) and does exactly it; the
+    status table counts stopped members as stopped; a fleet that changed since the confirmation was shown is
+    not touched."""
+    from vmops.model import State
+
+    with Session(env=vm_env, timing=FAST) as s:
+        dash = FleetDashboard(s)
+        dash.gpu.value, dash.count.value, dash.name.value = "h100:1", 3, "pw"
+        dash.plan_button.click()
+        dash.create_button.click()
+        assert dash.last_error is None, dash.last_error
+        mine = {i.provider: i for i in s.instances().flat() if i.name.startswith("vmops-pw-")}
+        assert set(mine) == {"crusoe", "lambda", "nebius"}
+
+        dash.stop_button.click()
+        question = dash.confirm_html.value
+        assert "Stop fleet pw?" in question and "2 stop" in question and "/hour -&gt; $" in question
+        assert "lambda cannot stop or start VMs" in question  # held, and shown as left alone
+        dash.confirm_button.click()
+        assert dash.last_error is None, dash.last_error
+        assert "2 member(s) stopped" in dash.message.value and "left as they are" in dash.message.value
+        states = {i.provider: i.state for i in s.instances().flat() if i.name.startswith("vmops-pw-")}
+        assert states == {"crusoe": State.STOPPED, "lambda": State.RUNNING, "nebius": State.STOPPED}
+        row = dash.fleets_html.value
+        assert "pw" in row and "<td>1</td><td>2</td>" in row  # running 1, stopped 2: from the real states
+
+        dash.start_button.click()  # shows starting crusoe and nebius ...
+        s.provider("crusoe").start(mine["crusoe"].id)  # ... but someone starts crusoe meanwhile
+        dash.confirm_button.click()
+        assert "changed since this was shown" in dash.last_error
+        assert dash.confirm_box.layout.display == "flex" and "1 start" in dash.confirm_html.value
+        states = {i.provider: i.state for i in s.instances().flat() if i.name.startswith("vmops-pw-")}
+        assert states["nebius"] is State.STOPPED  # nothing was done on the changed confirmation
+        dash.confirm_button.click()
+        assert "1 member(s) started" in dash.message.value
+        dash.destroy_button.click()
+        assert "3 destroy" in dash.confirm_html.value
+        dash.confirm_button.click()
+        assert "is destroyed" in dash.message.value
+        assert [i for i in s.instances().flat() if i.name.startswith("vmops-pw-")] == []
+        dash.close()

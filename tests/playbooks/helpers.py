@@ -38,6 +38,15 @@ class Run:
         """The loop items reported as changed (``changed: [localhost] => (item=...)``)."""
         return re.findall(r"^changed: \[localhost\] => \(item=(.*)\)$", self.out, re.M)
 
+    def debug_var(self, var: str) -> Any:
+        """The value a ``debug: var=VAR`` task printed (None if the task did not run)."""
+        at = self.out.find(f'"{var}": ')
+        if at < 0:
+            return None
+        start = self.out.rfind("{", 0, at)
+        obj, _ = json.JSONDecoder().raw_decode(self.out[start:])
+        return obj[var]
+
     def __str__(self) -> str:  # shown when an assertion fails
         return f"exit {self.code}\n--- stdout\n{self.out}\n--- stderr\n{self.err}"
 

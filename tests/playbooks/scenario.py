@@ -5,12 +5,15 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import uuid
 from typing import Mapping
 
 from vmops.catalogue import resolve_type
-from vmops.fleet.naming import FLEET_LABEL
-from vmops.model import CreateRequest, Instance
+from vmops.fleet.naming import member_name
+from vmops.fleet.ownership import labels_for
+from vmops.model import CreateRequest, GpuShape, Instance, ReservationPolicy
 from vmops.session import Session
+from vmops.state import FleetState, MemberStatus, open_store
 
 from tests.playbooks.helpers import ansible_env
 
@@ -22,11 +25,50 @@ def make_vm(env: Mapping[str, str], provider: str, name: str, gpu: str = "h100",
         return s.provider(provider).create(CreateRequest(name=name, native_type=native, labels=dict(labels or {})))
 
 
-def make_orphan(env: Mapping[str, str], provider: str, fleet: str, seq: int) -> Instance:
-    """A VM exactly as a fleet member of ``fleet`` is made (name and label), with no record anywhere."""
-    from vmops.fleet.naming import member_name
+def store_id(env: Mapping[str, str]) -> str:
+    """The identity of the state store of ``env`` (made if there is none yet)."""
+    with open_store(f"{env['VMOPS_HOME']}/state.db") as st:
+        return st.identity
 
-    return make_vm(env, provider, member_name(fleet, seq), labels={FLEET_LABEL: fleet})
+
+def make_orphan(env: Mapping[str, str], provider: str, fleet: str, seq: int) -> Instance:
+    """A VM exactly as a fleet member of ``fleet`` of this installation is made (name and labels), with no
+    member record anywhere."""
+    return make_vm(env, provider, member_name(fleet, seq), labels=labels_for(fleet, store_id(env)))
+
+
+def recorded_fleet(env: Mapping[str, str], fleet: str, vms: list[tuple[str, str | None]], *, gpu: str = "h100",
+                   count: int | None = None, state: FleetState = FleetState.ACTIVE) -> list[Instance]:
+    """A fleet as vmops records it: each VM made at its provider (name and labels exactly as a fleet makes
+    them; ``(provider, reservation id or None)``) and recorded as a running member; then the fleet is put in
+    ``state``."""
+    made: list[Instance] = []
+    with Session(env=env) as s, open_store(f"{env['VMOPS_HOME']}/state.db") as store:
+        rec, _ = store.claim_fleet(fleet, gpu=str(GpuShape.parse(gpu)), count=count or len(vms), min_count=None,
+                                   policy="spread")
+        for provider, rsv in vms:
+            adapter = s.provider(provider)
+            native = resolve_type(provider, gpu).name
+            m = store.add_member(rec.id, name=None, name_for_seq=lambda seq: member_name(fleet, seq),
+                                 provider=provider, region=None, native_type=native, idempotency_key=str(uuid.uuid4()))
+            labels = labels_for(fleet, store.identity) if adapter.capabilities.labels else {}
+            inst = adapter.create(CreateRequest(
+                name=m.name, native_type=native, labels=labels, reservation_ids=(rsv,) if rsv else (),
+                reservation_policy=ReservationPolicy.STRICT if rsv else ReservationPolicy.FORBID))
+            store.update_member(m.id, status=MemberStatus.RUNNING, instance_id=inst.id, state=inst.state,
+                                reserved=inst.reserved, reservation_id=inst.reservation_id,
+                                price_per_hour=inst.price_per_hour or 0.0)
+            made.append(inst)
+        store.set_fleet_state(rec.id, state, message="test scenario")
+    return made
+
+
+def snapshot(env: Mapping[str, str]) -> dict[tuple[str, str], tuple[str, str]]:
+    """(provider, id) -> (name, state) of every VM that is not gone, as the providers list them."""
+    with Session(env=env) as s:
+        out = s.instances()
+        assert not out.failures, out.failures
+        return {(i.provider, i.id): (i.name, i.state.value) for i in out.flat() if not i.state.is_gone}
 
 
 def live(env: Mapping[str, str]) -> dict[str, dict[str, Instance]]:
@@ -53,7 +95,8 @@ def reset_counters(sims: Mapping[str, object]) -> None:
 CRASH_SCRIPT = textwrap.dedent('''
     import os, signal, sys, uuid
     from vmops.catalogue import resolve_type
-    from vmops.fleet.naming import FLEET_LABEL, member_name
+    from vmops.fleet.naming import member_name
+    from vmops.fleet.ownership import labels_for
     from vmops.model import CreateRequest, ReservationPolicy
     from vmops.session import Session
     from vmops.state import FleetLock, MemberStatus, open_store
@@ -68,7 +111,7 @@ CRASH_SCRIPT = textwrap.dedent('''
         key = str(uuid.uuid4())
         m = store.add_member(rec.id, name=None, name_for_seq=lambda seq: member_name(fleet, seq), provider=p,
                              region=None, native_type=native, idempotency_key=key)
-        inst = s.provider(p).create(CreateRequest(name=m.name, native_type=native, labels={FLEET_LABEL: fleet},
+        inst = s.provider(p).create(CreateRequest(name=m.name, native_type=native, labels=labels_for(fleet, store.identity),
                                                   idempotency_key=key,
                                                   reservation_policy=ReservationPolicy.FORBID), wait=False)
         if i < len(providers) - 1:  # the last create's answer is "lost": the crash comes first

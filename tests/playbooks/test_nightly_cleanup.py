@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vmops.fleet.naming import FLEET_LABEL
+from vmops.fleet.ownership import labels_for
 from vmops.state import FleetState, open_store
 
 from tests.playbooks import scenario as sc
@@ -67,7 +67,7 @@ def test_max_destroy_aborts_before_touching_anything(vm_env, sims):
     run = playbook("nightly-cleanup", vm_env, extra={**NOW, "max_destroy": 5})
     assert run.code != 0, run
     assert run.recap["failed"] == 1, run
-    assert "DestroyLimitExceeded" in run.out and "could destroy 6 VM(s)" in run.out, run
+    assert "DestroyLimitExceeded" in run.out and "would destroy 6 VM(s)" in run.out, run
     assert sc.mutating(sims) == {"crusoe": 0, "lambda": 0, "nebius": 0}
     assert sc.all_names(vm_env) == before
 
@@ -85,7 +85,7 @@ def test_young_crash_is_finished_by_reconcile_not_destroyed(vm_env, sims):
 
 
 def test_orphan_of_a_destroyed_fleet_is_destroyed_but_labels_must_agree(vm_env, sims):
-    sc.make_vm(vm_env, "nebius", "vmops-old-001", labels={FLEET_LABEL: "other"})  # label disagrees
+    sc.make_vm(vm_env, "nebius", "vmops-old-001", labels=labels_for("other", sc.store_id(vm_env)))  # label disagrees
     sc.make_orphan(vm_env, "nebius", "old", 2)
     run = playbook("nightly-cleanup", vm_env, extra=NOW)
     assert run.code == 0, run

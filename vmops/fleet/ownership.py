@@ -61,6 +61,18 @@ def claim(inst: Instance, *, labelled: bool, store_id: str) -> Claim:
     return Claim(fleet, seq)
 
 
+def claimed(inst: Instance, *, labelled: bool, store_id: str | None) -> Claim:
+    """``claim`` where there may be no state store yet (``store_id`` None): then a VM at a provider with
+    labels is nobody's here (it cannot carry this installation's identity), and elsewhere the name decides."""
+    if store_id is not None:
+        return claim(inst, labelled=labelled, store_id=store_id)
+    found = claim(inst, labelled=False, store_id="")
+    if found.ours and labelled:
+        return Claim(None, None, f"named like a member of fleet {found.fleet!r}, but there is no vmops state store "
+                                 "here to own it; not this installation's")
+    return found
+
+
 def belongs(inst: Instance, fleet: str, *, labelled: bool, store_id: str) -> bool:
     """Is ``inst`` a VM of ``fleet`` (this installation's) by the ownership rule?"""
     return claim(inst, labelled=labelled, store_id=store_id).fleet == fleet
