@@ -207,7 +207,7 @@ def decide_reconcile(obs: Observation, sync: list[Action], terminate_reserved: d
             removed += t.price_per_hour
         else:
             d.held.append(Action(ActionKind.DESTROY, t.name, t.provider, t.instance_id,
-                                 t.reason + " (pass --destroy-surplus to destroy it)", t.member_id, t.price_per_hour))
+                                 t.reason + " (kept: --destroy-surplus, or destroy_surplus in Ansible, removes it)", t.member_id, t.price_per_hour))
     n = len(exist) - (len(surplus) if destroy_surplus else 0)
     if fleet.state is FleetState.CREATING:
         d.notes.append(f"the create that owned this fleet is gone: finishing it with the {n} VM(s) that exist")
