@@ -41,7 +41,8 @@ from vmops.fleet.spec import FleetSpec, Limits
 from vmops.model import Instance, State
 from vmops.providers.base import DestroyResult, Provider
 from vmops.session import Session
-from vmops.state import LIVE, FleetLock, FleetRecord, FleetState, MemberRecord, MemberStatus, Store
+from vmops.state import LIVE, FleetRecord, FleetState, MemberRecord, MemberStatus, Store, store_for
+from vmops.state.backend import Lock
 
 #: What a member create waits for: running, or a state that will never become running.
 SETTLED = frozenset({State.RUNNING, State.ERROR, State.DELETED})
@@ -81,7 +82,7 @@ class FleetManager:
                  progress: Listener | None = None, note: Callable[[str], None] | None = None) -> None:
         self.session = session or Session()
         self.config = self.session.config
-        self.store = store or Store(self.config.state_path)
+        self.store = store or store_for(self.config)
         self.limits = limits or Limits()
         self.listener = progress
         self.note = note or (lambda _msg: None)
@@ -98,8 +99,8 @@ class FleetManager:
     def provider(self, name: str) -> Provider:
         return self.session.provider(name)
 
-    def lock(self, name: str) -> FleetLock:
-        return FleetLock(self.config.home, name)
+    def lock(self, name: str) -> Lock:
+        return self.store.fleet_lock(name)
 
     # ------------------------------------------------------------------ planning
     def plan(self, spec: FleetSpec, count: int | None = None) -> Plan:

@@ -75,6 +75,8 @@ class FleetRecord:
     last_error: str | None = None
     owner_pid: int | None = None
     owner_host: str | None = None
+    operator: str | None = None  # who created (or last resumed) it: VMOPS_OPERATOR or user@hostname
+    vmops_version: str | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> "FleetRecord":
@@ -92,6 +94,8 @@ class FleetRecord:
             last_error=row["last_error"],
             owner_pid=row["owner_pid"],
             owner_host=row["owner_host"],
+            operator=row.get("operator"),  # .get: older schemas (a read-only import source) lack it
+            vmops_version=row.get("vmops_version"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -106,6 +110,8 @@ class FleetRecord:
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "last_error": self.last_error,
+            "owner": self.operator,
+            "vmops_version": self.vmops_version,
         }
 
 
@@ -150,7 +156,7 @@ class MemberRecord:
             reserved=bool(row["reserved"]),
             reservation_id=row["reservation_id"],
             price_per_hour=row["price_per_hour"],
-            public_ip=row["public_ip"],
+            public_ip=row.get("public_ip"),
             last_seen_at=row["last_seen_at"],
             last_error=row["last_error"],
         )
@@ -184,6 +190,8 @@ class EventRecord:
     from_state: str | None
     to_state: str | None
     message: str | None
+    operator: str | None = None
+    vmops_version: str | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> "EventRecord":
@@ -196,6 +204,8 @@ class EventRecord:
             from_state=row["from_state"],
             to_state=row["to_state"],
             message=row["message"],
+            operator=row.get("operator"),
+            vmops_version=row.get("vmops_version"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -206,4 +216,6 @@ class EventRecord:
             "from": self.from_state,
             "to": self.to_state,
             "message": self.message,
+            "operator": self.operator,
+            "version": self.vmops_version,
         }
