@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from vmops.errors import StateError
 from vmops.state.backend import Backend, transaction
-from vmops.state.migrations import MIGRATIONS, SCHEMA_VERSION
+from vmops.state.migrations import MIGRATIONS, SCHEMA_VERSION, Dialect
 
 
 def schema_version(b: Backend) -> int:
     tables = b.tables()
     if "schema_version" not in tables:
         if tables:
-            raise StateError(f"{b.location} is a database but not vmops' state "
+            noun = "state file" if b.dialect is Dialect.SQLITE else "state database"
+            raise StateError(f"{b.location} is a database but not vmops' {noun} "
                              f"(tables: {', '.join(sorted(tables)[:5])})",
                              hint="Point VMOPS_HOME / VMOPS_DB_URL at vmops' own state, or move it aside")
         return 0
