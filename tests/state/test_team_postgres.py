@@ -1,0 +1,178 @@
+"""A team on one PostgreSQL database, through the real `vm` program: separate "hosts" (own VMOPS_HOME and
+operator) see the same fleets, one writer per fleet, a refused second writer names the holder, a killed
+holder's lock frees itself, and a database that cannot be used is exit 13 with a hint (never a traceback,
+never the password). Judged at the providers (the simulators' own lists)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.cli.helpers import VM, vm
+from tests.fleet.conftest import at_providers
+from vmops.config import load_config
+from vmops.state import Store
+
+pytestmark = pytest.mark.parametrize("state_db", ["postgresql"], indirect=True)
+
+
+def host(vm_env: dict[str, str], tmp_path: Path, name: str) -> dict[str, str]:
+    """The environment of another machine sharing the database: its own VMOPS_HOME and operator."""
+    home = tmp_path / f"home-{name}"
+    home.mkdir(exist_ok=True)
+    return {**vm_env, "VMOPS_HOME": str(home), "VMOPS_OPERATOR": name}
+
+
+def _clear(r, password: str) -> None:
+    assert r.code == 13, (r.code, r.out, r.err)
+    assert r.err.startswith("error:") and "Traceback" not in r.err, r.err
+    assert password not in r.err + r.out
+
+
+def test_two_hosts_share_fleets_and_owners(sims, vm_env, tmp_path) -> None:
+    alice, bob = host(vm_env, tmp_path, "alice"), host(vm_env, tmp_path, "bob")
+    r = vm(["fleet", "create", "--gpu", "h100", "--count", "2", "--name", "shared"], alice)
+    assert r.code == 0, r.err
+    r = vm(["fleet", "list", "--json"], bob)
+    assert r.code == 0, r.err
+    rows = {f["name"]: f for f in r.json()}
+    assert rows["shared"]["owner"] == "alice" and rows["shared"]["running"] == 2
+    r = vm(["fleet", "create", "--gpu", "h100", "--count", "2", "--name", "shared"], bob)
+    assert r.code == 13 and "already exists" in r.err, r.err
+    r = vm(["fleet", "destroy", "shared"], bob)  # the cron host / a colleague can finish what alice started
+    assert r.code == 0, r.err
+    assert at_providers(load_config(alice), "shared") == []
+    with Store(vm_env["VMOPS_DB_URL"]) as s:
+        events = s.events(s.list_fleets()[0].id)
+    assert {e.operator for e in events} == {"alice", "bob"}
+    assert events[0].operator == "alice" and events[-1].operator == "bob"
+
+
+def test_second_writer_is_refused_naming_the_owner(sims, vm_env, tmp_path) -> None:
+    alice, bob = host(vm_env, tmp_path, "alice"), host(vm_env, tmp_path, "bob")
+    r = vm(["fleet", "create", "--gpu", "h100", "--count", "1", "--name", "busy"], alice)
+    assert r.code == 0, r.err
+    # alice's process holds the fleet's lock (as a running `vm fleet destroy busy` would)
+    script = ("import sys, time; from vmops.state import Store; s = Store(sys.argv[1]); "
+              "lk = s.fleet_lock('busy').acquire(); print('held', flush=True); time.sleep(60)")
+    holder = subprocess.Popen([VM[0], "-c", script, vm_env["VMOPS_DB_URL"]], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "VMOPS_OPERATOR": "alice"})
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        t0 = time.monotonic()
+        r = vm(["fleet", "destroy", "busy"], bob)
+        assert r.code == 13, (r.code, r.err)
+        assert f"pid {holder.pid}, operator alice" in r.err, r.err
+        assert time.monotonic() - t0 < 30  # refused at once, not after waiting for the holder
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    r = vm(["fleet", "destroy", "busy"], bob)  # the killed holder's lock went with its connection
+    assert r.code == 0, r.err
+    assert at_providers(load_config(bob), "busy") == []
+
+
+def test_killed_create_on_one_host_is_finished_by_another(sims, vm_env, tmp_path) -> None:
+    alice, cron = host(vm_env, tmp_path, "alice"), host(vm_env, tmp_path, "cron")
+    full = {k: v for k, v in os.environ.items() if not k.startswith("VMOPS_")}
+    p = subprocess.Popen(VM + ["fleet", "create", "--gpu", "h100", "--count", "4", "--name", "crash"],
+                         env={**full, **alice}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with Store(vm_env["VMOPS_DB_URL"]) as s:
+        deadline = time.monotonic() + 60
+        while True:  # kill it once a member's provider id is recorded (creates are in flight)
+            f = s.find_fleet("crash")
+            if f is not None and any(m.instance_id for m in s.members(f.id)):
+                break
+            assert time.monotonic() < deadline and p.poll() is None, p.communicate()
+            time.sleep(0.005)
+    p.send_signal(signal.SIGKILL)
+    p.communicate()
+    r = vm(["fleet", "reconcile", "crash", "--json"], cron)
+    assert r.code in (0, 14), (r.code, r.err)  # 14: reconcile reports differences it repaired
+    with Store(vm_env["VMOPS_DB_URL"]) as s:
+        f = s.get_fleet("crash")
+        recorded = {(m.provider, m.instance_id) for m in s.members(f.id, live_only=True) if m.instance_id}
+    at = {(i.provider, i.id) for i in at_providers(load_config(cron), "crash")}
+    assert at and at <= recorded  # every VM the killed create made is on record: nothing leaked
+    r = vm(["fleet", "destroy", "crash"], cron)
+    assert r.code == 0, r.err
+    assert at_providers(load_config(cron), "crash") == []
+
+
+def test_wrong_password_is_exit_13_with_a_hint_and_no_password(sims, vm_env, pg_cluster) -> None:
+    url = vm_env["VMOPS_DB_URL"]
+    bad = url.replace(f":{pg_cluster.password}@", ":not-the-password@")
+    r = vm(["fleet", "list"], {**vm_env, "VMOPS_DB_URL": bad})
+    _clear(r, "not-the-password")
+    assert "refused the login" in r.err and "pgpass" in r.err.lower(), r.err
+
+
+def test_password_from_a_file_or_pgpassword(sims, vm_env, pg_cluster, tmp_path) -> None:
+    url = vm_env["VMOPS_DB_URL"]
+    bare = url.replace(f":{pg_cluster.password}@", "@")
+    pw = tmp_path / "db.pw"
+    pw.write_text(pg_cluster.password + "\n")
+    pw.chmod(0o600)
+    r = vm(["fleet", "list", "--json"], {**vm_env, "VMOPS_DB_URL": bare, "VMOPS_DB_PASSWORD_FILE": str(pw)})
+    assert r.code == 0 and r.json() == [], r.err
+    r = vm(["fleet", "list", "--json"], {**vm_env, "VMOPS_DB_URL": bare, "PGPASSWORD": pg_cluster.password})
+    assert r.code == 0 and r.json() == [], r.err
+    r = vm(["fleet", "list"], {**vm_env, "VMOPS_DB_URL": bare, "PGPASSFILE": str(tmp_path / "none")})
+    _clear(r, pg_cluster.password)
+
+
+def test_database_down_is_exit_13_with_a_hint(sims, vm_env) -> None:
+    from tests.fleet.conftest import dead_url
+
+    port = dead_url().rsplit(":", 1)[1]
+    url = vm_env["VMOPS_DB_URL"]
+    down = url.split("@", 1)[0] + f"@127.0.0.1:{port}/" + url.rsplit("/", 1)[1]
+    r = vm(["fleet", "list"], {**vm_env, "VMOPS_DB_URL": down})
+    _clear(r, down.split(":")[2].split("@")[0])
+    assert "cannot be reached" in r.err and "server is up" in r.err, r.err
+    r = vm(["fleet", "create", "--gpu", "h100", "--count", "1", "--name", "nodb"], {**vm_env, "VMOPS_DB_URL": down})
+    assert r.code == 13 and "Traceback" not in r.err, r.err
+    assert at_providers(load_config(vm_env), "nodb") == []  # nothing made without a record
+
+
+def test_config_show_masks_the_database_password(vm_env, pg_cluster) -> None:
+    r = vm(["config", "show", "--json"], vm_env)
+    assert r.code == 0, r.err
+    assert pg_cluster.password not in r.out + r.err
+    assert ":****@" in r.json()["db_url"]
+
+
+def test_database_restart_mid_create_fails_cleanly_and_reconcile_finds_every_vm(sims, vm_env, pg_cluster) -> None:
+    full = {k: v for k, v in os.environ.items() if not k.startswith("VMOPS_")}
+    p = subprocess.Popen(VM + ["fleet", "create", "--gpu", "h100", "--count", "4", "--name", "restart"],
+                         env={**full, **vm_env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with Store(vm_env["VMOPS_DB_URL"]) as s:
+        deadline = time.monotonic() + 60
+        while True:
+            f = s.find_fleet("restart")
+            if f is not None and s.members(f.id):
+                break
+            assert time.monotonic() < deadline and p.poll() is None, p.communicate()
+            time.sleep(0.005)
+    pg_cluster.stop("fast")
+    try:
+        out, err = p.communicate(timeout=120)
+    finally:
+        pg_cluster.start()
+    assert p.returncode in (0, 13), (p.returncode, err)
+    assert "Traceback" not in err, err
+    r = vm(["fleet", "reconcile", "restart"], vm_env)
+    assert r.code in (0, 14), (r.code, r.err)
+    with Store(vm_env["VMOPS_DB_URL"]) as s:
+        f = s.get_fleet("restart")
+        recorded = {(m.provider, m.instance_id) for m in s.members(f.id, live_only=True) if m.instance_id}
+    at = {(i.provider, i.id) for i in at_providers(load_config(vm_env), "restart")}
+    assert at <= recorded, at - recorded
+    r = vm(["fleet", "destroy", "restart"], vm_env)
+    assert r.code == 0, r.err
+    assert at_providers(load_config(vm_env), "restart") == []
