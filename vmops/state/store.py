@@ -411,6 +411,34 @@ class Store:
                             message=message or (last_error if last_error is not _UNSET else None))
             return self._member_by_id(member_id)
 
+    def insert_copy(self, fleet: FleetRecord, members: list[MemberRecord], events: list[EventRecord]) -> FleetRecord:
+        """Insert a fleet copied from another store, as it was (times, operators, versions kept; new ids).
+        For ``vmops.state.transfer``; call it inside ``write()``."""
+        with self.write():
+            fid = self._insert(
+                "INSERT INTO fleet (name, gpu, count, min_count, policy, state, allow_unterminable_reserved, "
+                "created_at, updated_at, last_error, owner_pid, owner_host, operator, vmops_version) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (fleet.name, fleet.gpu, fleet.count, fleet.min_count, fleet.policy, fleet.state.value,
+                 int(fleet.allow_unterminable_reserved), fleet.created_at, fleet.updated_at, fleet.last_error,
+                 fleet.owner_pid, fleet.owner_host, fleet.operator, fleet.vmops_version))
+            new_ids: dict[int, int] = {}
+            for m in members:
+                new_ids[m.id] = self._insert(
+                    "INSERT INTO member (fleet_id, seq, name, provider, instance_id, region, native_type, status, "
+                    "state, reserved, reservation_id, price_per_hour, idempotency_key, created_at, updated_at, "
+                    "last_seen_at, last_error, public_ip) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (fid, m.seq, m.name, m.provider, m.instance_id, m.region, m.native_type, m.status.value,
+                     m.state.value, int(m.reserved), m.reservation_id, m.price_per_hour, m.idempotency_key,
+                     m.created_at, m.updated_at, m.last_seen_at, m.last_error, m.public_ip))
+            for e in events:
+                self._exec(
+                    "INSERT INTO event (fleet_id, member_id, at, kind, from_state, to_state, message, operator, "
+                    "vmops_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (fid, new_ids.get(e.member_id) if e.member_id is not None else None, e.at, e.kind,
+                     e.from_state, e.to_state, e.message, e.operator, e.vmops_version))
+            return self._fleet_by_id(fid)
+
     def members(self, fleet_id: int, *, live_only: bool = False) -> list[MemberRecord]:
         rows = [MemberRecord.from_row(r) for r in self._query(
             "SELECT * FROM member WHERE fleet_id = ? ORDER BY seq", (fleet_id,))]
