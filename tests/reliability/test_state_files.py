@@ -31,7 +31,7 @@ from vmops.config import load_config
 from vmops.fleet.naming import parse_member_name
 from vmops.session import Session
 from vmops.sim.common import Fault
-from vmops.state import FleetLock, FleetState, Store, store_for
+from vmops.state import FleetLock, FleetState, store_for
 from vmops.state.records import LIVE
 
 VM = [sys.executable, "-m", "vmops.cli.main"]

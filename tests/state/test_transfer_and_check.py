@@ -14,7 +14,7 @@ from vmops.model import CreateRequest, State
 from vmops.state import FleetState, MemberStatus, Store
 from vmops.state.transfer import copy_state, export_state, import_state
 
-from tests.fleet.conftest import make_manager, spec  # noqa: F401 - make_manager is a fixture
+from tests.fleet.conftest import spec
 
 
 def _laptop(path: Path, monkeypatch) -> None:
@@ -128,7 +128,8 @@ def test_check_lists_each_difference_and_changes_nothing(sims, config, make_mana
         ("gone", "vmops-gone-001", "exists at the provider; its fleet is not on record"),
     }, report.to_dict()
     assert [m.to_dict() for m in mgr.store.members(mgr.store.get_fleet("chk").id)] == before  # read only
-    mgr.reconcile("chk")
+    view = mgr.reconcile("chk")
+    assert stray.id in {m.instance_id for m in view.members}
     report = check_state(mgr.store, mgr.session)
     assert {d.fleet for d in report.differences} == {"gone"}  # reconcile repaired the rest
     mgr.destroy("chk")
