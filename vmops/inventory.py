@@ -124,16 +124,18 @@ def claimed_fleet(name: str, labels: dict[str, str] | None = None) -> str | None
 
 # ---- the state store (read-only here) ----------------------------------------------------------------
 def _records(session: Session) -> tuple[list[FleetRecord], dict[int, list[MemberRecord]]]:
-    """Fleets and their members from the state store; nothing if vmops has never written one."""
-    path = session.config.state_path
-    if not path.exists():
+    """Fleets and their members from the configured state store (the SQLite file, or VMOPS_DB_URL);
+    nothing if vmops has never written an SQLite one."""
+    config = session.config
+    if not config.db_url and not config.state_path.exists():
         return [], {}
-    from vmops.state import open_store
+    from vmops.state import store_for
 
-    store = open_store(path)
+    store = store_for(config)
     try:
         fleets = store.list_fleets()
-        return fleets, {f.id: store.members(f.id) for f in fleets}
+        members = store.members_by_fleet()
+        return fleets, {f.id: members.get(f.id, []) for f in fleets}
     finally:
         store.close()
 

@@ -41,7 +41,7 @@ def main() -> None:
     p = module.params
 
     def body() -> dict[str, Any]:
-        from vmops.state import open_store
+        from vmops.state import store_for
 
         if p["max_destroy"] < 0:
             raise ValueError("max_destroy must be 0 or more")
@@ -49,7 +49,7 @@ def main() -> None:
             names = s.provider_names(p["providers"] or None)
             listed = s.instances(names)  # FIRST the providers, THEN the state file (write-ahead rule)
             labelled = {n: s.provider(n).capabilities.labels for n in names}
-            with open_store(s.config.state_path) as store:
+            with store_for(s.config) as store:
                 plan = plan_cleanup(
                     instances=listed.results, labelled=labelled, store=store, home=s.config.home,
                     stuck_after_hours=p["stuck_after_hours"], orphan_min_age_hours=p["orphan_min_age_hours"],

@@ -49,7 +49,7 @@ def main() -> None:
     def body() -> dict[str, Any]:
         import re
 
-        from vmops.state import open_store
+        from vmops.state import store_for
 
         if not (p["names"] or p["name_regex"] or p["labels"]):
             raise ValueError("idle-reaper needs a selector: give names, name_regex or labels (matching every VM "
@@ -69,7 +69,7 @@ def main() -> None:
             names = s.provider_names(p["providers"] or None)
             listed = s.instances(names)
             can_stop = {n: s.provider(n).capabilities.stop_start for n in names}
-            with open_store(s.config.state_path) as store:
+            with store_for(s.config) as store:
                 act, skipped = plan_idle(instances=listed.results, can_stop=can_stop, store=store, rule=rule,
                                          protect=ProtectList.of(p["protect"]))
             failures = listing_failures(listed.failures)

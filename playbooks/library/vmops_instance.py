@@ -179,9 +179,9 @@ def _fleet_of(name: str) -> str | None:
 
 def _not_an_orphan(session: Any, inst: Any) -> str | None:
     """None if ``inst`` is a vmops orphan (fleet-named, no live fleet recorded); else why it is not."""
-    from vmops.state import open_store
+    from vmops.state import store_for
 
-    with open_store(session.config.state_path) as store:
+    with store_for(session.config) as store:
         adapter = session.provider(inst.provider)
         return orphan_verdict(inst, store, adapter.capabilities.labels)
 

@@ -124,11 +124,10 @@ def state_since(store: "Store", fleet: "FleetRecord") -> datetime | None:
     return parse_time(since or fleet.created_at)
 
 
-def _owner_busy(home: Any, fleet: "FleetRecord") -> str | None:
-    from vmops.state import FleetLock
+def _owner_busy(store: "Store", fleet: "FleetRecord") -> str | None:
     from vmops.procs import pid_alive
 
-    lock = FleetLock(home, fleet.name)
+    lock = store.fleet_lock(fleet.name)  # a file lock, or a PostgreSQL advisory lock shared by every host
     if not lock.try_acquire():
         return "another vm process holds the fleet's lock"
     lock.release()
@@ -202,7 +201,7 @@ def plan_cleanup(
 
     for name, rec in sorted(live.items()):
         row = {"fleet": name, "state": rec.state.value}
-        busy = _owner_busy(home, rec)
+        busy = _owner_busy(store, rec)
         if busy:
             plan.kept.append({**row, "reason": busy})
             continue

@@ -16,7 +16,7 @@ import pytest
 from tests.cli.helpers import VM, vm
 from tests.fleet.conftest import at_providers
 from vmops.config import load_config
-from vmops.state import Store
+from vmops.state import FleetState, Store
 
 pytestmark = pytest.mark.parametrize("state_db", ["postgresql"], indirect=True)
 
@@ -176,3 +176,28 @@ def test_database_restart_mid_create_fails_cleanly_and_reconcile_finds_every_vm(
     r = vm(["fleet", "destroy", "restart"], vm_env)
     assert r.code == 0, r.err
     assert at_providers(load_config(vm_env), "restart") == []
+
+
+def test_nightly_cleanup_on_the_cron_host_touches_no_live_laptop_fleet(sims, vm_env, tmp_path) -> None:
+    from tests.playbooks.helpers import playbook
+
+    alice, cron = host(vm_env, tmp_path, "alice"), host(vm_env, tmp_path, "cron")
+    r = vm(["fleet", "create", "--gpu", "h100", "--count", "2", "--name", "laptop"], alice)
+    assert r.code == 0, r.err
+    r = vm(["fleet", "create", "--gpu", "h100", "--count", "1", "--name", "busy"], alice)
+    assert r.code == 0, r.err
+    with Store(vm_env["VMOPS_DB_URL"]) as s:  # alice is still working on "busy" (its fleet lock is held)
+        s.set_fleet_state(s.get_fleet("busy").id, FleetState.CREATING)
+        lock = s.fleet_lock("busy").acquire()
+        before = {(i.provider, i.id) for name in ("laptop", "busy") for i in at_providers(load_config(alice), name)}
+        assert len(before) == 3
+        run = playbook("nightly-cleanup", cron, extra={"stuck_after_hours": 0, "orphan_min_age_hours": 0})
+        lock.release()
+    assert run.code == 0, run
+    after = {(i.provider, i.id) for name in ("laptop", "busy") for i in at_providers(load_config(alice), name)}
+    assert after == before  # nothing of a live laptop fleet was adopted, destroyed or counted as an orphan
+    r = vm(["fleet", "list", "--json"], alice)
+    states = {f["name"]: f["state"] for f in r.json()}
+    assert states == {"laptop": "active", "busy": "creating"}, states
+    for name in ("laptop", "busy"):
+        assert vm(["fleet", "destroy", name], alice).code == 0
