@@ -43,8 +43,14 @@ def ensure_postgres() -> Path:
     if os.geteuid() != 0:
         raise PostgresMissing("PostgreSQL is not installed and this is not root: run `apt-get install -y postgresql`")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    # Only the binaries: no system-wide "main" cluster that would start and stay running on port 5432.
+    conf = Path("/etc/postgresql-common/createcluster.conf")
+    if not conf.exists():
+        conf.parent.mkdir(parents=True, exist_ok=True)
+        conf.write_text("create_main_cluster = false\n")
     upd = subprocess.run(["apt-get", "update"], capture_output=True, text=True, timeout=900, env=env)
-    inst = subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", "postgresql"],
+    inst = subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", "-o", "Dpkg::Options::=--force-confdef",
+                           "-o", "Dpkg::Options::=--force-confold", "postgresql"],
                           capture_output=True, text=True, timeout=1800, env=env)
     bindir = _bindir()
     if inst.returncode != 0 or bindir is None:
@@ -105,11 +111,22 @@ class PgCluster:
         return out
 
     def start(self) -> None:
-        if not self.port:
-            self.port = _free_port()
-        opts = (f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c fsync=off "
-                "-c full_page_writes=off -c synchronous_commit=off -c max_connections=200")
-        self._run("pg_ctl", "-D", str(self.data), "-o", opts, "-l", str(self.base / "log"), "-w", "-t", "60", "start")
+        """Start the server (again, on the same port after a stop(); a new cluster tries new free ports if
+        another process took the one it picked in the meantime)."""
+        for attempt in range(5):
+            fresh = not self.port
+            if fresh:
+                self.port = _free_port()
+            opts = (f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c fsync=off "
+                    "-c full_page_writes=off -c synchronous_commit=off -c max_connections=200")
+            try:
+                self._run("pg_ctl", "-D", str(self.data), "-o", opts, "-l", str(self.base / "log"), "-w", "-t", "60",
+                          "start")
+                return
+            except RuntimeError:
+                if not fresh or attempt == 4:
+                    raise
+                self.port = 0
 
     def stop(self, mode: str = "fast") -> None:
         self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
