@@ -267,3 +267,25 @@ def test_fleet_lock_is_exclusive_between_processes_and_dies_with_its_holder(wher
     lock.release()
     assert not lock.held
     s.close()
+
+
+def test_a_lost_postgres_fleet_lock_stops_writes(pg_url: str) -> None:
+    """The connection holding a fleet lock drops (server restart, a dropped idle connection): the lock is gone,
+    so the holder must not write another record for that fleet."""
+    import psycopg
+
+    s = Store(pg_url)
+    f, _ = _claim(s)
+    lock = s.fleet_lock("train").acquire()
+    s.set_fleet_state(f.id, FleetState.ACTIVE)  # while the lock holds, writes go through
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                      "AND pid <> pg_backend_pid()")
+    with pytest.raises(StateError, match="lost the lock on fleet 'train'") as e:
+        s.set_fleet_state(f.id, FleetState.PARTIAL)
+    assert e.value.exit_code == 13 and not lock.held
+    assert s.get_fleet("train").state is FleetState.ACTIVE  # nothing was written
+    other = Store(pg_url)
+    assert other.fleet_lock("train").try_acquire()  # the lock is free for the next host
+    other.close()
+    s.close()

@@ -72,6 +72,24 @@ class PgFleetLock:
         self._conn = conn
         return self
 
+    def verify(self) -> None:
+        """Raise ``StateError`` if the lock was lost with its connection (server restart, a dropped idle
+        connection): from then on another host may be working on the fleet, so this process must stop
+        writing. ``Store.write()`` calls it before each transaction while the lock is held."""
+        import psycopg
+
+        if self._conn is None:
+            return
+        try:
+            self._conn.execute("SELECT 1")
+        except psycopg.Error:
+            conn, self._conn = self._conn, None
+            conn.close()
+            raise StateError(f"lost the lock on fleet {self.fleet_name!r}: the connection that held it to the state "
+                             f"database {self.target.masked()} dropped, so another vm process may be working on it "
+                             "now; stopping before writing anything more",
+                             hint=f"Run `vm fleet reconcile {self.fleet_name}` once the database is reachable") from None
+
     def try_acquire(self) -> bool:
         try:
             self.acquire()

@@ -129,6 +129,13 @@ class Store:
         self._locks.add(lock)
         return lock
 
+    def _verify_locks(self) -> None:
+        """Refuse to write for a fleet lock that was lost with its database connection (PostgreSQL)."""
+        for lk in list(self._locks):
+            verify = getattr(lk, "verify", None)
+            if verify is not None and lk.held:
+                verify()
+
     def _holds_lock(self, name: str) -> bool:
         return any(getattr(lk, "held", False) and _lock_name(lk) == name for lk in list(self._locks))
 
@@ -146,6 +153,7 @@ class Store:
             if self._b.in_transaction:  # our own outer write(): the lock is ours, so is the transaction
                 yield self._b.handle
                 return
+            self._verify_locks()
             with transaction(self._b) as handle:
                 yield handle
 
