@@ -15,6 +15,7 @@ import pytest
 
 from tests.cli.helpers import VM, vm
 from tests.fleet.conftest import at_providers
+from tests.reliability.summary import record
 from vmops.config import load_config
 from vmops.state import FleetState, Store
 
@@ -97,11 +98,16 @@ def test_killed_create_on_one_host_is_finished_by_another(sims, vm_env, tmp_path
     with Store(vm_env["VMOPS_DB_URL"]) as s:
         f = s.get_fleet("crash")
         recorded = {(m.provider, m.instance_id) for m in s.members(f.id, live_only=True) if m.instance_id}
-    at = {(i.provider, i.id) for i in at_providers(load_config(cron), "crash")}
-    assert at and at <= recorded  # every VM the killed create made is on record: nothing leaked
+    vms = at_providers(load_config(cron), "crash")
+    at = {(i.provider, i.id) for i in vms}
     r = vm(["fleet", "destroy", "crash"], cron)
+    left = at_providers(load_config(cron), "crash")
+    record("team (PostgreSQL): create SIGKILLed on one host, reconciled and destroyed from another",
+           passed=bool(at) and at <= recorded and r.code == 0 and not left, leaked=len(at - recorded) + len(left),
+           duplicates=len(vms) - len({i.name for i in vms}))
+    assert at and at <= recorded  # every VM the killed create made is on record: nothing leaked
     assert r.code == 0, r.err
-    assert at_providers(load_config(cron), "crash") == []
+    assert left == []
 
 
 def test_wrong_password_is_exit_13_with_a_hint_and_no_password(sims, vm_env, pg_cluster) -> None:
@@ -171,11 +177,16 @@ def test_database_restart_mid_create_fails_cleanly_and_reconcile_finds_every_vm(
     with Store(vm_env["VMOPS_DB_URL"]) as s:
         f = s.get_fleet("restart")
         recorded = {(m.provider, m.instance_id) for m in s.members(f.id, live_only=True) if m.instance_id}
-    at = {(i.provider, i.id) for i in at_providers(load_config(vm_env), "restart")}
-    assert at <= recorded, at - recorded
+    vms = at_providers(load_config(vm_env), "restart")
+    at = {(i.provider, i.id) for i in vms}
     r = vm(["fleet", "destroy", "restart"], vm_env)
+    left = at_providers(load_config(vm_env), "restart")
+    record("team (PostgreSQL): database restart mid-create, then reconcile and destroy",
+           passed=at <= recorded and r.code == 0 and not left, leaked=len(at - recorded) + len(left),
+           duplicates=len(vms) - len({i.name for i in vms}))
+    assert at <= recorded, at - recorded
     assert r.code == 0, r.err
-    assert at_providers(load_config(vm_env), "restart") == []
+    assert left == []
 
 
 def test_nightly_cleanup_on_the_cron_host_touches_no_live_laptop_fleet(sims, vm_env, tmp_path) -> None:
@@ -195,6 +206,8 @@ def test_nightly_cleanup_on_the_cron_host_touches_no_live_laptop_fleet(sims, vm_
         lock.release()
     assert run.code == 0, run
     after = {(i.provider, i.id) for name in ("laptop", "busy") for i in at_providers(load_config(alice), name)}
+    record("team (PostgreSQL): nightly cleanup on the cron host vs live laptop fleets (VMs lost = leaked)",
+           passed=after == before, leaked=len(before - after))
     assert after == before  # nothing of a live laptop fleet was adopted, destroyed or counted as an orphan
     r = vm(["fleet", "list", "--json"], alice)
     states = {f["name"]: f["state"] for f in r.json()}
