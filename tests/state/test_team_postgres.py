@@ -17,7 +17,7 @@ from tests.cli.helpers import VM, vm
 from tests.fleet.conftest import at_providers
 from tests.reliability.summary import record
 from vmops.config import load_config
-from vmops.state import FleetState, Store
+from vmops.state import LIVE, FleetState, Store
 
 pytestmark = pytest.mark.parametrize("state_db", ["postgresql"], indirect=True)
 
@@ -214,3 +214,92 @@ def test_nightly_cleanup_on_the_cron_host_touches_no_live_laptop_fleet(sims, vm_
     assert states == {"laptop": "active", "busy": "creating"}, states
     for name in ("laptop", "busy"):
         assert vm(["fleet", "destroy", name], alice).code == 0
+
+
+def _vmops_vms(cfg) -> list:
+    from vmops.fleet.naming import parse_member_name
+    from vmops.session import Session
+
+    with Session(cfg) as s:
+        out = s.instances()
+    assert not out.failures, out.failures
+    return [i for i in out.flat() if parse_member_name(i.name) is not None]
+
+
+def _seeded_round(sims, vm_env, tmp_path, seed: int) -> dict:
+    import random
+
+    from vmops.sim.common import Fault
+
+    rng = random.Random(seed)
+    hosts = [host(vm_env, tmp_path, f"h{seed}-{k}") for k in range(2)]
+    cron = host(vm_env, tmp_path, f"cron{seed}")
+    cfg = load_config(cron)
+    for k, h in enumerate(hosts):  # one fleet per host to destroy while the rest happens
+        r = vm(["fleet", "create", "--gpu", "h100", "--count", "2", "--name", f"pre{seed}x{k}"], h)
+        assert r.code == 0, r.err
+    for s in sims.values():  # every call a little slower, so the processes overlap and kills land mid-way
+        s.faults.add(Fault(endpoint="*", kind="latency", latency_s=0.03))
+    full = {k: v for k, v in os.environ.items() if not k.startswith("VMOPS_")}
+    jobs = []
+    for k, h in enumerate(hosts):
+        jobs += [(h, ["fleet", "create", "--gpu", "h100", "--count", "3", "--name", f"own{seed}x{k}"]),
+                 (h, ["fleet", "create", "--gpu", "h100", "--count", "2", "--name", f"same{seed}"]),
+                 (h, ["fleet", "destroy", f"pre{seed}x{1 - k}"])]  # each host destroys the other's fleet
+    procs = [subprocess.Popen(VM + args, env={**full, **h}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for h, args in jobs]
+    victims = rng.sample(range(len(procs)), 2)
+    for v in victims:
+        time.sleep(rng.uniform(0.0, 0.5))
+        procs[v].send_signal(signal.SIGKILL)
+    problems: list[str] = []
+    for p, (_, args) in zip(procs, jobs):
+        _, err = p.communicate(timeout=240)
+        if "Traceback" in err:
+            problems.append(f"vm {' '.join(args)}: traceback")
+    for s in sims.values():
+        s.faults.clear()
+    time.sleep(0.5)  # creates a killed process had in flight still land at the providers
+    # the cron host finishes whatever was interrupted, then the record must account for every VM
+    r = vm(["fleet", "reconcile", "--all", "--json"], cron)
+    if r.code not in (0, 14) or "Traceback" in r.err:
+        problems.append(f"reconcile --all -> {r.code}: {r.err.strip()[-300:]}")
+    vms = _vmops_vms(cfg)
+    duplicates = len(vms) - len({i.name for i in vms})
+    with Store(vm_env["VMOPS_DB_URL"]) as s:
+        recorded = {(m.provider, m.instance_id) for ms in s.members_by_fleet().values() for m in ms
+                    if m.instance_id and m.status in LIVE}
+        names = [f.name for f in s.list_fleets() if f.state is not FleetState.DESTROYED]
+    lost = {(i.provider, i.id) for i in vms} - recorded
+    if lost:
+        problems.append(f"{len(lost)} VM(s) at the providers not on record: {sorted(lost)[:3]}")
+    for name in names:
+        r = vm(["fleet", "destroy", name], cron)
+        if r.code != 0:
+            problems.append(f"destroy {name} -> {r.code}: {r.err.strip()[-200:]}")
+    left = _vmops_vms(cfg)
+    if left:
+        problems.append(f"{len(left)} VM(s) left after destroying every fleet")
+    if duplicates:
+        problems.append(f"{duplicates} duplicate VM name(s)")
+    return {"problems": problems, "leaked": len(lost) + len(left), "duplicates": duplicates}
+
+
+@pytest.mark.timeout(1200)  # the full budget (`inv stress`) runs five rounds
+def test_two_hosts_with_seeded_sigkills_leave_nothing_behind(sims, vm_env, tmp_path) -> None:
+    from tests.reliability.budget import trials
+
+    n = trials(full=5, ci=1)
+    failures: list[str] = []
+    leaked = duplicates = passed = 0
+    for seed in range(n):
+        for s in sims.values():
+            s.reset()
+        out = _seeded_round(sims, vm_env, tmp_path, seed)
+        leaked += out["leaked"]
+        duplicates += out["duplicates"]
+        passed += not out["problems"]
+        failures += [f"seed {seed}: {p}" for p in out["problems"]]
+    record("team (PostgreSQL): 2 hosts create/destroy/same-name at once, 2 seeded SIGKILLs, cron reconcile",
+           trials=n, passed=passed, leaked=leaked, duplicates=duplicates, detail="; ".join(failures[:2]))
+    assert not failures, failures
