@@ -289,3 +289,19 @@ def test_a_lost_postgres_fleet_lock_stops_writes(pg_url: str) -> None:
     assert other.fleet_lock("train").try_acquire()  # the lock is free for the next host
     other.close()
     s.close()
+
+
+def test_postgres_user_without_create_rights_gets_a_hint(pg_cluster, pg_url: str) -> None:
+    import secrets
+
+    import psycopg
+
+    role = f"visitor_{secrets.token_hex(4)}"  # roles are cluster-wide: one per test
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'visitor-pw'")
+        admin.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+    url = pg_url.replace(f"vmops:{pg_cluster.password}@", f"{role}:visitor-pw@")
+    with pytest.raises(StateError, match="may not do this") as e:
+        Store(url)
+    assert e.value.exit_code == 13 and "GRANT CREATE" in (e.value.hint or "")
+    assert "visitor-pw" not in str(e.value) + (e.value.hint or "")

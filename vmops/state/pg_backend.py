@@ -78,6 +78,10 @@ def pg_error(target: PostgresTarget, action: str, e: BaseException) -> StateErro
     if "does not exist" in low and "database" in low:
         return StateError(f"{action} {where}: {first}",
                           hint="Create the database first (createdb), or fix the name in VMOPS_DB_URL")
+    if "permission denied" in low or "must be owner" in low:
+        return StateError(f"{action} {where}: the database user may not do this ({first})",
+                          hint="vmops creates and migrates its own tables: let its user own the database "
+                               "(ALTER DATABASE ... OWNER TO ...) or GRANT CREATE ON SCHEMA public to it")
     if "lock timeout" in low or "lock_timeout" in low:
         return StateError(f"{where} is busy: another vm process held the write lock too long ({first})",
                           hint="Retry when the other vm command has finished (VMOPS_STATE_TIMEOUT sets how long to wait)")

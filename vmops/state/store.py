@@ -91,6 +91,9 @@ class Store:
                 with self._lock:
                     migrate(self._b)  # refuses foreign and newer state before anything is written to it
                     self._b.after_migrate()
+        except self._b.failures as e:
+            self._b.close()
+            raise self._b.error("cannot open", e) from None
         except BaseException:
             self._b.close()
             raise
