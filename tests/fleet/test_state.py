@@ -305,3 +305,38 @@ def test_postgres_user_without_create_rights_gets_a_hint(pg_cluster, pg_url: str
         Store(url)
     assert e.value.exit_code == 13 and "GRANT CREATE" in (e.value.hint or "")
     assert "visitor-pw" not in str(e.value) + (e.value.hint or "")
+
+
+def _sqlite_schema(path: Path) -> dict[str, list[tuple[str, str, bool]]]:
+    conn = sqlite3.connect(path)
+    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    out = {t: [(c[1], c[2].upper(), bool(c[3]) or bool(c[5])) for c in conn.execute(f'PRAGMA table_info("{t}")')]
+           for t in tables}
+    out["indexes"] = sorted((r[0], r[1]) for r in conn.execute(
+        "SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_autoindex%'"))
+    conn.close()
+    return out
+
+
+def _pg_schema(url: str) -> dict[str, list[tuple[str, str, bool]]]:
+    import psycopg
+
+    words = {"integer": "INTEGER", "text": "TEXT", "double precision": "REAL"}
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns "
+                            "WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position").fetchall()
+        out: dict[str, list] = {}
+        for t, c, typ, nullable in rows:
+            out.setdefault(t, []).append((c, words[typ], nullable == "NO"))
+        out["indexes"] = sorted((r[0], r[1]) for r in conn.execute(
+            "SELECT indexname, tablename FROM pg_indexes WHERE schemaname = current_schema() "
+            "AND indexname NOT LIKE '%_pkey'").fetchall())
+    return out
+
+
+def test_the_same_migrations_make_the_same_schema_on_both(tmp_path: Path, pg_url: str) -> None:
+    Store(tmp_path / "state.db").close()
+    Store(pg_url).close()
+    lite, pg = _sqlite_schema(tmp_path / "state.db"), _pg_schema(pg_url)
+    assert set(lite) == set(pg) == {"fleet", "member", "event", "fleet_lock", "schema_version", "indexes"}
+    assert lite == pg
