@@ -1,4 +1,4 @@
-"""A team on one PostgreSQL database, through the real `vm` program: separate "hosts" (own VMOPS_HOME and
+"""A team on one PostgreSQL database, through the real `vm` program (part of `inv stress`): separate "hosts"
 operator) see the same fleets, one writer per fleet, a refused second writer names the holder, a killed
 holder's lock frees itself, and a database that cannot be used is exit 13 with a hint (never a traceback,
 never the password). Judged at the providers (the simulators' own lists)."""
