@@ -1,7 +1,7 @@
-"""A team on one PostgreSQL database, through the real `vm` program (part of `inv stress`): separate "hosts"
-operator) see the same fleets, one writer per fleet, a refused second writer names the holder, a killed
-holder's lock frees itself, and a database that cannot be used is exit 13 with a hint (never a traceback,
-never the password). Judged at the providers (the simulators' own lists)."""
+"""A team on one PostgreSQL database, through the real `vm` program (part of `inv stress`): separate
+"hosts" (own VMOPS_HOME and operator) see the same fleets, one writer per fleet, a refused second writer
+names the holder, a killed holder's lock frees itself, and a database that cannot be used is exit 13 with
+a hint (never a traceback, never the password). Judged at the providers (the simulators' own lists)."""
 
 from __future__ import annotations
 
