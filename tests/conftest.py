@@ -85,12 +85,45 @@ def sim_env(home: Path, sims: dict) -> dict[str, str]:
     return env
 
 
+# --- the state store: SQLite by default, a throwaway PostgreSQL server on request ----------------------
+
+#: VMOPS_TEST_STATE=postgresql runs every test that uses vm_env/config against PostgreSQL.
+TEST_STATE = os.environ.get("VMOPS_TEST_STATE", "sqlite")
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """One PostgreSQL server per test session (per xdist worker), on a free loopback port; removed after."""
+    from tests.pgserver import PgCluster
+
+    cluster = PgCluster()
+    yield cluster
+    cluster.destroy()
+
+
 @pytest.fixture
-def vm_env(tmp_path, sims) -> Iterator[dict[str, str]]:
+def pg_url(pg_cluster) -> str:
+    """The URL of a fresh, empty database on the session's PostgreSQL server."""
+    return pg_cluster.new_database()
+
+
+@pytest.fixture
+def state_db(request) -> str | None:
+    """VMOPS_DB_URL for the test's vmops (None: the default SQLite file). Modules parametrise it with
+    ``@pytest.mark.parametrize("state_db", ["sqlite", "postgresql"], indirect=True)``."""
+    kind = getattr(request, "param", TEST_STATE)
+    return request.getfixturevalue("pg_url") if kind == "postgresql" else None
+
+
+@pytest.fixture
+def vm_env(tmp_path, sims, state_db) -> Iterator[dict[str, str]]:
     """Environment (for subprocesses) pointing at all three simulators, with a fresh VMOPS_HOME."""
     home = tmp_path / "vmops-home"
     home.mkdir()
-    yield sim_env(home, sims)
+    env = sim_env(home, sims)
+    if state_db:
+        env["VMOPS_DB_URL"] = state_db
+    yield env
 
 
 @pytest.fixture

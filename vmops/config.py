@@ -5,7 +5,9 @@ simulators and their test keys). Variable names are part of the interface:
 ``VMOPS_<PROVIDER>_URL`` (Nebius: ``_ENDPOINT``), ``_API_KEY``, ``_PROJECT`` (Nebius: ``_PARENT``),
 ``_API_KEY_FILE``, ``_SSH_KEY``, ``_TLS``, ``_REGION``, ``_CA_BUNDLE``; and ``VMOPS_HOME``,
 ``VMOPS_PROVIDERS`` (comma list of enabled providers), ``VMOPS_POLL_INTERVAL``, ``VMOPS_OP_TIMEOUT``,
-``VMOPS_CA_BUNDLE`` (PEM file of CA certificates trusted for every provider's TLS endpoint).
+``VMOPS_CA_BUNDLE`` (PEM file of CA certificates trusted for every provider's TLS endpoint),
+``VMOPS_DB_URL`` (where the state lives: ``sqlite:///path`` or ``postgresql://user@host:port/dbname``;
+default ``$VMOPS_HOME/state.db``; its password is never shown: vmops.state.pg_backend).
 
 Key sources, first found wins: ``VMOPS_<P>_API_KEY``, ``VMOPS_<P>_API_KEY_FILE``, the variable named by
 ``api_key_env``, the file named by ``api_key_file``, ``api_key``, the default (simulator test key). vmops
@@ -16,6 +18,7 @@ gRPC) to a host other than loopback.
 Config file layout (TOML)::
 
     providers = ["crusoe", "lambda", "nebius"]
+    db_url = "postgresql://vmops@db.example:5432/vmops"   # team state (default: $VMOPS_HOME/state.db)
     poll_interval = 1.0
     op_timeout = 600
 
@@ -133,6 +136,7 @@ class Config:
     op_timeout: float = 600.0
     poll_min: float = 0.05  # shortest pause between polls (waits poll proportionally: section 3 of design.md)
     warnings: tuple[str, ...] = ()  # insecure settings found while loading (the CLI prints them once)
+    db_url: str | None = None  # VMOPS_DB_URL / db_url: the state store; None = state_path (may hold a password)
 
     @property
     def config_path(self) -> Path:
@@ -149,6 +153,7 @@ class Config:
         return {
             "home": str(self.home),
             "state_file": str(self.state_path),
+            "db_url": mask_db_url(self.db_url) if self.db_url else None,
             "enabled": list(self.enabled),
             "poll_interval": self.poll_interval,
             "poll_min": self.poll_min,
@@ -156,6 +161,12 @@ class Config:
             "providers": {n: s.describe() for n, s in self.providers.items()},
             "warnings": list(self.warnings),
         }
+
+
+def mask_db_url(url: str) -> str:
+    """A database URL with its password (user:PASSWORD@ or ?password=) replaced by ``****``."""
+    url = re.sub(r"^([a-zA-Z][\w+.-]*://[^/@:]*):[^/@]*@", r"\1:****@", url)
+    return re.sub(r"(?i)([?&]password=)[^&]*", r"\1****", url)
 
 
 def default_home(env: Mapping[str, str]) -> Path:
@@ -329,10 +340,11 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
     poll_min = float(env.get("VMOPS_POLL_MIN") or file_data.get("poll_min", 0.05))
     if not (poll > 0 and timeout > 0 and poll_min >= 0):
         raise ValueError("VMOPS_POLL_INTERVAL and VMOPS_OP_TIMEOUT must be positive and VMOPS_POLL_MIN not negative")
+    db_url = str(env.get("VMOPS_DB_URL") or file_data.get("db_url") or "").strip() or None
     has_keys = any(isinstance(v, dict) and "api_key" in v for v in file_data.values())
     warnings = security_warnings(path, has_keys, providers, enabled)
     return Config(home=home, providers=providers, enabled=enabled, poll_interval=poll, op_timeout=timeout,
-                  poll_min=poll_min, warnings=warnings)
+                  poll_min=poll_min, warnings=warnings, db_url=db_url)
 
 
 CONFIG_TEMPLATE = """\
@@ -342,6 +354,7 @@ CONFIG_TEMPLATE = """\
 
 # providers = ["crusoe", "lambda", "nebius"]
 # ca_bundle = "/etc/ssl/certs/my-private-ca.pem"   # CA certificates to trust for TLS (all providers)
+# db_url = "postgresql://vmops@db.example:5432/vmops"  # shared team state; password: ~/.pgpass or VMOPS_DB_PASSWORD_FILE
 
 [crusoe]
 # url = "https://api.crusoecloud.com"

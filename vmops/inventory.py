@@ -106,16 +106,19 @@ def _labelled(session: Session | None, provider: str) -> bool:
 
 # ---- the state store (read-only here) ----------------------------------------------------------------
 def _records(session: Session) -> tuple[list[FleetRecord], dict[int, list[MemberRecord]], str | None]:
-    """Fleets and their members from the state store, and its identity; nothing if vmops never wrote one."""
-    path = session.config.state_path
-    if not path.exists():
-        return [], {}, None
-    from vmops.state import open_store
+    """Fleets and their members from the configured state store (the SQLite file, or VMOPS_DB_URL), and
+    its identity; nothing if vmops has never written an SQLite one."""
+    from vmops.state import store_exists, store_for
 
-    store = open_store(path)
+    config = session.config
+    if not store_exists(config):
+        return [], {}, None
+
+    store = store_for(config)
     try:
         fleets = store.list_fleets()
-        return fleets, {f.id: store.members(f.id) for f in fleets}, store.identity
+        members = store.members_by_fleet()
+        return fleets, {f.id: members.get(f.id, []) for f in fleets}, store.identity
     finally:
         store.close()
 

@@ -95,11 +95,11 @@ def main() -> None:
         from vmops.fleet.manager import FleetManager, FleetSpec
         from vmops.fleet.report import FleetDestroyIncomplete, FleetView
         from vmops.session import parse_shape_for
-        from vmops.state import LIVE, FleetState
+        from vmops.state import LIVE, FleetState, store_exists
 
         with open_session() as s, FleetManager(s) as mgr:
             want = p["state"]
-            exists = s.config.state_path.exists()
+            exists = store_exists(s.config)
             if want == "facts":
                 if p["name"]:
                     rec = mgr.store.find_fleet(p["name"]) if exists else None

@@ -179,12 +179,11 @@ def main() -> None:
 def _fleet_of(session: Any, inst: Any) -> str | None:
     """The fleet ``inst`` is a VM of by the ownership rule (for the protect list), or None."""
     from vmops.fleet.ownership import claimed
-    from vmops.state import Store
+    from vmops.state import store_exists, store_for
 
-    path = session.config.state_path
     store_id = None
-    if path.exists():
-        with Store(path) as store:
+    if store_exists(session.config):
+        with store_for(session.config) as store:
             store_id = store.identity
     return claimed(inst, labelled=session.provider(inst.provider).capabilities.labels, store_id=store_id).fleet
 

@@ -52,6 +52,8 @@ def make_manager(config: Config) -> Iterator[Callable[..., FleetManager]]:
             for n, st in config.providers.items():
                 key = "ENDPOINT" if n == "nebius" else "URL"
                 env[f"VMOPS_{n.upper()}_{key}"] = st.url
+            if config.db_url:
+                env["VMOPS_DB_URL"] = config.db_url
             env.update(env_overrides)
             c = load_config(env)
             del replace

@@ -15,7 +15,7 @@ import pytest
 
 from vmops.config import load_config
 from vmops.sim.common import Fault
-from vmops.state import Store
+from vmops.state import Store, store_for
 
 from tests.fleet.conftest import at_providers
 
@@ -78,7 +78,7 @@ def test_cli_dry_run_prints_plan_and_changes_nothing(sims, vm_env) -> None:
     plan = json.loads(r.stdout)
     assert plan["planned"] == 4 and plan["total_per_hour"] > 0
     assert sum(s.requests.mutating_count() for s in sims.values()) == 0
-    assert Store(Path(vm_env["VMOPS_HOME"]) / "state.db").find_fleet("plan4") is None
+    assert _store(vm_env).find_fleet("plan4") is None
 
 
 @pytest.mark.parametrize("bad,msg", [
@@ -112,12 +112,17 @@ def test_two_concurrent_creates_with_one_name(sims, vm_env) -> None:
     assert at_providers(cfg, "twin") == []
 
 
-def _kill_point(point: str, sims, store_path: Path, proc: subprocess.Popen[str]) -> None:
+def _store(vm_env) -> Store:
+    """The store `vm` uses in this environment (the SQLite file, or VMOPS_DB_URL: VMOPS_TEST_STATE=postgresql)."""
+    return store_for(load_config(vm_env))
+
+
+def _kill_point(point: str, sims, vm_env, proc: subprocess.Popen[str]) -> None:
     if point == "planning":
         def fleet_row() -> bool:
-            if not store_path.exists():
+            if not vm_env.get("VMOPS_DB_URL") and not (Path(vm_env["VMOPS_HOME"]) / "state.db").exists():
                 return False
-            s = Store(store_path)
+            s = _store(vm_env)
             try:
                 return s.find_fleet("kill") is not None
             finally:
@@ -141,14 +146,13 @@ def _kill_point(point: str, sims, store_path: Path, proc: subprocess.Popen[str])
 ])
 def test_sigkill_of_create_then_destroy_or_reconcile_leaves_zero_vms(sims, vm_env, point, then) -> None:
     cfg = load_config(vm_env)
-    store_path = Path(vm_env["VMOPS_HOME"]) / "state.db"
     if point == "planning":
         sims["crusoe"].faults.add(Fault(endpoint="get_capacity", kind="latency", latency_s=3.0))
     if point == "in_flight":
         sims["crusoe"].faults.add(Fault(endpoint="create_instance", kind="latency", latency_s=0.6))
         sims["lambda"].faults.add(Fault(endpoint="launch", kind="latency", latency_s=0.6))
     proc = start(vm_env, "fleet", "create", "--gpu", "h100", "--count", "6", "--name", "kill")
-    _kill_point(point, sims, store_path, proc)
+    _kill_point(point, sims, vm_env, proc)
     assert proc.returncode == -signal.SIGKILL
     time.sleep(0.8)  # creates the dead process had in flight still land at the providers
     for s in sims.values():
@@ -179,5 +183,5 @@ def test_ctrl_c_stops_new_creates_and_rolls_back(sims, vm_env) -> None:
     for s in sims.values():
         s.faults.clear()
     assert at_providers(cfg, "intr") == []
-    st = Store(Path(vm_env["VMOPS_HOME"]) / "state.db")
+    st = _store(vm_env)
     assert st.get_fleet("intr").state.value == "failed"

@@ -16,13 +16,17 @@ from vmops.state import FleetState, MemberStatus
 
 from tests.fleet.conftest import at_providers, dead_url, spec
 
+#: Every test here runs on both state backends: the default SQLite file and a real PostgreSQL server.
+pytestmark = pytest.mark.parametrize("state_db", ["sqlite", "postgresql"], indirect=True)
+
 
 def _running(result_members):
     return [m for m in result_members if m.status is MemberStatus.RUNNING]
 
 
-def test_spread_fleet_over_all_three_providers_then_destroy(sims, config, make_manager) -> None:
+def test_spread_fleet_over_all_three_providers_then_destroy(sims, config, make_manager, state_db) -> None:
     mgr = make_manager()
+    assert mgr.store.backend == ("postgresql" if state_db else "sqlite")
     result = mgr.create(spec("h100", 6, "spread6"))
     assert result.fleet.state is FleetState.ACTIVE
     running = _running(result.members)

@@ -1,4 +1,5 @@
-"""The SQLite state store: schema and migrations, write-ahead records, locking between real processes."""
+"""The state store on both backends (an SQLite file, a real PostgreSQL server): schema and migrations,
+write-ahead records, locking between real processes."""
 
 from __future__ import annotations
 
@@ -13,8 +14,31 @@ import pytest
 
 from vmops.errors import NotFound, StateError
 from vmops.model import State
-from vmops.state import FleetLock, FleetState, MemberStatus, Store
-from vmops.state.migrations import MIGRATIONS, SCHEMA_VERSION
+from vmops.state import FleetState, MemberStatus, Store
+from vmops.state.migrations import MIGRATIONS, SCHEMA_VERSION, Dialect
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def where(request, tmp_path: Path) -> str:
+    """Where the state lives: an SQLite file path, or the URL of a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "state.db")
+    return request.getfixturevalue("pg_url")
+
+
+def raw_sql(where: str, statements: list[str]) -> None:
+    """Run SQL on the database directly (as an older vmops, or another program, would have)."""
+    if where.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(where, autocommit=True) as conn:
+            for st in statements:
+                conn.execute(st)
+    else:
+        conn = sqlite3.connect(where, isolation_level=None)
+        for st in statements:
+            conn.execute(st)
+        conn.close()
 
 
 def _claim(store: Store, name: str = "train", count: int = 2):
@@ -30,37 +54,42 @@ def test_fresh_store_has_current_schema_in_wal_mode(tmp_path: Path) -> None:
     s.close()
 
 
-def test_old_schema_is_migrated_in_order(tmp_path: Path) -> None:
-    path = tmp_path / "state.db"
+def test_old_schema_is_migrated_in_order(where: str) -> None:
     # Build a version-1 database by hand (as an older vmops would have left it).
-    from sqlite_utils import Database
-
-    conn = sqlite3.connect(str(path), isolation_level=None)
-    db = Database(conn)
-    db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-    db.execute("INSERT INTO schema_version VALUES (1)")
-    MIGRATIONS[0](db)
-    db.execute("INSERT INTO fleet (name, gpu, count, min_count, policy, state, created_at, updated_at) "
-               "VALUES ('old', 'h100:1', 1, 1, 'spread', 'active', 'x', 'x')")
-    conn.close()
-    s = Store(path)
+    dialect = Dialect.POSTGRES if where.startswith("postgresql://") else Dialect.SQLITE
+    raw_sql(where, ["CREATE TABLE schema_version (version INTEGER NOT NULL)", "INSERT INTO schema_version VALUES (1)",
+                    *MIGRATIONS[0].sql(dialect),
+                    "INSERT INTO fleet (name, gpu, count, min_count, policy, state, created_at, updated_at) "
+                    "VALUES ('old', 'h100:1', 1, 1, 'spread', 'active', 'x', 'x')"])
+    s = Store(where)
     assert s.schema_version() == SCHEMA_VERSION
-    assert "public_ip" in s.db["member"].columns_dict
-    assert s.get_fleet("old").state is FleetState.ACTIVE  # data survives
+    old = s.get_fleet("old")
+    assert old.state is FleetState.ACTIVE and old.operator is None  # data survives; new columns are empty
+    m = s.add_member(old.id, name="n1", provider="p", region=None, native_type="t", idempotency_key="k",
+                     public_ip="10.0.0.1")
+    assert m.public_ip == "10.0.0.1"
     s.close()
 
 
-def test_newer_schema_is_refused(tmp_path: Path) -> None:
-    s = Store(tmp_path / "state.db")
+def test_newer_schema_is_refused(where: str) -> None:
+    s = Store(where)
     with s.write() as db:
         db.execute("UPDATE schema_version SET version = 999")
     s.close()
-    with pytest.raises(StateError, match="newer than this vmops"):
-        Store(tmp_path / "state.db")
+    with pytest.raises(StateError, match="newer than this vmops") as e:
+        Store(where)
+    assert e.value.exit_code == 13 and "Upgrade vmops" in (e.value.hint or "")
 
 
-def test_fleet_member_and_event_round_trip(tmp_path: Path) -> None:
-    s = Store(tmp_path / "state.db")
+def test_foreign_database_is_refused(where: str) -> None:
+    raw_sql(where, ["CREATE TABLE invoices (id INTEGER)"])
+    with pytest.raises(StateError, match="not vmops' state"):
+        Store(where)
+
+
+def test_fleet_member_and_event_round_trip(where: str, monkeypatch) -> None:
+    monkeypatch.setenv("VMOPS_OPERATOR", "alice")
+    s = Store(where)
     f, resumed = _claim(s)
     assert not resumed and f.state is FleetState.CREATING and f.count == 2
     m = s.add_member(f.id, name=None, name_for_seq=lambda q: f"vmops-train-{q:03d}", provider="p", region="r1",
@@ -79,13 +108,18 @@ def test_fleet_member_and_event_round_trip(tmp_path: Path) -> None:
     kinds = [(e.kind, e.from_state, e.to_state) for e in s.events(f.id)]
     assert kinds == [("fleet", None, "creating"), ("member", None, "requested"), ("member", None, "requested"),
                      ("member", "requested", "running"), ("fleet", "creating", "active")]
+    from vmops import __version__
+
+    assert {(e.operator, e.vmops_version) for e in s.events(f.id)} == {("alice", __version__)}
+    assert s.get_fleet("train").operator == "alice" and s.get_fleet("train").to_dict()["owner"] == "alice"
+    assert s.events(f.id)[0].to_dict()["operator"] == "alice"
     with pytest.raises(NotFound):
         s.get_fleet("nope")
     s.close()
 
 
-def test_claim_rules(tmp_path: Path) -> None:
-    s = Store(tmp_path / "state.db")
+def test_claim_rules(where: str) -> None:
+    s = Store(where)
     f, _ = _claim(s)
     s.set_fleet_state(f.id, FleetState.ACTIVE)
     with pytest.raises(StateError, match="already exists"):
@@ -102,8 +136,8 @@ def test_claim_rules(tmp_path: Path) -> None:
     s.close()
 
 
-def test_creating_fleet_of_a_live_other_process_is_not_taken_over(tmp_path: Path) -> None:
-    s = Store(tmp_path / "state.db")
+def test_creating_fleet_of_a_live_other_process_is_not_taken_over(where: str) -> None:
+    s = Store(where)
     f, _ = _claim(s)
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
@@ -139,10 +173,10 @@ CLAIM_SCRIPT = textwrap.dedent("""
 """)
 
 
-def test_concurrent_claims_in_separate_processes_exactly_one_wins(tmp_path: Path) -> None:
+def test_concurrent_claims_in_separate_processes_exactly_one_wins(where: str) -> None:
     import time
 
-    path = tmp_path / "state.db"
+    path = where
     Store(path).close()
     start = time.time() + 2.0
     procs = [subprocess.Popen([sys.executable, "-c", CLAIM_SCRIPT, str(path), str(start)], stdout=subprocess.PIPE,
@@ -167,8 +201,8 @@ WRITER_SCRIPT = textwrap.dedent("""
 """)
 
 
-def test_many_processes_and_threads_write_without_lost_updates_or_lock_errors(tmp_path: Path) -> None:
-    path = tmp_path / "state.db"
+def test_many_processes_and_threads_write_without_lost_updates_or_lock_errors(where: str) -> None:
+    path = where
     s = Store(path)
     f, _ = s.claim_fleet("w-fleet", gpu="h100:1", count=1, min_count=1, policy="spread")
     procs = [subprocess.Popen([sys.executable, "-c", WRITER_SCRIPT, str(path), str(f.id), f"p{i}"],
@@ -198,22 +232,111 @@ def test_many_processes_and_threads_write_without_lost_updates_or_lock_errors(tm
     assert len({m.name for m in members}) == 7 * 40
 
 
-def test_fleet_lock_is_exclusive_between_processes_and_dies_with_its_holder(tmp_path: Path) -> None:
+def test_fleet_lock_is_exclusive_between_processes_and_dies_with_its_holder(where: str) -> None:
+    import os
+    import socket
+
     script = textwrap.dedent("""
         import sys, time
-        from pathlib import Path
-        from vmops.state import FleetLock
-        FleetLock(Path(sys.argv[1]), "locked").acquire()
+        from vmops.state import Store
+        store = Store(sys.argv[1]); lock = store.fleet_lock("locked").acquire()  # kept referenced: held
         print("held", flush=True)
         time.sleep(60)
     """)
-    p = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    p = subprocess.Popen([sys.executable, "-c", script, where], stdout=subprocess.PIPE, text=True,
+                         env={**os.environ, "VMOPS_OPERATOR": "bob"})
+    s = Store(where)
     try:
         assert p.stdout is not None and p.stdout.readline().strip() == "held"
-        with pytest.raises(StateError, match=rf"'locked' is being worked on by another vm process \(pid {p.pid}\)"):
-            FleetLock(tmp_path, "locked").acquire()
+        with pytest.raises(StateError, match=rf"'locked' is being worked on by another vm process "
+                                             rf"\(pid {p.pid}, operator bob, host {socket.gethostname()}\)") as e:
+            s.fleet_lock("locked").acquire()
+        assert e.value.exit_code == 13
+        assert not s.fleet_lock("locked").try_acquire()
+        with s.fleet_lock("other") as other:  # other fleets are not affected
+            assert other.held
     finally:
         p.kill()  # SIGKILL: no cleanup code runs
         p.wait()
-    with FleetLock(tmp_path, "locked") as lock:
-        assert lock.held
+    deadline = __import__("time").time() + 10  # the server notices the closed socket at once; allow a moment
+    lock = s.fleet_lock("locked")
+    while not lock.try_acquire():
+        assert __import__("time").time() < deadline, "the killed holder's lock was not freed"
+        __import__("time").sleep(0.05)
+    assert lock.held
+    lock.release()
+    assert not lock.held
+    s.close()
+
+
+def test_a_lost_postgres_fleet_lock_stops_writes(pg_url: str) -> None:
+    """The connection holding a fleet lock drops (server restart, a dropped idle connection): the lock is gone,
+    so the holder must not write another record for that fleet."""
+    import psycopg
+
+    s = Store(pg_url)
+    f, _ = _claim(s)
+    lock = s.fleet_lock("train").acquire()
+    s.set_fleet_state(f.id, FleetState.ACTIVE)  # while the lock holds, writes go through
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                      "AND pid <> pg_backend_pid()")
+    with pytest.raises(StateError, match="lost the lock on fleet 'train'") as e:
+        s.set_fleet_state(f.id, FleetState.PARTIAL)
+    assert e.value.exit_code == 13 and not lock.held
+    assert s.get_fleet("train").state is FleetState.ACTIVE  # nothing was written
+    other = Store(pg_url)
+    assert other.fleet_lock("train").try_acquire()  # the lock is free for the next host
+    other.close()
+    s.close()
+
+
+def test_postgres_user_without_create_rights_gets_a_hint(pg_cluster, pg_url: str) -> None:
+    import secrets
+
+    import psycopg
+
+    role = f"visitor_{secrets.token_hex(4)}"  # roles are cluster-wide: one per test
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'visitor-pw'")
+        admin.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+    url = pg_url.replace(f"vmops:{pg_cluster.password}@", f"{role}:visitor-pw@")
+    with pytest.raises(StateError, match="may not do this") as e:
+        Store(url)
+    assert e.value.exit_code == 13 and "GRANT CREATE" in (e.value.hint or "")
+    assert "visitor-pw" not in str(e.value) + (e.value.hint or "")
+
+
+def _sqlite_schema(path: Path) -> dict[str, list[tuple[str, str, bool]]]:
+    conn = sqlite3.connect(path)
+    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    out = {t: [(c[1], c[2].upper(), bool(c[3]) or bool(c[5])) for c in conn.execute(f'PRAGMA table_info("{t}")')]
+           for t in tables}
+    out["indexes"] = sorted((r[0], r[1]) for r in conn.execute(
+        "SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_autoindex%'"))
+    conn.close()
+    return out
+
+
+def _pg_schema(url: str) -> dict[str, list[tuple[str, str, bool]]]:
+    import psycopg
+
+    words = {"integer": "INTEGER", "text": "TEXT", "double precision": "REAL"}
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns "
+                            "WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position").fetchall()
+        out: dict[str, list] = {}
+        for t, c, typ, nullable in rows:
+            out.setdefault(t, []).append((c, words[typ], nullable == "NO"))
+        out["indexes"] = sorted((r[0], r[1]) for r in conn.execute(
+            "SELECT indexname, tablename FROM pg_indexes WHERE schemaname = current_schema() "
+            "AND indexname NOT LIKE '%_pkey'").fetchall())
+    return out
+
+
+def test_the_same_migrations_make_the_same_schema_on_both(tmp_path: Path, pg_url: str) -> None:
+    Store(tmp_path / "state.db").close()
+    Store(pg_url).close()
+    lite, pg = _sqlite_schema(tmp_path / "state.db"), _pg_schema(pg_url)
+    assert set(lite) == set(pg) == {"fleet", "member", "event", "fleet_lock", "schema_version", "indexes"}
+    assert lite == pg

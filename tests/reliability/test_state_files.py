@@ -31,7 +31,7 @@ from vmops.config import load_config
 from vmops.fleet.naming import parse_member_name
 from vmops.session import Session
 from vmops.sim.common import Fault
-from vmops.state import FleetLock, FleetState, Store
+from vmops.state import FleetLock, FleetState, store_for
 from vmops.state.records import LIVE
 
 VM = [sys.executable, "-m", "vmops.cli.main"]
@@ -79,7 +79,14 @@ def _one_concurrent_round(sims, vm_env, round_no: int) -> dict[str, int]:
     jobs = [(["fleet", "create", "--gpu", "h100", "--count", "2", "--name", n], n) for n in new]
     jobs += [(["fleet", "destroy", n], n) for n in pre]
     jobs += [(["fleet", "create", "--gpu", "h100", "--count", "2", "--name", twin], twin) for _ in range(2)]
-    procs = [(start(args, vm_env), args, name) for args, name in jobs]
+    if vm_env.get("VMOPS_DB_URL"):  # a shared database: each process is its own "host" (own VMOPS_HOME, operator)
+        homes = [Path(vm_env["VMOPS_HOME"]).with_name(f"host{round_no}-{k}") for k in range(len(jobs))]
+        for h in homes:
+            h.mkdir(exist_ok=True)
+        envs = [{**vm_env, "VMOPS_HOME": str(h), "VMOPS_OPERATOR": f"op{k}"} for k, h in enumerate(homes)]
+    else:
+        envs = [vm_env] * len(jobs)
+    procs = [(start(args, e), args, name) for e, (args, name) in zip(envs, jobs)]
     results = []
     for p, args, name in procs:
         out, err = p.communicate(timeout=240)
@@ -103,7 +110,7 @@ def _one_concurrent_round(sims, vm_env, round_no: int) -> dict[str, int]:
         problems.append(f"unclear error for the losing twin: {loser_err!r}")
 
     # the record: every created fleet active with 2 live members, every destroyed one destroyed
-    with Store(cfg.state_path) as store:
+    with store_for(cfg) as store:
         fleets = {f.name: f for f in store.list_fleets()}
         recorded: set[tuple[str, str]] = set()
         for f in fleets.values():
@@ -137,7 +144,8 @@ def _one_concurrent_round(sims, vm_env, round_no: int) -> dict[str, int]:
     return {"problems": problems, "leaked": leaked, "duplicates": duplicates}
 
 
-def test_concurrent_vm_processes_keep_the_state_consistent(sims, vm_env):
+@pytest.mark.parametrize("state_db", ["sqlite", "postgresql"], indirect=True)
+def test_concurrent_vm_processes_keep_the_state_consistent(sims, vm_env, state_db):
     n = trials(full=5, ci=1)
     failures: list[str] = []
     leaked = duplicates = passed = 0
@@ -149,7 +157,8 @@ def test_concurrent_vm_processes_keep_the_state_consistent(sims, vm_env):
         duplicates += out["duplicates"]
         passed += not out["problems"]
         failures += [f"round {k}: {p}" for p in out["problems"]]
-    record("state: 10 concurrent vm processes (5 create, 3 destroy, a same-name pair)", trials=n, passed=passed,
+    where = "10 hosts sharing PostgreSQL" if state_db else "10 concurrent vm processes"
+    record(f"state: {where} (5 create, 3 destroy, a same-name pair)", trials=n, passed=passed,
            leaked=leaked, duplicates=duplicates, detail="; ".join(failures[:2]))
     assert not failures, failures
     assert leaked == 0 and duplicates == 0

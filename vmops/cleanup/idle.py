@@ -19,7 +19,7 @@ from vmops.cleanup.protect import ProtectList, age_hours, parse_time, utc_now
 from vmops.fleet.ownership import claimed
 from vmops.model import Instance, State
 from vmops.session import Session
-from vmops.state import Store
+from vmops.state import Store, store_exists, store_for
 
 ACTIONS = ("stop", "destroy")
 
@@ -84,8 +84,7 @@ def plan_idle(session: Session, rule: IdleRule, protect: ProtectList, *, provide
     names = session.provider_names(list(providers) if providers else None)
     listed = session.instances(names)
     caps = {n: session.provider(n).capabilities for n in names}
-    path = session.config.state_path
-    store = Store(path) if path.exists() else None
+    store = store_for(session.config) if store_exists(session.config) else None
     try:
         plan = classify_idle(listed.results, can_stop={n: c.stop_start for n, c in caps.items()},
                              labelled={n: c.labels for n, c in caps.items()}, store=store, rule=rule,

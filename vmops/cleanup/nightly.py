@@ -30,7 +30,7 @@ from vmops.fleet.manager import FleetManager
 from vmops.fleet.ownership import claimed
 from vmops.model import Instance
 from vmops.procs import pid_alive
-from vmops.state import FleetLock, FleetRecord, FleetState, Store
+from vmops.state import FleetRecord, FleetState, Store, store_exists
 
 #: Fleet states nightly-cleanup destroys once they have lasted longer than ``stuck_after_hours``.
 STUCK_STATES = (FleetState.FAILED, FleetState.CREATING)
@@ -181,7 +181,7 @@ def state_since(store: Store, fleet: FleetRecord) -> datetime | None:
 
 def owner_busy(mgr: FleetManager, fleet: FleetRecord) -> str | None:
     """Why a live vm process owns the fleet now (the run must not touch it), or None."""
-    lock = FleetLock(mgr.config.home, fleet.name)
+    lock = mgr.lock(fleet.name)  # a file lock, or a PostgreSQL advisory lock shared by every host
     if not lock.try_acquire():
         return "another vm process holds the fleet's lock"
     lock.release()
@@ -213,7 +213,7 @@ def classify(mgr: FleetManager, instances: Mapping[str, Sequence[Instance]], lab
     """Classify every listed VM and every recorded fleet (``instances`` listed before this reads the record)."""
     now = now or utc_now()
     plan = CleanupPlan(listing_failures=dict(failures), now=now)
-    store = mgr.store if mgr.config.state_path.exists() else None
+    store = mgr.store if store_exists(mgr.config) else None
     fleets = {f.name: f for f in store.list_fleets()} if store else {}
     by_id = {f.id: f for f in fleets.values()}
     live = {n: f for n, f in fleets.items() if f.state is not FleetState.DESTROYED}
@@ -293,7 +293,7 @@ def classify(mgr: FleetManager, instances: Mapping[str, Sequence[Instance]], lab
 def orphan_verdict(mgr: FleetManager, inst: Instance) -> str | None:
     """None if ``inst`` is an orphan now (re-read from the state file just before it is destroyed);
     otherwise why it is not one."""
-    store = mgr.store if mgr.config.state_path.exists() else None
+    store = mgr.store if store_exists(mgr.config) else None
     c = claimed(inst, labelled=mgr.provider(inst.provider).capabilities.labels,
                 store_id=store.identity if store else None)
     if not c.ours:

@@ -21,10 +21,17 @@ def test(c: Any, args: str = "", workers: int = 2) -> None:
     """Run the whole test suite (the simulators are started by the tests themselves).
 
     First makes sure the system tools the rendered-notebook test needs are installed (Debian's chromium,
-    the widget JavaScript from npm): a fresh machine needs nothing done by hand.
+    the widget JavaScript from npm), and the PostgreSQL server the state tests start a throwaway cluster of
+    (Debian's postgresql): a fresh machine needs nothing done by hand.
     """
     sys.path.insert(0, str(ROOT))
     from tests.notebooks.render import RenderToolsMissing, ensure_render_tools
+    from tests.pgserver import PostgresMissing, ensure_postgres
+
+    try:
+        print(f"postgresql: {ensure_postgres()}", flush=True)
+    except PostgresMissing as e:  # the PostgreSQL tests will fail and say why; run everything else
+        print(f"warning: {e}", file=sys.stderr, flush=True)
 
     try:
         tools = ensure_render_tools()

@@ -33,7 +33,8 @@ from vmops.fleet.report import CreateResult, FleetDestroyIncomplete, FleetInterr
 from vmops.fleet.spec import FleetSpec, Limits
 from vmops.providers.base import Provider
 from vmops.session import Session
-from vmops.state import RESUMABLE, FleetLock, FleetRecord, FleetState, Store
+from vmops.state import RESUMABLE, FleetRecord, FleetState, Store, store_exists, store_for
+from vmops.state.backend import Lock
 
 #: A front end's confirmation: shown the Decision, returns whether to go ahead.
 Confirm = Callable[[Decision], bool]
@@ -64,12 +65,12 @@ class FleetManager:
     def store(self) -> Store:
         """The state store, opened (and made, if new) on first use: planning alone never writes a file."""
         if self._store is None:
-            self._store = Store(self.config.state_path)
+            self._store = store_for(self.config)
         return self._store
 
     def _reading(self) -> Store:
         """The store for a command that only reads: a missing state file means no fleets, and stays missing."""
-        if self._store is None and not self.config.state_path.exists():
+        if self._store is None and not store_exists(self.config):
             raise NotFound("there are no fleets on record (no state file yet)",
                            hint="Create one with `vm fleet create`")
         return self.store
@@ -87,8 +88,8 @@ class FleetManager:
     def provider(self, name: str) -> Provider:
         return self.session.provider(name)
 
-    def lock(self, name: str) -> FleetLock:
-        return FleetLock(self.config.home, name)
+    def lock(self, name: str) -> Lock:
+        return self.store.fleet_lock(name)
 
     def _members(self, request: StopRequest | None = None) -> Members:
         return Members(self.store, self.provider, self.limits, request)
@@ -115,7 +116,7 @@ class FleetManager:
     # ------------------------------------------------------------------ views
     def list(self, *, refresh: bool = False) -> list[FleetView]:
         """Fleets on record; with ``refresh`` each live fleet is observed first (as ``status`` does)."""
-        if self._store is None and not self.config.state_path.exists():
+        if self._store is None and not store_exists(self.config):
             return []
         if refresh:
             return [self.status(f.name) if f.state is not FleetState.DESTROYED else
@@ -328,7 +329,7 @@ class FleetManager:
     def reconcile_all(self, *, destroy_surplus: bool = False) -> list[FleetView]:
         """Reconcile every fleet on record. One fleet's failure never stops the others: each is reported,
         and a PartialFailure naming them is raised at the end (``views`` on it holds the others)."""
-        if self._store is None and not self.config.state_path.exists():
+        if self._store is None and not store_exists(self.config):
             return []
         out: list[FleetView] = []
         errors: list[str] = []

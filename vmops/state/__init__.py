@@ -1,4 +1,5 @@
-"""vmops' own state: fleets, their members and an event log, in SQLite (``$VMOPS_HOME/state.db``)."""
+"""vmops' own state: fleets, their members and an event log, in SQLite (``$VMOPS_HOME/state.db``, the
+default) or a shared PostgreSQL database (``VMOPS_DB_URL``)."""
 
 from vmops.state.lock import FleetLock
 from vmops.state.records import (
@@ -10,7 +11,7 @@ from vmops.state.records import (
     MemberRecord,
     MemberStatus,
 )
-from vmops.state.store import Store, open_store, utcnow
+from vmops.state.store import Store, open_store, store_exists, store_for, utcnow
 
 __all__ = [
     "LIVE",
@@ -23,5 +24,7 @@ __all__ = [
     "MemberStatus",
     "Store",
     "open_store",
+    "store_exists",
+    "store_for",
     "utcnow",
 ]

@@ -8,9 +8,17 @@ from __future__ import annotations
 
 import fcntl
 import os
+import socket
 from pathlib import Path
 
 from vmops.errors import StateError
+from vmops.state.identity import operator
+
+
+def refusal(fleet_name: str, pid: object, op: object, host: object) -> StateError:
+    who = f"pid {pid}" + (f", operator {op}" if op else "") + (f", host {host}" if host else "")
+    return StateError(f"fleet {fleet_name!r} is being worked on by another vm process ({who})",
+                      hint="Wait for it to finish, or pick another --name")
 
 
 class FleetLock:
@@ -31,19 +39,16 @@ class FleetLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = ""
+            holder: list[str] = []
             try:
-                holder = os.pread(fd, 32, 0).decode().strip()
+                holder = os.pread(fd, 4096, 0).decode(errors="replace").strip().split("\n")
             except OSError:
                 pass
             os.close(fd)
-            who = f" (pid {holder})" if holder else ""
-            fleet = self.path.stem
-            raise StateError(
-                f"fleet {fleet!r} is being worked on by another vm process{who}",
-                hint="Wait for it to finish, or pick another --name") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
+            pid, op, host = (holder + ["", "", ""])[:3]
+            raise refusal(self.path.stem, pid or "?", op, host) from None
+        os.ftruncate(fd, 0)  # the holder's label: pid, operator, host (one a line)
+        os.pwrite(fd, f"{os.getpid()}\n{operator()}\n{socket.gethostname()}\n".encode(), 0)
         self._fd = fd
         return self
 

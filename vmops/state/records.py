@@ -81,6 +81,8 @@ class FleetRecord:
     owner_pid: int | None = None
     owner_host: str | None = None
     reserved_mode: str = "never"
+    operator: str | None = None  # who created (or last resumed) it: VMOPS_OPERATOR or user@hostname
+    vmops_version: str | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> "FleetRecord":
@@ -99,6 +101,8 @@ class FleetRecord:
             owner_pid=row["owner_pid"],
             owner_host=row["owner_host"],
             reserved_mode=row.get("reserved_mode") or "never",
+            operator=row.get("operator"),  # .get: older schemas (a read-only import source) lack it
+            vmops_version=row.get("vmops_version"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -114,6 +118,8 @@ class FleetRecord:
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "last_error": self.last_error,
+            "owner": self.operator,
+            "vmops_version": self.vmops_version,
         }
 
 
@@ -160,7 +166,7 @@ class MemberRecord:
             reserved=bool(row["reserved"]),
             reservation_id=row["reservation_id"],
             price_per_hour=row["price_per_hour"],
-            public_ip=row["public_ip"],
+            public_ip=row.get("public_ip"),
             last_seen_at=row["last_seen_at"],
             last_error=row["last_error"],
             undestroyable=bool(row.get("undestroyable") or 0),
@@ -196,6 +202,8 @@ class EventRecord:
     from_state: str | None
     to_state: str | None
     message: str | None
+    operator: str | None = None
+    vmops_version: str | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> "EventRecord":
@@ -208,6 +216,8 @@ class EventRecord:
             from_state=row["from_state"],
             to_state=row["to_state"],
             message=row["message"],
+            operator=row.get("operator"),
+            vmops_version=row.get("vmops_version"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -218,4 +228,6 @@ class EventRecord:
             "from": self.from_state,
             "to": self.to_state,
             "message": self.message,
+            "operator": self.operator,
+            "version": self.vmops_version,
         }

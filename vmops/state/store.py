@@ -1,42 +1,34 @@
-"""The SQLite state store (``$VMOPS_HOME/state.db``) behind the fleet manager.
+"""The state store behind the fleet manager: typed access to fleets, members and the event log.
 
-Concurrency rules:
+The record logic here is written once; a backend (backend.py) runs it on SQLite (the default,
+``$VMOPS_HOME/state.db``: sqlite_backend.py) or PostgreSQL (``VMOPS_DB_URL=postgresql://...``:
+pg_backend.py). Both serialise write transactions store-wide and keep them short (never across a provider
+call); both give per-fleet operation locks (``fleet_lock``) that die with their holder.
 
-* WAL journal, so readers never block the writer and the writer never blocks readers.
-* A busy timeout, so a writer waits for another process's write transaction instead of failing.
-* Every write transaction is ``BEGIN IMMEDIATE``: it takes the write lock up front. A deferred
-  transaction that reads and later upgrades to a write fails with "database is locked" at once,
-  whatever the timeout, when another process wrote in between; an immediate one just waits.
 * One connection per ``Store``, shared by the threads of one process under a lock.
+* ``write()`` is one transaction holding the write lock from its first statement; nested ``write()``s
+  of the same thread join it.
 
-A state file vmops cannot use is never replaced: an existing file is opened without the permission to
-create (SQLite ``mode=rw``) after its header was checked, so an empty, truncated, garbage, foreign or
-newer-schema file, a read-only file or directory, or a file another process keeps locked gives a
-``StateError`` naming the path, with a hint, and the file's bytes stay as they were. A new state file is
-built under a temporary name and linked into place (``os.link`` fails if another process got there first),
-so a half-made file is never visible. Opening only reads unless a migration is due.
-
-The database never holds an API key: only names, ids, states, prices and error messages (which the
-adapters build without keys).
+The database never holds an API key or a database password: only names, ids, states, prices, error
+messages (which the adapters build without keys) and who did what (operator, vmops version).
 """
 
 from __future__ import annotations
 
 import os
 import socket
-import sqlite3
 import threading
+import weakref
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
-
-from vmops.state.sqlite_light import Database
+from typing import TYPE_CHECKING, Any, Iterator
 
 from vmops.errors import NotFound, StateError
 from vmops.procs import pid_alive
 from vmops.model import State
-from vmops.state.migrations import MIGRATIONS, SCHEMA_VERSION
+from vmops.state.backend import Backend, Lock, transaction
+from vmops.state.identity import operator, version
 from vmops.state.records import (
     LIVE,
     RESUMABLE,
@@ -46,9 +38,13 @@ from vmops.state.records import (
     MemberRecord,
     MemberStatus,
 )
+from vmops.state.schema import migrate, schema_version
+from vmops.state.url import SqliteTarget, Target, parse_target
+
+if TYPE_CHECKING:
+    from vmops.config import Config
 
 DEFAULT_BUSY_TIMEOUT = 30.0
-SQLITE_MAGIC = b"SQLite format 3\x00"
 
 _UNSET: Any = object()
 
@@ -58,130 +54,69 @@ def utcnow() -> str:
 
 
 class Store:
-    """Typed access to fleets, members and the event log."""
+    """Typed access to fleets, members and the event log, on SQLite or PostgreSQL."""
 
-    def __init__(self, path: Path | str, *, busy_timeout: float | None = None) -> None:
-        self.path = Path(path)
+    def __init__(self, path: "Path | str | Target", *, busy_timeout: float | None = None,
+                 read_only: bool = False) -> None:
+        """``path``: an SQLite file path, or a URL (``sqlite:///...``, ``postgresql://...``).
+
+        ``read_only`` (an import/export source): nothing is created, migrated or written.
+        """
+        self.target = parse_target(path)
         if busy_timeout is None:  # VMOPS_STATE_TIMEOUT: how long to wait for another process's write
             busy_timeout = float(os.environ.get("VMOPS_STATE_TIMEOUT") or DEFAULT_BUSY_TIMEOUT)
         self.busy_timeout = busy_timeout
+        self.read_only = read_only
         self._lock = threading.RLock()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise StateError(f"cannot create the directory {self.path.parent} for the state file "
-                             f"({e.strerror or e})", hint="Check VMOPS_HOME and its permissions") from None
-        if not self.path.exists():
-            self._create_new()
-        self._check_header()
-        try:
-            self.db = self._connect(self.path)
-        except sqlite3.Error as e:
-            raise self._error("cannot open", e) from None
-        self.migrate()  # refuses foreign and newer files before anything is written to them
-        self._ensure_wal()
+        self._locks: "weakref.WeakSet[Any]" = weakref.WeakSet()
+        self._b: Backend
+        if isinstance(self.target, SqliteTarget):
+            from vmops.state.sqlite_backend import SqliteBackend
 
-    # ---- opening -------------------------------------------------------------------------------
-    def _connect(self, path: Path, *, create: bool = False) -> Database:
-        """A connection that may not create the file (unless ``create``: then in WAL mode), FKs on."""
-        from urllib.parse import quote
+            self.path: Path | None = self.target.path
+            self._b = SqliteBackend(self.target.path, busy_timeout=busy_timeout, migrate=migrate,
+                                    read_only=read_only)
+        else:
+            from vmops.state.pg_backend import PostgresBackend
 
-        uri = f"file:{quote(str(path.absolute()))}?mode={'rwc' if create else 'rw'}"
-        conn = sqlite3.connect(uri, uri=True, timeout=self.busy_timeout, isolation_level=None,
-                               check_same_thread=False)
+            self.path = None
+            self._b = PostgresBackend(self.target, busy_timeout=busy_timeout)
         try:
-            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-            db = Database(conn, execute_plugins=False)
-            if create:
-                db.enable_wal()
-            db.execute("PRAGMA foreign_keys = ON")
-            # WAL + NORMAL: a commit is durable once it is in the WAL (an application crash, SIGKILL included,
-            # loses nothing); only an OS crash or power cut can roll back the newest commits, whose VMs are
-            # then found by their names (reconcile, orphans). FULL fsyncs every commit: 5 ms each on the
-            # development disk, two per fleet member, serialised - seconds for a 512-VM fleet (bench).
-            db.execute("PRAGMA synchronous = NORMAL")
+            if read_only:
+                from vmops.state.schema import check_version
+
+                with self._lock:
+                    check_version(self._b, self.schema_version())
+            else:
+                with self._lock:
+                    migrate(self._b)  # refuses foreign and newer state before anything is written to it
+                    self._b.after_migrate()
+        except self._b.failures as e:
+            self._b.close()
+            raise self._b.error("cannot open", e) from None
         except BaseException:
-            conn.close()
+            self._b.close()
             raise
-        return db
 
-    def _ensure_wal(self) -> None:
-        """WAL for a (verified) vmops state file that is not in WAL mode yet (files vmops makes already are)."""
-        try:
-            with self._lock:
-                if self.db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                    self.db.enable_wal()
-        except sqlite3.Error as e:
-            raise self._error("cannot open", e) from None
+    @property
+    def backend(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self._b.dialect.value
 
-    def _create_new(self) -> None:
-        """Build an empty, migrated state file under a temporary name and link it into place."""
-        tmp = self.path.with_name(f".{self.path.name}.new-{os.getpid()}-{threading.get_ident()}")
-        try:
-            db = self._connect(tmp, create=True)
-            try:
-                self.db = db
-                self.migrate()
-            finally:
-                db.close()
-            try:
-                os.link(tmp, self.path)
-            except FileExistsError:
-                pass  # another process made it first: use theirs
-        except sqlite3.Error as e:
-            raise self._error("cannot create", e) from None
-        except OSError as e:
-            raise StateError(f"cannot create the state file {self.path} ({e.strerror or e})",
-                             hint=f"Check that {self.path.parent} is writable (VMOPS_HOME)") from None
-        finally:
-            for leftover in (tmp, tmp.with_name(tmp.name + "-wal"), tmp.with_name(tmp.name + "-shm")):
-                try:
-                    leftover.unlink()
-                except OSError:
-                    pass
+    @property
+    def location(self) -> str:
+        """Where the state is, for messages (a database password is masked)."""
+        return self._b.location
 
-    def _check_header(self) -> None:
-        """Refuse a file that is not an SQLite database before SQLite gets a chance to reuse it."""
-        try:
-            with open(self.path, "rb") as f:
-                head = f.read(len(SQLITE_MAGIC))
-        except IsADirectoryError:
-            raise StateError(f"the state file {self.path} is a directory",
-                             hint="Point VMOPS_HOME at a directory whose state.db is a file") from None
-        except OSError as e:
-            raise StateError(f"cannot read the state file {self.path} ({e.strerror or e})",
-                             hint=f"Check the permissions of {self.path} (it must be readable and writable)") from None
-        if head != SQLITE_MAGIC:
-            what = "is empty (0 bytes)" if not head else "is not an SQLite database"
-            raise StateError(f"the state file {self.path} {what}: it is damaged or not vmops' state file; "
-                             "vmops will not start a new one over it",
-                             hint=self._damaged_hint())
-
-    def _damaged_hint(self) -> str:
-        return (f"Restore {self.path} from a backup, or move it aside to start with an empty state (fleets it "
-                "recorded then show up as orphans in `vm list` and the inventory)")
-
-    def _error(self, action: str, e: BaseException) -> StateError:
-        """A typed error for an SQLite failure on the state file, with the hint that fits the cause."""
-        text = str(e)
-        low = text.lower()
-        if "locked" in low or "busy" in low:
-            return StateError(f"the state file {self.path} is locked by another process ({text})",
-                              hint="Retry when the other vm command has finished "
-                                   "(VMOPS_STATE_TIMEOUT sets how long to wait)")
-        if "readonly" in low or "read-only" in low or "unable to open" in low or "permission" in low:
-            return StateError(f"{action} the state file {self.path}: it is not writable ({text})",
-                              hint=f"vmops needs to write {self.path} and create files next to it in "
-                                   f"{self.path.parent} (SQLite -wal/-shm); check their permissions")
-        if "malformed" in low or "not a database" in low or "corrupt" in low or "disk i/o" in low:
-            return StateError(f"the state file {self.path} is damaged ({text})", hint=self._damaged_hint())
-        return StateError(f"{action} the state file {self.path} ({text})",
-                          hint="Check VMOPS_HOME and the file's permissions")
+    @property
+    def db(self) -> Any:
+        """The raw connection handle (sqlite-utils ``Database`` on SQLite): for tests and tools only."""
+        return self._b.handle
 
     # ---- plumbing ------------------------------------------------------------------------------
     def close(self) -> None:
         with self._lock:
-            self.db.close()
+            self._b.close()
 
     def __enter__(self) -> "Store":
         return self
@@ -189,94 +124,68 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def fleet_lock(self, name: str) -> Lock:
+        """The operation lock of fleet ``name`` (not yet acquired): a file lock next to an SQLite state file,
+        a session-level advisory lock on PostgreSQL. ``acquire()`` refuses at once (``StateError``, exit 13,
+        naming the holder's pid, operator and host) while another process holds it."""
+        lock = self._b.fleet_lock(name)
+        self._locks.add(lock)
+        return lock
+
+    def _verify_locks(self) -> None:
+        """Refuse to write for a fleet lock that was lost with its database connection (PostgreSQL)."""
+        for lk in list(self._locks):
+            verify = getattr(lk, "verify", None)
+            if verify is not None and lk.held:
+                verify()
+
+    def _holds_lock(self, name: str) -> bool:
+        return any(getattr(lk, "held", False) and _lock_name(lk) == name for lk in list(self._locks))
+
     @contextmanager
-    def write(self) -> Iterator[Database]:
-        """One write transaction, holding the write lock from its first statement (BEGIN IMMEDIATE).
+    def write(self) -> Iterator[Any]:
+        """One write transaction, holding the write lock from its first statement.
 
         Nested inside another ``write()`` of the same thread it joins that transaction, so a caller can
         batch many record updates into one commit (``with store.write(): ...update_member...``); an error
         anywhere rolls back the whole batch.
         """
+        if self.read_only:
+            raise StateError(f"{self.location} was opened read-only")
         with self._lock:
-            if self.db.conn.in_transaction:  # our own outer write(): the lock is ours, so is the transaction
-                yield self.db
+            if self._b.in_transaction:  # our own outer write(): the lock is ours, so is the transaction
+                yield self._b.handle
                 return
-            try:
-                self.db.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as e:
-                raise self._error("cannot write", e) from None
-            try:
-                yield self.db
-            except sqlite3.IntegrityError:
-                self._rollback()
-                raise
-            except sqlite3.DatabaseError as e:
-                self._rollback()
-                raise self._error("cannot write", e) from None
-            except BaseException:
-                self._rollback()
-                raise
-            else:
-                try:
-                    self.db.execute("COMMIT")
-                except sqlite3.DatabaseError as e:
-                    self._rollback()
-                    raise self._error("cannot write", e) from None
-
-    def _rollback(self) -> None:
-        try:
-            if self.db.conn.in_transaction:
-                self.db.execute("ROLLBACK")
-        except sqlite3.Error:
-            pass
+            self._verify_locks()
+            with transaction(self._b) as handle:
+                yield handle
 
     def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         with self._lock:
             try:
-                cur = self.db.execute(sql, params)
-                cols = [c[0] for c in cur.description]
-                return [dict(zip(cols, r)) for r in cur.fetchall()]
-            except sqlite3.DatabaseError as e:
-                raise self._error("cannot read", e) from None
+                return self._b.query(sql, params)
+            except self._b.failures as e:
+                raise self._b.error("cannot read", e) from None
+
+    def _exec(self, sql: str, params: tuple[Any, ...] = ()) -> None:
+        """A statement inside ``write()``."""
+        self._b.execute(sql, params)
+
+    def _insert(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+        """An INSERT inside ``write()``; returns the new row's id."""
+        return self._b.insert(sql, params)
 
     # ---- migrations ----------------------------------------------------------------------------
     def schema_version(self) -> int:
         with self._lock:
-            tables = {r["name"] for r in self._query("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            if "schema_version" not in tables:
-                if tables:
-                    raise StateError(f"{self.path} is an SQLite database but not vmops' state file "
-                                     f"(tables: {', '.join(sorted(tables)[:5])})",
-                                     hint="Point VMOPS_HOME at vmops' own directory, or move the file aside")
-                return 0
-            rows = self._query("SELECT version FROM schema_version")
-            return int(rows[0]["version"]) if rows else 0
-
-    def _check_version(self, current: int) -> None:
-        if current > SCHEMA_VERSION:
-            raise StateError(
-                f"the state file {self.path} has schema version {current}, newer than this vmops "
-                f"understands ({SCHEMA_VERSION})",
-                hint="Upgrade vmops (the file is left as it is; an older vmops never downgrades it)")
+            try:
+                return schema_version(self._b)
+            except self._b.failures as e:
+                raise self._b.error("cannot read", e) from None
 
     def migrate(self) -> None:
-        """Apply pending migrations, each in its own immediate transaction (safe with concurrent openers).
-        An up-to-date file is only read (no write lock, so a busy writer elsewhere does not block opening)."""
-        current = self.schema_version()
-        self._check_version(current)
-        if current == SCHEMA_VERSION:
-            return
-        while True:
-            with self.write() as db:
-                if not db["schema_version"].exists():
-                    db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-                    db.execute("INSERT INTO schema_version (version) VALUES (0)")
-                current = int(db.execute("SELECT version FROM schema_version").fetchone()[0])
-                self._check_version(current)
-                if current == SCHEMA_VERSION:
-                    return
-                MIGRATIONS[current](db)
-                db.execute("UPDATE schema_version SET version = ?", (current + 1,))
+        with self._lock:
+            migrate(self._b)
 
     # ---- identity ------------------------------------------------------------------------------
     @property
@@ -285,22 +194,24 @@ class Store:
         if getattr(self, "_identity", None) is None:
             rows = self._query("SELECT value FROM meta WHERE key = 'store_id'")
             if not rows:
-                raise StateError(f"the state file {self.path} has no identity", hint=self._damaged_hint())
+                raise StateError(f"the state store {self.location} has no identity (damaged?)",
+                                 hint="Restore it from a backup")
             self._identity = str(rows[0]["value"])
         return self._identity
 
     # ---- events --------------------------------------------------------------------------------
-    def _event(self, db: Database, fleet_id: int, kind: str, *, member_id: int | None = None,
+    def _event(self, fleet_id: int, kind: str, *, member_id: int | None = None,
                from_state: str | None = None, to_state: str | None = None, message: str | None = None) -> None:
-        db.execute(
-            "INSERT INTO event (fleet_id, member_id, at, kind, from_state, to_state, message) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (fleet_id, member_id, utcnow(), kind, from_state, to_state, message),
+        """An event row, inside the caller's ``write()``; it records who (operator) and which vmops."""
+        self._exec(
+            "INSERT INTO event (fleet_id, member_id, at, kind, from_state, to_state, message, operator, "
+            "vmops_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (fleet_id, member_id, utcnow(), kind, from_state, to_state, message, operator(), version()),
         )
 
     def log(self, fleet_id: int, kind: str, message: str, *, member_id: int | None = None) -> None:
-        with self.write() as db:
-            self._event(db, fleet_id, kind, member_id=member_id, message=message)
+        with self.write():
+            self._event(fleet_id, kind, member_id=member_id, message=message)
 
     def events(self, fleet_id: int) -> list[EventRecord]:
         return [EventRecord.from_row(r) for r in self._query(
@@ -327,16 +238,19 @@ class Store:
         """
         pid, host = os.getpid(), socket.gethostname()
         now = utcnow()
-        with self.write() as db:
+        with self.write():
             rows = self._query("SELECT * FROM fleet WHERE name = ?", (name,))
             if rows:
                 old = FleetRecord.from_row(rows[0])
                 if old.state is FleetState.DESTROYED:
                     archived = f"{name}~{old.id}"
-                    db.execute("UPDATE fleet SET name = ?, updated_at = ? WHERE id = ?", (archived, now, old.id))
-                    self._event(db, old.id, "archived", message=f"name {name!r} reused; this record is now {archived!r}")
+                    self._exec("UPDATE fleet SET name = ?, updated_at = ? WHERE id = ?", (archived, now, old.id))
+                    self._event(old.id, "archived", message=f"name {name!r} reused; this record is now {archived!r}")
                 elif old.state in RESUMABLE:
-                    if old.state is FleetState.CREATING and old.owner_pid != pid and pid_alive(old.owner_pid, old.owner_host):
+                    # Holding the fleet's lock proves its previous creator is gone (a live one holds the lock),
+                    # also on another host, where a pid cannot be checked.
+                    if (old.state is FleetState.CREATING and old.owner_pid != pid and not self._holds_lock(name)
+                            and pid_alive(old.owner_pid, old.owner_host)):
                         raise StateError(
                             f"fleet {name!r} is being created by another vm process (pid {old.owner_pid})",
                             hint="Wait for it to finish, or pick another --name")
@@ -346,15 +260,16 @@ class Store:
                             f"resuming it needs the same --gpu and --count",
                             hint=f"Run `vm fleet create --name {name} --gpu {old.gpu} --count {old.count}` to resume it, "
                                  f"or `vm fleet destroy {name}`")
-                    db.execute(
+                    self._exec(
                         "UPDATE fleet SET state = ?, min_count = ?, policy = ?, allow_unterminable_reserved = ?, "
-                        "reserved_mode = ?, owner_pid = ?, owner_host = ?, updated_at = ?, last_error = NULL "
-                        "WHERE id = ?",
+                        "reserved_mode = ?, owner_pid = ?, owner_host = ?, operator = ?, vmops_version = ?, "
+                        "updated_at = ?, last_error = NULL WHERE id = ?",
                         (FleetState.CREATING.value, old.min_count if min_count is None else min_count,
                          old.policy if policy is None else policy,
                          int(allow_unterminable_reserved or old.allow_unterminable_reserved),
-                         old.reserved_mode if reserved_mode is None else reserved_mode, pid, host, now, old.id))
-                    self._event(db, old.id, "resume", from_state=old.state.value, to_state=FleetState.CREATING.value,
+                         old.reserved_mode if reserved_mode is None else reserved_mode, pid, host, operator(),
+                         version(), now, old.id))
+                    self._event(old.id, "resume", from_state=old.state.value, to_state=FleetState.CREATING.value,
                                 message=f"create resumed by pid {pid}")
                     return self._fleet_by_id(old.id), True
                 else:
@@ -363,14 +278,13 @@ class Store:
                         hint=f"Pick another --name, or see it with `vm fleet status {name}`")
             min_count = count if min_count is None else min_count
             policy = policy or "spread"
-            cur = db.execute(
+            fid = self._insert(
                 "INSERT INTO fleet (name, gpu, count, min_count, policy, state, allow_unterminable_reserved, "
-                "reserved_mode, created_at, updated_at, owner_pid, owner_host) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "reserved_mode, created_at, updated_at, owner_pid, owner_host, operator, vmops_version) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (name, gpu, count, min_count, policy, FleetState.CREATING.value, int(allow_unterminable_reserved),
-                 reserved_mode or "never", now, now, pid, host))
-            fid = int(cur.lastrowid)
-            self._event(db, fid, "fleet", to_state=FleetState.CREATING.value,
+                 reserved_mode or "never", now, now, pid, host, operator(), version()))
+            self._event(fid, "fleet", to_state=FleetState.CREATING.value,
                         message=f"create {count} x {gpu} (min {min_count}, policy {policy}) by pid {pid}")
             return self._fleet_by_id(fid), False
 
@@ -398,22 +312,22 @@ class Store:
 
     def set_fleet_state(self, fleet_id: int, state: FleetState, *, error: str | None = _UNSET,
                         message: str | None = None) -> FleetRecord:
-        with self.write() as db:
+        with self.write():
             old = self._fleet_by_id(fleet_id)
             if error is _UNSET:
-                db.execute("UPDATE fleet SET state = ?, updated_at = ? WHERE id = ?",
+                self._exec("UPDATE fleet SET state = ?, updated_at = ? WHERE id = ?",
                            (state.value, utcnow(), fleet_id))
             else:
-                db.execute("UPDATE fleet SET state = ?, last_error = ?, updated_at = ? WHERE id = ?",
+                self._exec("UPDATE fleet SET state = ?, last_error = ?, updated_at = ? WHERE id = ?",
                            (state.value, error, utcnow(), fleet_id))
             if old.state is not state or message:
-                self._event(db, fleet_id, "fleet", from_state=old.state.value, to_state=state.value,
+                self._event(fleet_id, "fleet", from_state=old.state.value, to_state=state.value,
                             message=message or error if error is not _UNSET else message)
             return self._fleet_by_id(fleet_id)
 
     def set_owner(self, fleet_id: int) -> None:
-        with self.write() as db:
-            db.execute("UPDATE fleet SET owner_pid = ?, owner_host = ?, updated_at = ? WHERE id = ?",
+        with self.write():
+            self._exec("UPDATE fleet SET owner_pid = ?, owner_host = ?, updated_at = ? WHERE id = ?",
                        (os.getpid(), socket.gethostname(), utcnow(), fleet_id))
 
     # ---- members -------------------------------------------------------------------------------
@@ -442,22 +356,21 @@ class Store:
         ``name`` is used as-is instead (adopted VMs keep their own name).
         """
         now = utcnow()
-        with self.write() as db:
-            seq = int(db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM member WHERE fleet_id = ?",
-                                 (fleet_id,)).fetchone()[0])
+        with self.write():
+            seq = int(self._query("SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM member WHERE fleet_id = ?",
+                                  (fleet_id,))[0]["next"])
             vm_name = name if name is not None else name_for_seq(seq)
             try:
-                cur = db.execute(
+                mid = self._insert(
                     "INSERT INTO member (fleet_id, seq, name, provider, instance_id, region, native_type, status, "
                     "state, reserved, reservation_id, price_per_hour, idempotency_key, created_at, updated_at, "
                     "last_seen_at, public_ip) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (fleet_id, seq, vm_name, provider, instance_id, region, native_type, status.value, state.value,
                      int(reserved), reservation_id, price_per_hour, idempotency_key, now, now,
                      now if instance_id else None, public_ip))
-            except sqlite3.IntegrityError as e:
-                raise StateError(f"{provider} instance {instance_id} is already recorded ({e})") from e
-            mid = int(cur.lastrowid)
-            self._event(db, fleet_id, "member", member_id=mid, to_state=status.value,
+            except self._b.integrity as e:
+                raise StateError(f"{provider} instance {instance_id} is already recorded ({_first_line(e)})") from e
+            self._event(fleet_id, "member", member_id=mid, to_state=status.value,
                         message=message or f"{vm_name} at {provider}/{region or '-'}")
             return self._member_by_id(mid)
 
@@ -519,17 +432,45 @@ class Store:
         if seen:
             put("last_seen_at", now)
         put("updated_at", now)
-        with self.write() as db:
+        with self.write():
             old = self._member_by_id(member_id)
             try:
-                db.execute(f"UPDATE member SET {', '.join(sets)} WHERE id = ?", (*vals, member_id))
-            except sqlite3.IntegrityError as e:
-                raise StateError(f"{old.provider} instance {instance_id} is already recorded ({e})") from e
+                self._exec(f"UPDATE member SET {', '.join(sets)} WHERE id = ?", (*vals, member_id))
+            except self._b.integrity as e:
+                raise StateError(f"{old.provider} instance {instance_id} is already recorded ({_first_line(e)})") from e
             if (status is not None and status is not old.status) or message:
-                self._event(db, old.fleet_id, "member", member_id=member_id, from_state=old.status.value,
+                self._event(old.fleet_id, "member", member_id=member_id, from_state=old.status.value,
                             to_state=(status or old.status).value,
                             message=message or (last_error if last_error is not _UNSET else None))
             return self._member_by_id(member_id)
+
+    def insert_copy(self, fleet: FleetRecord, members: list[MemberRecord], events: list[EventRecord]) -> FleetRecord:
+        """Insert a fleet copied from another store, as it was (times, operators, versions kept; new ids).
+        For ``vmops.state.transfer``; call it inside ``write()``."""
+        with self.write():
+            fid = self._insert(
+                "INSERT INTO fleet (name, gpu, count, min_count, policy, state, allow_unterminable_reserved, "
+                "created_at, updated_at, last_error, owner_pid, owner_host, operator, vmops_version) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (fleet.name, fleet.gpu, fleet.count, fleet.min_count, fleet.policy, fleet.state.value,
+                 int(fleet.allow_unterminable_reserved), fleet.created_at, fleet.updated_at, fleet.last_error,
+                 fleet.owner_pid, fleet.owner_host, fleet.operator, fleet.vmops_version))
+            new_ids: dict[int, int] = {}
+            for m in members:
+                new_ids[m.id] = self._insert(
+                    "INSERT INTO member (fleet_id, seq, name, provider, instance_id, region, native_type, status, "
+                    "state, reserved, reservation_id, price_per_hour, idempotency_key, created_at, updated_at, "
+                    "last_seen_at, last_error, public_ip) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (fid, m.seq, m.name, m.provider, m.instance_id, m.region, m.native_type, m.status.value,
+                     m.state.value, int(m.reserved), m.reservation_id, m.price_per_hour, m.idempotency_key,
+                     m.created_at, m.updated_at, m.last_seen_at, m.last_error, m.public_ip))
+            for e in events:
+                self._exec(
+                    "INSERT INTO event (fleet_id, member_id, at, kind, from_state, to_state, message, operator, "
+                    "vmops_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (fid, new_ids.get(e.member_id) if e.member_id is not None else None, e.at, e.kind,
+                     e.from_state, e.to_state, e.message, e.operator, e.vmops_version))
+            return self._fleet_by_id(fid)
 
     def members(self, fleet_id: int, *, live_only: bool = False) -> list[MemberRecord]:
         rows = [MemberRecord.from_row(r) for r in self._query(
@@ -548,5 +489,24 @@ class Store:
         return MemberRecord.from_row(rows[0]) if rows else None
 
 
-def open_store(path: Path | str) -> Store:
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
+
+
+def _lock_name(lock: Any) -> str | None:
+    return getattr(lock, "fleet_name", None) or (lock.path.stem if hasattr(lock, "path") else None)
+
+
+def open_store(path: "Path | str | Target") -> Store:
     return Store(path)
+
+
+def store_exists(config: "Config") -> bool:
+    """Is there a state store to read (a database server is assumed to exist; a state file may not yet)?"""
+    target = parse_target(config.db_url or config.state_path)
+    return not isinstance(target, SqliteTarget) or target.path.exists()
+
+
+def store_for(config: "Config") -> Store:
+    """The store the configuration names: ``db_url`` (VMOPS_DB_URL) if set, else ``$VMOPS_HOME/state.db``."""
+    return Store(config.db_url or config.state_path)
