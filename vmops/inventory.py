@@ -92,7 +92,7 @@ def missing_providers(df: pd.DataFrame) -> list[str]:
     return list(df.attrs.get("missing_providers", []))
 
 
-def claimed_fleet(inst: Instance, *, labelled: bool, store_id: str | None) -> str | None:
+def claimed_fleet(inst: Instance, *, labelled: bool, store_id: str | frozenset[str] | None) -> str | None:
     """The fleet of this installation a VM belongs to by the ownership rule (vmops.fleet.ownership);
     with no state store yet, nothing on a labelled provider is ours."""
     return ownership_claimed(inst, labelled=labelled, store_id=store_id).fleet
@@ -105,7 +105,7 @@ def _labelled(session: Session | None, provider: str) -> bool:
 
 
 # ---- the state store (read-only here) ----------------------------------------------------------------
-def _records(session: Session) -> tuple[list[FleetRecord], dict[int, list[MemberRecord]], str | None]:
+def _records(session: Session) -> tuple[list[FleetRecord], dict[int, list[MemberRecord]], frozenset[str] | None]:
     """Fleets and their members from the configured state store (the SQLite file, or VMOPS_DB_URL), and
     its identity; nothing if vmops has never written an SQLite one."""
     from vmops.state import store_exists, store_for
@@ -118,12 +118,12 @@ def _records(session: Session) -> tuple[list[FleetRecord], dict[int, list[Member
     try:
         fleets = store.list_fleets()
         members = store.members_by_fleet()
-        return fleets, {f.id: members.get(f.id, []) for f in fleets}, store.identity
+        return fleets, {f.id: members.get(f.id, []) for f in fleets}, store.identities
     finally:
         store.close()
 
 
-def _membership(session: Session) -> tuple[dict[tuple[str, str], tuple[str, MemberRecord]], str | None]:
+def _membership(session: Session) -> tuple[dict[tuple[str, str], tuple[str, MemberRecord]], frozenset[str] | None]:
     fleets, members, store_id = _records(session)
     names = {f.id: f.name for f in fleets}
     index: dict[tuple[str, str], tuple[str, MemberRecord]] = {}
@@ -155,7 +155,7 @@ def instances_frame(
     give it. ``reservations`` give reserved VMs their commitment; when None and a ``session`` is given,
     those of the providers with reserved VMs are read (a failure leaves the commitment unknown)."""
     index: dict[tuple[str, str], tuple[str, MemberRecord]] = {}
-    store_id: str | None = None
+    store_id: frozenset[str] | None = None
     if session is not None:
         index, store_id = _membership(session)
         if reservations is None:

@@ -184,7 +184,7 @@ def _fleet_of(session: Any, inst: Any) -> str | None:
     store_id = None
     if store_exists(session.config):
         with store_for(session.config) as store:
-            store_id = store.identity
+            store_id = store.identities
     return claimed(inst, labelled=session.provider(inst.provider).capabilities.labels, store_id=store_id).fleet
 
 

@@ -338,5 +338,5 @@ def test_the_same_migrations_make_the_same_schema_on_both(tmp_path: Path, pg_url
     Store(tmp_path / "state.db").close()
     Store(pg_url).close()
     lite, pg = _sqlite_schema(tmp_path / "state.db"), _pg_schema(pg_url)
-    assert set(lite) == set(pg) == {"fleet", "member", "event", "fleet_lock", "schema_version", "indexes"}
+    assert set(lite) == set(pg) == {"fleet", "member", "event", "fleet_lock", "meta", "schema_version", "indexes"}
     assert lite == pg

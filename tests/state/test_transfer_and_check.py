@@ -62,8 +62,10 @@ def test_import_copies_everything_keeps_operators_and_leaves_the_source_alone(tm
             assert {e.operator for e in team.events(b.id)} == {"alice"}
     again = import_state(cfg, f"sqlite:///{src}")  # a second run changes nothing
     assert again.copied == () and sorted(again.unchanged) == ["eval", "train"]
-    with Store(pg_url) as team:
+    with Store(pg_url) as team, Store(src, read_only=True) as laptop:
         assert len(team.list_fleets()) == 2 and sum(len(v) for v in team.members_by_fleet().values()) == 4
+        # VMs the laptop labelled (ownership rule: vmops-store) are the team store's now
+        assert laptop.identity in team.identities and team.identity != laptop.identity
 
 
 def test_a_name_clash_refuses_the_whole_import(tmp_path, pg_url, monkeypatch) -> None:

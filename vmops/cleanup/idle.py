@@ -101,7 +101,7 @@ def classify_idle(instances: Mapping[str, Sequence[Instance]], *, can_stop: Mapp
                   now: datetime | None = None) -> IdlePlan:
     now = now or utc_now()
     plan = IdlePlan(rule.action)
-    store_id = store.identity if store else None
+    store_id = store.identities if store else None
     for provider, insts in instances.items():
         for inst in insts:
             if inst.state.is_gone or not rule.matches(inst):

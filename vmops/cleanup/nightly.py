@@ -217,7 +217,7 @@ def classify(mgr: FleetManager, instances: Mapping[str, Sequence[Instance]], lab
     fleets = {f.name: f for f in store.list_fleets()} if store else {}
     by_id = {f.id: f for f in fleets.values()}
     live = {n: f for n, f in fleets.items() if f.state is not FleetState.DESTROYED}
-    store_id = store.identity if store else None
+    store_id = store.identities if store else None
     adoptable: dict[tuple[str, str], tuple[Instance, str]] = {}
 
     for provider, insts in instances.items():
@@ -295,7 +295,7 @@ def orphan_verdict(mgr: FleetManager, inst: Instance) -> str | None:
     otherwise why it is not one."""
     store = mgr.store if store_exists(mgr.config) else None
     c = claimed(inst, labelled=mgr.provider(inst.provider).capabilities.labels,
-                store_id=store.identity if store else None)
+                store_id=store.identities if store else None)
     if not c.ours:
         return c.why_not
     rec = store.find_fleet(c.fleet) if store and c.fleet else None

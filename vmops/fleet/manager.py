@@ -100,7 +100,7 @@ class FleetManager:
     # ------------------------------------------------------------------ observe
     def observe(self, fleet: FleetRecord) -> Observation:
         store = self.store
-        return observe(fleet, store.members(fleet.id), store_id=store.identity, provider=self.provider,
+        return observe(fleet, store.members(fleet.id), store_id=store.identities, provider=self.provider,
                        recorded=lambda p, iid: store.member_by_instance(p, iid) is not None)
 
     def _sync(self, fleet: FleetRecord, *, adopt: bool = True) -> list[str]:

@@ -103,7 +103,7 @@ class Observation:
 
     fleet: FleetRecord
     members: list[MemberRecord]
-    store_id: str
+    store_id: str | frozenset[str]  # this store's identity (or identities: its own and imported stores')
     labelled: dict[str, bool]  # provider -> its VMs carry labels
     listings: dict[str, list[Instance]] = field(default_factory=dict)  # providers that answered
     failures: dict[str, str] = field(default_factory=dict)  # provider -> why it could not be listed
@@ -129,7 +129,7 @@ class Observation:
                 == self.fleet.name]
 
 
-def observe(fleet: FleetRecord, members: list[MemberRecord], *, store_id: str,
+def observe(fleet: FleetRecord, members: list[MemberRecord], *, store_id: str | frozenset[str],
             provider: Callable[[str], Provider], recorded: Callable[[str, str], bool],
             providers: Iterable[str] | None = None) -> Observation:
     """List (concurrently, once each) every provider that was ever asked to make a member of ``fleet``

@@ -4,8 +4,8 @@ A VM belongs to fleet F of *this* vmops installation only if
 
 * its name is exactly what vmops makes for a member of F (``vmops-F-NNN``, :mod:`vmops.fleet.naming`), and
 * where the provider has labels, its labels agree: ``vmops-fleet`` names F and ``vmops-store`` names this
-  state store's identity (so two vmops installations, or a hand-made look-alike, never claim each
-  other's VMs).
+  state store's identity, or one of the identities of stores imported into it (`vm state import`), so two
+  vmops installations, or a hand-made look-alike, never claim each other's VMs.
 
 Everything else is "not ours": no fleet command, cleanup or reaper ever adopts or destroys it. Every
 caller (fleet lifecycle, cleanup, idle reaper, inventory orphans, dashboard, Ansible modules) asks here.
@@ -16,6 +16,7 @@ record does not (yet) hold.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import AbstractSet
 
 from vmops.fleet.naming import parse_member_name
 from vmops.model import Instance
@@ -44,7 +45,7 @@ def labels_for(fleet: str, store_id: str) -> dict[str, str]:
     return {FLEET_LABEL: fleet, STORE_LABEL: store_id}
 
 
-def claim(inst: Instance, *, labelled: bool, store_id: str) -> Claim:
+def claim(inst: Instance, *, labelled: bool, store_id: str | AbstractSet[str]) -> Claim:
     """Apply the rule to one VM. ``labelled``: does the VM's provider have labels (``Capabilities.labels``)."""
     parsed = parse_member_name(inst.name)
     if parsed is None:
@@ -55,13 +56,14 @@ def claim(inst: Instance, *, labelled: bool, store_id: str) -> Claim:
         if labels.get(FLEET_LABEL) != fleet:
             return Claim(None, None, f"named like a member of fleet {fleet!r} but without its {FLEET_LABEL!r} "
                                      "label; not vmops'")
-        if labels.get(STORE_LABEL) != store_id:
+        ids = {store_id} if isinstance(store_id, str) else store_id
+        if labels.get(STORE_LABEL) not in ids:
             return Claim(None, None, f"labelled for fleet {fleet!r} of another vmops state store "
                                      f"({STORE_LABEL}={labels.get(STORE_LABEL)!r}); not this installation's")
     return Claim(fleet, seq)
 
 
-def claimed(inst: Instance, *, labelled: bool, store_id: str | None) -> Claim:
+def claimed(inst: Instance, *, labelled: bool, store_id: str | AbstractSet[str] | None) -> Claim:
     """``claim`` where there may be no state store yet (``store_id`` None): then a VM at a provider with
     labels is nobody's here (it cannot carry this installation's identity), and elsewhere the name decides."""
     if store_id is not None:
@@ -73,6 +75,6 @@ def claimed(inst: Instance, *, labelled: bool, store_id: str | None) -> Claim:
     return found
 
 
-def belongs(inst: Instance, fleet: str, *, labelled: bool, store_id: str) -> bool:
+def belongs(inst: Instance, fleet: str, *, labelled: bool, store_id: str | AbstractSet[str]) -> bool:
     """Is ``inst`` a VM of ``fleet`` (this installation's) by the ownership rule?"""
     return claim(inst, labelled=labelled, store_id=store_id).fleet == fleet

@@ -199,6 +199,20 @@ class Store:
             self._identity = str(rows[0]["value"])
         return self._identity
 
+    @property
+    def identities(self) -> frozenset[str]:
+        """This store's identity and those of the stores imported into it (`vm state import`): the VMs those
+        made carry their identity in the ``vmops-store`` label and are this store's now."""
+        rows = self._query("SELECT key, value FROM meta WHERE key = 'store_id' OR key LIKE 'imported:%'")
+        return frozenset(str(r["value"]) for r in rows) | {self.identity}
+
+    def add_identity(self, store_id: str) -> None:
+        """Record that the fleets of the store ``store_id`` are held here now (an import). Idempotent."""
+        if store_id in self.identities:
+            return
+        with self.write():
+            self._exec("INSERT INTO meta (key, value) VALUES (?, ?)", (f"imported:{store_id}", store_id))
+
     # ---- events --------------------------------------------------------------------------------
     def _event(self, fleet_id: int, kind: str, *, member_id: int | None = None,
                from_state: str | None = None, to_state: str | None = None, message: str | None = None) -> None:
@@ -450,20 +464,21 @@ class Store:
         with self.write():
             fid = self._insert(
                 "INSERT INTO fleet (name, gpu, count, min_count, policy, state, allow_unterminable_reserved, "
-                "created_at, updated_at, last_error, owner_pid, owner_host, operator, vmops_version) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "reserved_mode, created_at, updated_at, last_error, owner_pid, owner_host, operator, vmops_version) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (fleet.name, fleet.gpu, fleet.count, fleet.min_count, fleet.policy, fleet.state.value,
-                 int(fleet.allow_unterminable_reserved), fleet.created_at, fleet.updated_at, fleet.last_error,
-                 fleet.owner_pid, fleet.owner_host, fleet.operator, fleet.vmops_version))
+                 int(fleet.allow_unterminable_reserved), fleet.reserved_mode, fleet.created_at, fleet.updated_at,
+                 fleet.last_error, fleet.owner_pid, fleet.owner_host, fleet.operator, fleet.vmops_version))
             new_ids: dict[int, int] = {}
             for m in members:
                 new_ids[m.id] = self._insert(
                     "INSERT INTO member (fleet_id, seq, name, provider, instance_id, region, native_type, status, "
                     "state, reserved, reservation_id, price_per_hour, idempotency_key, created_at, updated_at, "
-                    "last_seen_at, last_error, public_ip) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "last_seen_at, last_error, public_ip, undestroyable) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (fid, m.seq, m.name, m.provider, m.instance_id, m.region, m.native_type, m.status.value,
                      m.state.value, int(m.reserved), m.reservation_id, m.price_per_hour, m.idempotency_key,
-                     m.created_at, m.updated_at, m.last_seen_at, m.last_error, m.public_ip))
+                     m.created_at, m.updated_at, m.last_seen_at, m.last_error, m.public_ip, int(m.undestroyable)))
             for e in events:
                 self._exec(
                     "INSERT INTO event (fleet_id, member_id, at, kind, from_state, to_state, message, operator, "

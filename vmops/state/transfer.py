@@ -8,6 +8,8 @@ team database) and `vm state export --to URL` (the reverse).
 * A fleet already in the destination (same name and creation time) is left as it is, so a second run
   copies nothing and succeeds.
 * Rows keep their times, operator and vmops version; they get new ids in the destination.
+* The destination takes on the source's store identities, so VMs labelled by the source (the ownership
+  rule, vmops.fleet.ownership) are the destination's from then on.
 """
 
 from __future__ import annotations
@@ -65,6 +67,9 @@ def copy_state(source: Store, dest: Store) -> TransferResult:
         for f, ms, es in todo:
             dest.insert_copy(f, ms, es)
             copied.append(f.name)
+        # The copied fleets' VMs carry the source's identity label: the destination owns them now.
+        for ident in sorted(source.identities):
+            dest.add_identity(ident)
     return TransferResult(source.location, dest.location, tuple(copied), tuple(unchanged))
 
 
