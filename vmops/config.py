@@ -7,6 +7,13 @@ simulators and their test keys). Variable names are part of the interface:
 ``VMOPS_PROVIDERS`` (comma list of enabled providers), ``VMOPS_POLL_INTERVAL``, ``VMOPS_OP_TIMEOUT``,
 ``VMOPS_CA_BUNDLE`` (PEM file of CA certificates trusted for every provider's TLS endpoint).
 
+Dialect (``VMOPS_<P>_DIALECT`` or ``dialect =`` in the provider's section): ``reference`` (the reference test
+servers and the bundled simulators) or ``cloud`` (the provider's real public API); the default is ``cloud`` when
+the URL's host is one of the provider's public hosts (``vmops.catalogue``), else ``reference``. In the cloud
+dialect a provider may read its secret from more variables first (Crusoe: ``VMOPS_CRUSOE_SECRET_KEY`` /
+``_SECRET_KEY_FILE``, with ``VMOPS_CRUSOE_ACCESS_KEY_ID`` as ``key_id``; then the ``[default]`` profile of
+``~/.crusoe/config``, or the file named by ``VMOPS_CRUSOE_PROFILE``).
+
 Key sources, first found wins: ``VMOPS_<P>_API_KEY``, ``VMOPS_<P>_API_KEY_FILE``, the variable named by
 ``api_key_env``, the file named by ``api_key_file``, ``api_key``, the default (simulator test key). vmops
 only ever reads these; nothing writes a key anywhere. A config file holding a key, and a key file, that
@@ -109,12 +116,16 @@ class ProviderSettings:
     sources: Mapping[str, str] = field(default_factory=dict)  # setting -> "env"/"file"/"default"
     ca_bundle: str | None = None  # PEM file of CA certificates to trust instead of the system's
     key_file: str | None = None  # the file the key was read from (for the permission check)
+    dialect: str = "reference"  # "reference" | "cloud" (vmops.catalogue.DIALECTS)
+    key_id: str | None = None  # a non-secret key id sent with signatures (Crusoe cloud: access key id)
 
     def describe(self) -> dict[str, Any]:
         """Printable view, key masked."""
         return {
+            "dialect": self.dialect,
             "url": self.url,
             "api_key": self.api_key.masked(),
+            "key_id": _mask_id(self.key_id),
             "scope": self.scope,
             "ssh_key": self.ssh_key,
             "tls": self.tls,
@@ -156,6 +167,77 @@ class Config:
             "providers": {n: s.describe() for n, s in self.providers.items()},
             "warnings": list(self.warnings),
         }
+
+
+def _mask_id(key_id: str | None) -> str | None:
+    """A key id shown with its first four characters only (it is not a secret, but it names an account)."""
+    if not key_id:
+        return None
+    return key_id[:4] + "****" if len(key_id) > 8 else "****"
+
+
+def _read_profile(path_text: str, env_var: str) -> dict[str, str]:
+    """The ``[default]`` profile of a provider CLI's TOML config (Crusoe: ~/.crusoe/config); {} if absent."""
+    path = Path(path_text).expanduser()
+    if not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise ValueError(f"the profile file {path} ({env_var}) cannot be read ({type(e).__name__})") from None
+    section = data.get("default")
+    return {str(k): str(v) for k, v in section.items() if isinstance(v, (str, int))} if isinstance(section, dict) else {}
+
+
+def _dialect(entry: ProviderEntry, env: Mapping[str, str], section: Mapping[str, Any], url: str,
+             sources: dict[str, str]) -> str:
+    prefix = f"VMOPS_{entry.name.upper()}_"
+    if env.get(prefix + "DIALECT", "") != "":
+        raw, sources["dialect"] = env[prefix + "DIALECT"], "env"
+    elif "dialect" in section:
+        raw, sources["dialect"] = str(section["dialect"]), "file"
+    else:
+        sources["dialect"] = "default"
+        return entry.default_dialect(endpoint_host(url))
+    dialect = raw.strip().lower()
+    if dialect not in entry.adapters:
+        raise ValueError(f"{prefix}DIALECT / dialect in [{entry.name}]: {raw!r} is not a dialect; "
+                         f"one of {', '.join(entry.adapters)}")
+    return dialect
+
+
+def _cloud_secret(entry: ProviderEntry, env: Mapping[str, str], sources: dict[str, str]
+                  ) -> tuple[str | None, str | None, str | None]:
+    """(secret, key id, file it came from) from the cloud dialect's own variables or profile; the secret is
+    None when none of them is set (the ``API_KEY`` sources apply then)."""
+    prefix = f"VMOPS_{entry.name.upper()}_"
+    key_id: str | None = None
+    if entry.cloud_key_id_var:
+        var = prefix + entry.cloud_key_id_var
+        if env.get(var, "") != "":
+            key_id, sources["key_id"] = env[var].strip(), "env"
+        elif env.get(var + "_FILE", "") != "":
+            key_id, sources["key_id"] = _read_key_file(env[var + "_FILE"], var + "_FILE"), "key-file"
+    for suffix in entry.cloud_secret_vars:
+        var = prefix + suffix
+        if env.get(var, "") != "":
+            sources["api_key"] = f"env:{var}"
+            return env[var].strip(), key_id, None
+        if env.get(var + "_FILE", "") != "":
+            key_file = str(Path(env[var + "_FILE"]).expanduser())
+            sources["api_key"] = f"key-file:{key_file}"
+            return _read_key_file(key_file, var + "_FILE"), key_id, key_file
+    if entry.cloud_profile:
+        where = env.get(prefix + "PROFILE") or entry.cloud_profile
+        if where.startswith("~/") and env.get("HOME"):
+            where = str(Path(env["HOME"]) / where[2:])
+        profile = _read_profile(where, prefix + "PROFILE")
+        if profile.get("secret_key"):
+            sources["api_key"] = f"profile:{where} [default]"
+            if key_id is None and profile.get("access_key_id"):
+                key_id, sources["key_id"] = profile["access_key_id"].strip(), f"profile:{where} [default]"
+            return profile["secret_key"].strip(), key_id, str(Path(where).expanduser())
+    return None, key_id, None
 
 
 def default_home(env: Mapping[str, str]) -> Path:
@@ -259,9 +341,16 @@ def _provider_settings(entry: ProviderEntry, env: Mapping[str, str], section: Ma
         return default
 
     url = str(pick("url", entry.url_var, ("url", "endpoint"), entry.default_url))
+    dialect = _dialect(entry, env, section, url, sources)
     key_env_name = section.get("api_key_env")
     key_file: str | None = None
-    if env.get(prefix + "API_KEY", "") != "":
+    cloud_secret, key_id, cloud_file = (_cloud_secret(entry, env, sources) if dialect == "cloud"
+                                        else (None, None, None))
+    if key_id is None and section.get("key_id"):
+        key_id, sources["key_id"] = str(section["key_id"]), "file"
+    if cloud_secret is not None:
+        api_key, key_file = cloud_secret, cloud_file
+    elif env.get(prefix + "API_KEY", "") != "":
         api_key = env[prefix + "API_KEY"]
         sources["api_key"] = "env"
     elif env.get(prefix + "API_KEY_FILE", "") != "":
@@ -297,6 +386,8 @@ def _provider_settings(entry: ProviderEntry, env: Mapping[str, str], section: Ma
         sources=sources,
         ca_bundle=str(Path(str(ca)).expanduser()) if ca else None,
         key_file=key_file,
+        dialect=dialect,
+        key_id=key_id,
     )
 
 
@@ -344,13 +435,14 @@ CONFIG_TEMPLATE = """\
 # ca_bundle = "/etc/ssl/certs/my-private-ca.pem"   # CA certificates to trust for TLS (all providers)
 
 [crusoe]
-# url = "https://api.crusoecloud.com"
+# url = "https://api.cloud.crusoe.ai/v1alpha5"   # a public host selects the real API (dialect = "cloud")
+# dialect = "cloud"                              # or "reference" (reference test servers, simulators)
 # api_key_env = "CRUSOE_API_KEY"
 # api_key_file = "~/.config/vmops/crusoe.key"
 # project = "my-project"
 
 [lambda]
-# url = "https://cloud.lambdalabs.com"
+# url = "https://cloud.lambda.ai/api/v1"
 # api_key_env = "LAMBDA_API_KEY"
 # api_key_file = "~/.config/vmops/lambda.key"
 
