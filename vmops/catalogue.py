@@ -62,6 +62,11 @@ class ProviderEntry:
     cloud_secret_vars: tuple[str, ...] = ()
     cloud_key_id_var: str | None = None
     cloud_profile: str | None = None
+    # Client-side pacing of the cloud dialect (seconds between requests / between launches, instances per
+    # launch); overridable with VMOPS_<P>_REQUEST_INTERVAL / _LAUNCH_INTERVAL (tests, simulators).
+    cloud_request_interval: float = 0.0
+    cloud_launch_interval: float = 0.0
+    cloud_max_per_launch: int = 0  # 0 = no limit
 
     @property
     def adapter(self) -> str:
@@ -185,6 +190,9 @@ LAMBDA = ProviderEntry(
     cloud_regions=("us-east-1", "us-east-2", "us-east-3", "us-west-1", "us-west-2", "us-west-3", "us-south-1",
                    "us-south-2", "us-south-3", "us-midwest-1", "us-midwest-2", "europe-central-1", "asia-south-1",
                    "asia-northeast-1", "asia-northeast-2", "australia-east-1", "me-west-1"),
+    cloud_request_interval=1.0,  # cloud-apis.md §2.5: about one request per second per account
+    cloud_launch_interval=12.0,  # one launch per 12 s (spec 1.8.3; older docs: 10 s)
+    cloud_max_per_launch=1,
 )
 
 NEBIUS = ProviderEntry(

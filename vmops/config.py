@@ -118,6 +118,8 @@ class ProviderSettings:
     key_file: str | None = None  # the file the key was read from (for the permission check)
     dialect: str = "reference"  # "reference" | "cloud" (vmops.catalogue.DIALECTS)
     key_id: str | None = None  # a non-secret key id sent with signatures (Crusoe cloud: access key id)
+    request_interval: float | None = None  # client-side pacing; None = the catalogue's value for the dialect
+    launch_interval: float | None = None
 
     def describe(self) -> dict[str, Any]:
         """Printable view, key masked."""
@@ -373,6 +375,15 @@ def _provider_settings(entry: ProviderEntry, env: Mapping[str, str], section: Ma
     tls = _truthy(str(tls_raw)) if tls_raw is not None else url.startswith("https://")
     region = pick("region", "REGION", ("region",), None)
     ca = pick("ca_bundle", "CA_BUNDLE", ("ca_bundle",), env.get("VMOPS_CA_BUNDLE") or None)
+    pacing: dict[str, float | None] = {}
+    for key, suffix in (("request_interval", "REQUEST_INTERVAL"), ("launch_interval", "LAUNCH_INTERVAL")):
+        raw = pick(key, suffix, (key,), None)
+        try:
+            pacing[key] = None if raw is None else float(raw)
+        except ValueError:
+            raise ValueError(f"{prefix}{suffix}: {raw!r} is not a number of seconds") from None
+        if (pacing[key] or 0.0) < 0:
+            raise ValueError(f"{prefix}{suffix} must not be negative")
     if sources.get("ca_bundle") == "default" and ca:
         sources["ca_bundle"] = "global"  # VMOPS_CA_BUNDLE or the top-level ca_bundle
     return ProviderSettings(
@@ -388,6 +399,8 @@ def _provider_settings(entry: ProviderEntry, env: Mapping[str, str], section: Ma
         key_file=key_file,
         dialect=dialect,
         key_id=key_id,
+        request_interval=pacing["request_interval"],
+        launch_interval=pacing["launch_interval"],
     )
 
 
