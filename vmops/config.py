@@ -118,6 +118,7 @@ class ProviderSettings:
     key_file: str | None = None  # the file the key was read from (for the permission check)
     dialect: str = "reference"  # "reference" | "cloud" (vmops.catalogue.DIALECTS)
     key_id: str | None = None  # a non-secret key id sent with signatures (Crusoe cloud: access key id)
+    ssh_public_key_file: str | None = None  # public key text for clouds that take it (Crusoe/Nebius cloud)
     request_interval: float | None = None  # client-side pacing; None = the catalogue's value for the dialect
     launch_interval: float | None = None
 
@@ -375,6 +376,7 @@ def _provider_settings(entry: ProviderEntry, env: Mapping[str, str], section: Ma
     tls = _truthy(str(tls_raw)) if tls_raw is not None else url.startswith("https://")
     region = pick("region", "REGION", ("region",), None)
     ca = pick("ca_bundle", "CA_BUNDLE", ("ca_bundle",), env.get("VMOPS_CA_BUNDLE") or None)
+    pub = pick("ssh_public_key_file", "SSH_PUBLIC_KEY_FILE", ("ssh_public_key_file",), None)
     pacing: dict[str, float | None] = {}
     for key, suffix in (("request_interval", "REQUEST_INTERVAL"), ("launch_interval", "LAUNCH_INTERVAL")):
         raw = pick(key, suffix, (key,), None)
@@ -399,6 +401,7 @@ def _provider_settings(entry: ProviderEntry, env: Mapping[str, str], section: Ma
         key_file=key_file,
         dialect=dialect,
         key_id=key_id,
+        ssh_public_key_file=str(Path(str(pub)).expanduser()) if pub else None,
         request_interval=pacing["request_interval"],
         launch_interval=pacing["launch_interval"],
     )
