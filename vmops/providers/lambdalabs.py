@@ -49,6 +49,7 @@ STATE: dict[str, State] = {
     "unhealthy": State.ERROR,
     "terminating": State.DELETING,
     "terminated": State.DELETED,
+    "preempted": State.ERROR,  # the public API's spot preemption (cloud-apis.md §6.7)
 }
 
 API_PRICE = "lambda api price"
