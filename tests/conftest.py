@@ -48,6 +48,84 @@ def _nebius_server():
     sim.stop()
 
 
+# --- the cloud dialect: simulators of the providers' real public APIs (../shared/cloud-apis.md) ---------------
+
+#: Lambda's documented limits (1 request/s, 1 launch/12 s) as the tests run them: the simulator enforces them
+#: scaled by TEST_SCALE and the adapter's pacer is configured to the same spacing.
+LAMBDA_CLOUD_SCENARIO = {"request_interval_s": 1.0, "request_burst": 3, "launch_interval_s": 4.0}
+CLOUD_PACING = {"lambda": (1.0 * TEST_SCALE, 4.0 * TEST_SCALE), "crusoe": (0.0, 0.0)}
+CRUSOE_CLOUD_KEY = ("vmopsTestAccessKey01", "AAECAwQFBgcICQoLDA0ODw")
+LAMBDA_CLOUD_KEY = "lambda-cloud-test-key-001"
+TEST_PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJvmopsTestKeyOnlyForSimulators0000000000 vmops-test"
+
+
+def _cloud_server(cls_path: str, scenario: dict | None = None):
+    import importlib
+
+    from vmops.sim.common import SimOptions
+
+    mod, _, cls = cls_path.partition(":")
+    sim = getattr(importlib.import_module(mod), cls)(SimOptions(time_scale=TEST_SCALE, scenario=scenario or {}))
+    sim.start(0)
+    return sim
+
+
+@pytest.fixture(scope="session")
+def _crusoe_cloud_server():
+    sim = _cloud_server("vmops.sim.crusoe_cloud:CrusoeCloudSim")
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture(scope="session")
+def _lambda_cloud_server():
+    sim = _cloud_server("vmops.sim.lambda_cloud:LambdaCloudSim", LAMBDA_CLOUD_SCENARIO)
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture
+def crusoe_cloud_sim(_crusoe_cloud_server):
+    _crusoe_cloud_server.reset()
+    return _crusoe_cloud_server
+
+
+@pytest.fixture
+def lambda_cloud_sim(_lambda_cloud_server):
+    _lambda_cloud_server.reset()
+    return _lambda_cloud_server
+
+
+@pytest.fixture(scope="session")
+def public_key_file(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("ssh") / "id_ed25519.pub"
+    path.write_text(TEST_PUBLIC_KEY + "\n")
+    return str(path)
+
+
+def cloud_env(sims: dict, public_key: str) -> dict[str, str]:
+    """Variables that switch the given providers' simulators to the cloud dialect (credentials, pacing, key)."""
+    env: dict[str, str] = {}
+    for name in sims:
+        if name not in CLOUD_PACING:
+            continue
+        p = f"VMOPS_{name.upper()}_"
+        env[p + "DIALECT"] = "cloud"
+        env[p + "REQUEST_INTERVAL"], env[p + "LAUNCH_INTERVAL"] = (str(x) for x in CLOUD_PACING[name])
+    if "crusoe" in sims:
+        env["VMOPS_CRUSOE_ACCESS_KEY_ID"], env["VMOPS_CRUSOE_SECRET_KEY"] = CRUSOE_CLOUD_KEY
+        env["VMOPS_CRUSOE_SSH_PUBLIC_KEY_FILE"] = public_key
+    if "lambda" in sims:
+        env["VMOPS_LAMBDA_API_KEY"] = LAMBDA_CLOUD_KEY
+    return env
+
+
+@pytest.fixture(params=["reference", "cloud"])
+def dialect(request) -> str:
+    """Run a test against both dialects' simulators."""
+    return request.param
+
+
 @pytest.fixture
 def crusoe_sim(_crusoe_server):
     _crusoe_server.reset()

@@ -370,7 +370,11 @@ def _provider_settings(entry: ProviderEntry, env: Mapping[str, str], section: Ma
     else:
         api_key = str(pick("api_key", None, ("api_key",), entry.default_api_key))
     api_key = api_key.strip()
+    if dialect == "cloud" and sources.get("api_key") == "default":
+        api_key = ""  # the default is a simulator's test key: never send it to a real cloud
     scope = pick("scope", entry.scope_var, ("project", "parent", "scope"), entry.default_scope) if entry.scope_var else None
+    if dialect == "cloud" and sources.get("scope") == "default":
+        scope = None  # the default names a simulator's project; the cloud adapter discovers the account's own
     ssh_key = str(pick("ssh_key", "SSH_KEY", ("ssh_key",), "vmops"))
     tls_raw = pick("tls", "TLS", ("tls",), None)
     tls = _truthy(str(tls_raw)) if tls_raw is not None else url.startswith("https://")
