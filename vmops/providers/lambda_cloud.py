@@ -183,6 +183,31 @@ class LambdaCloudProvider(LambdaProvider):
             inst = self.settle(inst, "create")
         return inst
 
+    def _terminate_one(self, inst: Instance, *, wait: bool) -> Instance:
+        """Terminate one id through the shared protocol: after a lost answer the instance is looked up, and
+        ``terminating`` or gone counts as done (the real API keeps it listed while it shuts down)."""
+        def send() -> Any:
+            return self._post("/instance-operations/terminate", {"instance_ids": [inst.id]})
+
+        def confirm() -> bool:
+            return self.get_instance(inst.id).state in (State.DELETING, State.DELETED)
+
+        try:
+            data = protocol.mutate_confirming(send, confirm, self.timing, sleep=self._sleep, gone_is_done=True)
+        except NotFound:  # gone between the lookup and a resend
+            data = None
+        done = replace(inst, state=State.DELETING, native_state="terminating")
+        if isinstance(data, Mapping):
+            try:
+                listed = self._objects(data.get("terminated_instances") or [], "POST terminate")
+                done = self._instance(listed[0], "POST terminate") if listed else done
+            except ProviderUnavailable:
+                pass  # accepted; the answer is unreadable: the wait below tells
+        if wait:
+            settled = self.wait_for({inst.id: frozenset({State.DELETED})})[inst.id]
+            done = replace(done, state=State.DELETED) if settled.state is State.DELETED else settled
+        return done
+
     def _check_terminable(self, inst: Instance) -> None:
         """The public API has no reserved instances; ``actions.terminate`` is read only to say why not."""
         if inst.state is State.DELETING:
