@@ -551,6 +551,11 @@ class CrusoeCloudSim(Simulator):
         self.port = None
         self.scheduler.shutdown()
 
+    def client_env(self) -> dict[str, str]:
+        key_id, secret = next(iter(self.keys.items()))
+        return {"VMOPS_CRUSOE_DIALECT": "cloud", "VMOPS_CRUSOE_URL": self.address,
+                "VMOPS_CRUSOE_ACCESS_KEY_ID": key_id, "VMOPS_CRUSOE_SECRET_KEY": secret}
+
     @property
     def address(self) -> str:
         if self.port is None:

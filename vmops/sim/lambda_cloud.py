@@ -471,6 +471,14 @@ class LambdaCloudSim(Simulator):
         self.port = None
         self.scheduler.shutdown()
 
+    def client_env(self) -> dict[str, str]:
+        """Dialect, URL, a test key and the pacing that keeps a client under this simulator's scaled limits."""
+        scale = self.time_scale
+        return {"VMOPS_LAMBDA_DIALECT": "cloud", "VMOPS_LAMBDA_URL": self.address,
+                "VMOPS_LAMBDA_API_KEY": sorted(self.keys)[0],
+                "VMOPS_LAMBDA_REQUEST_INTERVAL": f"{float(self._knob('request_interval_s', 1.0)) * scale:g}",
+                "VMOPS_LAMBDA_LAUNCH_INTERVAL": f"{float(self._knob('launch_interval_s', 12.0)) * scale:g}"}
+
     @property
     def address(self) -> str:
         if self.port is None:
