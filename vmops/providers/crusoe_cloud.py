@@ -421,3 +421,28 @@ class CrusoeCloudProvider(CrusoeProvider):
         """STOP then START (the real API has no restart action); always waits for the stop."""
         self.stop(instance_id, wait=True)
         return self.start(instance_id, wait=wait)
+
+    # ------------------------------------------------------------------ diagnostics (`vm doctor`)
+    def check_access(self) -> str:
+        project = self.project()
+        return f"project {project}: {len(self.cloud_types())} VM types"
+
+    def clock_skew(self) -> float | None:
+        """The server's ``Date`` minus this machine's clock (signatures carry the time; §1.2)."""
+        import time
+        from email.utils import parsedate_to_datetime
+
+        from vmops.providers.http import _no_tls
+        from vmops.providers.tls import ssl_context
+
+        url = self.settings.url
+        verify = ssl_context(self.settings) if url.startswith("https://") else _no_tls()
+        try:
+            with httpx.Client(timeout=min(10.0, self.timing.request_timeout), verify=verify, trust_env=False) as c:
+                before = time.time()
+                resp = c.get(url + "/locations")  # unsigned: any answer carries the server's Date
+                after = time.time()
+            server = parsedate_to_datetime(resp.headers["date"]).timestamp()
+        except (httpx.HTTPError, KeyError, TypeError, ValueError):
+            return None
+        return server - (before + after) / 2

@@ -220,3 +220,6 @@ class LambdaCloudProvider(LambdaProvider):
         if isinstance(d, Mapping) and inst.state is State.DELETING:
             return replace(inst, can_terminate=True)  # already terminating: a repeat is harmless
         return inst
+
+    def check_access(self) -> str:
+        return f"{len(self._instance_types())} instance types"
