@@ -50,12 +50,17 @@ TYPES: tuple[tuple[str, str, int, int, int, int, str], ...] = (
     ("a100-80gb.1x", "1x A100 80GB SXM", 12, 120, 1024, 1, "A100-SXM-80GB"),
     ("a100-80gb.8x", "8x A100 80GB SXM", 96, 960, 8192, 8, "A100-SXM-80GB"),
     ("h100-80gb-sxm-ib.8x", "8x H100 80GB SXM InfiniBand", 176, 960, 8192, 8, "H100-SXM-80GB"),
+    # No public source names a 1 x H100 product (§6.6); this one is the simulator's own, which is the point:
+    # vmops must take product names from the types endpoint, not from its catalogue.
+    ("h100-80gb-sxm.1x", "1x H100 80GB SXM", 22, 120, 1024, 1, "H100-SXM-80GB"),
     ("l40s-48gb.1x", "1x L40S 48GB", 8, 147, 512, 1, "L40S-48GB"),
     ("mi300x-192gb.8x", "8x MI300X 192GB", 160, 2048, 8192, 8, "MI300X-192GB"),
 )
 SEED_CAPACITY: dict[str, dict[str, int]] = {
-    "us-east1-a": {"a100-80gb.1x": 6, "a100-80gb.8x": 2, "h100-80gb-sxm-ib.8x": 1, "l40s-48gb.1x": 8},
-    "us-northcentral1-a": {"a100-80gb.1x": 10, "a100-80gb.8x": 3, "h100-80gb-sxm-ib.8x": 2, "l40s-48gb.1x": 0},
+    "us-east1-a": {"a100-80gb.1x": 6, "a100-80gb.8x": 2, "h100-80gb-sxm-ib.8x": 1, "h100-80gb-sxm.1x": 8,
+                   "l40s-48gb.1x": 8},
+    "us-northcentral1-a": {"a100-80gb.1x": 10, "a100-80gb.8x": 3, "h100-80gb-sxm-ib.8x": 2, "h100-80gb-sxm.1x": 4,
+                           "l40s-48gb.1x": 0},
     "eu-iceland1-a": {"a100-80gb.1x": 2, "a100-80gb.8x": 0, "h100-80gb-sxm-ib.8x": 0, "mi300x-192gb.8x": 1},
 }
 SEED_INSTANCES: tuple[dict[str, Any], ...] = (
