@@ -477,4 +477,9 @@ def test_cloud_maps_reference_type_names_and_refuses_unknown(crusoe_cloud_sim: A
         p.create(CreateRequest("nope", "b200.8x"))
     with pytest.raises(Unsupported):
         p.reboot(vm.id)
+    nokey = _cloud(crusoe_cloud_sim, public_key_file, tmp_path,
+                   VMOPS_CRUSOE_SSH_PUBLIC_KEY_FILE=str(tmp_path / "missing.pub"))
+    with pytest.raises(InvalidArgument, match="no SSH public key") as e:
+        nokey.create(CreateRequest("nokey", "a100-80gb.1x"))
+    assert "VMOPS_CRUSOE_SSH_PUBLIC_KEY_FILE" in (e.value.hint or "")
     assert crusoe_cloud_sim.requests.count("create_instance") == before

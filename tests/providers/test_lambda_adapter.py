@@ -546,3 +546,8 @@ def test_cloud_wire_rules(lambda_cloud_sim: Any, public_key_file: str, tmp_path:
         p.create(req("strict", "gpu_1x_a10", reservation_policy=ReservationPolicy.STRICT, reservation_ids=("r",)))
     assert p.reservations() == []
     assert p.settle(booting, "create").public_ip
+    nokey = _cloud(lambda_cloud_sim, public_key_file, tmp_path, VMOPS_LAMBDA_SSH_KEY="someone-elses")
+    with pytest.raises(InvalidArgument, match="no SSH key named 'someone-elses'") as ei:
+        nokey.create(req("nokey", "gpu_1x_a10"))
+    assert "VMOPS_LAMBDA_SSH_KEY" in (ei.value.hint or "")
+    assert "nokey" not in lambda_cloud_sim.instance_names()

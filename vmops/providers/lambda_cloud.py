@@ -163,9 +163,17 @@ class LambdaCloudProvider(LambdaProvider):
         def find_new() -> list[Instance]:
             return [i for i in self.find_by_name(request.name) if i.id not in before]
 
-        done = protocol.create_resolving(lambda: self._post(LAUNCH_PATH, body), find_new, self.timing,
-                                         grace=max(self.timing.request_timeout, self.limits.launch_interval),
-                                         sleep=self._sleep)
+        try:
+            done = protocol.create_resolving(lambda: self._post(LAUNCH_PATH, body), find_new, self.timing,
+                                             grace=max(self.timing.request_timeout, self.limits.launch_interval),
+                                             sleep=self._sleep)
+        except NotFound as e:  # the only named object a launch refers to besides type and region: the SSH key
+            if "ssh" not in e.message.lower():
+                raise
+            raise InvalidArgument(f"Lambda has no SSH key named {self.settings.ssh_key!r} ({e.message})",
+                                  provider=self.name,
+                                  hint="Register your public key under that name on the dashboard's SSH keys page, "
+                                       "or set VMOPS_LAMBDA_SSH_KEY to the name of one you registered") from None
         if done.adopted is not None:
             inst = done.adopted
         else:
