@@ -421,7 +421,7 @@ class CrusoeCloudSim(Simulator):
 
     # ------------------------------------------------------------------ server
     def _build_app(self) -> Any:
-        from fastapi import FastAPI, Request
+        from fastapi import Body, FastAPI, Request
         from fastapi.exceptions import RequestValidationError
         from fastapi.responses import JSONResponse
 
@@ -451,11 +451,7 @@ class CrusoeCloudSim(Simulator):
                              request.method)
             return {"effects": effects, "q": dict(request.query_params)}
 
-        async def body_of(request: Request) -> dict[str, Any]:
-            try:
-                body = await request.json()
-            except ValueError:
-                raise CloudError(400, "the body is not JSON") from None
+        def body_of(body: Any) -> dict[str, Any]:
             if not isinstance(body, dict):
                 raise CloudError(400, "the body must be an object")
             return body
@@ -514,16 +510,16 @@ class CrusoeCloudSim(Simulator):
                 return JSONResponse(sim.vm_wire(sim._vm(project, vm_id)))
 
         @app.post(inst)
-        async def create_instance(project_id: str, request: Request) -> JSONResponse:
+        def create_instance(project_id: str, request: Request, body: Any = Body(None)) -> JSONResponse:
             c = enter("create_instance", request)
             project = sim._project(project_id)
-            return JSONResponse(sim.create(project, await body_of(request), c["effects"]))
+            return JSONResponse(sim.create(project, body_of(body), c["effects"]))
 
         @app.patch(inst + "/{vm_id}")
-        async def patch_instance(project_id: str, vm_id: str, request: Request) -> JSONResponse:
+        def patch_instance(project_id: str, vm_id: str, request: Request, body: Any = Body(None)) -> JSONResponse:
             c = enter("patch_instance", request)
             project = sim._project(project_id)
-            return JSONResponse(sim.patch(project, vm_id, await body_of(request), c["effects"]))
+            return JSONResponse(sim.patch(project, vm_id, body_of(body), c["effects"]))
 
         @app.delete(inst + "/{vm_id}")
         def delete_instance(project_id: str, vm_id: str, request: Request) -> JSONResponse:

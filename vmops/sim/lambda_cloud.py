@@ -331,7 +331,7 @@ class LambdaCloudSim(Simulator):
 
     # ------------------------------------------------------------------ server
     def _build_app(self) -> Any:
-        from fastapi import FastAPI, Request
+        from fastapi import Body, FastAPI, Request
         from fastapi.exceptions import RequestValidationError
         from fastapi.responses import JSONResponse, Response
 
@@ -365,11 +365,7 @@ class LambdaCloudSim(Simulator):
             sim.check_limits(key, endpoint)
             return effects
 
-        async def body_of(request: Request) -> dict[str, Any]:
-            try:
-                body = await request.json()
-            except ValueError:
-                raise _invalid("The request body is not JSON.") from None
+        def body_of(body: Any) -> dict[str, Any]:
             if not isinstance(body, dict):
                 raise _invalid("The request body must be an object.")
             return body
@@ -395,9 +391,9 @@ class LambdaCloudSim(Simulator):
                 return JSONResponse({"data": sim.instance_wire(sim._get(iid))})
 
         @app.post(v + "/instances/{iid}")
-        async def rename_instance(iid: str, request: Request) -> JSONResponse:
+        def rename_instance(iid: str, request: Request, body: Any = Body(None)) -> JSONResponse:
             enter("rename_instance", request)
-            body = await body_of(request)
+            body = body_of(body)
             name = body.get("name")
             if not isinstance(name, str) or len(name) > 64:
                 raise _invalid("name: a string of at most 64 characters is required")
@@ -419,9 +415,9 @@ class LambdaCloudSim(Simulator):
                                               for n, k in sim.ssh_keys.items()]})
 
         @app.post(v + "/ssh-keys")
-        async def add_ssh_key(request: Request) -> JSONResponse:
+        def add_ssh_key(request: Request, body: Any = Body(None)) -> JSONResponse:
             enter("add_ssh_key", request)
-            body = await body_of(request)
+            body = body_of(body)
             name = body.get("name")
             if not isinstance(name, str) or not name:
                 raise _invalid("name: required")
@@ -430,19 +426,19 @@ class LambdaCloudSim(Simulator):
             return JSONResponse({"data": {"id": f"key-{name}", "name": name, "public_key": sim.ssh_keys[name]}})
 
         @app.post(v + "/instance-operations/launch")
-        async def launch(request: Request) -> JSONResponse:
+        def launch(request: Request, body: Any = Body(None)) -> JSONResponse:
             effects = enter("launch", request)
-            return JSONResponse(sim.launch(await body_of(request), effects))
+            return JSONResponse(sim.launch(body_of(body), effects))
 
         @app.post(v + "/instance-operations/terminate")
-        async def terminate(request: Request) -> JSONResponse:
+        def terminate(request: Request, body: Any = Body(None)) -> JSONResponse:
             enter("terminate", request)
-            return JSONResponse(sim.terminate(ids_of(await body_of(request))))
+            return JSONResponse(sim.terminate(ids_of(body_of(body))))
 
         @app.post(v + "/instance-operations/restart")
-        async def restart(request: Request) -> JSONResponse:
+        def restart(request: Request, body: Any = Body(None)) -> JSONResponse:
             enter("restart", request)
-            return JSONResponse(sim.restart(ids_of(await body_of(request))))
+            return JSONResponse(sim.restart(ids_of(body_of(body))))
 
         return app
 
