@@ -120,10 +120,29 @@ def cloud_env(sims: dict, public_key: str) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(params=["reference", "cloud"])
-def dialect(request) -> str:
-    """Run a test against both dialects' simulators."""
-    return request.param
+DIALECTS = ("reference", "cloud")
+#: run a test (or, as ``pytestmark``, a module) against both dialects' simulators
+both_dialects = pytest.mark.parametrize("dialect", DIALECTS)
+
+
+@pytest.fixture
+def dialect() -> str:
+    """The dialect the ``sims``/``vm_env``/``config`` fixtures speak: reference unless a test parametrizes it
+    (``both_dialects``). Nebius has no cloud simulator here, so it stays on the reference one."""
+    return "reference"
+
+
+def config_env(config) -> dict[str, str]:
+    """The variables that rebuild ``config`` (for a variant of it: ``load_config({**config_env(c), ...})``)."""
+    env = {"VMOPS_HOME": str(config.home), "VMOPS_POLL_INTERVAL": str(config.poll_interval),
+           "VMOPS_OP_TIMEOUT": str(config.op_timeout), "VMOPS_PROVIDERS": ",".join(config.enabled)}
+    for n, st in config.providers.items():
+        env[f"VMOPS_{n.upper()}_{'ENDPOINT' if n == 'nebius' else 'URL'}"] = st.url
+    cloud = {n: None for n, st in config.providers.items() if st.dialect == "cloud"}
+    if cloud:
+        pub = next((st.ssh_public_key_file for st in config.providers.values() if st.ssh_public_key_file), "")
+        env.update(cloud_env(cloud, pub or ""))
+    return env
 
 
 @pytest.fixture
@@ -145,9 +164,12 @@ def nebius_sim(_nebius_server):
 
 
 @pytest.fixture
-def sims(crusoe_sim, lambda_sim, nebius_sim):
-    """All three simulators, reset."""
-    return {"crusoe": crusoe_sim, "lambda": lambda_sim, "nebius": nebius_sim}
+def sims(dialect, request, nebius_sim):
+    """All three simulators, reset; Crusoe's and Lambda's in the dialect under test."""
+    cloud = dialect == "cloud"
+    return {"crusoe": request.getfixturevalue("crusoe_cloud_sim" if cloud else "crusoe_sim"),
+            "lambda": request.getfixturevalue("lambda_cloud_sim" if cloud else "lambda_sim"),
+            "nebius": nebius_sim}
 
 
 def sim_env(home: Path, sims: dict) -> dict[str, str]:
@@ -164,11 +186,14 @@ def sim_env(home: Path, sims: dict) -> dict[str, str]:
 
 
 @pytest.fixture
-def vm_env(tmp_path, sims) -> Iterator[dict[str, str]]:
+def vm_env(tmp_path, sims, dialect, public_key_file) -> Iterator[dict[str, str]]:
     """Environment (for subprocesses) pointing at all three simulators, with a fresh VMOPS_HOME."""
     home = tmp_path / "vmops-home"
     home.mkdir()
-    yield sim_env(home, sims)
+    env = sim_env(home, sims)
+    if dialect == "cloud":
+        env.update(cloud_env(sims, public_key_file))
+    yield env
 
 
 @pytest.fixture

@@ -8,8 +8,10 @@ Dialects: every provider is spoken in one of two dialects, ``reference`` (the re
 ../shared/provider-apis.md) and ``cloud`` (the provider's real public API, ../shared/cloud-apis.md). The entry
 names one adapter per dialect (``adapters``); ``vmops.config`` picks the dialect (``VMOPS_<P>_DIALECT``, else
 ``cloud`` for a URL on one of ``public_hosts``, else ``reference``) and ``vmops.providers.get_provider`` the
-adapter. Nothing above the adapters looks at the dialect. Prices here are *list prices* used where a provider's API reports none (Nebius)
-or before we have asked the API; adapters prefer the API's own price where it has one.
+adapter. Nothing above the adapters looks at the dialect.
+
+Prices here are *list prices* used where a provider's API reports none (Nebius, Crusoe cloud) or before we have
+asked the API; adapters prefer the API's own price where it has one.
 """
 
 from __future__ import annotations

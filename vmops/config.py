@@ -189,7 +189,9 @@ def _read_profile(path_text: str, env_var: str) -> dict[str, str]:
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
         raise ValueError(f"the profile file {path} ({env_var}) cannot be read ({type(e).__name__})") from None
     section = data.get("default")
-    return {str(k): str(v) for k, v in section.items() if isinstance(v, (str, int))} if isinstance(section, dict) else {}
+    if not isinstance(section, dict):
+        return {}
+    return {str(k): str(v) for k, v in section.items() if isinstance(v, (str, int))}
 
 
 def _dialect(entry: ProviderEntry, env: Mapping[str, str], section: Mapping[str, Any], url: str,

@@ -39,7 +39,7 @@ def spec(gpu: str, count: int, name: str, **kw) -> FleetSpec:
 
 
 @pytest.fixture
-def make_manager(config: Config, public_key_file: str) -> Iterator[Callable[..., FleetManager]]:
+def make_manager(config: Config) -> Iterator[Callable[..., FleetManager]]:
     made: list[FleetManager] = []
 
     def make(env_overrides: dict[str, str] | None = None, cfg: Config | None = None) -> FleetManager:
@@ -47,16 +47,9 @@ def make_manager(config: Config, public_key_file: str) -> Iterator[Callable[...,
         if env_overrides:
             from dataclasses import replace
 
-            env = {"VMOPS_HOME": str(config.home), "VMOPS_POLL_INTERVAL": str(config.poll_interval),
-                   "VMOPS_OP_TIMEOUT": str(config.op_timeout), "VMOPS_PROVIDERS": ",".join(config.enabled)}
-            for n, st in config.providers.items():
-                key = "ENDPOINT" if n == "nebius" else "URL"
-                env[f"VMOPS_{n.upper()}_{key}"] = st.url
-            cloud = {n: None for n, st in config.providers.items() if st.dialect == "cloud"}
-            if cloud:
-                from tests.conftest import cloud_env
+            from tests.conftest import config_env
 
-                env.update(cloud_env(cloud, public_key_file))
+            env = config_env(config)
             env.update(env_overrides)
             c = load_config(env)
             del replace

@@ -14,31 +14,18 @@ from vmops.model import State
 from vmops.sim.common import Fault
 from vmops.state import FleetState, MemberStatus
 
-from tests.conftest import cloud_env, sim_env
+from tests.conftest import DIALECTS
 from tests.fleet.conftest import at_providers, dead_url, spec
-from vmops.config import load_config
+
+
+@pytest.fixture(params=DIALECTS)
+def dialect(request) -> str:
+    """Every test here runs against both dialects' simulators (``sims``/``config`` follow it)."""
+    return request.param
+
 
 #: tests that read the reference simulators' seed data (reservations, exact counts) run on that dialect only
 reference_only = pytest.mark.parametrize("dialect", ["reference"])
-
-
-@pytest.fixture
-def sims(dialect, request):
-    """The three simulators, Crusoe's and Lambda's in the dialect under test (Nebius: reference)."""
-    cloud = dialect == "cloud"
-    return {"crusoe": request.getfixturevalue("crusoe_cloud_sim" if cloud else "crusoe_sim"),
-            "lambda": request.getfixturevalue("lambda_cloud_sim" if cloud else "lambda_sim"),
-            "nebius": request.getfixturevalue("nebius_sim")}
-
-
-@pytest.fixture
-def config(sims, dialect, tmp_path, public_key_file):
-    home = tmp_path / "vmops-home"
-    home.mkdir()
-    env = sim_env(home, sims)
-    if dialect == "cloud":
-        env.update(cloud_env(sims, public_key_file))
-    return load_config(env)
 
 
 def _running(result_members):

@@ -31,6 +31,7 @@ from vmops.sim.common import Fault, SimOptions
 from vmops.sim.crusoe import CrusoeSim
 from vmops.providers.base import Provider
 from vmops.providers.crusoe_cloud import CrusoeCloudProvider
+from tests.conftest import DIALECTS
 from tests.providers.dialects import WORLDS, World, make_provider
 
 KEY = "crusoe-test-key-001"
@@ -241,6 +242,11 @@ def test_provider_down_is_unavailable() -> None:
 
 
 # ------------------------------------------------------------------ both dialects (reference and cloud)
+@pytest.fixture(params=DIALECTS)
+def dialect(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
 @pytest.fixture
 def any_crusoe(dialect: str, request: pytest.FixtureRequest, public_key_file: str,
                tmp_path: Path) -> Iterator[tuple[Provider, Any, World]]:

@@ -30,6 +30,7 @@ from vmops.providers.lambdalabs import STATE, LambdaProvider, map_error
 from vmops.sim.common import Fault, SimOptions
 from vmops.sim.lambdalabs import LambdaSim
 from tests.wire import wire_file
+from tests.conftest import DIALECTS
 from tests.providers.dialects import WORLDS, World, make_provider
 from vmops.providers.base import Provider
 from vmops.providers.lambda_cloud import LambdaCloudProvider
@@ -378,6 +379,11 @@ def test_all_errors_are_typed(lp: LambdaProvider) -> None:
 
 
 # ---- both dialects (reference and cloud) ----------------------------------------------------------------
+@pytest.fixture(params=DIALECTS)
+def dialect(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
 @pytest.fixture
 def any_lambda(dialect: str, request: pytest.FixtureRequest, public_key_file: str,
                tmp_path: Path) -> Iterator[tuple[Provider, Any, World]]:
