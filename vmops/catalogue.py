@@ -89,7 +89,9 @@ class ProviderEntry:
         return self.types + self.cloud_types
 
     def type_for(self, shape: GpuShape) -> NativeType | None:
-        for t in self.types:
+        """The type for ``shape``: the reference dialect's first, else the cloud dialect's (a cloud adapter maps
+        either to a product its API lists)."""
+        for t in self.all_types():
             if t.shape == shape:
                 return t
         return None
@@ -102,7 +104,7 @@ class ProviderEntry:
         return None
 
     def shapes(self) -> list[GpuShape]:
-        return [t.shape for t in self.types]
+        return list(dict.fromkeys(t.shape for t in self.all_types()))
 
     def resolve_region(self, region: str | None) -> str | None:
         """Native region name for a native name or an alias; None if not given. Raises ValueError if unknown."""
