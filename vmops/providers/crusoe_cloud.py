@@ -14,8 +14,9 @@ missing VM as 404 or 403; error tokens in ``code`` or ``message``.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, replace
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import httpx
 
@@ -129,8 +130,14 @@ class CrusoeCloudProvider(CrusoeProvider):
     def __init__(self, settings: ProviderSettings, timing: Timing | None = None) -> None:
         if "://" in settings.url and "/" not in settings.url.split("://", 1)[1].rstrip("/"):
             settings = replace(settings, url=settings.url.rstrip("/") + DEFAULT_VERSION)
+        self._project: str | None = settings.scope
+        self._types: dict[str, CloudType] | None = None
         super().__init__(settings, timing)
-        self._client.close()  # the reference client (static bearer key) is replaced by a signing one
+
+    def _rest_client(self) -> RestClient:
+        """A client that signs every attempt, paced when a request interval is configured; a missing or bad
+        credential is raised at the first request, before anything is sent."""
+        settings = self.settings
         self._cred_error: VmopsError | None = None
         signer: CrusoeSigner | None = None
         if not settings.key_id or not settings.api_key:
@@ -146,12 +153,14 @@ class CrusoeCloudProvider(CrusoeProvider):
                                              hint="Copy the secret key exactly as the console showed it")
         interval = (settings.request_interval if settings.request_interval is not None
                     else self.catalogue.cloud_request_interval)
-        pacer = pacer_for(self.name, settings.url, f"{settings.key_id}", PaceLimits(request_interval=interval))
-        self._pacer = pacer if interval > 0 else None
-        self._client = RestClient(settings, self.timing, map_error, auth=signer, before_send=self._before_send,
-                                  on_rate_limited=lambda _p, ra: self._pacer and self._pacer.penalize(ra or 1.0))
-        self._project: str | None = settings.scope
-        self._types: dict[str, CloudType] | None = None
+        self._pacer = (pacer_for(self.name, settings.url, str(settings.key_id), PaceLimits(request_interval=interval))
+                       if interval > 0 else None)
+        return RestClient(settings, self.timing, map_error, auth=signer, before_send=self._before_send,
+                          on_rate_limited=self._slow_down)
+
+    def _slow_down(self, path: str, retry_after: float | None) -> None:
+        if self._pacer is not None:
+            self._pacer.penalize(retry_after if retry_after is not None else 1.0)
 
     def _before_send(self, method: str, path: str) -> None:
         if self._cred_error is not None:
@@ -393,12 +402,11 @@ class CrusoeCloudProvider(CrusoeProvider):
         return self._settle(inst, op, "create") if wait else inst
 
     def _deadline(self) -> float:
-        import time
-
         return time.monotonic() + self.timing.op_timeout
 
     # ------------------------------------------------------------------ lifecycle
-    def _mutate(self, verb, instance_id, method, path, body, took_effect):  # type: ignore[no-untyped-def]
+    def _mutate(self, verb: str, instance_id: str, method: str, path: str, body: Any,
+                took_effect: Callable[[Instance], bool]) -> tuple[Instance | None, dict[str, Any] | None]:
         """The reference adapter's send-then-confirm, through the shared protocol; the answer is an operation."""
         def confirm() -> bool:
             return took_effect(self.get_instance(instance_id))
@@ -429,7 +437,6 @@ class CrusoeCloudProvider(CrusoeProvider):
 
     def clock_skew(self) -> float | None:
         """The server's ``Date`` minus this machine's clock (signatures carry the time; §1.2)."""
-        import time
         from email.utils import parsedate_to_datetime
 
         from vmops.providers.http import _no_tls

@@ -83,10 +83,9 @@ class LambdaCloudProvider(LambdaProvider):
                                 batch_launch=False, reboot=False, reset=False, restart=True, regions=True,
                                 terminate_reserved=True, idempotency_key=False)
 
-    def __init__(self, settings: ProviderSettings, timing: Timing | None = None) -> None:
-        super().__init__(settings, timing)
-        self._client.close()  # replaced by a paced client with the cloud error envelope
-        entry = self.catalogue
+    def _rest_client(self) -> RestClient:
+        """The reference client's shape with the cloud error envelope, paced by the process-wide pacer."""
+        entry, settings = self.catalogue, self.settings
         self.limits = PaceLimits(
             request_interval=(settings.request_interval if settings.request_interval is not None
                               else entry.cloud_request_interval),
@@ -95,8 +94,8 @@ class LambdaCloudProvider(LambdaProvider):
             max_per_launch=entry.cloud_max_per_launch or 1)
         secret = settings.api_key.reveal()
         self._pacer = pacer_for(self.name, settings.url, secret, self.limits)
-        self._client = RestClient(settings, self.timing, lambda r: map_error(r, secret), auth_scheme="Bearer",
-                                  before_send=self._paced, on_rate_limited=self._slow_down)
+        return RestClient(settings, self.timing, lambda r: map_error(r, secret), auth_scheme="Bearer",
+                          before_send=self._paced, on_rate_limited=self._slow_down)
 
     def _paced(self, method: str, path: str) -> None:
         self._pacer.acquire(launch=path.endswith(LAUNCH_PATH))
