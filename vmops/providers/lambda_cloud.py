@@ -16,7 +16,6 @@ from typing import Any, Mapping
 
 import httpx
 
-from vmops.config import ProviderSettings
 from vmops.errors import (
     AuthError,
     FailedPrecondition,
@@ -31,7 +30,7 @@ from vmops.errors import (
 )
 from vmops.model import CreateRequest, GpuShape, Instance, Offer, Reservation, ReservationPolicy, State
 from vmops.providers import protocol
-from vmops.providers.base import Capabilities, Timing
+from vmops.providers.base import Capabilities
 from vmops.providers.http import RestClient
 from vmops.providers.lambdalabs import API_PRICE, LambdaProvider
 from vmops.providers.pacing import PaceLimits, pacer_for
