@@ -470,7 +470,12 @@ def test_cloud_unconfirmed_variants(public_key_file: str, tmp_path: Path) -> Non
         assert p.destroy(vm.id).state is State.DELETED
         with pytest.raises(NotFound):
             p.get_instance(vm.id)
-        assert sim.instance_names() == ["gpu-worker-1"]
+        quick = p.create(CreateRequest("quick", "a100-80gb.1x"), wait=False)  # as fleets create
+        assert quick.id and quick.name == "quick" and quick.id in {i.id for i in p.find_by_name("quick")}
+        sim.faults.add(Fault("create_instance", "fail_after_accept", times=1))
+        with pytest.raises(InsufficientCapacity):  # found by name, then its operation FAILED
+            p.create(CreateRequest("oos", "a100-80gb.1x"))
+        assert sorted(sim.instance_names()) == ["gpu-worker-1", "quick"]
 
 
 def test_cloud_maps_reference_type_names_and_refuses_unknown(crusoe_cloud_sim: Any, public_key_file: str,

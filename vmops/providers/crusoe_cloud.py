@@ -27,6 +27,7 @@ from vmops.errors import (
     InsufficientCapacity,
     InvalidArgument,
     NotFound,
+    OperationTimeout,
     PermissionDenied,
     Unsupported,
     VmopsError,
@@ -385,24 +386,34 @@ class CrusoeCloudProvider(CrusoeProvider):
         if new_id:
             inst = protocol.retrying(lambda: self.get_instance(str(new_id)), self.timing)
         else:  # no id in the operation (unconfirmed placement, §6.2): the unique name finds it
-            found = protocol.retrying(find_new, self.timing)
-            if not found:
-                inst = Instance(provider=self.name, id="", name=request.name, state=State.CREATING,
-                                native_state="(accepted)", native_type=product, gpu=self._shape(product),
-                                region=body["location"])
-                if not wait or op is None:
-                    return inst
-                op = self._wait_operation(inst, op, self._deadline())
-                found = find_new()
-                if not found:
-                    self._fail_created(inst, op, "create")
-                    raise InsufficientCapacity(f"create of {request.name} finished but no VM carries its name",
-                                               provider=self.name)
-            inst = found[0]
+            inst = self._await_named(request.name, find_new, op, product, body["location"])
         return self._settle(inst, op, "create") if wait else inst
 
-    def _deadline(self) -> float:
-        return time.monotonic() + self.timing.op_timeout
+    def _await_named(self, name: str, find_new: Callable[[], list[Instance]], op: dict[str, Any] | None,
+                     product: str, location: str) -> Instance:
+        """The VM an accepted create made, found by its unique name; polls until it is listed, the operation
+        fails (``_fail_created`` raises) or the operation timeout passes. Never returns without an id."""
+        started = time.monotonic()
+        deadline = started + self.timing.op_timeout
+        pending = Instance(provider=self.name, id="", name=name, state=State.CREATING, native_state="(accepted)",
+                           native_type=product, gpu=self._shape(product), region=location)
+        path = (f"{self._instances_path()}/operations/{segment(str(op['operation_id']), 'operation id')}"
+                if op else None)
+        while True:
+            found = protocol.retrying(find_new, self.timing)
+            if found:
+                return found[0]
+            if path is not None and op is not None:
+                op = obj(self._get(path), self.name, "GET operation")
+                if op.get("state") == "FAILED":
+                    self._fail_created(pending, dict(op), "create")
+                if op.get("state") == "SUCCEEDED" and not find_new():
+                    raise InsufficientCapacity(f"create of {name} succeeded but no VM carries its name",
+                                               provider=self.name, hint="Check `vm list` before creating it again")
+            if time.monotonic() >= deadline:
+                raise OperationTimeout(f"create of {name} was accepted but no VM carries its name after "
+                                       f"{self.timing.op_timeout:g}s", provider=self.name, stuck_state="creating")
+            time.sleep(self.poll_delay(time.monotonic() - started))
 
     # ------------------------------------------------------------------ lifecycle
     def _mutate(self, verb: str, instance_id: str, method: str, path: str, body: Any,
