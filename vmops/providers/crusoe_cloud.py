@@ -27,7 +27,7 @@ from vmops.errors import (
     InsufficientCapacity,
     InvalidArgument,
     NotFound,
-    OperationTimeout,
+    OutcomeUnknown,
     PermissionDenied,
     Unsupported,
     VmopsError,
@@ -392,7 +392,8 @@ class CrusoeCloudProvider(CrusoeProvider):
     def _await_named(self, name: str, find_new: Callable[[], list[Instance]], op: dict[str, Any] | None,
                      product: str, location: str) -> Instance:
         """The VM an accepted create made, found by its unique name; polls until it is listed, the operation
-        fails (``_fail_created`` raises) or the operation timeout passes. Never returns without an id."""
+        fails (``_fail_created`` raises) or the operation timeout passes (OutcomeUnknown: the caller's later
+        lookups by name settle it). Never returns an instance without an id."""
         started = time.monotonic()
         deadline = started + self.timing.op_timeout
         pending = Instance(provider=self.name, id="", name=name, state=State.CREATING, native_state="(accepted)",
@@ -407,12 +408,9 @@ class CrusoeCloudProvider(CrusoeProvider):
                 op = obj(self._get(path), self.name, "GET operation")
                 if op.get("state") == "FAILED":
                     self._fail_created(pending, dict(op), "create")
-                if op.get("state") == "SUCCEEDED" and not find_new():
-                    raise InsufficientCapacity(f"create of {name} succeeded but no VM carries its name",
-                                               provider=self.name, hint="Check `vm list` before creating it again")
-            if time.monotonic() >= deadline:
-                raise OperationTimeout(f"create of {name} was accepted but no VM carries its name after "
-                                       f"{self.timing.op_timeout:g}s", provider=self.name, stuck_state="creating")
+            if time.monotonic() >= deadline:  # accepted, not (yet) listed: a later lookup by name resolves it
+                raise OutcomeUnknown(f"create of {name} was accepted but no VM carried its name after "
+                                     f"{self.timing.op_timeout:g}s", provider=self.name)
             time.sleep(self.poll_delay(time.monotonic() - started))
 
     # ------------------------------------------------------------------ lifecycle
