@@ -48,6 +48,105 @@ def _nebius_server():
     sim.stop()
 
 
+# --- the cloud dialect: simulators of the providers' real public APIs (../shared/cloud-apis.md) ---------------
+
+#: Lambda's documented limits (1 request/s, 1 launch/12 s) as the tests run them: the simulator enforces them
+#: scaled by TEST_SCALE and the adapter's pacer is configured to the same spacing.
+LAMBDA_CLOUD_SCENARIO = {"request_interval_s": 1.0, "request_burst": 3, "launch_interval_s": 4.0}
+CLOUD_PACING = {"lambda": (1.0 * TEST_SCALE, 4.0 * TEST_SCALE), "crusoe": (0.0, 0.0)}
+CRUSOE_CLOUD_KEY = ("vmopsTestAccessKey01", "AAECAwQFBgcICQoLDA0ODw")
+LAMBDA_CLOUD_KEY = "lambda-cloud-test-key-001"
+TEST_PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJvmopsTestKeyOnlyForSimulators0000000000 vmops-test"
+
+
+def _cloud_server(cls_path: str, scenario: dict | None = None):
+    import importlib
+
+    from vmops.sim.common import SimOptions
+
+    mod, _, cls = cls_path.partition(":")
+    sim = getattr(importlib.import_module(mod), cls)(SimOptions(time_scale=TEST_SCALE, scenario=scenario or {}))
+    sim.start(0)
+    return sim
+
+
+@pytest.fixture(scope="session")
+def _crusoe_cloud_server():
+    sim = _cloud_server("vmops.sim.crusoe_cloud:CrusoeCloudSim")
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture(scope="session")
+def _lambda_cloud_server():
+    sim = _cloud_server("vmops.sim.lambda_cloud:LambdaCloudSim", LAMBDA_CLOUD_SCENARIO)
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture
+def crusoe_cloud_sim(_crusoe_cloud_server):
+    _crusoe_cloud_server.reset()
+    return _crusoe_cloud_server
+
+
+@pytest.fixture
+def lambda_cloud_sim(_lambda_cloud_server):
+    _lambda_cloud_server.reset()
+    return _lambda_cloud_server
+
+
+@pytest.fixture(scope="session")
+def public_key_file(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("ssh") / "id_ed25519.pub"
+    path.write_text(TEST_PUBLIC_KEY + "\n")
+    return str(path)
+
+
+def cloud_env(sims: dict, public_key: str) -> dict[str, str]:
+    """Variables that switch the given providers' simulators to the cloud dialect (credentials, pacing, key)."""
+    env: dict[str, str] = {}
+    for name in sims:
+        if name not in CLOUD_PACING:
+            continue
+        p = f"VMOPS_{name.upper()}_"
+        env[p + "DIALECT"] = "cloud"
+        env[p + "REQUEST_INTERVAL"], env[p + "LAUNCH_INTERVAL"] = (str(x) for x in CLOUD_PACING[name])
+    if "crusoe" in sims:
+        env["VMOPS_CRUSOE_ACCESS_KEY_ID"], env["VMOPS_CRUSOE_SECRET_KEY"] = CRUSOE_CLOUD_KEY
+        env["VMOPS_CRUSOE_SSH_PUBLIC_KEY_FILE"] = public_key
+    if "lambda" in sims:
+        env["VMOPS_LAMBDA_API_KEY"] = LAMBDA_CLOUD_KEY
+    return env
+
+
+DIALECTS = ("reference", "cloud")
+#: run a test (or, as ``pytestmark``, a module) against both dialects' simulators
+both_dialects = pytest.mark.parametrize("dialect", DIALECTS)
+
+
+@pytest.fixture
+def dialect() -> str:
+    """The dialect the ``sims``/``vm_env``/``config`` fixtures speak: reference unless a test parametrizes it
+    (``both_dialects``). Nebius has no cloud simulator here, so it stays on the reference one."""
+    return "reference"
+
+
+def config_env(config) -> dict[str, str]:
+    """The variables that rebuild ``config`` (for a variant of it: ``load_config({**config_env(c), ...})``)."""
+    env = {"VMOPS_HOME": str(config.home), "VMOPS_POLL_INTERVAL": str(config.poll_interval),
+           "VMOPS_OP_TIMEOUT": str(config.op_timeout), "VMOPS_PROVIDERS": ",".join(config.enabled)}
+    for n, st in config.providers.items():
+        env[f"VMOPS_{n.upper()}_{'ENDPOINT' if n == 'nebius' else 'URL'}"] = st.url
+    if config.db_url:
+        env["VMOPS_DB_URL"] = config.db_url
+    cloud = {n: None for n, st in config.providers.items() if st.dialect == "cloud"}
+    if cloud:
+        pub = next((st.ssh_public_key_file for st in config.providers.values() if st.ssh_public_key_file), "")
+        env.update(cloud_env(cloud, pub or ""))
+    return env
+
+
 @pytest.fixture
 def crusoe_sim(_crusoe_server):
     _crusoe_server.reset()
@@ -67,9 +166,12 @@ def nebius_sim(_nebius_server):
 
 
 @pytest.fixture
-def sims(crusoe_sim, lambda_sim, nebius_sim):
-    """All three simulators, reset."""
-    return {"crusoe": crusoe_sim, "lambda": lambda_sim, "nebius": nebius_sim}
+def sims(dialect, request, nebius_sim):
+    """All three simulators, reset; Crusoe's and Lambda's in the dialect under test."""
+    cloud = dialect == "cloud"
+    return {"crusoe": request.getfixturevalue("crusoe_cloud_sim" if cloud else "crusoe_sim"),
+            "lambda": request.getfixturevalue("lambda_cloud_sim" if cloud else "lambda_sim"),
+            "nebius": nebius_sim}
 
 
 def sim_env(home: Path, sims: dict) -> dict[str, str]:
@@ -116,13 +218,15 @@ def state_db(request) -> str | None:
 
 
 @pytest.fixture
-def vm_env(tmp_path, sims, state_db) -> Iterator[dict[str, str]]:
+def vm_env(tmp_path, sims, state_db, dialect, public_key_file) -> Iterator[dict[str, str]]:
     """Environment (for subprocesses) pointing at all three simulators, with a fresh VMOPS_HOME."""
     home = tmp_path / "vmops-home"
     home.mkdir()
     env = sim_env(home, sims)
     if state_db:
         env["VMOPS_DB_URL"] = state_db
+    if dialect == "cloud":
+        env.update(cloud_env(sims, public_key_file))
     yield env
 
 

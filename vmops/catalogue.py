@@ -1,9 +1,17 @@
 """The catalogue: which providers exist, which native VM type each offers for a canonical GPU shape,
 their sizes and list prices, and the region names and aliases.
 
-This is data, not logic. Adding a provider means one ``ProviderEntry`` here (naming its adapter class)
-plus the adapter module. Prices here are *list prices* used where a provider's API reports none (Nebius)
-or before we have asked the API; adapters prefer the API's own price where it has one.
+This is data, not logic. Adding a provider means one ``ProviderEntry`` here (naming its adapter class per
+dialect) plus the adapter module.
+
+Dialects: every provider is spoken in one of two dialects, ``reference`` (the reference test servers,
+../shared/provider-apis.md) and ``cloud`` (the provider's real public API, ../shared/cloud-apis.md). The entry
+names one adapter per dialect (``adapters``); ``vmops.config`` picks the dialect (``VMOPS_<P>_DIALECT``, else
+``cloud`` for a URL on one of ``public_hosts``, else ``reference``) and ``vmops.providers.get_provider`` the
+adapter. Nothing above the adapters looks at the dialect.
+
+Prices here are *list prices* used where a provider's API reports none (Nebius, Crusoe cloud) or before we have
+asked the API; adapters prefer the API's own price where it has one.
 """
 
 from __future__ import annotations
@@ -26,12 +34,15 @@ class NativeType:
     price_source: str
 
 
+DIALECTS: tuple[str, ...] = ("reference", "cloud")
+
+
 @dataclass(frozen=True)
 class ProviderEntry:
     """A provider as vmops knows it without asking it anything."""
 
     name: str
-    adapter: str  # "module:Class", imported lazily
+    adapters: Mapping[str, str]  # dialect -> "module:Class", imported lazily
     title: str
     types: tuple[NativeType, ...]
     regions: tuple[str, ...] = ()  # native region names, in the provider's order; () = no regions
@@ -42,21 +53,58 @@ class ProviderEntry:
     default_url: str = ""
     default_api_key: str = ""
     default_scope: str | None = None
+    # The cloud dialect (../shared/cloud-apis.md): hosts of the public API (a URL on one of them defaults
+    # the dialect to "cloud"), the real API's type names known in advance (an adapter also maps names it
+    # reads from the API by their GPU model and count) and its region names.
+    public_hosts: tuple[str, ...] = ()
+    cloud_types: tuple[NativeType, ...] = ()
+    cloud_regions: tuple[str, ...] = ()
+    # Credentials of the cloud dialect: env suffixes read (in order) before ``API_KEY`` for the secret,
+    # the env suffix of a non-secret key id, and a provider CLI profile file (TOML, ``[default]``).
+    cloud_secret_vars: tuple[str, ...] = ()
+    cloud_key_id_var: str | None = None
+    cloud_profile: str | None = None
+    # Client-side pacing of the cloud dialect (seconds between requests / between launches, instances per
+    # launch); overridable with VMOPS_<P>_REQUEST_INTERVAL / _LAUNCH_INTERVAL (tests, simulators).
+    cloud_request_interval: float = 0.0
+    cloud_launch_interval: float = 0.0
+    cloud_max_per_launch: int = 0  # 0 = no limit
+
+    @property
+    def adapter(self) -> str:
+        """The reference dialect's adapter ("module:Class")."""
+        return self.adapters["reference"]
+
+    def adapter_for(self, dialect: str) -> str:
+        try:
+            return self.adapters[dialect]
+        except KeyError:
+            raise ValueError(f"{self.name} has no {dialect!r} dialect; known: {', '.join(self.adapters)}") from None
+
+    def default_dialect(self, host: str) -> str:
+        """``cloud`` for the provider's public host, ``reference`` for anything else (simulators, test servers)."""
+        return "cloud" if host.lower() in self.public_hosts and "cloud" in self.adapters else "reference"
+
+    def all_types(self) -> tuple[NativeType, ...]:
+        return self.types + self.cloud_types
 
     def type_for(self, shape: GpuShape) -> NativeType | None:
-        for t in self.types:
+        """The type for ``shape``: the reference dialect's first, else the cloud dialect's (a cloud adapter maps
+        either to a product its API lists)."""
+        for t in self.all_types():
             if t.shape == shape:
                 return t
         return None
 
     def type_named(self, native: str) -> NativeType | None:
-        for t in self.types:
+        """The type called ``native`` in either dialect."""
+        for t in self.all_types():
             if t.name == native:
                 return t
         return None
 
     def shapes(self) -> list[GpuShape]:
-        return [t.shape for t in self.types]
+        return list(dict.fromkeys(t.shape for t in self.all_types()))
 
     def resolve_region(self, region: str | None) -> str | None:
         """Native region name for a native name or an alias; None if not given. Raises ValueError if unknown."""
@@ -64,7 +112,7 @@ class ProviderEntry:
             return None
         if not self.regions:
             raise ValueError(f"{self.name} has no regions (it is scoped by project); omit --region")
-        if region in self.regions:
+        if region in self.regions or region in self.cloud_regions:
             return region
         key = region.lower()
         if key in self.region_aliases:
@@ -78,12 +126,19 @@ _LAMBDA_SRC = "lambda instance-types API list price (catalogue copy, 2026-03)"
 # Nebius' API carries no prices. Published on-demand list prices per GPU-hour for H100 and H200
 # (nebius.com/prices), as recorded by vmops on 2026-11-01; verify before budgeting.
 _NEBIUS_SRC = "nebius published list price per GPU-hour, recorded 2026-11-01"
+# Crusoe's API carries no prices (cloud-apis.md §1.3): per-GPU-hour list prices from crusoe.ai/cloud/pricing
+# as gpuhunt records them (H100-SXM-80GB 3.90, A100-SXM-80GB 1.95, L40S-48GB 1.00).
+_CRUSOE_CLOUD_SRC = "crusoe published list price per GPU-hour (via gpuhunt, 2026-08)"
+# Lambda's API carries its prices (price_cents_per_hour), which the cloud adapter prefers; these are estimates
+# for planning before the API was asked.
+_LAMBDA_CLOUD_SRC = "vmops estimate (the cloud API's price_cents_per_hour is used when known)"
 _NEBIUS_H100_GPU_HOUR = 2.95
 _NEBIUS_H200_GPU_HOUR = 3.50
 
 CRUSOE = ProviderEntry(
     name="crusoe",
-    adapter="vmops.providers.crusoe:CrusoeProvider",
+    adapters={"reference": "vmops.providers.crusoe:CrusoeProvider",
+              "cloud": "vmops.providers.crusoe_cloud:CrusoeCloudProvider"},
     title="Crusoe Cloud",
     types=(
         NativeType("a100.1x", GpuShape("a100", 1), 12, 85, 1.48, _CRUSOE_SRC),
@@ -98,11 +153,23 @@ CRUSOE = ProviderEntry(
     default_url="http://127.0.0.1:8001",
     default_api_key="crusoe-test-key-001",
     default_scope="proj-001",
+    public_hosts=("api.cloud.crusoe.ai", "api.crusoecloud.com"),
+    cloud_types=(
+        NativeType("a100-80gb.1x", GpuShape("a100", 1), 12, 120, 1.95, _CRUSOE_CLOUD_SRC),
+        NativeType("a100-80gb.8x", GpuShape("a100", 8), 96, 960, 15.60, _CRUSOE_CLOUD_SRC),
+        NativeType("h100-80gb-sxm-ib.8x", GpuShape("h100", 8), 176, 960, 31.20, _CRUSOE_CLOUD_SRC),
+        NativeType("l40s-48gb.1x", GpuShape("l40s", 1), 8, 147, 1.00, _CRUSOE_CLOUD_SRC),
+    ),
+    cloud_regions=("us-east1-a", "us-northcentral1-a", "us-southcentral1-a", "eu-iceland1-a"),
+    cloud_secret_vars=("SECRET_KEY",),
+    cloud_key_id_var="ACCESS_KEY_ID",
+    cloud_profile="~/.crusoe/config",
 )
 
 LAMBDA = ProviderEntry(
     name="lambda",
-    adapter="vmops.providers.lambdalabs:LambdaProvider",
+    adapters={"reference": "vmops.providers.lambdalabs:LambdaProvider",
+              "cloud": "vmops.providers.lambda_cloud:LambdaCloudProvider"},
     title="Lambda Cloud",
     types=(
         NativeType("gpu_1x_a100", GpuShape("a100", 1), 16, 225, 1.48, _LAMBDA_SRC),
@@ -116,11 +183,26 @@ LAMBDA = ProviderEntry(
     scope_var=None,
     default_url="http://127.0.0.1:8002",
     default_api_key="lambda-test-key-001",
+    public_hosts=("cloud.lambda.ai", "cloud.lambdalabs.com"),
+    cloud_types=(
+        NativeType("gpu_1x_a100_sxm4", GpuShape("a100", 1), 30, 200, 1.29, _LAMBDA_CLOUD_SRC),
+        NativeType("gpu_8x_a100_80gb_sxm4", GpuShape("a100", 8), 240, 1800, 14.32, _LAMBDA_CLOUD_SRC),
+        NativeType("gpu_1x_h100_sxm5", GpuShape("h100", 1), 26, 225, 3.29, _LAMBDA_CLOUD_SRC),
+        NativeType("gpu_8x_h100_sxm5", GpuShape("h100", 8), 208, 1800, 23.92, _LAMBDA_CLOUD_SRC),
+        NativeType("gpu_1x_a10", GpuShape("a10", 1), 30, 200, 0.75, _LAMBDA_CLOUD_SRC),
+    ),
+    cloud_regions=("us-east-1", "us-east-2", "us-east-3", "us-west-1", "us-west-2", "us-west-3", "us-south-1",
+                   "us-south-2", "us-south-3", "us-midwest-1", "us-midwest-2", "europe-central-1", "asia-south-1",
+                   "asia-northeast-1", "asia-northeast-2", "australia-east-1", "me-west-1"),
+    cloud_request_interval=1.0,  # cloud-apis.md §2.5: about one request per second per account
+    cloud_launch_interval=12.0,  # one launch per 12 s (spec 1.8.3; older docs: 10 s)
+    cloud_max_per_launch=1,
 )
 
 NEBIUS = ProviderEntry(
     name="nebius",
-    adapter="vmops.providers.nebius:NebiusProvider",
+    adapters={"reference": "vmops.providers.nebius:NebiusProvider",
+              "cloud": "vmops.providers.nebius_cloud:NebiusCloudProvider"},
     title="Nebius AI Cloud",
     types=(
         NativeType("gpu-h100-sxm/1gpu-16vcpu-200gb", GpuShape("h100", 1), 16, 200,
@@ -138,6 +220,7 @@ NEBIUS = ProviderEntry(
     default_url="127.0.0.1:50051",
     default_api_key="nebius-test-key-001",
     default_scope="project-e1a2b3c4",
+    public_hosts=("compute.api.nebius.cloud",),
 )
 
 PROVIDERS: dict[str, ProviderEntry] = {p.name: p for p in (CRUSOE, LAMBDA, NEBIUS)}

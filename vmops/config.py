@@ -9,6 +9,13 @@ simulators and their test keys). Variable names are part of the interface:
 ``VMOPS_DB_URL`` (where the state lives: ``sqlite:///path`` or ``postgresql://user@host:port/dbname``;
 default ``$VMOPS_HOME/state.db``; its password is never shown: vmops.state.pg_backend).
 
+Dialect (``VMOPS_<P>_DIALECT`` or ``dialect =`` in the provider's section): ``reference`` (the reference test
+servers and the bundled simulators) or ``cloud`` (the provider's real public API); the default is ``cloud`` when
+the URL's host is one of the provider's public hosts (``vmops.catalogue``), else ``reference``. In the cloud
+dialect a provider may read its secret from more variables first (Crusoe: ``VMOPS_CRUSOE_SECRET_KEY`` /
+``_SECRET_KEY_FILE``, with ``VMOPS_CRUSOE_ACCESS_KEY_ID`` as ``key_id``; then the ``[default]`` profile of
+``~/.crusoe/config``, or the file named by ``VMOPS_CRUSOE_PROFILE``).
+
 Key sources, first found wins: ``VMOPS_<P>_API_KEY``, ``VMOPS_<P>_API_KEY_FILE``, the variable named by
 ``api_key_env``, the file named by ``api_key_file``, ``api_key``, the default (simulator test key). vmops
 only ever reads these; nothing writes a key anywhere. A config file holding a key, and a key file, that
@@ -112,12 +119,19 @@ class ProviderSettings:
     sources: Mapping[str, str] = field(default_factory=dict)  # setting -> "env"/"file"/"default"
     ca_bundle: str | None = None  # PEM file of CA certificates to trust instead of the system's
     key_file: str | None = None  # the file the key was read from (for the permission check)
+    dialect: str = "reference"  # "reference" | "cloud" (vmops.catalogue.DIALECTS)
+    key_id: str | None = None  # a non-secret key id sent with signatures (Crusoe cloud: access key id)
+    ssh_public_key_file: str | None = None  # public key text for clouds that take it (Crusoe/Nebius cloud)
+    request_interval: float | None = None  # client-side pacing; None = the catalogue's value for the dialect
+    launch_interval: float | None = None
 
     def describe(self) -> dict[str, Any]:
         """Printable view, key masked."""
         return {
+            "dialect": self.dialect,
             "url": self.url,
             "api_key": self.api_key.masked(),
+            "key_id": _mask_id(self.key_id),
             "scope": self.scope,
             "ssh_key": self.ssh_key,
             "tls": self.tls,
@@ -167,6 +181,77 @@ def mask_db_url(url: str) -> str:
     """A database URL with its password (user:PASSWORD@ or ?password=) replaced by ``****``."""
     url = re.sub(r"^([a-zA-Z][\w+.-]*://[^/@:]*):[^/@]*@", r"\1:****@", url)
     return re.sub(r"(?i)([?&]password=)[^&]*", r"\1****", url)
+def _mask_id(key_id: str | None) -> str | None:
+    """A key id shown with its first four characters only (it is not a secret, but it names an account)."""
+    if not key_id:
+        return None
+    return key_id[:4] + "****" if len(key_id) > 8 else "****"
+
+
+def _read_profile(path_text: str, env_var: str) -> dict[str, str]:
+    """The ``[default]`` profile of a provider CLI's TOML config (Crusoe: ~/.crusoe/config); {} if absent."""
+    path = Path(path_text).expanduser()
+    if not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise ValueError(f"the profile file {path} ({env_var}) cannot be read ({type(e).__name__})") from None
+    section = data.get("default")
+    if not isinstance(section, dict):
+        return {}
+    return {str(k): str(v) for k, v in section.items() if isinstance(v, (str, int))}
+
+
+def _dialect(entry: ProviderEntry, env: Mapping[str, str], section: Mapping[str, Any], url: str,
+             sources: dict[str, str]) -> str:
+    prefix = f"VMOPS_{entry.name.upper()}_"
+    if env.get(prefix + "DIALECT", "") != "":
+        raw, sources["dialect"] = env[prefix + "DIALECT"], "env"
+    elif "dialect" in section:
+        raw, sources["dialect"] = str(section["dialect"]), "file"
+    else:
+        sources["dialect"] = "default"
+        return entry.default_dialect(endpoint_host(url))
+    dialect = raw.strip().lower()
+    if dialect not in entry.adapters:
+        raise ValueError(f"{prefix}DIALECT / dialect in [{entry.name}]: {raw!r} is not a dialect; "
+                         f"one of {', '.join(entry.adapters)}")
+    return dialect
+
+
+def _cloud_secret(entry: ProviderEntry, env: Mapping[str, str], sources: dict[str, str]
+                  ) -> tuple[str | None, str | None, str | None]:
+    """(secret, key id, file it came from) from the cloud dialect's own variables or profile; the secret is
+    None when none of them is set (the ``API_KEY`` sources apply then)."""
+    prefix = f"VMOPS_{entry.name.upper()}_"
+    key_id: str | None = None
+    if entry.cloud_key_id_var:
+        var = prefix + entry.cloud_key_id_var
+        if env.get(var, "") != "":
+            key_id, sources["key_id"] = env[var].strip(), "env"
+        elif env.get(var + "_FILE", "") != "":
+            key_id, sources["key_id"] = _read_key_file(env[var + "_FILE"], var + "_FILE"), "key-file"
+    for suffix in entry.cloud_secret_vars:
+        var = prefix + suffix
+        if env.get(var, "") != "":
+            sources["api_key"] = f"env:{var}"
+            return env[var].strip(), key_id, None
+        if env.get(var + "_FILE", "") != "":
+            key_file = str(Path(env[var + "_FILE"]).expanduser())
+            sources["api_key"] = f"key-file:{key_file}"
+            return _read_key_file(key_file, var + "_FILE"), key_id, key_file
+    if entry.cloud_profile:
+        where = env.get(prefix + "PROFILE") or entry.cloud_profile
+        if where.startswith("~/") and env.get("HOME"):
+            where = str(Path(env["HOME"]) / where[2:])
+        profile = _read_profile(where, prefix + "PROFILE")
+        if profile.get("secret_key"):
+            sources["api_key"] = f"profile:{where} [default]"
+            if key_id is None and profile.get("access_key_id"):
+                key_id, sources["key_id"] = profile["access_key_id"].strip(), f"profile:{where} [default]"
+            return profile["secret_key"].strip(), key_id, str(Path(where).expanduser())
+    return None, key_id, None
 
 
 def default_home(env: Mapping[str, str]) -> Path:
@@ -270,9 +355,16 @@ def _provider_settings(entry: ProviderEntry, env: Mapping[str, str], section: Ma
         return default
 
     url = str(pick("url", entry.url_var, ("url", "endpoint"), entry.default_url))
+    dialect = _dialect(entry, env, section, url, sources)
     key_env_name = section.get("api_key_env")
     key_file: str | None = None
-    if env.get(prefix + "API_KEY", "") != "":
+    cloud_secret, key_id, cloud_file = (_cloud_secret(entry, env, sources) if dialect == "cloud"
+                                        else (None, None, None))
+    if key_id is None and section.get("key_id"):
+        key_id, sources["key_id"] = str(section["key_id"]), "file"
+    if cloud_secret is not None:
+        api_key, key_file = cloud_secret, cloud_file
+    elif env.get(prefix + "API_KEY", "") != "":
         api_key = env[prefix + "API_KEY"]
         sources["api_key"] = "env"
     elif env.get(prefix + "API_KEY_FILE", "") != "":
@@ -289,12 +381,26 @@ def _provider_settings(entry: ProviderEntry, env: Mapping[str, str], section: Ma
     else:
         api_key = str(pick("api_key", None, ("api_key",), entry.default_api_key))
     api_key = api_key.strip()
+    if dialect == "cloud" and sources.get("api_key") == "default":
+        api_key = ""  # the default is a simulator's test key: never send it to a real cloud
     scope = pick("scope", entry.scope_var, ("project", "parent", "scope"), entry.default_scope) if entry.scope_var else None
+    if dialect == "cloud" and sources.get("scope") == "default":
+        scope = None  # the default names a simulator's project; the cloud adapter discovers the account's own
     ssh_key = str(pick("ssh_key", "SSH_KEY", ("ssh_key",), "vmops"))
     tls_raw = pick("tls", "TLS", ("tls",), None)
     tls = _truthy(str(tls_raw)) if tls_raw is not None else url.startswith("https://")
     region = pick("region", "REGION", ("region",), None)
     ca = pick("ca_bundle", "CA_BUNDLE", ("ca_bundle",), env.get("VMOPS_CA_BUNDLE") or None)
+    pub = pick("ssh_public_key_file", "SSH_PUBLIC_KEY_FILE", ("ssh_public_key_file",), None)
+    pacing: dict[str, float | None] = {}
+    for key, suffix in (("request_interval", "REQUEST_INTERVAL"), ("launch_interval", "LAUNCH_INTERVAL")):
+        raw = pick(key, suffix, (key,), None)
+        try:
+            pacing[key] = None if raw is None else float(raw)
+        except ValueError:
+            raise ValueError(f"{prefix}{suffix}: {raw!r} is not a number of seconds") from None
+        if (pacing[key] or 0.0) < 0:
+            raise ValueError(f"{prefix}{suffix} must not be negative")
     if sources.get("ca_bundle") == "default" and ca:
         sources["ca_bundle"] = "global"  # VMOPS_CA_BUNDLE or the top-level ca_bundle
     return ProviderSettings(
@@ -308,6 +414,11 @@ def _provider_settings(entry: ProviderEntry, env: Mapping[str, str], section: Ma
         sources=sources,
         ca_bundle=str(Path(str(ca)).expanduser()) if ca else None,
         key_file=key_file,
+        dialect=dialect,
+        key_id=key_id,
+        ssh_public_key_file=str(Path(str(pub)).expanduser()) if pub else None,
+        request_interval=pacing["request_interval"],
+        launch_interval=pacing["launch_interval"],
     )
 
 
@@ -357,13 +468,14 @@ CONFIG_TEMPLATE = """\
 # db_url = "postgresql://vmops@db.example:5432/vmops"  # shared team state; password: ~/.pgpass or VMOPS_DB_PASSWORD_FILE
 
 [crusoe]
-# url = "https://api.crusoecloud.com"
+# url = "https://api.cloud.crusoe.ai/v1alpha5"   # a public host selects the real API (dialect = "cloud")
+# dialect = "cloud"                              # or "reference" (reference test servers, simulators)
 # api_key_env = "CRUSOE_API_KEY"
 # api_key_file = "~/.config/vmops/crusoe.key"
 # project = "my-project"
 
 [lambda]
-# url = "https://cloud.lambdalabs.com"
+# url = "https://cloud.lambda.ai/api/v1"
 # api_key_env = "LAMBDA_API_KEY"
 # api_key_file = "~/.config/vmops/lambda.key"
 

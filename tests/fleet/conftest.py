@@ -47,13 +47,9 @@ def make_manager(config: Config) -> Iterator[Callable[..., FleetManager]]:
         if env_overrides:
             from dataclasses import replace
 
-            env = {"VMOPS_HOME": str(config.home), "VMOPS_POLL_INTERVAL": str(config.poll_interval),
-                   "VMOPS_OP_TIMEOUT": str(config.op_timeout), "VMOPS_PROVIDERS": ",".join(config.enabled)}
-            for n, st in config.providers.items():
-                key = "ENDPOINT" if n == "nebius" else "URL"
-                env[f"VMOPS_{n.upper()}_{key}"] = st.url
-            if config.db_url:
-                env["VMOPS_DB_URL"] = config.db_url
+            from tests.conftest import config_env
+
+            env = config_env(config)
             env.update(env_overrides)
             c = load_config(env)
             del replace

@@ -14,10 +14,21 @@ from vmops.model import State
 from vmops.sim.common import Fault
 from vmops.state import FleetState, MemberStatus
 
+from tests.conftest import DIALECTS
 from tests.fleet.conftest import at_providers, dead_url, spec
 
 #: Every test here runs on both state backends: the default SQLite file and a real PostgreSQL server.
 pytestmark = pytest.mark.parametrize("state_db", ["sqlite", "postgresql"], indirect=True)
+
+
+@pytest.fixture(params=DIALECTS)
+def dialect(request) -> str:
+    """Every test here runs against both dialects' simulators (``sims``/``config`` follow it)."""
+    return request.param
+
+
+#: tests that read the reference simulators' seed data (reservations, exact counts) run on that dialect only
+reference_only = pytest.mark.parametrize("dialect", ["reference"])
 
 
 def _running(result_members):
@@ -113,6 +124,7 @@ def test_min_gives_a_partial_fleet_and_reports_the_shortfall(sims, config, make_
     assert at_providers(config, "part20") == []
 
 
+@reference_only
 def test_unterminable_reserved_capacity_is_never_used_without_opt_in(sims, config, make_manager) -> None:
     mgr = make_manager({"VMOPS_PROVIDERS": "lambda"})
     plan = mgr.plan(spec("h100:8", 3, "rsv", policy="cheapest", reserved_mode="prefer"))
@@ -124,6 +136,7 @@ def test_unterminable_reserved_capacity_is_never_used_without_opt_in(sims, confi
     assert plan2.placements[0].offer.reserved
 
 
+@reference_only
 def test_reserved_member_that_cannot_be_destroyed_is_kept_and_reported(sims, config, make_manager) -> None:
     mgr = make_manager({"VMOPS_PROVIDERS": "lambda"})
     result = mgr.create(spec("h100:8", 2, "rsv2", policy="cheapest", allow_unterminable_reserved=True,
@@ -144,6 +157,7 @@ def test_reserved_member_that_cannot_be_destroyed_is_kept_and_reported(sims, con
     assert m.instance_id == reserved[0].instance_id and "terminat" in (m.last_error or "")
 
 
+@reference_only
 def test_rollback_that_cannot_destroy_a_reserved_member_says_so(sims, config, make_manager) -> None:
     mgr = make_manager({"VMOPS_PROVIDERS": "lambda"})
     with pytest.raises(FleetCreateFailed) as ei:
@@ -251,6 +265,7 @@ def test_resume_adopts_what_exists_and_creates_only_what_is_missing(sims, config
     assert at_providers(config, "res4") == []
 
 
+@reference_only
 def test_status_marks_members_deleted_elsewhere_as_gone_and_reconcile_adopts_orphans(sims, config, make_manager) -> None:
     mgr = make_manager()
     result = mgr.create(spec("h100", 3, "rec3"))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import socket
 import time
 from datetime import timezone
-from typing import Iterator
+from pathlib import Path
+from typing import Any, Iterator
 
 import httpx
 import pytest
@@ -28,6 +29,10 @@ from vmops.providers.base import Timing
 from vmops.providers.crusoe import STATE, CrusoeProvider, map_error
 from vmops.sim.common import Fault, SimOptions
 from vmops.sim.crusoe import CrusoeSim
+from vmops.providers.base import Provider
+from vmops.providers.crusoe_cloud import CrusoeCloudProvider
+from tests.conftest import DIALECTS
+from tests.providers.dialects import WORLDS, World, make_provider
 
 KEY = "crusoe-test-key-001"
 TIMING = Timing(poll_interval=0.02, op_timeout=10, retry_base_delay=0.01)
@@ -236,83 +241,150 @@ def test_provider_down_is_unavailable() -> None:
         p.create(CreateRequest("down", "h100.1x", region="us-west1"))
 
 
-def test_reads_retry_5xx_and_429(crusoe_sim: CrusoeSim, crusoe: CrusoeProvider) -> None:
-    crusoe_sim.faults.add(Fault("list_instances", "error", status=503, nth=(1, 2)))
-    assert names(crusoe) == ["gpu-worker-1"]
-    assert crusoe_sim.requests.count("list_instances") == 3
-    crusoe_sim.faults.add(Fault("get_capacity", "error", status=429, retry_after=0.2, times=1))
-    t = time.monotonic()
-    assert crusoe.offers(GpuShape("h100", 1))
-    assert crusoe_sim.requests.count("get_capacity") == 2 and time.monotonic() - t >= 0.9  # Retry-After: 1
-    crusoe_sim.faults.add(Fault("get_instance", "error", status=503))
+# ------------------------------------------------------------------ both dialects (reference and cloud)
+@pytest.fixture(params=DIALECTS)
+def dialect(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def any_crusoe(dialect: str, request: pytest.FixtureRequest, public_key_file: str,
+               tmp_path: Path) -> Iterator[tuple[Provider, Any, World]]:
+    """(adapter, simulator, names) for the reference and the cloud dialect, built through the config."""
+    sim = request.getfixturevalue("crusoe_sim" if dialect == "reference" else "crusoe_cloud_sim")
+    p = make_provider("crusoe", dialect, sim, public_key_file, tmp_path)
+    yield p, sim, WORLDS[("crusoe", dialect)]
+    p.close()
+
+
+def test_dialect_adapter_class(any_crusoe: tuple[Provider, Any, World], dialect: str) -> None:
+    p, _, w = any_crusoe
+    assert isinstance(p, CrusoeCloudProvider) == (dialect == "cloud")
+    [seed] = p.list_instances()
+    assert (seed.name, seed.state, seed.gpu) == (w.seed_name, State.RUNNING, GpuShape("a100", 8))
+    assert p.get_instance(seed.id) == seed and p.find_by_name(w.seed_name) == [seed]
+    offers = p.offers(GpuShape("h100", 8))
+    assert offers and all(o.gpu == GpuShape("h100", 8) and o.native_type == w.big for o in offers if not o.reserved)
+    assert any(o.has_capacity and (o.available or 0) > 0 for o in offers)
+
+
+def test_lifecycle_both_dialects(any_crusoe: tuple[Provider, Any, World]) -> None:
+    p, sim, w = any_crusoe
+    vm = p.create(CreateRequest("life", w.small, region=w.region))
+    assert (vm.state, vm.region, vm.native_type) == (State.RUNNING, w.region, w.small) and vm.public_ip
+    assert p.stop(vm.id).state is State.STOPPED
+    assert p.start(vm.id).state is State.RUNNING
+    assert p.reset(vm.id).state is State.RUNNING
+    assert p.restart(vm.id).state is State.RUNNING
+    quick = p.create(CreateRequest("quick", w.small, region=w.region2), wait=False)
+    assert quick.state is State.CREATING
+    assert p.destroy(vm.id).state is State.DELETED and p.destroy(quick.id).state is State.DELETED
+    assert [i.name for i in p.list_instances()] == [w.seed_name]
+    with pytest.raises(NotFound):
+        p.stop(vm.id)
+
+
+def test_unknown_id_and_bad_key(any_crusoe: tuple[Provider, Any, World], dialect: str, public_key_file: str,
+                                tmp_path: Path) -> None:
+    p, sim, _ = any_crusoe
+    with pytest.raises(NotFound):
+        p.get_instance("0f0f0f0f-0000-4000-8000-000000000000")
+    secret = "c3VwZXItc2VjcmV0LWtleS05ODc" if dialect == "cloud" else "crusoe-super-secret-key-987"
+    var = "VMOPS_CRUSOE_SECRET_KEY" if dialect == "cloud" else "VMOPS_CRUSOE_API_KEY"
+    bad = make_provider("crusoe", dialect, sim, public_key_file, tmp_path, **{var: secret})
+    with pytest.raises(AuthError) as e:
+        bad.list_instances()
+    assert secret not in str(e.value) and secret not in repr(e.value)
+
+
+def test_reads_retry_5xx_and_429(any_crusoe: tuple[Provider, Any, World], dialect: str) -> None:
+    p, sim, w = any_crusoe
+    sim.faults.add(Fault("list_instances", "error", status=503, nth=(1, 2)))
+    assert [i.name for i in p.list_instances()] == [w.seed_name]
+    assert sim.requests.count("list_instances") == 3
+    capacity = "get_capacity" if dialect == "reference" else "list_capacities"
+    sim.faults.add(Fault(capacity, "error", status=429, retry_after=0.2, times=1))
+    assert p.offers(GpuShape("a100", 1))
+    assert sim.requests.count(capacity) == 2
+    sim.faults.add(Fault("get_instance", "error", status=503))
     with pytest.raises(ProviderUnavailable):
-        crusoe.get_instance("whatever")
-    assert crusoe_sim.requests.count("get_instance") == TIMING.retry_attempts
+        p.get_instance("whatever")
+    assert sim.requests.count("get_instance") == TIMING.retry_attempts
 
 
-def test_create_retried_after_5xx_without_duplicates(crusoe_sim: CrusoeSim, crusoe: CrusoeProvider) -> None:
-    crusoe_sim.faults.add(Fault("create_instance", "error", status=503, nth=(1,)))
-    crusoe_sim.faults.add(Fault("create_instance", "error", status=429, retry_after=0, nth=(2,)))
-    vm = crusoe.create(CreateRequest("retry", "h100.1x", region="us-west1"))
+def test_create_retried_after_5xx_without_duplicates(any_crusoe: tuple[Provider, Any, World]) -> None:
+    p, sim, w = any_crusoe
+    sim.faults.add(Fault("create_instance", "error", status=503, nth=(1,)))
+    sim.faults.add(Fault("create_instance", "error", status=429, retry_after=0, nth=(2,)))
+    vm = p.create(CreateRequest("retry", w.small, region=w.region))
     assert vm.state is State.RUNNING
-    assert names(crusoe).count("retry") == 1
-    assert crusoe_sim.requests.count("create_instance") == 3
+    assert [i.name for i in p.list_instances()].count("retry") == 1
+    assert sim.requests.count("create_instance") == 3
 
 
-def test_lost_create_response_adopts_the_vm(crusoe_sim: CrusoeSim, crusoe: CrusoeProvider) -> None:
-    crusoe_sim.faults.add(Fault("create_instance", "lose_response", times=1))
-    vm = crusoe.create(CreateRequest("lost", "h100.1x", region="us-west1"))
+def test_lost_create_response_adopts_the_vm(any_crusoe: tuple[Provider, Any, World]) -> None:
+    p, sim, w = any_crusoe
+    sim.faults.add(Fault("create_instance", "lose_response", times=1))
+    vm = p.create(CreateRequest("lost", w.small, region=w.region))
     assert vm.name == "lost" and vm.state is State.RUNNING
-    assert [i.id for i in crusoe.find_by_name("lost")] == [vm.id]
-    assert crusoe_sim.requests.count("create_instance") == 1
+    assert [i.id for i in p.find_by_name("lost")] == [vm.id]
+    assert sim.requests.count("create_instance") == 1
 
 
-def test_lost_create_with_existing_namesake_is_not_confused(crusoe_sim: CrusoeSim, crusoe: CrusoeProvider) -> None:
-    old = crusoe.create(CreateRequest("dup", "h100.1x", region="us-west1"))
-    crusoe_sim.faults.add(Fault("create_instance", "lose_response", times=1))
-    new = crusoe.create(CreateRequest("dup", "h100.1x", region="us-east1"))
-    assert new.id != old.id and new.region == "us-east1"
-    assert len(crusoe.find_by_name("dup")) == 2
+def test_lost_create_with_existing_namesake_is_not_confused(any_crusoe: tuple[Provider, Any, World]) -> None:
+    p, sim, w = any_crusoe
+    old = p.create(CreateRequest("dup", w.small, region=w.region))
+    sim.faults.add(Fault("create_instance", "lose_response", times=1))
+    new = p.create(CreateRequest("dup", w.small, region=w.region2))
+    assert new.id != old.id and new.region == w.region2
+    assert len(p.find_by_name("dup")) == 2
 
 
-def test_lost_stop_and_delete_responses_settle(crusoe_sim: CrusoeSim, crusoe: CrusoeProvider) -> None:
-    vm = crusoe.create(CreateRequest("ls", "h100.1x", region="us-west1"))
-    crusoe_sim.faults.add(Fault("patch_instance", "lose_response", times=1))
-    assert crusoe.stop(vm.id).state is State.STOPPED
-    assert crusoe_sim.requests.count("patch_instance") == 1
-    crusoe_sim.faults.add(Fault("delete_instance", "lose_response", times=1))
-    assert crusoe.destroy(vm.id).state is State.DELETED
-    assert crusoe_sim.requests.count("delete_instance") == 1 and "ls" not in names(crusoe)
+def test_lost_stop_and_delete_responses_settle(any_crusoe: tuple[Provider, Any, World]) -> None:
+    p, sim, w = any_crusoe
+    vm = p.create(CreateRequest("ls", w.small, region=w.region))
+    sim.faults.add(Fault("patch_instance", "lose_response", times=1))
+    assert p.stop(vm.id).state is State.STOPPED
+    assert sim.requests.count("patch_instance") == 1
+    sim.faults.add(Fault("delete_instance", "lose_response", times=1))
+    assert p.destroy(vm.id).state is State.DELETED
+    assert sim.requests.count("delete_instance") == 1 and "ls" not in [i.name for i in p.list_instances()]
 
 
-def test_mutation_retried_after_503(crusoe_sim: CrusoeSim, crusoe: CrusoeProvider) -> None:
-    vm = crusoe.create(CreateRequest("m", "h100.1x", region="us-west1"))
-    crusoe_sim.faults.add(Fault("reboot_instance", "error", status=503, nth=(1,)))
-    assert crusoe.reboot(vm.id).state is State.RUNNING
-    assert crusoe_sim.requests.count("reboot_instance") == 2
+def test_mutation_retried_after_503(any_crusoe: tuple[Provider, Any, World]) -> None:
+    p, sim, w = any_crusoe
+    vm = p.create(CreateRequest("m", w.small, region=w.region))
+    sim.faults.add(Fault("patch_instance", "error", status=503, nth=(1,)))
+    assert p.stop(vm.id).state is State.STOPPED
+    assert sim.requests.count("patch_instance") == 2
 
 
-def test_operation_timeout_names_instance_and_state(crusoe_sim: CrusoeSim) -> None:
-    p = provider(crusoe_sim.address, timing=Timing(poll_interval=0.02, op_timeout=0.6, retry_base_delay=0.01))
-    crusoe_sim.faults.add(Fault("create_instance", "never_complete", times=1))
+def test_operation_timeout_names_instance_and_state(dialect: str, request: pytest.FixtureRequest,
+                                                    public_key_file: str, tmp_path: Path) -> None:
+    sim = request.getfixturevalue("crusoe_sim" if dialect == "reference" else "crusoe_cloud_sim")
+    w = WORLDS[("crusoe", dialect)]
+    p = make_provider("crusoe", dialect, sim, public_key_file, tmp_path,
+                      timing=Timing(poll_interval=0.02, op_timeout=0.6, retry_base_delay=0.01))
+    sim.faults.add(Fault("create_instance", "never_complete", times=1))
     with pytest.raises(OperationTimeout) as e:
-        p.create(CreateRequest("stuck", "h100.1x", region="us-west1"))
+        p.create(CreateRequest("stuck", w.small, region=w.region))
     [vm] = p.find_by_name("stuck")
     assert e.value.instance_id == vm.id and e.value.stuck_state == "creating" and vm.id in str(e.value)
-    crusoe_sim.faults.add(Fault("delete_instance", "never_complete", times=1))
+    sim.faults.add(Fault("delete_instance", "never_complete", times=1))
     with pytest.raises(OperationTimeout) as e2:
         p.destroy(vm.id)
     assert e2.value.stuck_state == "deleting"
 
 
-def test_failed_create_operation_raises_capacity_and_leaves_nothing(crusoe_sim: CrusoeSim,
-                                                                    crusoe: CrusoeProvider) -> None:
-    crusoe_sim.faults.add(Fault("create_instance", "fail_after_accept", times=1))
+def test_failed_create_operation_raises_capacity_and_leaves_nothing(any_crusoe: tuple[Provider, Any, World]) -> None:
+    p, sim, w = any_crusoe
+    sim.faults.add(Fault("create_instance", "fail_after_accept", times=1))
+    before = {o.region: o.available for o in p.offers(GpuShape("a100", 1)) if not o.reserved}
     with pytest.raises(InsufficientCapacity) as e:
-        crusoe.create(CreateRequest("oos", "h100.8x", region="us-west1"))
-    assert "Out of stock" in str(e.value)
-    assert crusoe.find_by_name("oos") == []
-    assert {r.id: r.available_vms for r in crusoe.reservations()}["rsv-002"] == 4
+        p.create(CreateRequest("oos", w.small, region=w.region))
+    assert "out of stock" in str(e.value).lower() or "capacity" in str(e.value).lower()
+    assert p.find_by_name("oos") == []
+    assert {o.region: o.available for o in p.offers(GpuShape("a100", 1)) if not o.reserved} == before
 
 
 def test_prices_cached_per_adapter(crusoe_sim: CrusoeSim, crusoe: CrusoeProvider) -> None:
@@ -320,3 +392,105 @@ def test_prices_cached_per_adapter(crusoe_sim: CrusoeSim, crusoe: CrusoeProvider
     for _ in range(3):
         crusoe.list_instances()
     assert crusoe_sim.requests.count("list_vm_types") == 1
+
+
+# ------------------------------------------------------------------ cloud dialect only (../shared/cloud-apis.md §1)
+def _cloud(sim: Any, public_key: str, home: Path, **env: str) -> CrusoeCloudProvider:
+    p = make_provider("crusoe", "cloud", sim, public_key, home, **env)
+    assert isinstance(p, CrusoeCloudProvider)
+    return p
+
+
+def test_cloud_pagination_follows_every_page(public_key_file: str, tmp_path: Path) -> None:
+    from vmops.sim.crusoe_cloud import CrusoeCloudSim
+
+    sc = {"page_size": 100, "instances": [{"name": "bulk", "type": "a100-80gb.1x", "location": "us-east1-a",
+                                           "count": 2500}]}
+    with CrusoeCloudSim(SimOptions(time_scale=0.05, scenario=sc)) as sim:
+        p = _cloud(sim, public_key_file, tmp_path)
+        got = p.list_instances()
+        assert len(got) == 2500 and len({i.id for i in got}) == 2500
+        assert sim.requests.count("list_instances") == 25
+        assert {i.name for i in p.find_by_name("bulk-2499")} == {"bulk-2499"}
+
+
+def test_cloud_rejects_stale_timestamp_and_bad_signature(crusoe_cloud_sim: Any, public_key_file: str,
+                                                         tmp_path: Path) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from vmops.providers.crusoe_sign import CrusoeSigner
+    from tests.conftest import CRUSOE_CLOUD_KEY
+
+    p = _cloud(crusoe_cloud_sim, public_key_file, tmp_path)
+    assert p.list_instances()
+    path = f"{crusoe_cloud_sim.address}/projects/{p.project()}/compute/vms/instances"
+    stale = CrusoeSigner(*CRUSOE_CLOUD_KEY, clock=lambda: datetime.now(timezone.utc) - timedelta(minutes=20))
+    wrong = CrusoeSigner(CRUSOE_CLOUD_KEY[0], "AAAAAAAAAAAAAAAAAAAAAA")
+    with httpx.Client() as c:
+        answers = [c.get(path, auth=stale), c.get(path, auth=wrong), c.get(path)]
+    assert [r.status_code for r in answers] == [401, 401, 401]
+    assert all(r.json()["code"] == "bad_credential" for r in answers)
+    assert "away from server time" in answers[0].json()["message"]
+    err = _cloud(crusoe_cloud_sim, public_key_file, tmp_path, VMOPS_CRUSOE_SECRET_KEY="AAAAAAAAAAAAAAAAAAAAAA")
+    with pytest.raises(AuthError) as e:
+        err.list_instances()
+    assert "clock" in (e.value.hint or "")
+    missing = _cloud(crusoe_cloud_sim, public_key_file, tmp_path, VMOPS_CRUSOE_ACCESS_KEY_ID="")
+    before = sum(crusoe_cloud_sim.requests.counts().values())
+    with pytest.raises(AuthError, match="access key id"):
+        missing.list_instances()
+    assert sum(crusoe_cloud_sim.requests.counts().values()) == before  # refused before anything was sent
+
+
+def test_cloud_project_discovery(public_key_file: str, tmp_path: Path) -> None:
+    from vmops.sim.crusoe_cloud import CrusoeCloudSim
+
+    two = ["11111111-2222-3333-4444-555555555555", "22222222-2222-3333-4444-555555555555"]
+    with CrusoeCloudSim(SimOptions(time_scale=0.05, scenario={"projects": two})) as sim:
+        with pytest.raises(InvalidArgument) as e:
+            _cloud(sim, public_key_file, tmp_path).list_instances()
+        assert "2 projects" in str(e.value) and two[1] in (e.value.hint or "")
+        p = _cloud(sim, public_key_file, tmp_path, VMOPS_CRUSOE_PROJECT=two[1])
+        assert p.list_instances() == []
+        with pytest.raises(PermissionDenied):
+            _cloud(sim, public_key_file, tmp_path, VMOPS_CRUSOE_PROJECT="33333333-0000-0000-0000-000000000000"
+                   ).list_instances()
+
+
+def test_cloud_unconfirmed_variants(public_key_file: str, tmp_path: Path) -> None:
+    """States without STATE_, no id in operation.metadata (found by name), a missing VM answered with 403."""
+    from vmops.sim.crusoe_cloud import CrusoeCloudSim
+
+    sc = {"state_prefix": False, "metadata_id": False, "missing_vm_status": 403}
+    with CrusoeCloudSim(SimOptions(time_scale=0.05, scenario=sc)) as sim:
+        p = _cloud(sim, public_key_file, tmp_path)
+        vm = p.create(CreateRequest("variant", "a100-80gb.1x"))
+        assert (vm.state, vm.native_state, vm.name) == (State.RUNNING, "RUNNING", "variant")
+        assert p.stop(vm.id).native_state == "SHUTOFF"
+        assert p.destroy(vm.id).state is State.DELETED
+        with pytest.raises(NotFound):
+            p.get_instance(vm.id)
+        quick = p.create(CreateRequest("quick", "a100-80gb.1x"), wait=False)  # as fleets create
+        assert quick.id and quick.name == "quick" and quick.id in {i.id for i in p.find_by_name("quick")}
+        sim.faults.add(Fault("create_instance", "fail_after_accept", times=1))
+        with pytest.raises(InsufficientCapacity):  # found by name, then its operation FAILED
+            p.create(CreateRequest("oos", "a100-80gb.1x"))
+        assert sorted(sim.instance_names()) == ["gpu-worker-1", "quick"]
+
+
+def test_cloud_maps_reference_type_names_and_refuses_unknown(crusoe_cloud_sim: Any, public_key_file: str,
+                                                             tmp_path: Path) -> None:
+    p = _cloud(crusoe_cloud_sim, public_key_file, tmp_path)
+    vm = p.create(CreateRequest("mapped", "a100.8x"), wait=False)  # a reference name, mapped by its shape
+    assert vm.native_type == "a100-80gb.8x" and vm.gpu == GpuShape("a100", 8)
+    before = crusoe_cloud_sim.requests.count("create_instance")
+    with pytest.raises(InvalidArgument, match="not a Crusoe product"):
+        p.create(CreateRequest("nope", "b200.8x"))
+    with pytest.raises(Unsupported):
+        p.reboot(vm.id)
+    nokey = _cloud(crusoe_cloud_sim, public_key_file, tmp_path,
+                   VMOPS_CRUSOE_SSH_PUBLIC_KEY_FILE=str(tmp_path / "missing.pub"))
+    with pytest.raises(InvalidArgument, match="no SSH public key") as e:
+        nokey.create(CreateRequest("nokey", "a100-80gb.1x"))
+    assert "VMOPS_CRUSOE_SSH_PUBLIC_KEY_FILE" in (e.value.hint or "")
+    assert crusoe_cloud_sim.requests.count("create_instance") == before

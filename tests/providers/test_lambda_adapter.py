@@ -30,6 +30,11 @@ from vmops.providers.lambdalabs import STATE, LambdaProvider, map_error
 from vmops.sim.common import Fault, SimOptions
 from vmops.sim.lambdalabs import LambdaSim
 from tests.wire import wire_file
+from tests.conftest import DIALECTS
+from tests.providers.dialects import WORLDS, World, make_provider
+from vmops.providers.base import Provider
+from vmops.providers.lambda_cloud import LambdaCloudProvider
+from vmops.providers.lambda_cloud import map_error as map_cloud_error
 
 KEY = "lambda-test-key-001"
 TIMING = Timing(poll_interval=0.02, op_timeout=10, retry_base_delay=0.01)
@@ -118,14 +123,15 @@ def test_every_recorded_instance_object_parses(lp: LambdaProvider) -> None:
 
 @pytest.mark.parametrize("scenario_sim", [{"instances": [
     {"name": f"s-{st}", "region": "us-west-1", "instance_type": "gpu_1x_a100", "status": st}
-    for st in ("active", "booting", "unhealthy", "terminating", "terminated", "hibernating-v2")]}],
+    for st in ("active", "booting", "unhealthy", "terminating", "terminated", "preempted", "hibernating-v2")]}],
     indirect=True)
 def test_every_native_state_maps(scenario_sim: LambdaSim) -> None:
     with make(scenario_sim.address) as p:
         got = {i.native_state: i.state for i in p.list_instances()}
     assert got == {"active": State.RUNNING, "booting": State.CREATING, "unhealthy": State.ERROR,
-                   "terminating": State.DELETING, "terminated": State.DELETED, "hibernating-v2": State.UNKNOWN}
-    assert set(STATE) == {"active", "booting", "unhealthy", "terminating", "terminated"}
+                   "terminating": State.DELETING, "terminated": State.DELETED, "preempted": State.ERROR,
+                   "hibernating-v2": State.UNKNOWN}
+    assert set(STATE) == {"active", "booting", "unhealthy", "terminating", "terminated", "preempted"}
 
 
 @pytest.mark.parametrize("scenario_sim", [{"instances": [
@@ -222,40 +228,6 @@ def test_reservation_policies(lp: LambdaProvider, lambda_sim: LambdaSim) -> None
         lp.create(req("s", reservation_policy=ReservationPolicy.STRICT))
 
 
-def test_create_retries_after_5xx_without_duplicate(lp: LambdaProvider, lambda_sim: LambdaSim) -> None:
-    lambda_sim.faults.add(Fault(endpoint="launch", kind="error", status=503, nth=(1, 2)))
-    inst = lp.create(req("flaky"))
-    assert inst.state is State.RUNNING
-    assert names(lp).count("flaky") == 1
-    assert lambda_sim.requests.count("launch") == 3
-
-
-def test_lost_launch_answer_is_adopted(lp: LambdaProvider, lambda_sim: LambdaSim) -> None:
-    lambda_sim.faults.add(Fault(endpoint="launch", kind="lose_response", times=1))
-    inst = lp.create(req("lost-one"))
-    assert inst.name == "lost-one" and inst.state is State.RUNNING
-    assert [i.id for i in lp.find_by_name("lost-one")] == [inst.id]
-    assert lambda_sim.requests.count("launch") == 1
-
-
-def test_lost_answer_does_not_adopt_an_older_namesake(lp: LambdaProvider, lambda_sim: LambdaSim) -> None:
-    old = lp.create(req("twin"))
-    lambda_sim.faults.add(Fault(endpoint="launch", kind="lose_response", times=1))
-    new = lp.create(req("twin"))
-    assert new.id != old.id
-    assert sorted(i.id for i in lp.find_by_name("twin")) == sorted([old.id, new.id])
-
-
-def test_create_honours_rate_limit(lp: LambdaProvider, lambda_sim: LambdaSim) -> None:
-    lambda_sim.faults.add(Fault(endpoint="launch", kind="rate_limit", per_seconds=12))  # 0.6 s at scale 0.05
-    lp.create(req("rl-1"))
-    t = time.monotonic()
-    lp.create(req("rl-2"))
-    assert time.monotonic() - t >= 0.6  # waited for Retry-After
-    assert lambda_sim.requests.count("launch") == 3  # one 429 in between
-    assert names(lp).count("rl-1") == 1 and names(lp).count("rl-2") == 1
-
-
 # ---- lifecycle ------------------------------------------------------------------------------------------
 def test_destroy(lp: LambdaProvider, lambda_sim: LambdaSim) -> None:
     inst = lp.create(req("doomed"))
@@ -281,14 +253,6 @@ def test_destroy_reserved_is_refused_before_any_terminate(lp: LambdaProvider, la
         lp.destroy(rsv.id)
     assert rsv.id in str(ei.value)
     assert lambda_sim.requests.count("terminate") == 0
-
-
-def test_destroy_survives_lost_terminate_answer(lp: LambdaProvider, lambda_sim: LambdaSim) -> None:
-    inst = lp.create(req("lost-term"))
-    lambda_sim.faults.add(Fault(endpoint="terminate", kind="lose_response", times=1))
-    assert lp.destroy(inst.id).state is State.DELETED
-    assert "lost-term" not in names(lp)
-    assert lambda_sim.requests.count("terminate") == 1
 
 
 def test_destroy_many_reports_each_id(lp: LambdaProvider, lambda_sim: LambdaSim) -> None:
@@ -317,18 +281,6 @@ def test_restart(lp: LambdaProvider, lambda_sim: LambdaSim) -> None:
     assert lambda_sim.requests.count("restart") == 3
 
 
-def test_unsupported_verbs_make_no_call(lp: LambdaProvider, lambda_sim: LambdaSim) -> None:
-    for verb in (lp.stop, lp.start, lp.reboot, lp.reset):
-        with pytest.raises(Unsupported) as ei:
-            verb("whatever")
-        assert ei.value.exit_code == Unsupported.exit_code
-    with pytest.raises(Unsupported) as ei:
-        lp.stop("x")
-    assert "destroy" in str(ei.value)
-    assert lambda_sim.requests.counts() == {}
-
-
-# ---- errors, retries, safety ----------------------------------------------------------------------------
 def test_bad_key_is_auth_error_without_the_key(lambda_sim: LambdaSim) -> None:
     secret = "sk-very-secret-value-123"
     with make(lambda_sim.address, key=secret) as p:
@@ -424,3 +376,184 @@ def test_base_url_may_include_api_prefix(lambda_sim: LambdaSim) -> None:
 def test_all_errors_are_typed(lp: LambdaProvider) -> None:
     with pytest.raises(VmopsError):
         lp.get_instance("nope")
+
+
+# ---- both dialects (reference and cloud) ----------------------------------------------------------------
+@pytest.fixture(params=DIALECTS)
+def dialect(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def any_lambda(dialect: str, request: pytest.FixtureRequest, public_key_file: str,
+               tmp_path: Path) -> Iterator[tuple[Provider, Any, World]]:
+    sim = request.getfixturevalue("lambda_sim" if dialect == "reference" else "lambda_cloud_sim")
+    p = make_provider("lambda", dialect, sim, public_key_file, tmp_path, VMOPS_LAMBDA_SSH_KEY="vmops")
+    yield p, sim, WORLDS[("lambda", dialect)]
+    p.close()
+
+
+def test_dialect_adapter_and_lifecycle(any_lambda: tuple[Provider, Any, World], dialect: str) -> None:
+    p, sim, w = any_lambda
+    assert isinstance(p, LambdaCloudProvider) == (dialect == "cloud")
+    assert w.seed_name in [i.name for i in p.list_instances()]
+    offers = p.offers(GpuShape("a100", 1))
+    assert any(o.native_type == w.small and o.region == w.region and o.has_capacity for o in offers)
+    inst = p.create(req("life", w.small, region=w.region))
+    assert (inst.state, inst.region, inst.native_type) == (State.RUNNING, w.region, w.small) and inst.public_ip
+    assert p.restart(inst.id).state is State.RUNNING
+    gone = p.destroy(inst.id)
+    assert gone.state is State.DELETED and gone.id == inst.id
+    assert "life" not in [i.name for i in p.list_instances()]
+    with pytest.raises(NotFound):
+        p.destroy(inst.id)
+    assert sim.requests.count("terminate") == 1
+
+
+def test_create_retries_after_5xx_without_duplicate(any_lambda: tuple[Provider, Any, World]) -> None:
+    p, sim, w = any_lambda
+    sim.faults.add(Fault(endpoint="launch", kind="error", status=503, nth=(1, 2)))
+    inst = p.create(req("flaky", w.small))
+    assert inst.state is State.RUNNING
+    assert [i.name for i in p.list_instances()].count("flaky") == 1
+    assert sim.requests.count("launch") == 3
+
+
+def test_lost_launch_answer_is_adopted(any_lambda: tuple[Provider, Any, World]) -> None:
+    p, sim, w = any_lambda
+    sim.faults.add(Fault(endpoint="launch", kind="lose_response", times=1))
+    inst = p.create(req("lost-one", w.small))
+    assert inst.name == "lost-one" and inst.state is State.RUNNING
+    assert [i.id for i in p.find_by_name("lost-one")] == [inst.id]
+    assert sim.requests.count("launch") == 1
+
+
+def test_lost_answer_does_not_adopt_an_older_namesake(any_lambda: tuple[Provider, Any, World]) -> None:
+    p, sim, w = any_lambda
+    old = p.create(req("twin", w.small))
+    sim.faults.add(Fault(endpoint="launch", kind="lose_response", times=1))
+    new = p.create(req("twin", w.small))
+    assert new.id != old.id
+    assert sorted(i.id for i in p.find_by_name("twin")) == sorted([old.id, new.id])
+
+
+def test_create_honours_rate_limit(any_lambda: tuple[Provider, Any, World]) -> None:
+    p, sim, w = any_lambda
+    sim.faults.add(Fault(endpoint="launch", kind="rate_limit", per_seconds=12))  # 0.6 s at scale 0.05
+    p.create(req("rl-1", w.small))
+    t = time.monotonic()
+    p.create(req("rl-2", w.small))
+    assert time.monotonic() - t >= 0.6  # waited for Retry-After
+    assert sim.requests.count("launch") == 3  # one 429 in between
+    names_now = [i.name for i in p.list_instances()]
+    assert names_now.count("rl-1") == 1 and names_now.count("rl-2") == 1
+
+
+def test_insufficient_capacity_and_bad_region(any_lambda: tuple[Provider, Any, World]) -> None:
+    p, sim, w = any_lambda
+    with pytest.raises(InsufficientCapacity):
+        p.create(req("none", w.big, region="europe-central-1" if "_sxm5" in w.big else "eu-west-1"))
+    with pytest.raises(InvalidArgument):
+        p.create(req("bad", w.small, region="mars-1"))
+    assert "none" not in [i.name for i in p.list_instances()]
+
+
+def test_destroy_survives_lost_terminate_answer(any_lambda: tuple[Provider, Any, World]) -> None:
+    p, sim, w = any_lambda
+    inst = p.create(req("lost-term", w.small))
+    sim.faults.add(Fault(endpoint="terminate", kind="lose_response", times=1))
+    assert p.destroy(inst.id).state is State.DELETED
+    assert "lost-term" not in [i.name for i in p.list_instances()]
+    assert sim.requests.count("terminate") == 1
+
+
+def test_unsupported_verbs_make_no_call(any_lambda: tuple[Provider, Any, World]) -> None:
+    p, sim, _ = any_lambda
+    for verb in (p.stop, p.start, p.reboot, p.reset):
+        with pytest.raises(Unsupported) as ei:
+            verb("whatever")
+        assert ei.value.exit_code == Unsupported.exit_code
+    with pytest.raises(Unsupported) as ei:
+        p.stop("x")
+    assert "destroy" in str(ei.value)
+    assert sim.requests.counts() == {}
+
+
+def test_bad_key_never_in_error(any_lambda: tuple[Provider, Any, World], dialect: str, public_key_file: str,
+                                tmp_path: Path) -> None:
+    _, sim, _ = any_lambda
+    secret = "secret-lambda-key-that-is-wrong-123"
+    bad = make_provider("lambda", dialect, sim, public_key_file, tmp_path, VMOPS_LAMBDA_API_KEY=secret)
+    with pytest.raises(AuthError) as ei:
+        bad.list_instances()
+    assert secret not in str(ei.value) and secret not in repr(ei.value)
+
+
+# ---- cloud dialect only (../shared/cloud-apis.md §2) ----------------------------------------------------
+def _cloud(sim: Any, public_key: str, home: Path, **env: str) -> LambdaCloudProvider:
+    p = make_provider("lambda", "cloud", sim, public_key, home, **env)
+    assert isinstance(p, LambdaCloudProvider)
+    return p
+
+
+def test_cloud_launches_are_paced_across_threads(lambda_cloud_sim: Any, public_key_file: str,
+                                                 tmp_path: Path) -> None:
+    """Eight threads, two adapter objects, one key: launches leave one per launch interval (the exact slots
+    are checked on a fake clock in tests/unit/test_pacing.py)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.conftest import CLOUD_PACING
+
+    adapters = [_cloud(lambda_cloud_sim, public_key_file, tmp_path) for _ in range(2)]
+    with ThreadPoolExecutor(8) as pool:
+        made = list(pool.map(lambda i: adapters[i % 2].create(
+            req(f"paced-{i}", "gpu_1x_h100_sxm5", region=("us-east-1", "us-south-1")[i % 2]), wait=False),
+                             range(8)))
+    assert sorted(m.name for m in made) == [f"paced-{i}" for i in range(8)]
+    times = lambda_cloud_sim.launch_times()
+    assert len(times) == 8 and sorted(lambda_cloud_sim.instance_names()).count("paced-0") == 1
+    # the pacer releases one launch per interval, whatever the threads; arrival times at the server jitter a
+    # little, so the check is on the whole span (7 intervals), not on each gap
+    assert times[-1] - times[0] >= 7 * CLOUD_PACING["lambda"][1] * 0.9
+
+
+def test_cloud_unpaced_client_meets_429_html_and_recovers(lambda_cloud_sim: Any, public_key_file: str,
+                                                          tmp_path: Path) -> None:
+    p = _cloud(lambda_cloud_sim, public_key_file, tmp_path, VMOPS_LAMBDA_REQUEST_INTERVAL="0",
+               VMOPS_LAMBDA_LAUNCH_INTERVAL="0")
+    for _ in range(4):  # more than the burst: some reads are refused with Cloudflare's HTML page, then retried
+        assert p.list_instances()
+    assert [r for r in lambda_cloud_sim.requests.records() if r.outcome == "rate_limited"]
+    a = p.create(req("burst-a", "gpu_1x_h100_sxm5"), wait=False)
+    b = p.create(req("burst-b", "gpu_1x_h100_sxm5"), wait=False)  # refused once (launch window), then admitted
+    assert {a.name, b.name} == {"burst-a", "burst-b"}
+    assert sorted(lambda_cloud_sim.instance_names()).count("burst-b") == 1
+
+
+def test_cloud_wire_rules(lambda_cloud_sim: Any, public_key_file: str, tmp_path: Path) -> None:
+    from tests.conftest import LAMBDA_CLOUD_KEY
+
+    url = lambda_cloud_sim.address
+    with httpx.Client() as c:
+        basic = httpx.BasicAuth(LAMBDA_CLOUD_KEY, "")
+        assert c.get(url + "/instances", auth=basic).status_code == 200
+        assert c.get(url + "/instances", headers={"Authorization": f"Basic {LAMBDA_CLOUD_KEY}"}).status_code == 200
+        time.sleep(0.2)
+        many = c.post(url + "/instance-operations/launch", headers={"Authorization": f"Bearer {LAMBDA_CLOUD_KEY}"},
+                      json={"region_name": "us-east-1", "instance_type_name": "gpu_1x_a10",
+                            "ssh_key_names": ["vmops"], "quantity": 2})
+    assert many.status_code == 400 and many.json()["error"]["code"] == "global/invalid-parameters"
+    err = map_cloud_error(many)
+    assert isinstance(err, InvalidArgument) and "too many" in str(err)
+    p = _cloud(lambda_cloud_sim, public_key_file, tmp_path)
+    booting = p.create(req("boot", "gpu_1x_a10"), wait=False)
+    assert booting.state is State.CREATING and booting.public_ip is None
+    with pytest.raises(Unsupported):
+        p.create(req("strict", "gpu_1x_a10", reservation_policy=ReservationPolicy.STRICT, reservation_ids=("r",)))
+    assert p.reservations() == []
+    assert p.settle(booting, "create").public_ip
+    nokey = _cloud(lambda_cloud_sim, public_key_file, tmp_path, VMOPS_LAMBDA_SSH_KEY="someone-elses")
+    with pytest.raises(InvalidArgument, match="no SSH key named 'someone-elses'") as ei:
+        nokey.create(req("nokey", "gpu_1x_a10"))
+    assert "VMOPS_LAMBDA_SSH_KEY" in (ei.value.hint or "")
+    assert "nokey" not in lambda_cloud_sim.instance_names()

@@ -121,3 +121,8 @@ def fleet_at_providers(config: Config, fleet: str, vms: list[Instance] | None = 
 def rng_for(seed: int) -> random.Random:
     """The test's own RNG for a trial (kill moments, fault mixes): seeded, so a failure names its seed."""
     return random.Random(seed)
+
+
+def dialect_tag(dialect: str) -> str:
+    """The scoreboard suffix of a scenario run on the cloud dialect (the reference rows keep their names)."""
+    return "" if dialect == "reference" else f" ({dialect})"

@@ -32,11 +32,9 @@ def manager(config: Config, *, request_timeout: float = 5.0, op_timeout: float |
             env: Mapping[str, str] | None = None) -> FleetManager:
     """A fleet manager on the simulators with short retry delays (the retry *counts* stay the defaults)."""
     if env:
-        base = {"VMOPS_HOME": str(config.home), "VMOPS_POLL_INTERVAL": str(config.poll_interval),
-                "VMOPS_OP_TIMEOUT": str(config.op_timeout), "VMOPS_PROVIDERS": ",".join(config.enabled)}
-        for n, st in config.providers.items():
-            base[f"VMOPS_{n.upper()}_{'ENDPOINT' if n == 'nebius' else 'URL'}"] = st.url
-        config = load_config({**base, **env})
+        from tests.conftest import config_env
+
+        config = load_config({**config_env(config), **env})
     timing = Timing(poll_interval=config.poll_interval,
                     op_timeout=config.op_timeout if op_timeout is None else op_timeout,
                     retry_base_delay=0.01, retry_max_delay=0.05, request_timeout=request_timeout)

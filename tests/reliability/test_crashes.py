@@ -21,6 +21,8 @@ from vmops.sim.base import Simulator
 from vmops.sim.common import Fault
 from vmops.state import FleetState, Store
 
+from tests.conftest import both_dialects
+from tests.reliability.fleetcheck import dialect_tag as _tag
 from tests.reliability import budget, summary
 from tests.reliability.fleetcheck import changed, clear_faults, destroyed_unasked, fleet_at_providers, instances, others, rng_for
 from tests.reliability.rig import close, kill, manager, spec, start, state_path, vm, wait_until
@@ -138,8 +140,9 @@ def _maybe_slow(sims, rng) -> None:
 
 
 # ---- SIGKILL during `vm fleet create` -----------------------------------------------------------------------
+@both_dialects
 @pytest.mark.parametrize("seed", budget.seeds(100, 12, base=3000), ids=lambda s: f"seed-{s}")
-def test_sigkill_during_fleet_create(sims, vm_env, config, seed) -> None:
+def test_sigkill_during_fleet_create(sims, vm_env, config, seed, dialect) -> None:
     rng = rng_for(seed)
     name = f"kc{seed}"
     n = rng.choice([3, 6, 9])
@@ -151,13 +154,14 @@ def test_sigkill_during_fleet_create(sims, vm_env, config, seed) -> None:
     clear_faults(sims)
     how += "; " + _left_by_kill(vm_env, config, name)
     problems, dups, _ = _finish(vm_env, config, name)
-    _verdict("SIGKILL during fleet create, then reconcile + destroy", seed, how, config, name, before, problems,
-             dups)
+    _verdict(f"SIGKILL during fleet create, then reconcile + destroy{_tag(dialect)}", seed, how, config, name, before,
+             problems, dups)
 
 
 # ---- SIGKILL during `vm fleet destroy` ----------------------------------------------------------------------
+@both_dialects
 @pytest.mark.parametrize("seed", budget.seeds(100, 12, base=4000), ids=lambda s: f"seed-{s}")
-def test_sigkill_during_fleet_destroy(sims, vm_env, config, seed) -> None:
+def test_sigkill_during_fleet_destroy(sims, vm_env, config, seed, dialect) -> None:
     rng = rng_for(seed)
     name = f"kd{seed}"
     n = rng.choice([3, 6, 9])
@@ -175,8 +179,8 @@ def test_sigkill_during_fleet_destroy(sims, vm_env, config, seed) -> None:
     clear_faults(sims)
     how += "; " + _left_by_kill(vm_env, config, name)
     problems, dups, _ = _finish(vm_env, config, name)
-    _verdict("SIGKILL during fleet destroy, then reconcile + destroy", seed, how, config, name, before, problems,
-             dups)
+    _verdict(f"SIGKILL during fleet destroy, then reconcile + destroy{_tag(dialect)}", seed, how, config, name, before,
+             problems, dups)
 
 
 # ---- Ctrl-C during `vm fleet create` -----------------------------------------------------------------------

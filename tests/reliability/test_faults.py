@@ -17,6 +17,7 @@ from vmops.sim.common import Fault
 from vmops.state import FleetState, MemberStatus, Store
 
 from tests.reliability import budget, summary
+from tests.reliability.fleetcheck import dialect_tag as _tag
 from tests.fleet.conftest import dead_url
 from tests.reliability.fleetcheck import clear_faults, fleet_at_providers, instances, seed_faults
 from tests.reliability.rig import REQUEST_TIMEOUT, SLOW, close, manager, spec, state_path, transient_faults, vm
@@ -91,17 +92,22 @@ CREATE = {"crusoe": "create_instance", "lambda": "launch", "nebius": "InstanceSe
 LIST = {"crusoe": "list_instances", "lambda": "list_instances", "nebius": "InstanceService/List"}
 
 
+#: (provider, dialect) pairs: Crusoe and Lambda in both dialects, Nebius on its reference simulator
+PROVIDER_DIALECTS = [("crusoe", "reference"), ("crusoe", "cloud"), ("lambda", "reference"), ("lambda", "cloud"),
+                     ("nebius", "reference")]
+
+
 def _one_provider(config, provider: str, **kw):
     return manager(config, env={"VMOPS_PROVIDERS": provider}, **kw)
 
 
 @pytest.mark.parametrize("how", ["lose_response", "timeout"])
-@pytest.mark.parametrize("provider", ["crusoe", "lambda", "nebius"])
-def test_lost_create_answers_make_exactly_one_vm_per_member(sims, config, provider, how) -> None:
+@pytest.mark.parametrize("provider,dialect", PROVIDER_DIALECTS)
+def test_lost_create_answers_make_exactly_one_vm_per_member(sims, config, provider, dialect, how) -> None:
     """The provider commits each of the first creates and the answer is lost (the connection drops after
     the commit, or the answer comes after the client's deadline and the VM lands late): vmops finds each VM
     by its name (Nebius: by its idempotency key) and ends with exactly one VM per member."""
-    name = f"lost-{provider[:3]}-{how[:4]}"
+    name = f"lost-{provider[:3]}-{dialect[:3]}-{how[:4]}"
     count = 2 if provider == "lambda" else 3  # the Lambda simulator has two 1x H100 on demand
     sim = sims[provider]
     if how == "lose_response":
@@ -121,7 +127,8 @@ def test_lost_create_answers_make_exactly_one_vm_per_member(sims, config, provid
     left = fleet_at_providers(config, name).vms
     ok = (result.fleet.state is FleetState.ACTIVE and len(at.running) == count and at.duplicates == 0
           and not at.orphans and not left)
-    summary.record(f"lost create answers ({how}): {provider}", passed=ok, leaked=len(at.orphans) + len(left),
+    summary.record(f"lost create answers ({how}): {provider}{_tag(dialect)}", passed=ok,
+                   leaked=len(at.orphans) + len(left),
                    duplicates=at.duplicates, detail=f"{at.summary()}; {creates} create request(s)")
     assert at.duplicates == 0 and not at.orphans, at.summary()
     assert len(at.running) == count and len({v.name for v in at.vms}) == count, at.summary()
@@ -131,13 +138,13 @@ def test_lost_create_answers_make_exactly_one_vm_per_member(sims, config, provid
     assert not left and ok
 
 
-@pytest.mark.parametrize("provider", ["crusoe", "lambda", "nebius"])
-def test_lost_answer_while_the_provider_cannot_be_listed(sims, config, provider) -> None:
+@pytest.mark.parametrize("provider,dialect", PROVIDER_DIALECTS)
+def test_lost_answer_while_the_provider_cannot_be_listed(sims, config, provider, dialect) -> None:
     """The create is committed, its answer lost, and every lookup that follows fails: vmops cannot know,
     so it keeps the member on record (requested, no id). Either the fleet is made by another member (the
     provider still takes creates) or the create fails saying this member is left (exit 14); either way
     `fleet destroy`, once the provider answers, finds the VM by its name and removes it."""
-    name = f"blind-{provider[:3]}"
+    name = f"blind-{provider[:3]}-{dialect[:3]}"
     sim = sims[provider]
     sim.faults.add(Fault(CREATE[provider], "lose_response", nth=(1,)))
     # every list after the create fails (the adapter's and the fleet's lookups, with their retries)
@@ -159,7 +166,8 @@ def test_lost_answer_while_the_provider_cannot_be_listed(sims, config, provider)
     said = err is None or (err.exit_code == 14 and [u.member.name for u in err.undestroyed] == [lost]
                            and any("outcome unknown" in u.reason for u in err.undestroyed))
     ok = said and before.unresolved == 1 and lost in {v.name for v in before.vms} and not after.vms
-    summary.record(f"lost create answer, provider unreadable: {provider}", passed=ok, leaked=len(after.vms),
+    summary.record(f"lost create answer, provider unreadable: {provider}{_tag(dialect)}", passed=ok,
+                   leaked=len(after.vms),
                    duplicates=before.duplicates,
                    detail=f"create {'failed' if err else 'made the fleet'}; after create: {before.summary()}")
     assert said, str(err)

@@ -1,5 +1,5 @@
-"""Provider registry: adapters are found through the catalogue (``ProviderEntry.adapter``) and imported
-lazily, so nothing above this module names a concrete provider."""
+"""Provider registry: adapters are found through the catalogue (``ProviderEntry.adapters``, one per dialect)
+and imported lazily, so nothing above this module names a concrete provider or looks at a dialect."""
 
 from __future__ import annotations
 
@@ -17,16 +17,17 @@ def provider_names() -> list[str]:
     return list(PROVIDERS)
 
 
-def adapter_class(name: str) -> "type[Provider]":
-    entry = provider_entry(name)
-    module_name, _, cls_name = entry.adapter.partition(":")
+def adapter_class(name: str, dialect: str = "reference") -> "type[Provider]":
+    """The adapter class speaking ``dialect`` to provider ``name``."""
+    module_name, _, cls_name = provider_entry(name).adapter_for(dialect).partition(":")
     return getattr(importlib.import_module(module_name), cls_name)
 
 
 def get_provider(name: str, config: "Config", timing: "Timing | None" = None) -> "Provider":
-    """An adapter for ``name`` configured from ``config``."""
+    """An adapter for ``name`` configured from ``config`` (the adapter of the configured dialect)."""
     from vmops.providers.base import Timing as _Timing
 
     timing = timing or _Timing(poll_interval=config.poll_interval, poll_min=config.poll_min,
                                op_timeout=config.op_timeout)
-    return adapter_class(name)(config.settings(name), timing)
+    settings = config.settings(name)
+    return adapter_class(name, settings.dialect)(settings, timing)

@@ -204,6 +204,15 @@ class Provider(ABC):
         result = self.wait_for({instance.id: TARGETS[verb]}, timeout=timeout)[instance.id]
         return result
 
+    def check_access(self) -> str:
+        """One cheap authenticated call, for `vm doctor`: a short description of what it saw, or a typed error.
+        Adapters override it with their cheapest call."""
+        return f"{len(self.list_instances())} instance(s) visible"
+
+    def clock_skew(self) -> float | None:
+        """Server clock minus this machine's, in seconds, where requests are signed with the time; else None."""
+        return None
+
     def close(self) -> None:
         """Release connections."""
 

@@ -113,11 +113,15 @@ class CrusoeProvider(Provider):
 
     def __init__(self, settings: ProviderSettings, timing: Timing | None = None) -> None:
         super().__init__(settings, timing)
-        self._client = RestClient(settings, self.timing, map_error)
+        self._client = self._rest_client()
         self._type_prices: dict[str, float] | None = None
         self._reservation_prices: dict[str, float] = {}
 
     # ------------------------------------------------------------------ plumbing
+    def _rest_client(self) -> RestClient:
+        """The HTTP client (the cloud dialect's subclass signs and paces instead)."""
+        return RestClient(self.settings, self.timing, map_error)
+
     @property
     def _base(self) -> str:
         if not self.settings.scope:

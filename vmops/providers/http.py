@@ -80,14 +80,24 @@ class RestClient:
         timing: Timing,
         map_error: Callable[[httpx.Response], VmopsError],
         auth_scheme: str = "Bearer",
+        auth: httpx.Auth | None = None,
+        before_send: Callable[[str, str], None] | None = None,
+        on_rate_limited: Callable[[str, float | None], None] | None = None,
     ) -> None:
+        """``auth`` signs each request itself (Crusoe cloud) instead of a static Authorization header;
+        ``before_send(method, path)`` runs before every attempt (a pacer); ``on_rate_limited(path,
+        retry_after)`` hears every 429 (a pacer pushes its slots back)."""
         self.provider = settings.name
         self.settings = settings
         self.base_url = settings.url
         self.timing = timing
         self.map_error = map_error
         self._key_error = unsendable_key_error(settings)  # raised at the first request, never sent
-        self._auth = "" if self._key_error else f"{auth_scheme} {settings.api_key.reveal()}".strip()
+        self._signer = auth
+        self._before_send = before_send
+        self._on_rate_limited = on_rate_limited
+        self._auth = ("" if self._key_error or auth is not None
+                      else f"{auth_scheme} {settings.api_key.reveal()}".strip())
         self._client = httpx.Client(
             base_url=settings.url,
             timeout=httpx.Timeout(timing.request_timeout, connect=min(10.0, timing.request_timeout)),
@@ -136,14 +146,17 @@ class RestClient:
             raise e.error from None
 
     def _send(self, method: str, path: str, *, json: Any, params: Mapping[str, Any] | None, idempotent: bool) -> Any:
-        headers = {"Authorization": self._auth}
+        headers = {"Authorization": self._auth} if self._auth else {}
+        if self._before_send is not None:
+            self._before_send(method, path)
         if json is not None:
             headers["Content-Type"] = "application/json"
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s %s %s%s params=%s headers=%s", self.provider, method, self.base_url, path, params,
                       {k: ("****" if k.lower() == "authorization" else v) for k, v in headers.items()})
         try:
-            resp = self._client.request(method, path, json=json, params=params, headers=headers)
+            resp = self._client.request(method, path, json=json, params=params, headers=headers,
+                                        **({"auth": self._signer} if self._signer is not None else {}))
         except httpx.ConnectError as e:
             if is_verify_failure(str(e)):
                 raise NotTransient(verify_error(self.settings, self.base_url, _reason(e))) from None
@@ -168,6 +181,8 @@ class RestClient:
                 raise MalformedAnswer(f"the answer to {method} {path.split('?')[0]} is not valid JSON "
                                       f"({ctype}, {len(resp.content)} bytes)", provider=self.provider) from None
         if resp.status_code == 429:
+            if self._on_rate_limited is not None:
+                self._on_rate_limited(path, _parse_retry_after(resp.headers.get("Retry-After")))
             raise RetryAfter(f"rate limited (HTTP 429) on {method} {path.split('?')[0]}", provider=self.provider,
                              retry_after=_parse_retry_after(resp.headers.get("Retry-After")))
         if resp.status_code >= 500:

@@ -49,6 +49,7 @@ STATE: dict[str, State] = {
     "unhealthy": State.ERROR,
     "terminating": State.DELETING,
     "terminated": State.DELETED,
+    "preempted": State.ERROR,  # the public API's spot preemption (cloud-apis.md §6.7)
 }
 
 API_PRICE = "lambda api price"
@@ -130,12 +131,16 @@ class LambdaProvider(Provider):
 
     def __init__(self, settings: ProviderSettings, timing: Timing | None = None) -> None:
         super().__init__(settings, timing)
-        secret = settings.api_key.reveal()
-        self._client = RestClient(settings, self.timing, lambda r: map_error(r, secret), auth_scheme="Bearer")
+        self._client = self._rest_client()
         self._prefix = "" if settings.url.rstrip("/").endswith("/api/v1") else "/api/v1"
         self._sleep: Callable[[float], None] = time.sleep
 
     # ---- wire ----------------------------------------------------------------------------------
+    def _rest_client(self) -> RestClient:
+        """The HTTP client (the cloud dialect's subclass paces it and reads the other error envelope)."""
+        secret = self.settings.api_key.reveal()
+        return RestClient(self.settings, self.timing, lambda r: map_error(r, secret), auth_scheme="Bearer")
+
     def _get(self, path: str) -> Any:
         return self._data(self._client.request("GET", self._prefix + path))
 

@@ -20,6 +20,7 @@ class Simulator(ABC):
 
     name: ClassVar[str]
     default_port: ClassVar[int]
+    dialect: ClassVar[str] = "reference"  # the API dialect it answers (vmops.catalogue.DIALECTS)
     #: endpoint name -> is it mutating? (see vmops.sim.common for naming)
     ENDPOINTS: ClassVar[Mapping[str, bool]]
 
@@ -77,6 +78,11 @@ class Simulator(ABC):
     @abstractmethod
     def address(self) -> str:
         """What a client is pointed at: a base URL for REST, ``host:port`` for gRPC."""
+
+    def client_env(self) -> dict[str, str]:
+        """Variables, besides the address, that point vmops at this simulator (none for the reference dialect,
+        whose test keys and projects are vmops' defaults)."""
+        return {}
 
     def __enter__(self) -> "Simulator":
         if self.port is None:

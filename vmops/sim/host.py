@@ -2,6 +2,12 @@
 
     python -m vmops.sim.host --state-file FILE [--crusoe-port 8001] [--lambda-port 8002]
                              [--nebius-port 50051] [--control-port 0] [--scale 1.0] [--scenario FILE]
+                             [--dialect reference|cloud]
+
+``--dialect cloud`` runs the simulators of the providers' real public APIs (../shared/cloud-apis.md) for every
+provider that has one (the others keep their reference simulator, said on stderr). The state file then also
+records each simulator's dialect and ``client_env``: the variables that point vmops at it (dialect, the
+simulator's test credentials, pacing matching its scaled rate limits); `vm sim up --dialect cloud` prints them.
 
 It binds 127.0.0.1 only, writes FILE (JSON: pid, addresses, control URL) once every server listens,
 serves a small control API on the control port, and exits cleanly on SIGTERM/SIGINT:
@@ -32,13 +38,32 @@ SIMULATORS = {
     "lambda": "vmops.sim.lambdalabs:LambdaSim",
     "nebius": "vmops.sim.nebius:NebiusSim",
 }
+#: simulators of the real public APIs, per provider ("cloud" dialect)
+CLOUD_SIMULATORS = {
+    "crusoe": "vmops.sim.crusoe_cloud:CrusoeCloudSim",
+    "lambda": "vmops.sim.lambda_cloud:LambdaCloudSim",
+    "nebius": "vmops.sim.nebius_cloud:NebiusCloudSim",
+}
+DIALECT_SIMULATORS = {"reference": SIMULATORS, "cloud": CLOUD_SIMULATORS}
 DEFAULT_PORTS = {"crusoe": 8001, "lambda": 8002, "nebius": 50051}
 
 
-def build(name: str, scenario: dict[str, Any], scale: float | None) -> Simulator:
+def simulator_path(name: str, dialect: str = "reference") -> tuple[str, str]:
+    """("module:Class", dialect actually served) for a provider; a provider without a simulator of ``dialect``
+    (its module not installed yet) keeps its reference simulator."""
+    import importlib.util
+
+    path = DIALECT_SIMULATORS[dialect].get(name)
+    if path and importlib.util.find_spec(path.partition(":")[0]) is not None:
+        return path, dialect
+    return SIMULATORS[name], "reference"
+
+
+def build(name: str, scenario: dict[str, Any], scale: float | None, dialect: str = "reference") -> Simulator:
     import importlib
 
-    mod, _, cls = SIMULATORS[name].partition(":")
+    path, _ = simulator_path(name, dialect)
+    mod, _, cls = path.partition(":")
     return getattr(importlib.import_module(mod), cls)(options_for(name, scenario, scale))
 
 
@@ -97,13 +122,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--control-port", type=int, default=0)
     ap.add_argument("--scale", type=float, default=None)
     ap.add_argument("--scenario", default=None)
+    ap.add_argument("--dialect", choices=tuple(DIALECT_SIMULATORS), default="reference")
     args = ap.parse_args(argv)
 
     scenario = load_scenario(args.scenario) if args.scenario else {}
     sims: dict[str, Simulator] = {}
     try:
         for name in SIMULATORS:
-            sim = build(name, scenario, args.scale)
+            served = simulator_path(name, args.dialect)[1]
+            if served != args.dialect:
+                print(f"vmops sim host: no {args.dialect} simulator for {name}; serving its {served} dialect",
+                      file=sys.stderr)
+            sim = build(name, scenario, args.scale, args.dialect)
             sims[name] = sim
             sim.start(getattr(args, f"{name}_port"), "127.0.0.1")
     except OSError as e:
@@ -119,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         "control": f"http://127.0.0.1:{control.server_address[1]}",
         "addresses": {n: s.address for n, s in sims.items()},
         "time_scale": {n: s.time_scale for n, s in sims.items()},
+        "dialects": {n: s.dialect for n, s in sims.items()},
+        "client_env": {k: v for s in sims.values() for k, v in s.client_env().items()},
     }
     tmp = Path(args.state_file + ".tmp")
     tmp.write_text(json.dumps(state))

@@ -1,0 +1,77 @@
+"""`vm doctor`'s core: per provider, which dialect and endpoint vmops uses, which credential from where (masked),
+the clock skew where requests are signed with the time (Crusoe cloud), and the result of one cheap authenticated
+call with a hint when it fails. Returns dataclasses; front ends render them."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Sequence
+
+from vmops.config import Config, redact
+from vmops.errors import VmopsError
+from vmops.providers import get_provider
+from vmops.providers.base import Timing
+
+#: a clock further off than this makes signed requests fail at providers with a freshness window
+SKEW_WARNING_S = 60.0
+
+
+@dataclass(frozen=True)
+class ProviderCheck:
+    provider: str
+    dialect: str
+    dialect_source: str  # "env" / "file" / "default"
+    endpoint: str
+    credential: str  # masked
+    credential_source: str
+    key_id: str | None  # masked
+    clock_skew_s: float | None
+    ok: bool
+    result: str  # what the cheap call saw, or the error
+    hint: str | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+@dataclass(frozen=True)
+class DoctorReport:
+    checks: tuple[ProviderCheck, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+
+def check_provider(config: Config, name: str, timing: Timing | None = None) -> ProviderCheck:
+    s = config.settings(name)
+    described = s.describe()
+    skew: float | None = None
+    hint: str | None = None
+    try:
+        with get_provider(name, config, timing) as adapter:
+            skew = adapter.clock_skew()
+            result, ok = adapter.check_access(), True
+    except VmopsError as e:
+        result, ok, hint = redact(e.message), False, e.hint or None
+    except Exception as e:  # an adapter bug must not hide the other providers
+        result, ok = redact(f"unexpected error: {type(e).__name__}: {e}"), False
+    if skew is not None and abs(skew) > SKEW_WARNING_S:
+        hint = (hint + "; " if hint else "") + f"this machine's clock is {skew:+.0f}s off the server's: sync it (NTP)"
+    return ProviderCheck(
+        provider=name, dialect=s.dialect, dialect_source=s.sources.get("dialect", "default"), endpoint=s.url,
+        credential=s.api_key.masked(), credential_source=s.sources.get("api_key", "default"),
+        key_id=described.get("key_id"), clock_skew_s=None if skew is None else round(skew, 1), ok=ok,
+        result=result, hint=hint)
+
+
+def run_doctor(config: Config, providers: Sequence[str] | None = None, timing: Timing | None = None) -> DoctorReport:
+    """Check every enabled provider (or ``providers``) concurrently; never raises for one provider's failure."""
+    names = list(providers or config.enabled)
+    timing = timing or Timing(poll_interval=config.poll_interval, poll_min=config.poll_min,
+                              op_timeout=config.op_timeout, retry_attempts=1, request_timeout=10.0)
+    if not names:
+        return DoctorReport(())
+    with ThreadPoolExecutor(max_workers=len(names), thread_name_prefix="vmops-doctor") as pool:
+        return DoctorReport(tuple(pool.map(lambda n: check_provider(config, n, timing), names)))

@@ -1,0 +1,464 @@
+"""Crusoe adapter, cloud dialect: Crusoe's real public API (../shared/cloud-apis.md §1, corrections in §6).
+
+It shares the operation machinery of the reference adapter (``CrusoeProvider``: operation polling, settling,
+failed-create cleanup, destroy and destroy_many) and replaces the wire: signed requests (``crusoe_sign``),
+``VMOPS_CRUSOE_URL`` including the API version, project discovery, paginated lists, the real instance and
+operation objects, PATCH actions (START/STOP/RESET; restart = STOP then START), capacities + types + quotas for
+offers, and the shared create/mutate protocol (``vmops.providers.protocol``).
+
+Unconfirmed points (§5) are accepted in every documented variant: states with or without ``STATE_``; unknown
+states are transitional; the new VM id from ``operation.metadata.id`` or else found by its unique name; a
+missing VM as 404 or 403; error tokens in ``code`` or ``message``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Mapping
+
+import httpx
+
+from vmops.config import ProviderSettings
+from vmops.errors import (
+    AuthError,
+    FailedPrecondition,
+    InsufficientCapacity,
+    InvalidArgument,
+    NotFound,
+    OutcomeUnknown,
+    PermissionDenied,
+    Unsupported,
+    VmopsError,
+)
+from vmops.model import CreateRequest, GpuShape, Instance, Offer, Reservation, ReservationPolicy, State, map_state
+from vmops.providers import protocol
+from vmops.providers.base import Capabilities, Timing
+from vmops.providers.crusoe import CrusoeProvider
+from vmops.providers.crusoe_sign import CrusoeSigner, SignatureError
+from vmops.providers.http import RestClient, parse_utc, segment
+from vmops.providers.pacing import PaceLimits, pacer_for
+from vmops.providers.sshkeys import public_key_text
+from vmops.providers.wire import integer, items, obj, parsing, text
+
+DEFAULT_VERSION = "/v1alpha5"
+
+#: native state without the optional ``STATE_`` prefix -> canonical state (§1.3; only RUNNING, DELETING and
+#: DELETED are confirmed, the rest come from third parties; anything else maps to unknown = transitional)
+STATE: dict[str, State] = {
+    "RUNNING": State.RUNNING,
+    "RUNNING_DEGRADED": State.RUNNING,
+    "DEFINING": State.CREATING,
+    "RESOURCING_LOCATION": State.CREATING,
+    "RESOURCING_AGENT": State.CREATING,
+    "CREATING": State.CREATING,
+    "PROVISIONING": State.CREATING,
+    "SHUTDOWN": State.STOPPING,
+    "STOPPING": State.STOPPING,
+    "SHUTOFF": State.STOPPED,
+    "STOPPED": State.STOPPED,
+    "STARTING": State.STARTING,
+    "DELETING": State.DELETING,
+    "DELETED": State.DELETED,
+    "CRASHED": State.ERROR,
+    "BLOCKED": State.ERROR,
+}
+_CAPACITY_TOKENS = ("out_of_stock", "insufficient_capacity", "resource_exhausted")
+_RPC_PREFIX = re.compile(r"^rpc error: code = \w+ desc = ")
+_PRODUCT = re.compile(r"^([a-z]+\d+[a-z]*)(?:-[0-9a-z-]+)?\.(\d+)x$")
+_GPU_TYPE = re.compile(r"^\s*([A-Za-z]+\d+[A-Za-z]*)")
+LIST_PRICE_NOTE = "crusoe published list price (the API has no prices)"
+
+
+def map_error(resp: httpx.Response) -> VmopsError:
+    """The one place Crusoe cloud error answers become vmops errors: HTTP status first, then the spec's token
+    (in ``code`` or in ``message``: §1.4 leaves the placement open)."""
+    try:
+        body = resp.json()
+    except ValueError:
+        body = None
+    body = body if isinstance(body, dict) else {}
+    code = str(body.get("code") or "")
+    message = _RPC_PREFIX.sub("", str(body.get("message") or "")) or code or f"HTTP {resp.status_code}"
+    where = f"{resp.request.method} {resp.request.url.path}" if resp.request is not None else "request"
+    tokens = f"{code} {message}".lower()
+    text_ = f"{message} ({where})"
+    status = resp.status_code
+    if status == 401:
+        return AuthError(text_, provider="crusoe",
+                         hint="Check VMOPS_CRUSOE_ACCESS_KEY_ID / VMOPS_CRUSOE_SECRET_KEY and this machine's clock "
+                              "(every request is signed with the time; `vm doctor` shows the skew)")
+    if status == 403:
+        return PermissionDenied(text_, provider="crusoe",
+                                hint="Check VMOPS_CRUSOE_PROJECT: the key's user must be a member of that project")
+    if status == 404:
+        return NotFound(text_, provider="crusoe")
+    if status == 409:
+        return FailedPrecondition(text_, provider="crusoe")
+    if any(t in tokens for t in _CAPACITY_TOKENS):
+        return InsufficientCapacity(text_, provider="crusoe")
+    if "quota" in tokens:
+        return InsufficientCapacity(text_, provider="crusoe", hint="The project's quota is used up: see `vm capacity`")
+    return InvalidArgument(text_, provider="crusoe")
+
+
+@dataclass(frozen=True)
+class CloudType:
+    """One product of ``GET /compute/vms/types``."""
+
+    name: str
+    shape: GpuShape | None
+    vcpus: int
+    memory_gib: int
+
+
+def shape_of(product: str, gpu_type: str | None = None, num_gpu: int | None = None) -> GpuShape | None:
+    """A canonical shape from the API's GPU type and count, else from the product name (``a100-80gb.8x``)."""
+    m = _GPU_TYPE.match(gpu_type or "")
+    if m and num_gpu and num_gpu > 0:
+        return GpuShape(m.group(1).lower(), num_gpu)
+    m = _PRODUCT.match(product)
+    return GpuShape(m.group(1), int(m.group(2))) if m else None
+
+
+class CrusoeCloudProvider(CrusoeProvider):
+    name = "crusoe"
+    capabilities = Capabilities(stop_start=True, labels=False, exact_capacity=True, capacity_signal=True,
+                                batch_launch=False, reboot=False, reset=True, restart=True, regions=True,
+                                terminate_reserved=True, idempotency_key=False)
+
+    def __init__(self, settings: ProviderSettings, timing: Timing | None = None) -> None:
+        if "://" in settings.url and "/" not in settings.url.split("://", 1)[1].rstrip("/"):
+            settings = replace(settings, url=settings.url.rstrip("/") + DEFAULT_VERSION)
+        self._project: str | None = settings.scope
+        self._types: dict[str, CloudType] | None = None
+        super().__init__(settings, timing)
+
+    def _rest_client(self) -> RestClient:
+        """A client that signs every attempt, paced when a request interval is configured; a missing or bad
+        credential is raised at the first request, before anything is sent."""
+        settings = self.settings
+        self._cred_error: VmopsError | None = None
+        signer: CrusoeSigner | None = None
+        if not settings.key_id or not settings.api_key:
+            self._cred_error = AuthError(
+                "no Crusoe access key id / secret key is configured", provider=self.name,
+                hint="Set VMOPS_CRUSOE_ACCESS_KEY_ID and VMOPS_CRUSOE_SECRET_KEY (or *_FILE), or run `crusoe "
+                     "config` to write ~/.crusoe/config")
+        else:
+            try:
+                signer = CrusoeSigner(settings.key_id, settings.api_key.reveal())
+            except SignatureError:
+                self._cred_error = AuthError("the Crusoe secret key is not base64url text", provider=self.name,
+                                             hint="Copy the secret key exactly as the console showed it")
+        interval = (settings.request_interval if settings.request_interval is not None
+                    else self.catalogue.cloud_request_interval)
+        self._pacer = (pacer_for(self.name, settings.url, str(settings.key_id), PaceLimits(request_interval=interval))
+                       if interval > 0 else None)
+        return RestClient(settings, self.timing, map_error, auth=signer, before_send=self._before_send,
+                          on_rate_limited=self._slow_down)
+
+    def _slow_down(self, path: str, retry_after: float | None) -> None:
+        if self._pacer is not None:
+            self._pacer.penalize(retry_after if retry_after is not None else 1.0)
+
+    def _before_send(self, method: str, path: str) -> None:
+        if self._cred_error is not None:
+            raise self._cred_error
+        if self._pacer is not None:
+            self._pacer.acquire()
+
+    # ------------------------------------------------------------------ plumbing
+    @property
+    def _base(self) -> str:
+        return f"/projects/{segment(self.project(), 'project')}"
+
+    def project(self) -> str:
+        """The configured project, else the only project the key's user belongs to (§1.1)."""
+        if self._project:
+            return self._project
+        what = "GET organizations/projects"
+        found = items(self._get("/organizations/projects"), "items", self.name, what)
+        ids = [text(p, "id", self.name, what, required=True) for p in found]
+        if len(ids) != 1:
+            raise InvalidArgument(
+                f"no Crusoe project is configured and this key can reach {len(ids)} projects", provider=self.name,
+                hint="Set VMOPS_CRUSOE_PROJECT (or `project` in [crusoe]) to one of: " + ", ".join(map(str, ids))
+                if ids else "Create a project in the Crusoe console first")
+        self._project = str(ids[0])
+        return self._project
+
+    def _pages(self, path: str, params: Mapping[str, str], what: str) -> list[Mapping[str, Any]]:
+        """Every item of a paginated list: ``next_token`` until ``next_page_token`` comes back empty."""
+        out: list[Mapping[str, Any]] = []
+        token = ""
+        seen: set[str] = set()
+        while True:
+            body = self._get(path, params={**params, **({"next_token": token} if token else {})})
+            out.extend(items(body, "items", self.name, what))
+            token = text(obj(body, self.name, what), "next_page_token", self.name, what) or ""
+            if not token:
+                return out
+            if token in seen:  # a server handing back a token twice would loop forever
+                raise InvalidArgument(f"{what}: the page token repeats", provider=self.name)
+            seen.add(token)
+
+    # ------------------------------------------------------------------ normalization
+    def cloud_types(self) -> dict[str, CloudType]:
+        """The products this project may use, read from the API once per adapter (§6.6)."""
+        if self._types is None:
+            what, p = "GET compute/vms/types", self.name
+            found: dict[str, CloudType] = {}
+            for t in items(self._get(f"{self._base}/compute/vms/types"), "items", p, what):
+                name = text(t, "product_name", p, what, required=True) or ""
+                found[name] = CloudType(name, shape_of(name, text(t, "gpu_type", p, what),
+                                                       integer(t, "num_gpu", p, what, 0)),
+                                        integer(t, "cpu_cores", p, what, 0), integer(t, "memory_gb", p, what, 0))
+            self._types = found
+        return self._types
+
+    def _shape(self, product: str) -> GpuShape | None:
+        known = self.catalogue.type_named(product)
+        if known is not None:
+            return known.shape
+        if self._types is not None and product in self._types:
+            return self._types[product].shape
+        return shape_of(product)
+
+    def _list_price(self, product: str) -> tuple[float | None, str | None]:
+        known = self.catalogue.type_named(product)
+        return (known.list_price_per_hour, known.price_source) if known else (None, None)
+
+    def _instance(self, vm: Any, what: str = "an instance answer") -> Instance:
+        p = self.name
+        vm = obj(vm, p, what)
+        with parsing(p, what):
+            iid = text(vm, "id", p, what, required=True)
+            product = text(vm, "type", p, what) or ""
+            native_state = text(vm, "state", p, what) or ""
+            public_ip = private_ip = None
+            nics = vm.get("network_interfaces") or []
+            if isinstance(nics, list) and nics:
+                ips = obj(nics[0], p, what, "network_interfaces[0]").get("ips") or []
+                if isinstance(ips, list) and ips:
+                    first = obj(ips[0], p, what, "network_interfaces[0].ips[0]")
+                    pub = first.get("public_ipv4") or {}
+                    priv = first.get("private_ipv4") or {}
+                    public_ip = text(obj(pub, p, what, "public_ipv4"), "address", p, what)
+                    private_ip = text(obj(priv, p, what, "private_ipv4"), "address", p, what)
+            price, source = self._list_price(product)
+            reservation = text(vm, "reservation_id", p, what) or None
+            return Instance(
+                provider=self.name, id=str(iid), name=text(vm, "name", p, what) or "",
+                state=map_state(native_state.removeprefix("STATE_"), STATE), native_state=native_state,
+                native_type=product, gpu=self._shape(product), region=text(vm, "location", p, what),
+                public_ip=public_ip or None, private_ip=private_ip or None, reserved=reservation is not None,
+                reservation_id=reservation, price_per_hour=price, price_source=source,
+                created_at=parse_utc(text(vm, "created_at", p, what)), labels={}, can_terminate=True,
+            )
+
+    # ------------------------------------------------------------------ reads
+    def list_instances(self) -> list[Instance]:
+        what = "GET instances"
+        return [self._instance(vm, what) for vm in self._pages(self._instances_path(), {}, what)]
+
+    def get_instance(self, instance_id: str) -> Instance:
+        try:
+            return self._instance(self._get(self._instances_path(instance_id)), "GET instance")
+        except PermissionDenied:  # a missing VM may answer 403 (§6.5); the project itself answered other calls
+            raise NotFound(f"instance {instance_id} does not exist in this Crusoe project", provider=self.name) from None
+
+    def find_by_name(self, name: str) -> list[Instance]:
+        if "," in name or not name:  # the server splits the filter on commas
+            return super(CrusoeProvider, self).find_by_name(name)
+        what = "GET instances by name"
+        found = self._pages(self._instances_path(), {"names": name}, what)
+        return [i for i in (self._instance(vm, what) for vm in found) if i.name == name]
+
+    def reservations(self) -> list[Reservation]:
+        """Crusoe keeps reservations per organization (§1.3); vmops does not map them yet: none are shown, and
+        creates leave placement to Crusoe (``reservation_specification``)."""
+        return []
+
+    def _quota_left(self) -> dict[str, int]:
+        """Instances the project may still make per product family (``available`` of its GPU quotas)."""
+        what, p = "GET quotas", self.name
+        try:
+            body = self._get(f"{self._base}/quotas")
+        except NotFound:
+            return {}
+        out: dict[str, int] = {}
+        for q in items(body, "quotas", p, what):
+            name = text(q, "programmatic_name", p, what) or ""
+            if name:
+                out[name] = integer(q, "available", p, what, 0)
+        return out
+
+    def offers(self, shape: GpuShape | None = None) -> list[Offer]:
+        what, p = "GET capacities", self.name
+        types = self.cloud_types()
+        rows = items(self._get("/capacities"), "items", p, what)
+        quota = self._quota_left()
+        out: list[Offer] = []
+        for row in rows:
+            product = text(row, "type", p, what, required=True) or ""
+            location = text(row, "location", p, what, required=True)
+            gpu = types[product].shape if product in types else None
+            if gpu is None or (shape is not None and gpu != shape):
+                continue
+            n = integer(row, "quantity", p, what, 0)
+            family = product.split(".")[0]
+            if family in quota:
+                n = min(n, quota[family])
+            price, source = self._list_price(product)
+            out.append(Offer(provider=self.name, gpu=gpu, native_type=product, region=location, price_per_hour=price,
+                             price_source=source or LIST_PRICE_NOTE, available=n, has_capacity=n > 0))
+        return out
+
+    # ------------------------------------------------------------------ create
+    def _product_for(self, native_type: str) -> str:
+        """The product to create for ``native_type``: a product name of this API, or any catalogue name
+        (either dialect) mapped through its GPU shape to a product the types endpoint lists."""
+        types = self.cloud_types()
+        if native_type in types:
+            return native_type
+        known = self.catalogue.type_named(native_type)
+        if known is not None:
+            preferred = [t.name for t in self.catalogue.cloud_types if t.shape == known.shape and t.name in types]
+            same = preferred or [n for n, t in types.items() if t.shape == known.shape]
+            if same:
+                return same[0]
+        raise InvalidArgument(f"{native_type!r} is not a Crusoe product", provider=self.name,
+                              hint="Products of this project: " + ", ".join(sorted(types)))
+
+    def _location_for(self, product: str, region: str | None) -> str:
+        rows = [r for r in items(self._get("/capacities", params={"product_name": product}), "items", self.name,
+                                 "GET capacities") if r.get("type") == product]
+        if region:
+            if rows and region not in {r.get("location") for r in rows}:
+                raise InvalidArgument(f"Crusoe has no location {region!r} for {product}", provider=self.name,
+                                      hint="Locations: " + ", ".join(sorted({str(r.get('location')) for r in rows})))
+            return region
+        for r in rows:
+            if isinstance(r.get("quantity"), int) and r["quantity"] > 0 and isinstance(r.get("location"), str):
+                return r["location"]
+        raise InsufficientCapacity(f"no Crusoe location has capacity for {product}", provider=self.name)
+
+    @staticmethod
+    def _reservation_spec(request: CreateRequest) -> dict[str, Any] | None:
+        policy = request.reservation_policy
+        if policy is ReservationPolicy.STRICT:
+            if not request.reservation_ids:
+                raise InvalidArgument("a strict reservation policy needs a reservation id at Crusoe", provider="crusoe",
+                                      hint="Pass --reservation ID")
+            return {"id": request.reservation_ids[0]}
+        if policy is ReservationPolicy.FORBID:
+            return {"selection_strategy": "on_demand"}
+        return None  # AUTO: Crusoe's default placement (reservations first, lowest cost)
+
+    def create(self, request: CreateRequest, *, wait: bool = True) -> Instance:
+        if not request.name:
+            raise InvalidArgument("a Crusoe VM needs a name (vmops finds lost creates by name)", provider=self.name)
+        product = self._product_for(request.native_type)
+        body: dict[str, Any] = {"name": request.name, "type": product,
+                                "location": self._location_for(product, request.region),
+                                "ssh_public_key": public_key_text(self.settings)}
+        spec = self._reservation_spec(request)
+        if spec:
+            body["reservation_specification"] = spec
+        before = (set(request.known_ids) if request.known_ids is not None
+                  else {i.id for i in self.find_by_name(request.name)})
+
+        def find_new() -> list[Instance]:
+            return [i for i in self.find_by_name(request.name) if i.id not in before]
+
+        done = protocol.create_resolving(
+            lambda: self._client.request("POST", self._instances_path(), json=body, idempotent=False),
+            find_new, self.timing)
+        if done.adopted is not None:
+            return self._settle(done.adopted, None, "create") if wait else done.adopted
+        op = self._operation(done.answer, "POST instances")
+        new_id = None
+        if op is not None:
+            meta = op.get("metadata")
+            new_id = meta.get("id") if isinstance(meta, Mapping) and isinstance(meta.get("id"), str) else None
+        if new_id:
+            inst = protocol.retrying(lambda: self.get_instance(str(new_id)), self.timing)
+        else:  # no id in the operation (unconfirmed placement, §6.2): the unique name finds it
+            inst = self._await_named(request.name, find_new, op, product, body["location"])
+        return self._settle(inst, op, "create") if wait else inst
+
+    def _await_named(self, name: str, find_new: Callable[[], list[Instance]], op: dict[str, Any] | None,
+                     product: str, location: str) -> Instance:
+        """The VM an accepted create made, found by its unique name; polls until it is listed, the operation
+        fails (``_fail_created`` raises) or the operation timeout passes (OutcomeUnknown: the caller's later
+        lookups by name settle it). Never returns an instance without an id."""
+        started = time.monotonic()
+        deadline = started + self.timing.op_timeout
+        pending = Instance(provider=self.name, id="", name=name, state=State.CREATING, native_state="(accepted)",
+                           native_type=product, gpu=self._shape(product), region=location)
+        path = (f"{self._instances_path()}/operations/{segment(str(op['operation_id']), 'operation id')}"
+                if op else None)
+        while True:
+            found = protocol.retrying(find_new, self.timing)
+            if found:
+                return found[0]
+            if path is not None and op is not None:
+                op = obj(self._get(path), self.name, "GET operation")
+                if op.get("state") == "FAILED":
+                    self._fail_created(pending, dict(op), "create")
+            if time.monotonic() >= deadline:  # accepted, not (yet) listed: a later lookup by name resolves it
+                raise OutcomeUnknown(f"create of {name} was accepted but no VM carried its name after "
+                                     f"{self.timing.op_timeout:g}s", provider=self.name)
+            time.sleep(self.poll_delay(time.monotonic() - started))
+
+    # ------------------------------------------------------------------ lifecycle
+    def _mutate(self, verb: str, instance_id: str, method: str, path: str, body: Any,
+                took_effect: Callable[[Instance], bool]) -> tuple[Instance | None, dict[str, Any] | None]:
+        """The reference adapter's send-then-confirm, through the shared protocol; the answer is an operation."""
+        def confirm() -> bool:
+            return took_effect(self.get_instance(instance_id))
+
+        answer = protocol.mutate_confirming(
+            lambda: self._client.request(method, path, json=body, idempotent=False), confirm, self.timing,
+            gone_is_done=verb == "destroy")
+        if answer is None:
+            return None, None
+        return None, self._operation(answer, f"{method} instance")
+
+    def reboot(self, instance_id: str, *, wait: bool = True) -> Instance:
+        raise Unsupported("Crusoe has no soft reboot", provider=self.name,
+                          hint="Use `vm reset` (hard power cycle) or `vm restart` (stop, then start)")
+
+    def reset(self, instance_id: str, *, wait: bool = True) -> Instance:
+        return self._action("reset", instance_id, "PATCH", "", {"action": "RESET"}, wait, lambda i: False)
+
+    def restart(self, instance_id: str, *, wait: bool = True) -> Instance:
+        """STOP then START (the real API has no restart action); always waits for the stop."""
+        self.stop(instance_id, wait=True)
+        return self.start(instance_id, wait=wait)
+
+    # ------------------------------------------------------------------ diagnostics (`vm doctor`)
+    def check_access(self) -> str:
+        project = self.project()
+        return f"project {project}: {len(self.cloud_types())} VM types"
+
+    def clock_skew(self) -> float | None:
+        """The server's ``Date`` minus this machine's clock (signatures carry the time; §1.2)."""
+        from email.utils import parsedate_to_datetime
+
+        from vmops.providers.http import _no_tls
+        from vmops.providers.tls import ssl_context
+
+        url = self.settings.url
+        verify = ssl_context(self.settings) if url.startswith("https://") else _no_tls()
+        try:
+            with httpx.Client(timeout=min(10.0, self.timing.request_timeout), verify=verify, trust_env=False) as c:
+                before = time.time()
+                resp = c.get(url + "/locations")  # unsigned: any answer carries the server's Date
+                after = time.time()
+            server = parsedate_to_datetime(resp.headers["date"]).timestamp()
+        except (httpx.HTTPError, KeyError, TypeError, ValueError):
+            return None
+        return server - (before + after) / 2
