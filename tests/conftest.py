@@ -48,6 +48,20 @@ def _nebius_server():
     sim.stop()
 
 
+@pytest.fixture(scope="session")
+def _nebius_cloud_server():
+    sim = _server("vmops.sim.nebius_cloud:NebiusCloudSim")
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture
+def nebius_cloud_sim(_nebius_cloud_server):
+    """The simulator of Nebius' public API (cloud dialect), reset; plaintext, static token ``nebius-iam-token-001``."""
+    _nebius_cloud_server.reset()
+    return _nebius_cloud_server
+
+
 @pytest.fixture
 def crusoe_sim(_crusoe_server):
     _crusoe_server.reset()

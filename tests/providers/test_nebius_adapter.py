@@ -1,17 +1,22 @@
-"""NebiusProvider against the Nebius simulator on loopback (real gRPC, time scale 0.05)."""
+"""The Nebius adapters against their simulators on loopback (real gRPC, time scale 0.05): NebiusProvider (the
+reference dialect) and NebiusCloudProvider (Nebius' public API, ../shared/cloud-apis.md section 3). Behaviour both
+dialects share is tested once, parametrised by the ``rig`` fixture; the rest is per dialect."""
 
 from __future__ import annotations
 
 import socket
+import time
 from concurrent import futures
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Iterator
+from pathlib import Path
+from typing import Any, Callable, Iterator
 
 import grpc
 import pytest
 
 from vmops._gen.nebius.compute.v1 import instance_pb2 as pb
-from vmops.config import ProviderSettings, Secret
+from vmops.config import NebiusCloudSettings, ProviderSettings, Secret
 from vmops.errors import (
     AuthError,
     FailedPrecondition,
@@ -26,13 +31,15 @@ from vmops.errors import (
     VmopsError,
 )
 from vmops.model import CreateRequest, GpuShape, ReservationPolicy, State
-from vmops.providers.base import Timing
+from vmops.providers.base import Provider, Timing
 from vmops.providers.nebius import STATE, InstanceFailed, NebiusProvider, map_error
+from vmops.providers.nebius_cloud import NebiusCloudProvider
 from vmops.sim.common import Fault, SimOptions
 from vmops.sim.nebius import NebiusSim
 
 KEY = "nebius-test-key-001"
 P1, P2 = "project-e1a2b3c4", "project-f5d6e7f8"
+CLOUD_PARENT = "project-e00vmopssim01"
 H100_1 = "gpu-h100-sxm/1gpu-16vcpu-200gb"
 H100_8 = "gpu-h100-sxm/8gpu-160vcpu-1600gb"
 H200_8 = "gpu-h200-sxm/8gpu-160vcpu-2048gb"
@@ -152,16 +159,6 @@ def test_reservations_and_offers(neb: NebiusProvider) -> None:
 
 
 # ---- mutations ----------------------------------------------------------------------------------------
-def test_create_settles_running_with_one_list_per_tick(neb: NebiusProvider, nebius_sim: NebiusSim) -> None:
-    inst = neb.create(CreateRequest(name="job-1", native_type=H100_1, labels={"fleet": "f1"}))
-    assert inst.state is State.RUNNING and inst.public_ip and inst.private_ip == "10.0.0.21"
-    assert dict(inst.labels) == {"fleet": "f1"} and not inst.reserved
-    assert inst.gpu == GpuShape("h100", 1)
-    counts = nebius_sim.requests.counts()
-    assert counts["InstanceService/Create"] == 1 and counts.get("InstanceService/Get", 0) == 0
-    assert counts["InstanceService/List"] >= 2  # polled by listing
-
-
 def test_create_without_wait_and_reservation_policies(neb: NebiusProvider) -> None:
     inst = neb.create(CreateRequest(name="r", native_type=H200_8), wait=False)
     assert inst.state is State.CREATING and inst.reservation_id == "rsv-neb-002"
@@ -178,69 +175,7 @@ def test_create_without_wait_and_reservation_policies(neb: NebiusProvider) -> No
         neb.create(CreateRequest(name="f3", native_type=H200_8, reservation_policy=ReservationPolicy.FORBID))
 
 
-def test_create_rejects_unknown_type_and_region_before_calling(neb: NebiusProvider, nebius_sim: NebiusSim) -> None:
-    with pytest.raises(InvalidArgument, match="not a Nebius platform"):
-        neb.create(CreateRequest(name="x", native_type="h100.8x"))
-    with pytest.raises(InvalidArgument, match="no regions"):
-        neb.create(CreateRequest(name="x", native_type=H100_1, region="us-east1"))
-    assert nebius_sim.requests.counts() == {}
-
-
-def test_idempotency_key_is_honoured(neb: NebiusProvider, nebius_sim: NebiusSim) -> None:
-    a = neb.create(CreateRequest(name="idem", native_type=H100_1, idempotency_key="fleet-x-0"), wait=False)
-    b = neb.create(CreateRequest(name="idem", native_type=H100_1, idempotency_key="fleet-x-0"), wait=False)
-    assert a.id == b.id
-    assert [i.id for i in neb.find_by_name("idem")] == [a.id]
-
-
-def test_stop_start_destroy_settle(neb: NebiusProvider, nebius_sim: NebiusSim) -> None:
-    inst = neb.create(CreateRequest(name="life", native_type=H100_1))
-    with pytest.raises(FailedPrecondition, match="Instance not stopped"):
-        neb.start(inst.id)
-    stopped = neb.stop(inst.id)
-    assert stopped.state is State.STOPPED and stopped.public_ip == inst.public_ip
-    with pytest.raises(FailedPrecondition, match="Instance not running"):
-        neb.stop(inst.id)
-    assert neb.start(inst.id).state is State.RUNNING
-    assert neb.stop(inst.id, wait=False).state is State.STOPPING
-    gone = neb.destroy(inst.id)
-    assert gone.state is State.DELETED and gone.id == inst.id
-    with pytest.raises(NotFound):
-        neb.get_instance(inst.id)
-    with pytest.raises(NotFound):
-        neb.destroy(inst.id)
-    assert neb.destroy_many([inst.id])[0].ok  # already gone counts as success
-
-
-def test_unsupported_verbs_raise_before_any_call(neb: NebiusProvider, nebius_sim: NebiusSim) -> None:
-    for verb in (neb.reboot, neb.reset, neb.restart):
-        with pytest.raises(Unsupported):
-            verb("anything")
-    assert nebius_sim.requests.counts() == {}
-    caps = NebiusProvider.capabilities
-    assert caps.stop_start and caps.labels and caps.idempotency_key
-    assert not (caps.regions or caps.exact_capacity or caps.capacity_signal or caps.reboot or caps.reset or caps.restart)
-
-
 # ---- errors -------------------------------------------------------------------------------------------
-def test_bad_key_and_wrong_parent(nebius_sim: NebiusSim) -> None:
-    secret = "nebius-SECRET-key-999"
-    p = make(nebius_sim.address, key=secret)
-    errors: list[VmopsError] = []
-    for call in (p.list_instances, p.reservations, lambda: p.get_instance("x"),
-                 lambda: p.create(CreateRequest(name="x", native_type=H100_1))):
-        with pytest.raises(AuthError) as e:
-            call()
-        errors.append(e.value)
-    q = make(nebius_sim.address, scope="project-zzz")
-    with pytest.raises(PermissionDenied, match="Parent project-zzz not found") as e2:
-        q.list_instances()
-    errors.append(e2.value)
-    for err in errors:
-        assert secret not in str(err) and secret not in repr(err) and KEY not in str(err)
-    assert "rejected" in str(errors[0])
-
-
 def test_provider_down_is_unavailable() -> None:
     p = make(f"127.0.0.1:{free_port()}", timing=Timing(poll_interval=0.02, op_timeout=1, retry_attempts=2,
                                                          retry_base_delay=0.01, request_timeout=3))
@@ -310,29 +245,6 @@ def test_reads_retry_unavailable_internal_and_rate_limit(neb: NebiusProvider, ne
     assert outcomes == ["ok", "fault:rate_limit", "ok"]
 
 
-def test_reads_give_up_after_bounded_retries(neb: NebiusProvider, nebius_sim: NebiusSim) -> None:
-    nebius_sim.faults.add(Fault(endpoint="InstanceService/List", kind="error", grpc_code="UNAVAILABLE"))
-    with pytest.raises(ProviderUnavailable):
-        neb.list_instances()
-    assert nebius_sim.requests.count("InstanceService/List") == TIMING.retry_attempts
-
-
-def test_lost_create_answer_adopts_the_instance(neb: NebiusProvider, nebius_sim: NebiusSim) -> None:
-    nebius_sim.faults.add(Fault(endpoint="InstanceService/Create", kind="lose_response", times=1))
-    inst = neb.create(CreateRequest(name="lost-1", native_type=H100_1, labels={"fleet": "L"}))
-    assert inst.state is State.RUNNING
-    assert [i.id for i in neb.find_by_name("lost-1")] == [inst.id]
-    assert nebius_sim.requests.count("InstanceService/Create") == 1  # adopted, not re-sent
-
-
-def test_create_failing_before_commit_is_retried_once_without_duplicate(neb: NebiusProvider,
-                                                                       nebius_sim: NebiusSim) -> None:
-    nebius_sim.faults.add(Fault(endpoint="InstanceService/Create", kind="error", grpc_code="UNAVAILABLE", nth=(1,)))
-    inst = neb.create(CreateRequest(name="retry-1", native_type=H100_1))
-    assert [i.id for i in neb.find_by_name("retry-1")] == [inst.id]
-    assert nebius_sim.requests.count("InstanceService/Create") == 2
-
-
 def test_create_rate_limited_is_retried(neb: NebiusProvider, nebius_sim: NebiusSim) -> None:
     nebius_sim.faults.add(Fault(endpoint="InstanceService/Create", kind="error", grpc_code="RESOURCE_EXHAUSTED",
                                 message="rate limit exceeded", nth=(1,)))
@@ -357,16 +269,6 @@ def test_lost_stop_answer_still_settles(neb: NebiusProvider, nebius_sim: NebiusS
     assert neb.destroy(inst.id).state is State.DELETED
 
 
-def test_never_complete_times_out_naming_instance_and_state(nebius_sim: NebiusSim) -> None:
-    p = make(nebius_sim.address, timing=Timing(poll_interval=0.02, op_timeout=0.4, retry_base_delay=0.01))
-    nebius_sim.faults.add(Fault(endpoint="InstanceService/Create", kind="never_complete"))
-    with pytest.raises(OperationTimeout) as e:
-        p.create(CreateRequest(name="stuck", native_type=H100_1))
-    [stuck] = p.find_by_name("stuck")
-    assert e.value.instance_id == stuck.id and e.value.stuck_state == "creating"
-    assert stuck.id in str(e.value) and "creating" in str(e.value)
-
-
 def test_fail_after_accept_raises_typed_error_and_leaves_the_instance(neb: NebiusProvider,
                                                                       nebius_sim: NebiusSim) -> None:
     nebius_sim.faults.add(Fault(endpoint="InstanceService/Create", kind="fail_after_accept"))
@@ -376,3 +278,175 @@ def test_fail_after_accept_raises_typed_error_and_leaves_the_instance(neb: Nebiu
     assert e.value.state == "ERROR" and e.value.instance_id in str(e.value) and "still exists" in str(e.value)
     assert neb.get_instance(e.value.instance_id).state is State.ERROR
     assert neb.destroy(e.value.instance_id).state is State.DELETED
+
+
+# =====================================================================================================
+# Both dialects: the reference server's (NebiusProvider) and Nebius' public API (NebiusCloudProvider).
+# The same behaviour, one test, parametrised by `rig`; what differs between the dialects is said inline.
+# =====================================================================================================
+CLOUD_TOKEN = "nebius-iam-token-001"
+SSH_PUB = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHvmopsTestKeyOnlyForTheSimulator vmops@test"
+
+
+def make_cloud(address: str, *, token: str | None = CLOUD_TOKEN, scope: str | None = CLOUD_PARENT,
+               timing: Timing = TIMING, tls: bool | None = False, ca_bundle: str | None = None,
+               ssh_key_file: Path | None = None, subnet: str | None = None, credentials_file: Path | None = None,
+               token_endpoint: str | None = None, page_size: int = 100,
+               clock: Callable[[], float] = time.time) -> NebiusCloudProvider:
+    """A cloud-dialect adapter; ``tls=None`` leaves TLS at its default (on)."""
+    cloud = NebiusCloudSettings(iam_token=Secret(token or ""), ssh_public_key_file=str(ssh_key_file or ""),
+                                subnet=subnet, credentials_file=str(credentials_file) if credentials_file else None,
+                                token_endpoint=token_endpoint, page_size=page_size)
+    sources = {"tls": "default" if tls is None else "env"}
+    return NebiusCloudProvider(ProviderSettings(name="nebius", url=address, api_key=Secret(""), scope=scope,
+                                                tls=bool(tls), ca_bundle=ca_bundle, sources=sources,
+                                                nebius_cloud=cloud), timing, clock=clock)
+
+
+@dataclass
+class Rig:
+    dialect: str
+    sim: Any
+    provider: Provider
+    make: Callable[..., Provider]  # make(credential=..., scope=..., timing=...)
+    name: str = "nebius"
+
+
+@pytest.fixture
+def ssh_key_file(tmp_path: Path) -> Path:
+    path = tmp_path / "id_ed25519.pub"
+    path.write_text(SSH_PUB + "\n")
+    return path
+
+
+@pytest.fixture(params=["reference", "cloud"])
+def rig(request: pytest.FixtureRequest, ssh_key_file: Path) -> Iterator[Rig]:
+    if request.param == "reference":
+        sim = request.getfixturevalue("nebius_sim")
+
+        def mk(credential: str = KEY, scope: str | None = P1, timing: Timing = TIMING) -> Provider:
+            return make(sim.address, key=credential, scope=scope, timing=timing)
+    else:
+        sim = request.getfixturevalue("nebius_cloud_sim")
+
+        def mk(credential: str = CLOUD_TOKEN, scope: str | None = CLOUD_PARENT, timing: Timing = TIMING) -> Provider:
+            return make_cloud(sim.address, token=credential, scope=scope, timing=timing, ssh_key_file=ssh_key_file)
+    p = mk()
+    yield Rig(request.param, sim, p, mk)
+    p.close()
+
+
+def test_create_settles_running(rig: Rig) -> None:
+    inst = rig.provider.create(CreateRequest(name="job-1", native_type=H100_1, labels={"fleet": "f1"}))
+    assert inst.state is State.RUNNING and inst.public_ip and inst.private_ip
+    assert "/" not in inst.private_ip and "/" not in inst.public_ip  # the cloud API's CIDR suffix is stripped
+    assert dict(inst.labels) == {"fleet": "f1"} and not inst.reserved
+    assert inst.gpu == GpuShape("h100", 1) and inst.native_type == H100_1
+    counts = rig.sim.requests.counts()
+    assert counts["InstanceService/Create"] == 1 and counts.get("InstanceService/Get", 0) == 0
+    assert counts["InstanceService/List"] >= 1  # settled by listing, not by one Get per instance
+    if rig.dialect == "reference":
+        assert inst.private_ip == "10.0.0.21"
+
+
+def test_create_rejects_unknown_type_and_region_before_calling(rig: Rig) -> None:
+    with pytest.raises(InvalidArgument, match="not a Nebius platform"):
+        rig.provider.create(CreateRequest(name="x", native_type="h100.8x"))
+    with pytest.raises(InvalidArgument, match="no regions"):
+        rig.provider.create(CreateRequest(name="x", native_type=H100_1, region="us-east1"))
+    assert rig.sim.requests.counts() == {}
+
+
+def test_idempotency_key_is_honoured(rig: Rig) -> None:
+    a = rig.provider.create(CreateRequest(name="idem", native_type=H100_1, idempotency_key="fleet-x-0"), wait=False)
+    b = rig.provider.create(CreateRequest(name="idem", native_type=H100_1, idempotency_key="fleet-x-0"), wait=False)
+    assert a.id == b.id
+    assert [i.id for i in rig.provider.find_by_name("idem")] == [a.id]
+
+
+def test_stop_start_destroy_settle(rig: Rig) -> None:
+    p = rig.provider
+    inst = p.create(CreateRequest(name="life", native_type=H100_1))
+    with pytest.raises(FailedPrecondition):
+        p.start(inst.id)
+    stopped = p.stop(inst.id)
+    assert stopped.state is State.STOPPED and stopped.public_ip == inst.public_ip
+    with pytest.raises(FailedPrecondition):
+        p.stop(inst.id)
+    assert p.start(inst.id).state is State.RUNNING
+    assert p.stop(inst.id, wait=False).state is State.STOPPING
+    gone = p.destroy(inst.id)
+    assert gone.state is State.DELETED and gone.id == inst.id
+    with pytest.raises(NotFound):
+        p.get_instance(inst.id)
+    with pytest.raises(NotFound):
+        p.destroy(inst.id)
+    assert p.destroy_many([inst.id])[0].ok  # already gone counts as success
+
+
+def test_unsupported_verbs_raise_before_any_call(rig: Rig) -> None:
+    for verb in (rig.provider.reboot, rig.provider.reset, rig.provider.restart):
+        with pytest.raises(Unsupported):
+            verb("anything")
+    assert rig.sim.requests.counts() == {}
+    caps = type(rig.provider).capabilities
+    assert caps.stop_start and caps.labels and caps.idempotency_key
+    assert not (caps.regions or caps.exact_capacity or caps.capacity_signal or caps.reboot or caps.reset or caps.restart)
+
+
+def test_bad_credential_and_wrong_parent(rig: Rig) -> None:
+    secret = "nebius-SECRET-key-999"
+    p = rig.make(credential=secret)
+    errors: list[VmopsError] = []
+    for call in (p.list_instances, lambda: p.get_instance("x"),
+                 lambda: p.create(CreateRequest(name="x", native_type=H100_1))):
+        with pytest.raises(AuthError) as e:
+            call()
+        errors.append(e.value)
+    q = rig.make(scope="project-zzz")
+    with pytest.raises(PermissionDenied, match="project-zzz") as e2:
+        q.list_instances()
+    errors.append(e2.value)
+    for err in errors:
+        assert secret not in str(err) and secret not in repr(err) and KEY not in str(err) and CLOUD_TOKEN not in str(err)
+    assert "rejected" in str(errors[0])
+    assert not any(r.mutating for r in rig.sim.requests.records())  # nothing was created
+    p.close()
+    q.close()
+
+
+def test_reads_retry_and_give_up_after_bounded_retries(rig: Rig) -> None:
+    rig.sim.faults.add(Fault(endpoint="InstanceService/List", kind="error", grpc_code="UNAVAILABLE", nth=(1, 2)))
+    rig.provider.list_instances()
+    assert rig.sim.requests.count("InstanceService/List") == 3
+    rig.sim.faults.add(Fault(endpoint="InstanceService/List", kind="error", grpc_code="UNAVAILABLE"))
+    with pytest.raises(ProviderUnavailable):
+        rig.provider.list_instances()
+    assert rig.sim.requests.count("InstanceService/List") == 3 + TIMING.retry_attempts
+
+
+def test_lost_create_answer_makes_one_instance(rig: Rig) -> None:
+    rig.sim.faults.add(Fault(endpoint="InstanceService/Create", kind="lose_response", times=1))
+    inst = rig.provider.create(CreateRequest(name="lost-1", native_type=H100_1, labels={"fleet": "L"}))
+    assert inst.state is State.RUNNING
+    assert [i.id for i in rig.provider.find_by_name("lost-1")] == [inst.id]
+    # reference: adopted by name without resending; cloud: resent with the same key, answered with the original
+    assert rig.sim.requests.count("InstanceService/Create") == {"reference": 1, "cloud": 2}[rig.dialect]
+
+
+def test_create_failing_before_commit_is_retried_once_without_duplicate(rig: Rig) -> None:
+    rig.sim.faults.add(Fault(endpoint="InstanceService/Create", kind="error", grpc_code="UNAVAILABLE", nth=(1,)))
+    inst = rig.provider.create(CreateRequest(name="retry-1", native_type=H100_1))
+    assert [i.id for i in rig.provider.find_by_name("retry-1")] == [inst.id]
+    assert rig.sim.requests.count("InstanceService/Create") == 2
+
+
+def test_never_complete_times_out_naming_the_instance(rig: Rig) -> None:
+    p = rig.make(timing=Timing(poll_interval=0.02, op_timeout=0.4, retry_base_delay=0.01))
+    rig.sim.faults.add(Fault(endpoint="InstanceService/Create", kind="never_complete"))
+    with pytest.raises(OperationTimeout) as e:
+        p.create(CreateRequest(name="stuck", native_type=H100_1))
+    [stuck] = p.find_by_name("stuck")
+    assert stuck.state is State.CREATING
+    assert e.value.instance_id == stuck.id and stuck.id in str(e.value)
+    p.close()

@@ -256,6 +256,7 @@ class NebiusCloudProvider(Provider):
         self._token_service = tokens_grpc.TokenExchangeServiceStub(self._channel(self.token_target))
         self.credentials = self._token_source(clock)
         self._subnet: str | None = self.cloud.subnet
+        self._boot_disks: dict[str, str] = {}  # instance id -> the boot disk this adapter made for it
         self._pending_disks: dict[str, str] = {}  # instance id -> boot disk to delete once the instance is gone
         self._creating: set[str] = set()  # instances this adapter created and has not yet seen settle
 
@@ -378,7 +379,8 @@ class NebiusCloudProvider(Provider):
         while not op.HasField("status"):
             waited = time.monotonic() - started
             if waited >= self.timing.op_timeout:
-                raise OperationTimeout(f"{what}: operation {op.id} has not finished after "
+                about = f" on {op.resource_id}" if op.resource_id else ""
+                raise OperationTimeout(f"{what}: operation {op.id}{about} has not finished after "
                                        f"{self.timing.op_timeout:g}s", provider=self.name,
                                        instance_id=op.resource_id or None, stuck_state="running")
             time.sleep(self.poll_delay(waited))
@@ -575,7 +577,8 @@ class NebiusCloudProvider(Provider):
         try:
             iid = self._create_instance(request, platform, preset, disk_id, subnet, user_data, wait)
         except BaseException:
-            self._delete_disk_quietly(disk_id)
+            if disk_id not in self._boot_disks.values():  # no instance holds it: nothing else will delete it
+                self._delete_disk_quietly(disk_id)
             raise
         if not wait:
             self._creating.add(iid)
@@ -604,7 +607,7 @@ class NebiusCloudProvider(Provider):
         iid = op.resource_id
         if not iid:
             raise MalformedAnswer(f"malformed answer to {what}: the operation names no instance", provider=self.name)
-        self._pending_disks[iid] = disk_id  # from here on, the disk follows the instance
+        self._boot_disks[iid] = disk_id  # from here on, the disk follows the instance
         if wait:
             try:
                 self._await(op, what)
@@ -623,7 +626,7 @@ class NebiusCloudProvider(Provider):
         except VmopsError as e:
             log.warning("nebius: could not delete failed instance %s: %s", iid, e)
             return
-        self._pending_disks.pop(iid, None)
+        self._boot_disks.pop(iid, None)
         self._delete_disk_quietly(disk_id)
 
     def _delete_instance(self, iid: str) -> None:
@@ -675,11 +678,12 @@ class NebiusCloudProvider(Provider):
         _check_id(instance_id)
         native = self._get_native(instance_id)  # NotFound: already gone
         current = self.to_instance(native, f"getting instance {instance_id}")
-        disk_id = native.spec.boot_disk.existing_disk.id or self._pending_disks.get(instance_id, "")
+        disk_id = native.spec.boot_disk.existing_disk.id or self._boot_disks.get(instance_id, "")
         what = f"deleting instance {instance_id}"
         op = self._mutate(self._instances.Delete, svc.DeleteInstanceRequest(id=instance_id), what=what,
                           key=_idempotency_key(None, "delete"))
         self._creating.discard(instance_id)
+        self._boot_disks.pop(instance_id, None)
         if disk_id:
             self._pending_disks[instance_id] = disk_id
         if not wait:

@@ -2,6 +2,7 @@
 
     python -m vmops.sim.host --state-file FILE [--crusoe-port 8001] [--lambda-port 8002]
                              [--nebius-port 50051] [--control-port 0] [--scale 1.0] [--scenario FILE]
+                             [--dialect reference|cloud]
 
 It binds 127.0.0.1 only, writes FILE (JSON: pid, addresses, control URL) once every server listens,
 serves a small control API on the control port, and exits cleanly on SIGTERM/SIGINT:
@@ -33,12 +34,15 @@ SIMULATORS = {
     "nebius": "vmops.sim.nebius:NebiusSim",
 }
 DEFAULT_PORTS = {"crusoe": 8001, "lambda": 8002, "nebius": 50051}
+#: simulators of the providers' real APIs (``--dialect cloud``); providers not listed keep their reference one
+CLOUD_SIMULATORS = {"nebius": "vmops.sim.nebius_cloud:NebiusCloudSim"}
 
 
-def build(name: str, scenario: dict[str, Any], scale: float | None) -> Simulator:
+def build(name: str, scenario: dict[str, Any], scale: float | None, dialect: str = "reference") -> Simulator:
     import importlib
 
-    mod, _, cls = SIMULATORS[name].partition(":")
+    path = CLOUD_SIMULATORS.get(name, SIMULATORS[name]) if dialect == "cloud" else SIMULATORS[name]
+    mod, _, cls = path.partition(":")
     return getattr(importlib.import_module(mod), cls)(options_for(name, scenario, scale))
 
 
@@ -97,13 +101,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--control-port", type=int, default=0)
     ap.add_argument("--scale", type=float, default=None)
     ap.add_argument("--scenario", default=None)
+    ap.add_argument("--dialect", choices=("reference", "cloud"), default="reference")
     args = ap.parse_args(argv)
 
     scenario = load_scenario(args.scenario) if args.scenario else {}
     sims: dict[str, Simulator] = {}
     try:
         for name in SIMULATORS:
-            sim = build(name, scenario, args.scale)
+            sim = build(name, scenario, args.scale, args.dialect)
             sims[name] = sim
             sim.start(getattr(args, f"{name}_port"), "127.0.0.1")
     except OSError as e:

@@ -201,6 +201,7 @@ class NebiusCloudSim(Simulator):
         self.idempotency: dict[tuple[str, str], str] = {}  # (method, key) -> operation id
         self.issued: dict[str, float] = {}  # access token -> expiry (wall clock)
         self.holding: set[str] = set()  # instances holding a unit of capacity
+        self.keys: list[tuple[str, str | None]] = []  # (endpoint, x-idempotency-key) of every mutation
         for e in sc.get("instances") or []:
             count = int(e.get("count", 1))
             for k in range(count):
@@ -735,6 +736,14 @@ def _key(context: grpc.ServicerContext) -> str | None:
     return None
 
 
+def _keyed(sim: NebiusCloudSim, endpoint: str, context: grpc.ServicerContext) -> str | None:
+    """The call's idempotency key, remembered in ``sim.keys`` (endpoint, key or None) for tests."""
+    key = _key(context)
+    with sim.lock:
+        sim.keys.append((endpoint, key))
+    return key
+
+
 class _Instances(svc_grpc.InstanceServiceServicer):
     def __init__(self, sim: NebiusCloudSim) -> None:
         self.sim = sim
@@ -749,20 +758,20 @@ class _Instances(svc_grpc.InstanceServiceServicer):
         return self.sim.serve("InstanceService/List", context, lambda fx: self.sim.list_instances(request))
 
     def Create(self, request: Any, context: Any) -> Any:
-        key = _key(context)
+        key = _keyed(self.sim, "InstanceService/Create", context)
         return self.sim.serve("InstanceService/Create", context, lambda fx: self.sim.create_instance(request, key, fx))
 
     def Delete(self, request: Any, context: Any) -> Any:
-        key = _key(context)
+        key = _keyed(self.sim, "InstanceService/Delete", context)
         return self.sim.serve("InstanceService/Delete", context, lambda fx: self.sim.delete_instance(request, key, fx))
 
     def Start(self, request: Any, context: Any) -> Any:
-        key = _key(context)
+        key = _keyed(self.sim, "InstanceService/Start", context)
         return self.sim.serve("InstanceService/Start", context,
                               lambda fx: self.sim._transition("InstanceService/Start", request, key, fx))
 
     def Stop(self, request: Any, context: Any) -> Any:
-        key = _key(context)
+        key = _keyed(self.sim, "InstanceService/Stop", context)
         return self.sim.serve("InstanceService/Stop", context,
                               lambda fx: self.sim._transition("InstanceService/Stop", request, key, fx))
 
@@ -781,11 +790,11 @@ class _Disks(disk_service_pb2_grpc.DiskServiceServicer):
         return self.sim.serve("DiskService/List", context, lambda fx: self.sim.list_disks(request))
 
     def Create(self, request: Any, context: Any) -> Any:
-        key = _key(context)
+        key = _keyed(self.sim, "DiskService/Create", context)
         return self.sim.serve("DiskService/Create", context, lambda fx: self.sim.create_disk(request, key, fx))
 
     def Delete(self, request: Any, context: Any) -> Any:
-        key = _key(context)
+        key = _keyed(self.sim, "DiskService/Delete", context)
         return self.sim.serve("DiskService/Delete", context, lambda fx: self.sim.delete_disk(request, key, fx))
 
 
