@@ -4,6 +4,9 @@ dialects share is tested once, parametrised by the ``rig`` fixture; the rest is 
 
 from __future__ import annotations
 
+import base64
+import json
+import re
 import socket
 import time
 from concurrent import futures
@@ -15,6 +18,8 @@ from typing import Any, Callable, Iterator
 import grpc
 import pytest
 
+from vmops._gen.cloud.nebius.common.v1 import error_pb2
+from vmops._gen.cloud.nebius.compute.v1 import instance_pb2 as cloud_pb
 from vmops._gen.nebius.compute.v1 import instance_pb2 as pb
 from vmops.config import NebiusCloudSettings, ProviderSettings, Secret
 from vmops.errors import (
@@ -22,20 +27,26 @@ from vmops.errors import (
     FailedPrecondition,
     InsufficientCapacity,
     InvalidArgument,
+    MalformedAnswer,
     NotFound,
     OperationTimeout,
     OutcomeUnknown,
     PermissionDenied,
     ProviderUnavailable,
     Unsupported,
+    UsageError,
     VmopsError,
 )
 from vmops.model import CreateRequest, GpuShape, ReservationPolicy, State
 from vmops.providers.base import Provider, Timing
 from vmops.providers.nebius import STATE, InstanceFailed, NebiusProvider, map_error
-from vmops.providers.nebius_cloud import NebiusCloudProvider
+from vmops.providers import nebius_auth
+from vmops.providers.nebius_cloud import NameTaken, NebiusCloudProvider
+from vmops.providers.nebius_cloud import map_error as cloud_map_error
+from vmops.providers.retry import RetryAfter
 from vmops.sim.common import Fault, SimOptions
 from vmops.sim.nebius import NebiusSim
+from vmops.sim.nebius_cloud import NebiusCloudSim
 
 KEY = "nebius-test-key-001"
 P1, P2 = "project-e1a2b3c4", "project-f5d6e7f8"
@@ -450,3 +461,436 @@ def test_never_complete_times_out_naming_the_instance(rig: Rig) -> None:
     assert stuck.state is State.CREATING
     assert e.value.instance_id == stuck.id and stuck.id in str(e.value)
     p.close()
+
+
+# =====================================================================================================
+# Cloud dialect only: boot disks, operations, idempotency keys, pagination, IAM tokens, TLS.
+# =====================================================================================================
+@pytest.fixture
+def cloud(nebius_cloud_sim: NebiusCloudSim, ssh_key_file: Path) -> Iterator[NebiusCloudProvider]:
+    p = make_cloud(nebius_cloud_sim.address, ssh_key_file=ssh_key_file)
+    yield p
+    p.close()
+
+
+def cloud_sim(scenario: dict[str, Any], **options: Any) -> NebiusCloudSim:
+    sim = NebiusCloudSim(SimOptions(time_scale=0.05, scenario=scenario, **options))
+    sim.start(0)
+    return sim
+
+
+def test_cloud_every_native_state_maps() -> None:
+    p = make_cloud("127.0.0.1:1")
+    expected = {"UNSPECIFIED": State.UNKNOWN, "CREATING": State.CREATING, "UPDATING": State.UNKNOWN,
+                "STARTING": State.STARTING, "RUNNING": State.RUNNING, "STOPPING": State.STOPPING,
+                "STOPPED": State.STOPPED, "DELETING": State.DELETING, "ERROR": State.ERROR}
+    for name, number in cloud_pb.InstanceStatus.InstanceState.items():
+        msg = cloud_pb.Instance()
+        msg.metadata.id = "computeinstance-e00x"
+        msg.status.state = number
+        assert p.to_instance(msg).state is expected[name], name
+    msg.status.state = 42  # type: ignore[assignment]
+    assert p.to_instance(msg).state is State.UNKNOWN
+    with pytest.raises(MalformedAnswer):
+        p.to_instance(cloud_pb.Instance())
+
+
+def test_cloud_create_makes_a_labelled_boot_disk_and_destroy_leaves_nothing(
+        cloud: NebiusCloudProvider, nebius_cloud_sim: NebiusCloudSim) -> None:
+    sim = nebius_cloud_sim
+    a = cloud.create(CreateRequest(name="d-1", native_type=H100_1, labels={"vmops-fleet": "f"}))
+    b = cloud.create(CreateRequest(name="d-2", native_type=H100_1, labels={"vmops-fleet": "f"}), wait=False)
+    with sim.lock:
+        disks = {d.metadata.name: d for d in sim.disks.values()}
+        spec = sim.instances[a.id].spec
+    assert set(disks) == {"d-1-boot", "d-2-boot"}
+    assert dict(disks["d-1-boot"].metadata.labels) == {"vmops-fleet": "f"}
+    assert disks["d-1-boot"].spec.source_image_family.image_family == "ubuntu22.04-cuda12"
+    assert spec.boot_disk.existing_disk.id == disks["d-1-boot"].metadata.id
+    assert SSH_PUB in spec.cloud_init_user_data and spec.cloud_init_user_data.startswith("#cloud-config")
+    assert spec.network_interfaces[0].subnet_id.startswith("vpcsubnet-")
+    assert cloud.destroy(a.id).state is State.DELETED
+    assert sim.disk_count() == 1
+    [result] = cloud.destroy_many([b.id], wait=False)  # what fleets do: destroy without waiting, then wait_for
+    assert result.ok
+    assert cloud.wait_for({b.id: frozenset({State.DELETED})})[b.id].state is State.DELETED
+    assert (sim.instance_count(), sim.disk_count()) == (0, 0)
+    mutations = [r.endpoint for r in sim.requests.records() if r.mutating]
+    assert mutations.count("DiskService/Delete") == 2
+    assert mutations.index("InstanceService/Delete") < mutations.index("DiskService/Delete")
+
+
+def test_cloud_destroy_keeps_a_boot_disk_vmops_did_not_make(nebius_cloud_sim: NebiusCloudSim,
+                                                            ssh_key_file: Path) -> None:
+    sim = cloud_sim({"instances": [{"name": "theirs", "labels": {"team": "ml"}}]})
+    try:
+        with sim.lock:
+            [disk] = sim.disks.values()
+            disk.metadata.name = "a-persistent-disk"
+        p = make_cloud(sim.address, ssh_key_file=ssh_key_file)
+        [inst] = p.list_instances()
+        assert p.destroy(inst.id).state is State.DELETED
+        assert (sim.instance_count(), sim.disk_count()) == (0, 1)  # detached, kept
+        p.close()
+    finally:
+        sim.stop()
+
+
+def test_cloud_late_capacity_failure_deletes_instance_and_disk(cloud: NebiusCloudProvider,
+                                                              nebius_cloud_sim: NebiusCloudSim) -> None:
+    nebius_cloud_sim.faults.add(Fault(endpoint="InstanceService/Create", kind="fail_after_accept", times=1))
+    with pytest.raises(InsufficientCapacity, match="went to STOPPED") as e:
+        cloud.create(CreateRequest(name="late", native_type=H100_1))
+    assert "deleted" in str(e.value)
+    assert (nebius_cloud_sim.instance_count(), nebius_cloud_sim.disk_count()) == (0, 0)
+
+
+@pytest.mark.parametrize("mode", ["stop", "operation", "sync"])
+def test_cloud_no_capacity_in_every_documented_form_leaves_nothing(mode: str, ssh_key_file: Path) -> None:
+    sim = cloud_sim({"capacity_failure": mode, "capacity": {CLOUD_PARENT: {H100_8: 0}}})
+    try:
+        p = make_cloud(sim.address, ssh_key_file=ssh_key_file)
+        with pytest.raises(InsufficientCapacity):
+            p.create(CreateRequest(name="big", native_type=H100_8))
+        assert (sim.instance_count(), sim.disk_count()) == (0, 0)
+        assert p.create(CreateRequest(name="small", native_type=H100_1)).state is State.RUNNING
+        p.close()
+    finally:
+        sim.stop()
+
+
+def test_cloud_late_failure_seen_by_a_fleet_wait_is_an_error(cloud: NebiusCloudProvider,
+                                                             nebius_cloud_sim: NebiusCloudSim) -> None:
+    nebius_cloud_sim.faults.add(Fault(endpoint="InstanceService/Create", kind="fail_after_accept", times=1))
+    inst = cloud.create(CreateRequest(name="f-0", native_type=H100_1), wait=False)
+    settled = frozenset({State.RUNNING, State.ERROR, State.DELETED})
+    seen = cloud.wait_for({inst.id: settled})[inst.id]
+    assert seen.state is State.ERROR and seen.native_state == "STOPPED"
+    assert cloud.stop(cloud.create(CreateRequest(name="f-1", native_type=H100_1)).id).state is State.STOPPED
+    # a VM stopped on purpose is STOPPED, not an error
+    assert {i.name: i.state for i in cloud.list_instances()}["f-1"] is State.STOPPED
+    for i in cloud.list_instances():
+        cloud.destroy(i.id)
+    assert (nebius_cloud_sim.instance_count(), nebius_cloud_sim.disk_count()) == (0, 0)
+
+
+def test_cloud_idempotency_key_on_every_mutation_reused_on_retries(cloud: NebiusCloudProvider,
+                                                                   nebius_cloud_sim: NebiusCloudSim) -> None:
+    sim = nebius_cloud_sim
+    sim.faults.add(Fault(endpoint="DiskService/Create", kind="error", grpc_code="UNAVAILABLE", nth=(1,)))
+    sim.faults.add(Fault(endpoint="InstanceService/Create", kind="lose_response", times=1))
+    sim.faults.add(Fault(endpoint="InstanceService/Stop", kind="lose_response", times=1))
+    inst = cloud.create(CreateRequest(name="k-1", native_type=H100_1))
+    cloud.stop(inst.id)
+    cloud.start(inst.id)
+    cloud.destroy(inst.id)
+    keys = list(sim.keys)
+    assert all(k and re.fullmatch(r"[A-Za-z0-9-]{8,}", k) for _, k in keys), keys
+    by_endpoint: dict[str, list[str | None]] = {}
+    for endpoint, k in keys:
+        by_endpoint.setdefault(endpoint, []).append(k)
+    assert len(by_endpoint["DiskService/Create"]) == 2 and len(set(by_endpoint["DiskService/Create"])) == 1
+    assert len(by_endpoint["InstanceService/Create"]) == 2 and len(set(by_endpoint["InstanceService/Create"])) == 1
+    assert len(by_endpoint["InstanceService/Stop"]) == 2 and len(set(by_endpoint["InstanceService/Stop"])) == 1
+    assert by_endpoint["DiskService/Create"][0] != by_endpoint["InstanceService/Create"][0]
+    assert (sim.instance_count(), sim.disk_count()) == (0, 0)
+
+
+def test_cloud_caller_key_derives_stable_keys(cloud: NebiusCloudProvider, nebius_cloud_sim: NebiusCloudSim) -> None:
+    cloud.create(CreateRequest(name="ck", native_type=H100_1, idempotency_key="fleet f/0 (odd chars)"), wait=False)
+    keys = dict(nebius_cloud_sim.keys)
+    assert all(re.fullmatch(r"[A-Za-z0-9-]+", k or "") for k in keys.values())
+    again = make_cloud(nebius_cloud_sim.address, ssh_key_file=Path(cloud.cloud.ssh_public_key_file or ""))
+    again.create(CreateRequest(name="ck", native_type=H100_1, idempotency_key="fleet f/0 (odd chars)"), wait=False)
+    assert dict(nebius_cloud_sim.keys[-2:]) == keys  # another process, same keys: the server deduplicates
+    assert nebius_cloud_sim.instance_count() == 1 and nebius_cloud_sim.disk_count() == 1
+    again.close()
+
+
+def test_cloud_list_follows_pages_to_the_end(ssh_key_file: Path) -> None:
+    sim = cloud_sim({"instances": [{"name": "p", "count": 10}], "max_page_size": 3})
+    try:
+        p = make_cloud(sim.address, ssh_key_file=ssh_key_file)
+        names = [i.name for i in p.list_instances()]
+        assert sorted(names) == sorted(f"p-{k}" for k in range(10)) and len(set(names)) == 10
+        assert sim.requests.count("InstanceService/List") == 4  # 3 + 3 + 3 + 1
+        assert len(p.list_disks()) == 10
+        p.close()
+    finally:
+        sim.stop()
+
+
+def test_cloud_list_of_2500_vms_in_pages_of_100(ssh_key_file: Path) -> None:
+    sim = cloud_sim({"instances": [{"name": "big", "count": 2500}], "max_page_size": 100})
+    try:
+        p = make_cloud(sim.address, ssh_key_file=ssh_key_file)
+        got = p.list_instances()
+        assert len({i.id for i in got}) == 2500
+        assert sim.requests.count("InstanceService/List") == 25
+        p.close()
+    finally:
+        sim.stop()
+
+
+def test_cloud_subnet_discovery(ssh_key_file: Path) -> None:
+    sim = cloud_sim({"subnets": {CLOUD_PARENT: ["default-subnet-a", "default-subnet-b"]}})
+    try:
+        p = make_cloud(sim.address, ssh_key_file=ssh_key_file)
+        with pytest.raises(UsageError, match="2 found.*default-subnet-a.*default-subnet-b") as e:
+            p.create(CreateRequest(name="s", native_type=H100_1))
+        assert "VMOPS_NEBIUS_SUBNET" in str(e.value)
+        assert not any(r.mutating for r in sim.requests.records())
+        with sim.lock:
+            chosen = sim.projects[CLOUD_PARENT].subnets[1].metadata.id
+        q = make_cloud(sim.address, ssh_key_file=ssh_key_file, subnet=chosen)
+        q.create(CreateRequest(name="s", native_type=H100_1), wait=False)
+        with sim.lock:
+            [inst] = sim.instances.values()
+        assert inst.spec.network_interfaces[0].subnet_id == chosen
+        p.close()
+        q.close()
+    finally:
+        sim.stop()
+
+
+def test_cloud_missing_or_bad_ssh_key_is_a_configuration_error(nebius_cloud_sim: NebiusCloudSim,
+                                                               tmp_path: Path) -> None:
+    missing = make_cloud(nebius_cloud_sim.address, ssh_key_file=tmp_path / "nope.pub")
+    with pytest.raises(UsageError, match="no SSH public key found") as e:
+        missing.create(CreateRequest(name="x", native_type=H100_1))
+    assert e.value.exit_code == 2 and "VMOPS_NEBIUS_SSH_PUBLIC_KEY_FILE" in str(e.value)
+    private = tmp_path / "id_ed25519"
+    private.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----\n")
+    with pytest.raises(UsageError, match="does not hold one OpenSSH public key") as e2:
+        make_cloud(nebius_cloud_sim.address, ssh_key_file=private).create(CreateRequest(name="x", native_type=H100_1))
+    assert "abc" not in str(e2.value)
+    assert nebius_cloud_sim.requests.counts() == {}
+
+
+def test_cloud_no_credentials_is_a_configuration_error(nebius_cloud_sim: NebiusCloudSim) -> None:
+    with pytest.raises(UsageError, match="no Nebius credentials"):
+        make_cloud(nebius_cloud_sim.address, token=None)
+
+
+def test_cloud_map_error_reads_service_error_details() -> None:
+    c = grpc.StatusCode
+    E = error_pb2.ServiceError
+
+    def err(**kw: Any) -> Any:
+        retry = kw.pop("retry_type", E.UNSPECIFIED)
+        e = E(service="compute", code="X", retry_type=retry)
+        for k, v in kw.items():
+            getattr(e, k).CopyFrom(v)
+        return e
+
+    nes = error_pb2.NotEnoughResources(violations=[error_pb2.NotEnoughResources.Violation(
+        resource_type="gpu-h100-sxm", message="Not enough resources")])
+    quota = error_pb2.QuotaFailure(violations=[error_pb2.QuotaFailure.Violation(quota="gpus", message="over")])
+    cases = [
+        (c.UNAUTHENTICATED, None, AuthError),
+        (c.PERMISSION_DENIED, None, PermissionDenied),
+        (c.NOT_FOUND, None, NotFound),
+        (c.INVALID_ARGUMENT, None, InvalidArgument),
+        (c.ALREADY_EXISTS, err(resource_already_exists=error_pb2.ResourceAlreadyExists(resource_id="i")), NameTaken),
+        (c.RESOURCE_EXHAUSTED, err(not_enough_resources=nes), InsufficientCapacity),
+        (c.RESOURCE_EXHAUSTED, err(quota_failure=quota), InsufficientCapacity),
+        (c.RESOURCE_EXHAUSTED, err(too_many_requests=error_pb2.TooManyRequests(violation="rps"),
+                                   retry_type=E.CALL), RetryAfter),
+        (c.RESOURCE_EXHAUSTED, None, RetryAfter),  # the pysdk's rule: retried unless told otherwise
+        (c.FAILED_PRECONDITION, err(operation_conflict=error_pb2.OperationConflict(resource_id="i")), RetryAfter),
+        (c.ABORTED, err(operation_aborted=error_pb2.OperationAborted(operation_id="o")), RetryAfter),
+        (c.FAILED_PRECONDITION, err(bad_resource_state=error_pb2.BadResourceState(message="attached")),
+         FailedPrecondition),
+        (c.UNIMPLEMENTED, None, Unsupported),
+        (c.INTERNAL, None, ProviderUnavailable),
+    ]
+    for code, detail, cls in cases:
+        got = cloud_map_error(code, "text", detail, what="w")
+        assert type(got) is cls, (code, detail, type(got))
+    assert cloud_map_error(c.ALREADY_EXISTS, "t", cases[4][1], what="w").resource_id == "i"  # type: ignore[attr-defined]
+    assert "gpu-h100-sxm: Not enough resources" in str(cloud_map_error(c.RESOURCE_EXHAUSTED, "no", cases[5][1], what="w"))
+    assert isinstance(cloud_map_error(c.UNAVAILABLE, "reset", None, what="w", mutating=True), OutcomeUnknown)
+    assert type(cloud_map_error(c.UNAVAILABLE, "Connection refused", None, what="w", mutating=True)) \
+        is ProviderUnavailable
+
+
+# ---- IAM tokens ------------------------------------------------------------------------------------------
+SA_ID, KEY_ID = "serviceaccount-e00vmopstest", "publickey-e00vmopstest"
+
+
+@pytest.fixture(scope="module")
+def rsa_key() -> Any:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def _pem(key: Any) -> tuple[str, bytes]:
+    from cryptography.hazmat.primitives import serialization
+
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    return private, public
+
+
+@pytest.fixture
+def credentials_file(tmp_path: Path, rsa_key: Any, nebius_cloud_sim: NebiusCloudSim) -> Path:
+    private, public = _pem(rsa_key)
+    nebius_cloud_sim.register_service_account(SA_ID, KEY_ID, public)
+    path = tmp_path / "credentials.json"
+    path.write_text(json.dumps({"subject-credentials": {"type": "JWT", "alg": "RS256", "private-key": private,
+                                                        "kid": KEY_ID, "iss": SA_ID, "sub": SA_ID}}))
+    return path
+
+
+def _b64(part: str) -> bytes:
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
+def test_jwt_header_claims_and_signature(credentials_file: Path, rsa_key: Any) -> None:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    creds = nebius_auth.read_credentials_file(str(credentials_file))
+    jwt = nebius_auth.make_jwt(creds, now=1_800_000_000.7)
+    h, c, s = jwt.split(".")
+    assert json.loads(_b64(h)) == {"alg": "RS256", "typ": "JWT", "kid": KEY_ID}
+    assert json.loads(_b64(c)) == {"iss": SA_ID, "sub": SA_ID, "aud": "token-service.iam.new.nebiuscloud.net",
+                                   "iat": 1_800_000_000, "exp": 1_800_000_060}
+    rsa_key.public_key().verify(_b64(s), f"{h}.{c}".encode(), padding.PKCS1v15(), hashes.SHA256())
+    assert "PRIVATE" not in repr(creds) and "PRIVATE" not in str(creds)
+
+
+def test_token_exchanged_then_renewed_at_90_percent_of_its_lifetime(nebius_cloud_sim: NebiusCloudSim,
+                                                                   credentials_file: Path) -> None:
+    sim = nebius_cloud_sim
+    sim.token_lifetime_s = 40  # renewal due at 36 s
+    now = [time.time()]
+    p = make_cloud(sim.address, token=None, credentials_file=credentials_file, token_endpoint=sim.address,
+                   clock=lambda: now[0])
+    t0 = now[0]
+    p.list_instances()
+    assert sim.requests.count("TokenExchangeService/Exchange") == 1
+    assert p.credentials.renew_at == pytest.approx(t0 + 36)  # type: ignore[attr-defined]
+    now[0] = t0 + 35.9
+    p.list_instances()
+    p.list_instances()
+    assert sim.requests.count("TokenExchangeService/Exchange") == 1  # still fresh: reused, per call
+    now[0] = t0 + 36.1
+    p.list_instances()
+    assert sim.requests.count("TokenExchangeService/Exchange") == 2  # renewed before it expired
+    assert sim.requests.count("InstanceService/List") == 4
+    assert not any(r.outcome.startswith("error") for r in sim.requests.records())
+    p.close()
+
+
+def test_rejected_token_is_renewed_once(nebius_cloud_sim: NebiusCloudSim, credentials_file: Path) -> None:
+    sim = nebius_cloud_sim
+    p = make_cloud(sim.address, token=None, credentials_file=credentials_file, token_endpoint=sim.address)
+    p.list_instances()
+    sim.expire_tokens()  # revoked or expired early: the next call is UNAUTHENTICATED
+    p.list_instances()
+    assert sim.requests.count("TokenExchangeService/Exchange") == 2
+    assert [r.outcome for r in sim.requests.records() if r.endpoint == "InstanceService/List"] == [
+        "ok", "error:UNAUTHENTICATED", "ok"]
+    p.close()
+
+
+def test_unknown_service_account_key_is_an_auth_error(tmp_path: Path, nebius_cloud_sim: NebiusCloudSim) -> None:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    private, _ = _pem(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    path = tmp_path / "other.json"
+    path.write_text(json.dumps({"subject-credentials": {"alg": "RS256", "private-key": private,
+                                                        "kid": "publickey-unknown", "iss": SA_ID, "sub": SA_ID}}))
+    p = make_cloud(nebius_cloud_sim.address, token=None, credentials_file=path,
+                   token_endpoint=nebius_cloud_sim.address)
+    with pytest.raises(AuthError, match="service account's key was rejected") as e:
+        p.list_instances()
+    assert private.splitlines()[1] not in str(e.value)
+    assert nebius_cloud_sim.requests.count("TokenExchangeService/Exchange") == 1  # not retried
+    assert nebius_cloud_sim.requests.count("InstanceService/List") == 0
+    p.close()
+
+
+@pytest.mark.parametrize("content, problem", [
+    ("not json", "is not JSON"),
+    ({"other": {}}, "no 'subject-credentials'"),
+    ({"subject-credentials": {"alg": "HS256", "private-key": "-----BEGIN PRIVATE KEY-----", "kid": "k",
+                              "iss": "a", "sub": "a"}}, "other than RS256"),
+    ({"subject-credentials": {"alg": "RS256", "private-key": "-----BEGIN PRIVATE KEY-----", "kid": "k",
+                              "iss": "a", "sub": "b"}}, "'iss' different from 'sub'"),
+    ({"subject-credentials": {"alg": "RS256", "kid": "k", "iss": "a", "sub": "a"}}, "lacks 'private-key'"),
+])
+def test_bad_credentials_file_is_a_configuration_error(tmp_path: Path, content: Any, problem: str) -> None:
+    path = tmp_path / "credentials.json"
+    path.write_text(content if isinstance(content, str) else json.dumps(content))
+    with pytest.raises(UsageError, match=re.escape(problem)) as e:
+        make_cloud("127.0.0.1:1", token=None, credentials_file=path)
+    assert str(path) in str(e.value) and "BEGIN PRIVATE KEY" not in str(e.value)
+
+
+# ---- TLS with a test CA --------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def test_ca(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A throwaway CA and a server certificate it signed for 127.0.0.1 (PEM files)."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    d = tmp_path_factory.mktemp("ca")
+    now = dt.datetime.now(dt.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "vmops test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+          .not_valid_after(now + dt.timedelta(days=2))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=2))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                                                        x509.DNSName("localhost")]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    paths = {"ca": d / "ca.pem", "cert": d / "server.pem", "key": d / "server.key"}
+    paths["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths["cert"].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths["key"].write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption()))
+    return {k: str(v) for k, v in paths.items()}
+
+
+def test_cloud_tls_with_a_test_ca(test_ca: dict[str, str], ssh_key_file: Path, tmp_path: Path) -> None:
+    from vmops.config import load_config
+
+    sim = cloud_sim({}, tls_certfile=test_ca["cert"], tls_keyfile=test_ca["key"])
+    quick = Timing(retry_attempts=1, request_timeout=5)
+    try:
+        env = {"VMOPS_HOME": str(tmp_path), "VMOPS_NEBIUS_ENDPOINT": sim.address,
+               "VMOPS_NEBIUS_CA_BUNDLE": test_ca["ca"], "VMOPS_NEBIUS_IAM_TOKEN": CLOUD_TOKEN,
+               "VMOPS_NEBIUS_PARENT": CLOUD_PARENT, "VMOPS_NEBIUS_SSH_PUBLIC_KEY_FILE": str(ssh_key_file)}
+        p = NebiusCloudProvider(load_config(env).settings("nebius"), TIMING)  # TLS by default
+        assert p.tls
+        inst = p.create(CreateRequest(name="tls-1", native_type=H100_1))
+        assert p.destroy(inst.id).state is State.DELETED and sim.disk_count() == 0
+        p.close()
+        system_ca = make_cloud(sim.address, tls=None, timing=quick)  # the system's roots do not know the test CA
+        with pytest.raises(ProviderUnavailable, match="certificate could not be verified") as e:
+            system_ca.list_instances()
+        assert "VMOPS_CA_BUNDLE" in str(e.value)
+        plaintext = NebiusCloudProvider(load_config({**env, "VMOPS_NEBIUS_TLS": "0"}).settings("nebius"), quick)
+        assert not plaintext.tls
+        served = sim.requests.count("InstanceService/List")
+        with pytest.raises(ProviderUnavailable):
+            plaintext.list_instances()
+        assert sim.requests.count("InstanceService/List") == served  # never reached the service
+    finally:
+        sim.stop()

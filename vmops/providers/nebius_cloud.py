@@ -306,7 +306,13 @@ class NebiusCloudProvider(Provider):
                                           requested_token_type=nebius_auth.REQUESTED_TOKEN_TYPE,
                                           subject_token=jwt, subject_token_type=nebius_auth.SUBJECT_TOKEN_TYPE)
         what = f"exchanging the service account's JWT for an IAM token at {self.token_target}"
-        resp = self._retrying(lambda: self._raw(self._token_service.Exchange, req, (), what, False), what)
+        try:
+            resp = self._retrying(lambda: self._raw(self._token_service.Exchange, req, (), what, False), what)
+        except (AuthError, PermissionDenied, InvalidArgument) as e:
+            why = e.message.removeprefix(f"{what}: ")
+            raise AuthError(f"{what}: the service account's key was rejected ({why})", provider=self.name,
+                            hint="Check VMOPS_NEBIUS_CREDENTIALS_FILE (the key must be registered for the "
+                                 "service account) and VMOPS_NEBIUS_TOKEN_ENDPOINT") from None
         if resp.token_type != "Bearer" or not resp.access_token or resp.expires_in <= 0:
             raise MalformedAnswer(f"malformed answer to {what}: token_type {resp.token_type!r}, "
                                   f"expires_in {resp.expires_in}", provider=self.name)
@@ -321,9 +327,6 @@ class NebiusCloudProvider(Provider):
             log.debug("nebius %s -> %s", what, code.name)
             if self.tls and code == grpc.StatusCode.UNAVAILABLE and is_verify_failure(details):
                 raise NotTransient(verify_error(self.settings, self.target, details.splitlines()[0][:200])) from None
-            if code == grpc.StatusCode.UNAUTHENTICATED and "token service" in what:
-                raise NotTransient(AuthError(f"{what}: the service account's key was rejected ({details})",
-                                             provider=self.name, hint="Check VMOPS_NEBIUS_CREDENTIALS_FILE")) from None
             raise map_error(code, details, err, what=what, mutating=mutating, provider=self.name) from None
 
     def _call(self, method: Callable[..., T], request: Any, *, what: str, key: str | None = None) -> T:
@@ -678,7 +681,7 @@ class NebiusCloudProvider(Provider):
         _check_id(instance_id)
         native = self._get_native(instance_id)  # NotFound: already gone
         current = self.to_instance(native, f"getting instance {instance_id}")
-        disk_id = native.spec.boot_disk.existing_disk.id or self._boot_disks.get(instance_id, "")
+        disk_id = self._boot_disks.get(instance_id) or self._own_boot_disk(native)
         what = f"deleting instance {instance_id}"
         op = self._mutate(self._instances.Delete, svc.DeleteInstanceRequest(id=instance_id), what=what,
                           key=_idempotency_key(None, "delete"))
@@ -690,6 +693,19 @@ class NebiusCloudProvider(Provider):
             return replace(current, state=State.DELETING, native_state="DELETING")
         self._await(op, what)
         return self.wait_for({instance_id: TARGETS["destroy"]})[instance_id]
+
+    def _own_boot_disk(self, native: pb.Instance) -> str:
+        """The boot disk vmops made for this instance (named ``<instance name>-boot``), else "": a disk that
+        someone else attached as a boot disk is theirs and stays."""
+        disk_id = native.spec.boot_disk.existing_disk.id
+        if not disk_id:
+            return ""
+        try:
+            disk = self._read(self._disks.Get, disk_service_pb2.GetDiskRequest(id=disk_id),
+                              what=f"getting boot disk {disk_id}")
+        except NotFound:
+            return ""
+        return disk_id if disk.metadata.name == f"{native.metadata.name}-boot" else ""
 
     # ---- waiting ---------------------------------------------------------------------------------
     def wait_for(self, targets: dict[str, frozenset[State]], *, timeout: float | None = None,
