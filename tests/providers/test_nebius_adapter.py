@@ -894,3 +894,35 @@ def test_cloud_tls_with_a_test_ca(test_ca: dict[str, str], ssh_key_file: Path, t
         assert sim.requests.count("InstanceService/List") == served  # never reached the service
     finally:
         sim.stop()
+
+
+def test_cloud_malformed_create_answer_is_resent_with_the_same_key(cloud: NebiusCloudProvider,
+                                                                   nebius_cloud_sim: NebiusCloudSim) -> None:
+    sim = nebius_cloud_sim
+    sim.faults.add(Fault(endpoint="InstanceService/Create", kind="malformed", variant="missing_fields", times=1))
+    inst = cloud.create(CreateRequest(name="m-1", native_type=H100_1))
+    assert [i.id for i in cloud.find_by_name("m-1")] == [inst.id]
+    creates = [k for e, k in sim.keys if e == "InstanceService/Create"]
+    assert len(creates) == 2 and len(set(creates)) == 1
+    sim.faults.add(Fault(endpoint="InstanceService/List", kind="malformed", variant="truncated"))
+    with pytest.raises(MalformedAnswer):
+        cloud.list_instances()
+    sim.faults.clear()
+    cloud.destroy(inst.id)
+    assert (sim.instance_count(), sim.disk_count()) == (0, 0)
+
+
+def test_cloud_create_after_a_crash_adopts_what_the_first_attempt_made(cloud: NebiusCloudProvider,
+                                                                       nebius_cloud_sim: NebiusCloudSim,
+                                                                       ssh_key_file: Path) -> None:
+    labels = {"vmops-fleet": "crash"}
+    first = cloud.create(CreateRequest(name="c-0", native_type=H100_1, labels=labels), wait=False)
+    restarted = make_cloud(nebius_cloud_sim.address, ssh_key_file=ssh_key_file)  # a new process: no key kept
+    again = restarted.create(CreateRequest(name="c-0", native_type=H100_1, labels=labels))
+    assert again.id == first.id and again.state is State.RUNNING
+    assert (nebius_cloud_sim.instance_count(), nebius_cloud_sim.disk_count()) == (1, 1)
+    with pytest.raises(NameTaken):  # a namesake without our labels is not ours
+        restarted.create(CreateRequest(name="c-0", native_type=H100_1, labels={"vmops-fleet": "other"}))
+    restarted.destroy(again.id)
+    assert (nebius_cloud_sim.instance_count(), nebius_cloud_sim.disk_count()) == (0, 0)
+    restarted.close()

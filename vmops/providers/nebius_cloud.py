@@ -346,7 +346,8 @@ class NebiusCloudProvider(Provider):
         raise AssertionError("unreachable")
 
     def _retrying(self, fn: Callable[[], T], what: str) -> T:
-        """Bounded retries of transient failures (the same idempotency key inside ``fn``)."""
+        """Bounded retries of transient failures, malformed answers included (a mutation's retry carries the
+        same idempotency key inside ``fn``, so the server does not run it twice)."""
         attempts = max(1, self.timing.retry_attempts)
         for attempt in range(attempts):
             try:
@@ -354,7 +355,7 @@ class NebiusCloudProvider(Provider):
             except NotTransient as e:
                 raise e.error from None
             except ProviderUnavailable as e:
-                if isinstance(e, MalformedAnswer) or attempt == attempts - 1:
+                if attempt == attempts - 1:
                     raise
                 self._pause(attempt, e)
         raise AssertionError("unreachable")
@@ -364,12 +365,16 @@ class NebiusCloudProvider(Provider):
 
     def _mutate(self, method: Callable[..., operation_pb2.Operation], request: Any, *, what: str,
                 key: str) -> operation_pb2.Operation:
-        """A mutation: retried on transient failures and lost answers with the SAME key (the server returns
-        the original operation for a repeated key), then its operation."""
-        op = self._retrying(lambda: self._call(method, request, what=what, key=key), what)
-        if not op.id:
-            raise MalformedAnswer(f"malformed answer to {what}: the operation has no id", provider=self.name)
-        return op
+        """A mutation: retried on transient failures, lost and malformed answers with the SAME key (the server
+        returns the original operation for a repeated key); its operation names the resource."""
+        def once() -> operation_pb2.Operation:
+            op = self._call(method, request, what=what, key=key)
+            if not op.id or not op.resource_id:
+                raise MalformedAnswer(f"malformed answer to {what}: the operation has no id or resource id",
+                                      provider=self.name)
+            return op
+
+        return self._retrying(once, what)
 
     def _pause(self, attempt: int, err: VmopsError) -> None:
         ra = getattr(err, "retry_after", None)
@@ -540,9 +545,9 @@ class NebiusCloudProvider(Provider):
             disk = self._read(self._disks.GetByName, metadata_pb2.GetByNameRequest(parent_id=self.parent, name=name),
                               what=f"getting disk {name!r} by name")
             mine = all(disk.metadata.labels.get(k) == str(v) for k, v in request.labels.items())
-            if not mine or disk.status.read_write_attachment:
+            if not mine:
                 raise e
-            return disk.metadata.id
+            return disk.metadata.id  # if attached, the instance create finds its namesake and adopts it
         op = self._await(op, what)
         if not op.resource_id:
             raise MalformedAnswer(f"malformed answer to {what}: the operation names no disk", provider=self.name)

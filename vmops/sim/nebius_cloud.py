@@ -470,6 +470,11 @@ class NebiusCloudSim(Simulator):
                 raise _Abort(S.INVALID_ARGUMENT, f"unknown platform/preset {platform}/{preset}", _err(
                     "BadRequest", bad_request=error_pb2.BadRequest(violations=[error_pb2.BadRequest.Violation(
                         field="spec.resources", message=f"unknown platform/preset {platform}/{preset}")])))
+            for other in self.instances.values():
+                if other.metadata.parent_id == md.parent_id and other.metadata.name == md.name:
+                    raise _Abort(S.ALREADY_EXISTS, f"instance named {md.name!r} already exists", _err(
+                        "AlreadyExists",
+                        resource_already_exists=error_pb2.ResourceAlreadyExists(resource_id=other.metadata.id)))
             if spec.boot_disk.attach_mode == pb.AttachedDiskSpec.UNSPECIFIED or \
                     spec.boot_disk.WhichOneof("type") != "existing_disk":
                 raise _Abort(S.INVALID_ARGUMENT, "spec.boot_disk needs attach_mode and existing_disk")
@@ -483,11 +488,6 @@ class NebiusCloudSim(Simulator):
             subnet = next((s for s in proj.subnets if s.metadata.id == spec.network_interfaces[0].subnet_id), None)
             if subnet is None:
                 raise not_found("Subnet", spec.network_interfaces[0].subnet_id)
-            for other in self.instances.values():
-                if other.metadata.parent_id == md.parent_id and other.metadata.name == md.name:
-                    raise _Abort(S.ALREADY_EXISTS, f"instance named {md.name!r} already exists", _err(
-                        "AlreadyExists",
-                        resource_already_exists=error_pb2.ResourceAlreadyExists(resource_id=other.metadata.id)))
             type_key = f"{platform}/{preset}"
             has_capacity = proj.capacity.get(type_key, 0) > 0
             if not has_capacity and self.capacity_failure == "sync":
