@@ -163,6 +163,7 @@ class ProviderSettings:
             "ca_bundle": self.ca_bundle,
             "region": self.region,
             "sources": dict(self.sources),
+            **({"nebius_cloud": self.nebius_cloud.describe()} if self.nebius_cloud else {}),
         }
 
 

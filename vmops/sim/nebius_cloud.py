@@ -40,7 +40,8 @@ late capacity failure whatever the capacity), ``lose_response`` (committed, then
 
 Scenario section (``nebius:`` of a scenario file, for this simulator): ``parents`` (project ids),
 ``subnets`` (``{parent: [names]}``), ``capacity`` (``{parent: {"platform/preset": n}}``), ``capacity_failure``,
-``max_page_size``, ``token_lifetime_s``, ``instances`` (``{name, parent_id, platform, preset, state, labels,
+``max_page_size``, ``token_lifetime_s``, ``service_accounts`` (``{id, public_key_id, public_key_pem}`` whose JWTs
+the token exchange accepts), ``instances`` (``{name, parent_id, platform, preset, state, labels,
 count}``, each with its own boot disk).
 """
 
@@ -201,7 +202,10 @@ class NebiusCloudSim(Simulator):
         self.idempotency: dict[tuple[str, str], str] = {}  # (method, key) -> operation id
         self.issued: dict[str, float] = {}  # access token -> expiry (wall clock)
         self.holding: set[str] = set()  # instances holding a unit of capacity
+        self.addresses_given = 0
         self.keys: list[tuple[str, str | None]] = []  # (endpoint, x-idempotency-key) of every mutation
+        for sa in sc.get("service_accounts") or []:  # {id, public_key_id, public_key_pem}
+            self.register_service_account(str(sa["id"]), str(sa["public_key_id"]), str(sa["public_key_pem"]).encode())
         for e in sc.get("instances") or []:
             count = int(e.get("count", 1))
             for k in range(count):
@@ -267,7 +271,8 @@ class NebiusCloudSim(Simulator):
         return inst
 
     def _give_addresses(self, inst: pb.Instance) -> None:
-        n = len(self.instances) + 10
+        self.addresses_given += 1
+        n = self.addresses_given + 10
         del inst.status.network_interfaces[:]
         nic = inst.status.network_interfaces.add(index=0, name="eth0", mac_address=f"d0:0d:00:00:{n // 256:02x}:{n % 256:02x}")
         nic.ip_address.address = f"10.0.{n // 250}.{n % 250 + 2}/32"
