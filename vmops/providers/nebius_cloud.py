@@ -684,7 +684,13 @@ class NebiusCloudProvider(Provider):
     def destroy(self, instance_id: str, *, wait: bool = True) -> Instance:
         """Delete the instance, then its boot disk (after the instance is gone)."""
         _check_id(instance_id)
-        native = self._get_native(instance_id)  # NotFound: already gone
+        try:
+            native = self._get_native(instance_id)
+        except NotFound:  # already gone (deleted elsewhere): its boot disk, if this process made it, goes too
+            disk = self._boot_disks.pop(instance_id, None)
+            if disk:
+                self._delete_disk_quietly(disk)
+            raise
         current = self.to_instance(native, f"getting instance {instance_id}")
         disk_id = self._boot_disks.get(instance_id) or self._own_boot_disk(native)
         what = f"deleting instance {instance_id}"
