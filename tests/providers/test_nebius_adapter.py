@@ -926,3 +926,22 @@ def test_cloud_create_after_a_crash_adopts_what_the_first_attempt_made(cloud: Ne
     restarted.destroy(again.id)
     assert (nebius_cloud_sim.instance_count(), nebius_cloud_sim.disk_count()) == (0, 0)
     restarted.close()
+
+
+@pytest.mark.parametrize("endpoint", ["DiskService/Create", "InstanceService/Create", "InstanceService/Stop",
+                                      "InstanceService/Start", "InstanceService/Delete", "DiskService/Delete"])
+def test_cloud_lost_answer_on_any_mutation_does_it_once(cloud: NebiusCloudProvider, nebius_cloud_sim: NebiusCloudSim,
+                                                        endpoint: str) -> None:
+    sim = nebius_cloud_sim
+    sim.faults.add(Fault(endpoint=endpoint, kind="lose_response", times=1))
+    inst = cloud.create(CreateRequest(name="once", native_type=H100_1, labels={"vmops-fleet": "once"}))
+    assert sim.disk_count() == 1 and [i.id for i in cloud.find_by_name("once")] == [inst.id]
+    assert cloud.stop(inst.id).state is State.STOPPED
+    assert cloud.start(inst.id).state is State.RUNNING
+    assert cloud.destroy(inst.id).state is State.DELETED
+    assert (sim.instance_count(), sim.disk_count()) == (0, 0)
+    sent = [k for e, k in sim.keys if e == endpoint]
+    assert len(sent) == 2 and sent[0] == sent[1]  # the lost one, and its resend with the same key
+    with sim.lock:
+        done = [o for o in sim.operations.values() if o.description.split()[0] in ("Create", "Delete")]
+    assert len(done) == 4  # disk and instance created once, deleted once
