@@ -453,7 +453,7 @@ def test_create_failing_before_commit_is_retried_once_without_duplicate(rig: Rig
 
 
 def test_never_complete_times_out_naming_the_instance(rig: Rig) -> None:
-    p = rig.make(timing=Timing(poll_interval=0.02, op_timeout=0.4, retry_base_delay=0.01))
+    p = rig.make(timing=Timing(poll_interval=0.02, op_timeout=1.0, retry_base_delay=0.01))
     rig.sim.faults.add(Fault(endpoint="InstanceService/Create", kind="never_complete"))
     with pytest.raises(OperationTimeout) as e:
         p.create(CreateRequest(name="stuck", native_type=H100_1))
@@ -945,3 +945,20 @@ def test_cloud_lost_answer_on_any_mutation_does_it_once(cloud: NebiusCloudProvid
     with sim.lock:
         done = [o for o in sim.operations.values() if o.description.split()[0] in ("Create", "Delete")]
     assert len(done) == 4  # disk and instance created once, deleted once
+
+
+def test_cloud_a_page_token_that_comes_back_is_a_malformed_answer(ssh_key_file: Path) -> None:
+    class Looping(NebiusCloudSim):  # a server whose paging never ends
+        def _page(self, items: list[Any], page_size: int, token: str) -> tuple[list[Any], str]:
+            return items[:1], "again"
+
+    sim = Looping(SimOptions(time_scale=0.05, scenario={"instances": [{"name": "x", "count": 2}]}))
+    sim.start(0)
+    try:
+        p = make_cloud(sim.address, ssh_key_file=ssh_key_file, timing=Timing(retry_attempts=1))
+        with pytest.raises(MalformedAnswer, match="page token 'again' came back again"):
+            p.list_instances()
+        assert sim.requests.count("InstanceService/List") == 2
+        p.close()
+    finally:
+        sim.stop()
