@@ -138,19 +138,6 @@ def test_states_from_the_server(nebius_sim: NebiusSim) -> None:
         sim.stop()
 
 
-def test_get_missing_and_unsafe_ids(neb: NebiusProvider, nebius_sim: NebiusSim) -> None:
-    with pytest.raises(NotFound, match="Instance nope not found"):
-        neb.get_instance("nope")
-    with pytest.raises(NotFound, match=r"\.\./\.\./reservations"):
-        neb.get_instance("../../reservations")
-    with pytest.raises(NotFound):
-        neb.destroy("../../rsv-neb-001")
-    before = sum(nebius_sim.requests.counts().values())
-    for bad in ("", "  ", "a\nb"):
-        with pytest.raises(InvalidArgument):
-            neb.get_instance(bad)
-    assert sum(nebius_sim.requests.counts().values()) == before  # rejected before any call
-    assert len(neb.reservations()) == 2  # nothing was touched
 
 
 def test_reservations_and_offers(neb: NebiusProvider) -> None:
@@ -187,16 +174,6 @@ def test_create_without_wait_and_reservation_policies(neb: NebiusProvider) -> No
 
 
 # ---- errors -------------------------------------------------------------------------------------------
-def test_provider_down_is_unavailable() -> None:
-    p = make(f"127.0.0.1:{free_port()}", timing=Timing(poll_interval=0.02, op_timeout=1, retry_attempts=2,
-                                                         retry_base_delay=0.01, request_timeout=3))
-    with pytest.raises(ProviderUnavailable) as e:
-        p.list_instances()
-    assert not isinstance(e.value, OutcomeUnknown) and KEY not in str(e.value)
-    with pytest.raises(ProviderUnavailable):
-        p.create(CreateRequest(name="x", native_type=H100_1))
-
-
 def test_tls_against_plaintext_server_is_unavailable(nebius_sim: NebiusSim) -> None:
     p = make(nebius_sim.address, tls=True, timing=Timing(retry_attempts=1, request_timeout=3))
     with pytest.raises(ProviderUnavailable):
@@ -962,3 +939,35 @@ def test_cloud_a_page_token_that_comes_back_is_a_malformed_answer(ssh_key_file: 
         p.close()
     finally:
         sim.stop()
+
+
+def test_get_missing_and_unsafe_ids(rig: Rig) -> None:
+    p = rig.provider
+    with pytest.raises(NotFound, match="nope not found"):
+        p.get_instance("nope")
+    with pytest.raises(NotFound, match=r"\.\./\.\./reservations"):
+        p.get_instance("../../reservations")
+    with pytest.raises(NotFound):
+        p.destroy("../../rsv-neb-001")
+    before = sum(rig.sim.requests.counts().values())
+    for bad in ("", "  ", "a\nb", "x" * 300):
+        with pytest.raises(InvalidArgument):
+            p.get_instance(bad)
+        with pytest.raises(InvalidArgument):
+            p.destroy(bad)
+    assert sum(rig.sim.requests.counts().values()) == before  # rejected before any call
+    assert not any(r.mutating for r in rig.sim.requests.records())  # nothing was touched
+
+
+@pytest.mark.parametrize("dialect", ["reference", "cloud"])
+def test_provider_down_is_unavailable(dialect: str, ssh_key_file: Path) -> None:
+    timing = Timing(poll_interval=0.02, op_timeout=1, retry_attempts=2, retry_base_delay=0.01, request_timeout=3)
+    address = f"127.0.0.1:{free_port()}"
+    p = make(address, timing=timing) if dialect == "reference" else \
+        make_cloud(address, timing=timing, ssh_key_file=ssh_key_file)
+    with pytest.raises(ProviderUnavailable) as e:
+        p.list_instances()
+    assert not isinstance(e.value, OutcomeUnknown) and KEY not in str(e.value) and CLOUD_TOKEN not in str(e.value)
+    with pytest.raises(ProviderUnavailable):
+        p.create(CreateRequest(name="x", native_type=H100_1))
+    p.close()
