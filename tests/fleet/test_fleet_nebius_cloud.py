@@ -40,12 +40,13 @@ def cloud_manager(nebius_cloud_sim: NebiusCloudSim, tmp_path: Path) -> Iterator[
 
 
 def test_fleet_create_and_destroy_leave_no_disk(cloud_manager: FleetManager, nebius_cloud_sim: NebiusCloudSim) -> None:
-    result = cloud_manager.create(spec("h100", 4, "cf1"))
-    assert len(result.running) == 4
-    assert (nebius_cloud_sim.instance_count(), nebius_cloud_sim.disk_count()) == (4, 4)
+    result = cloud_manager.create(spec("h100", 8, "cf1"))  # the simulator's whole h100:1 capacity
+    assert len(result.running) == 8
+    assert (nebius_cloud_sim.instance_count(), nebius_cloud_sim.disk_count()) == (8, 8)
     view = cloud_manager.destroy("cf1")
     assert all(m.status is MemberStatus.DESTROYED for m in view.members)
     assert (nebius_cloud_sim.instance_count(), nebius_cloud_sim.disk_count()) == (0, 0)
+    assert nebius_cloud_sim.requests.count("DiskService/Delete") == 8
 
 
 def test_late_capacity_failure_in_a_fleet_is_a_failed_member_and_leaves_no_disk(

@@ -643,20 +643,27 @@ class NebiusCloudProvider(Provider):
                           key=_idempotency_key(None, "delete"))
         self._await(op, what)
 
-    def _delete_disk(self, disk_id: str) -> None:
-        what = f"deleting boot disk {disk_id}"
-        try:
-            op = self._mutate(self._disks.Delete, disk_service_pb2.DeleteDiskRequest(id=disk_id), what=what,
-                              key=_idempotency_key(None, "delete"))
-            self._await(op, what)
-        except NotFound:
-            pass
+    def _delete_disks_quietly(self, disk_ids: list[str]) -> None:
+        """Delete boot disks: every Delete is sent first, then the operations are awaited, so many disks take
+        about as long as one. Failures are logged (the disk stays behind, labelled), never raised."""
+        sent: list[tuple[str, operation_pb2.Operation]] = []
+        for disk_id in disk_ids:
+            what = f"deleting boot disk {disk_id}"
+            try:
+                sent.append((what, self._mutate(self._disks.Delete, disk_service_pb2.DeleteDiskRequest(id=disk_id),
+                                                what=what, key=_idempotency_key(None, "delete"))))
+            except NotFound:
+                pass
+            except VmopsError as e:
+                log.warning("nebius: boot disk %s not deleted: %s", disk_id, e)
+        for what, op in sent:
+            try:
+                self._await(op, what)
+            except VmopsError as e:
+                log.warning("nebius: %s failed: %s", what, e)
 
     def _delete_disk_quietly(self, disk_id: str) -> None:
-        try:
-            self._delete_disk(disk_id)
-        except VmopsError as e:
-            log.warning("nebius: boot disk %s not deleted: %s", disk_id, e)
+        self._delete_disks_quietly([disk_id])
 
     def _transition(self, verb: str, instance_id: str, *, wait: bool) -> Instance:
         _check_id(instance_id)
@@ -727,6 +734,7 @@ class NebiusCloudProvider(Provider):
         late = {iid for iid, want in targets.items() if iid in self._creating and State.RUNNING in want}
         widened = {iid: (want | {State.STOPPED} if iid in late else want) for iid, want in targets.items()}
         seen = super().wait_for(widened, timeout=timeout, on_tick=on_tick)
+        disks: list[str] = []
         for iid in list(seen):
             inst = seen[iid]
             if iid in late and inst.state is State.STOPPED and State.STOPPED not in targets[iid]:
@@ -735,5 +743,6 @@ class NebiusCloudProvider(Provider):
                 self._creating.discard(iid)
             disk = self._pending_disks.pop(iid, None) if inst.state is State.DELETED else None
             if disk:  # pop is atomic: one thread deletes it
-                self._delete_disk_quietly(disk)
+                disks.append(disk)
+        self._delete_disks_quietly(disks)
         return seen
