@@ -41,8 +41,9 @@ from vmops.model import CreateRequest, GpuShape, ReservationPolicy, State
 from vmops.providers.base import Provider, Timing
 from vmops.providers.nebius import STATE, InstanceFailed, NebiusProvider, map_error
 from vmops.providers import nebius_auth
-from vmops.providers.nebius_cloud import NameTaken, NebiusCloudProvider
-from vmops.providers.nebius_cloud import map_error as cloud_map_error
+from vmops.providers.nebius_cloud import NebiusCloudProvider
+from vmops.providers.nebius_cloud_errors import NameTaken
+from vmops.providers.nebius_cloud_errors import map_error as cloud_map_error
 from vmops.providers.retry import RetryAfter
 from vmops.sim.common import Fault, SimOptions
 from vmops.sim.nebius import NebiusSim

@@ -20,8 +20,8 @@ Behaviour (docs/design.md, "Nebius cloud dialect"):
 * destroy = delete the instance (awaited), then its boot disk. With ``wait=False`` the disk is deleted by
   the next ``wait_for`` that sees the instance gone (what fleets call after ``destroy_many``), or ``close``.
 * Lists follow ``next_page_token`` to the end (``VMOPS_NEBIUS_PAGE_SIZE`` per page).
-* Errors are mapped once, in ``map_error``, from the gRPC code and the ``nebius.common.v1.ServiceError`` in
-  ``grpc-status-details-bin`` (or in a failed operation's status).
+* Errors are mapped once, in ``nebius_cloud_errors.map_error``, from the gRPC code and the
+  ``nebius.common.v1.ServiceError`` in ``grpc-status-details-bin`` (or in a failed operation's status).
 """
 
 from __future__ import annotations
@@ -37,8 +37,7 @@ from typing import Any, Callable, ClassVar, Iterator, Mapping, TypeVar
 
 import grpc
 
-from vmops._gen.cloud.google.rpc import status_pb2
-from vmops._gen.cloud.nebius.common.v1 import error_pb2, metadata_pb2, operation_pb2
+from vmops._gen.cloud.nebius.common.v1 import metadata_pb2, operation_pb2
 from vmops._gen.cloud.nebius.common.v1 import operation_service_pb2 as ops
 from vmops._gen.cloud.nebius.common.v1 import operation_service_pb2_grpc as ops_grpc
 from vmops._gen.cloud.nebius.compute.v1 import disk_pb2, disk_service_pb2, disk_service_pb2_grpc
@@ -58,10 +57,8 @@ from vmops.errors import (
     MalformedAnswer,
     NotFound,
     OperationTimeout,
-    OutcomeUnknown,
     PermissionDenied,
     ProviderUnavailable,
-    Unsupported,
     UsageError,
     VmopsError,
 )
@@ -69,7 +66,8 @@ from vmops.model import CreateRequest, GpuShape, Instance, Offer, Reservation, R
 from vmops.providers import nebius_auth
 from vmops.providers.base import TARGETS, Capabilities, Provider, Timing
 from vmops.providers.nebius import _check_id, _endpoint
-from vmops.providers.retry import RetryAfter, backoff_delay
+from vmops.providers.nebius_cloud_errors import NameTaken, map_error, rpc_error_parts, service_error, status_code
+from vmops.providers.retry import backoff_delay
 from vmops.providers.tls import NotTransient, is_verify_failure, read_ca_bundle, verify_error
 
 log = logging.getLogger("vmops.grpc")
@@ -99,116 +97,9 @@ DEFAULT_SSH_KEYS = ("~/.ssh/id_ed25519.pub", "~/.ssh/id_rsa.pub")
 _KEY_CHARS = re.compile(r"^[A-Za-z0-9-]{8,128}$")
 _POLICY = {ReservationPolicy.AUTO: pb.ReservationPolicy.AUTO, ReservationPolicy.FORBID: pb.ReservationPolicy.FORBID,
            ReservationPolicy.STRICT: pb.ReservationPolicy.STRICT}
-_CONNECT_FAILED = ("failed to connect", "connection refused", "name resolution", "dns resolution")
 _MAX_PAGES = 10_000
 #: the states a create waits for: RUNNING is success; STOPPED is the late capacity failure
 _CREATE_SETTLED = frozenset({State.RUNNING, State.STOPPED, State.ERROR})
-
-
-class NameTaken(FailedPrecondition):
-    """ALREADY_EXISTS: the name is used by ``resource_id`` (adoptable when it carries our labels)."""
-
-    def __init__(self, message: str, *, provider: str, resource_id: str) -> None:
-        self.resource_id = resource_id
-        super().__init__(message, provider=provider,
-                         hint="Pick another name, or destroy the resource that holds it")
-
-
-def service_error(status: status_pb2.Status) -> error_pb2.ServiceError | None:
-    """The first ``nebius.common.v1.ServiceError`` among a ``google.rpc.Status``'s details."""
-    for detail in status.details:
-        if detail.Is(error_pb2.ServiceError.DESCRIPTOR):
-            err = error_pb2.ServiceError()
-            if detail.Unpack(err):
-                return err
-    return None
-
-
-def _detail_text(err: error_pb2.ServiceError | None) -> str:
-    if err is None:
-        return ""
-    which = err.WhichOneof("details") or ""
-    if which == "bad_request":
-        return "; ".join(f"{v.field}: {v.message}" for v in err.bad_request.violations)
-    if which == "quota_failure":
-        return "; ".join(f"{v.quota}: {v.message}" for v in err.quota_failure.violations)
-    if which == "not_enough_resources":
-        return "; ".join(f"{v.resource_type}: {v.message}" for v in err.not_enough_resources.violations)
-    if which == "bad_resource_state":
-        return err.bad_resource_state.message
-    return err.code
-
-
-def map_error(code: grpc.StatusCode, details: str, err: error_pb2.ServiceError | None, *, what: str,
-              mutating: bool = False, sent: bool = True, provider: str = "nebius") -> VmopsError:
-    """The one place Nebius statuses (a call's, or a finished operation's) become vmops errors.
-    ``details`` is the server's text and ``err`` its ServiceError detail (never a token)."""
-    which = err.WhichOneof("details") if err is not None else None
-    extra = _detail_text(err)
-    d = details or code.name
-    if extra and extra not in d:
-        d = f"{d} ({extra})"
-    retry_call = err is not None and err.retry_type == error_pb2.ServiceError.CALL
-    fatal = err is not None and err.retry_type in (error_pb2.ServiceError.NOTHING, error_pb2.ServiceError.UNIT_OF_WORK)
-    if code == grpc.StatusCode.UNAUTHENTICATED:
-        return AuthError(f"{what}: the IAM token was rejected ({d})", provider=provider,
-                         hint="Check VMOPS_NEBIUS_IAM_TOKEN (tokens expire) or VMOPS_NEBIUS_CREDENTIALS_FILE")
-    if code == grpc.StatusCode.PERMISSION_DENIED:
-        return PermissionDenied(f"{what}: {d}", provider=provider,
-                                hint="Check VMOPS_NEBIUS_PARENT (a project id) and the service account's roles")
-    if code == grpc.StatusCode.NOT_FOUND:
-        return NotFound(f"{what}: {d}", provider=provider)
-    if code == grpc.StatusCode.INVALID_ARGUMENT:
-        return InvalidArgument(f"{what}: {d}", provider=provider, hint="`vm types` lists the shapes Nebius offers")
-    if code == grpc.StatusCode.ALREADY_EXISTS or which == "resource_already_exists":
-        rid = err.resource_already_exists.resource_id if err is not None else ""
-        return NameTaken(f"{what}: {d}", provider=provider, resource_id=rid)
-    if which == "operation_conflict" or which == "operation_aborted":
-        return RetryAfter(f"{what}: another operation is running on the resource ({d})", provider=provider)
-    if which == "not_enough_resources" or "not enough resources" in d.lower():
-        return InsufficientCapacity(f"{what}: {d}", provider=provider)
-    if which == "quota_failure" or "quota limit exceeded" in d.lower():
-        return InsufficientCapacity(f"{what}: {d}", provider=provider,
-                                    hint="Ask Nebius for a quota increase, or use another shape or provider")
-    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
-        if fatal:
-            return InsufficientCapacity(f"{what}: {d}", provider=provider)
-        return RetryAfter(f"{what}: rate limited ({d})", provider=provider)
-    if code in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.ABORTED):
-        if retry_call:
-            return RetryAfter(f"{what}: {d}", provider=provider)
-        return FailedPrecondition(f"{what}: {d}", provider=provider)
-    if code == grpc.StatusCode.UNIMPLEMENTED:
-        return Unsupported(f"{what}: the endpoint does not implement this call ({d})", provider=provider,
-                           hint="Check that VMOPS_NEBIUS_ENDPOINT points at the Nebius compute API")
-    if code == grpc.StatusCode.INTERNAL and "deserializing response" in d.lower():
-        return MalformedAnswer(f"{what}: the answer is not a valid protobuf message ({d})", provider=provider)
-    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-        nothing_sent = not sent or any(s in d.lower() for s in _CONNECT_FAILED)
-        if mutating and not nothing_sent:
-            return OutcomeUnknown(f"{what}: the answer was lost ({code.name}: {d}); it may have taken effect",
-                                  provider=provider)
-    return ProviderUnavailable(f"{what}: {code.name} ({d})", provider=provider)
-
-
-def _status_code(number: int) -> grpc.StatusCode:
-    for c in grpc.StatusCode:
-        if c.value[0] == number:
-            return c
-    return grpc.StatusCode.UNKNOWN
-
-
-def _rpc_error_parts(e: grpc.RpcError) -> tuple[grpc.StatusCode, str, error_pb2.ServiceError | None]:
-    code = e.code() if callable(getattr(e, "code", None)) else grpc.StatusCode.UNKNOWN
-    details = (e.details() if callable(getattr(e, "details", None)) else str(e)) or ""
-    err = None
-    try:
-        for k, v in e.trailing_metadata() or ():  # type: ignore[attr-defined]
-            if k == "grpc-status-details-bin" and isinstance(v, bytes):
-                err = service_error(status_pb2.Status.FromString(v))
-    except Exception:  # noqa: BLE001 - an undecodable detail is only a missing detail
-        err = None
-    return code or grpc.StatusCode.UNKNOWN, details, err
 
 
 def _strip_cidr(address: str) -> str | None:
@@ -323,7 +214,7 @@ class NebiusCloudProvider(Provider):
         try:
             return method(request, metadata=metadata, timeout=self.timing.request_timeout)
         except grpc.RpcError as e:
-            code, details, err = _rpc_error_parts(e)
+            code, details, err = rpc_error_parts(e)
             log.debug("nebius %s -> %s", what, code.name)
             if self.tls and code == grpc.StatusCode.UNAVAILABLE and is_verify_failure(details):
                 raise NotTransient(verify_error(self.settings, self.target, details.splitlines()[0][:200])) from None
@@ -394,7 +285,7 @@ class NebiusCloudProvider(Provider):
             time.sleep(self.poll_delay(waited))
             op = self._read(self._operations.Get, ops.GetOperationRequest(id=op.id), what=f"{what} (operation)")
         if op.status.code != 0:
-            raise map_error(_status_code(op.status.code), op.status.message, service_error(op.status),
+            raise map_error(status_code(op.status.code), op.status.message, service_error(op.status),
                             what=what, provider=self.name)
         return op
 
