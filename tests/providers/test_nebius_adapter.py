@@ -972,3 +972,21 @@ def test_provider_down_is_unavailable(dialect: str, ssh_key_file: Path) -> None:
     with pytest.raises(ProviderUnavailable):
         p.create(CreateRequest(name="x", native_type=H100_1))
     p.close()
+
+
+def test_cloud_settings_from_environment_and_config_file(tmp_path: Path) -> None:
+    from vmops.config import load_config
+
+    (tmp_path / "config.toml").write_text('[nebius]\nsubnet = "vpcsubnet-from-file"\nimage_family = "ubuntu24.04-cuda12"\n'
+                                          'ssh_public_key_file = "~/keys/id.pub"\npage_size = 50\n')
+    env = {"VMOPS_HOME": str(tmp_path), "VMOPS_NEBIUS_IAM_TOKEN": "ne1-very-secret-token-value",
+           "VMOPS_NEBIUS_SUBNET": "vpcsubnet-from-env", "VMOPS_NEBIUS_TOKEN_ENDPOINT": "127.0.0.1:9"}
+    s = load_config(env).settings("nebius")
+    c = s.nebius_cloud
+    assert c is not None and c.iam_token.reveal() == "ne1-very-secret-token-value"
+    assert (c.subnet, c.image_family, c.token_endpoint, c.page_size) == (
+        "vpcsubnet-from-env", "ubuntu24.04-cuda12", "127.0.0.1:9", 50)
+    assert c.ssh_public_key_file == str(Path("~/keys/id.pub").expanduser())
+    shown = repr(s.describe())
+    assert "ne1-very-secret-token-value" not in shown and "****" in shown
+    assert load_config(env).settings("crusoe").nebius_cloud is None
