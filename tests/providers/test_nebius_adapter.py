@@ -10,7 +10,7 @@ import re
 import socket
 import time
 from concurrent import futures
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -990,3 +990,14 @@ def test_cloud_settings_from_environment_and_config_file(tmp_path: Path) -> None
     shown = repr(s.describe())
     assert "ne1-very-secret-token-value" not in shown and "****" in shown
     assert load_config(env).settings("crusoe").nebius_cloud is None
+
+
+def test_cloud_unknown_image_family_is_an_invalid_argument(nebius_cloud_sim: NebiusCloudSim,
+                                                           ssh_key_file: Path) -> None:
+    p = make_cloud(nebius_cloud_sim.address, ssh_key_file=ssh_key_file)
+    p.cloud = replace(p.cloud, image_family="windows95-cuda0")
+    with pytest.raises(InvalidArgument, match="windows95-cuda0") as e:
+        p.create(CreateRequest(name="img", native_type=H100_1))
+    assert "VMOPS_NEBIUS_IMAGE_FAMILY" in str(e.value)
+    assert (nebius_cloud_sim.instance_count(), nebius_cloud_sim.disk_count()) == (0, 0)
+    p.close()

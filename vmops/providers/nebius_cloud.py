@@ -432,6 +432,10 @@ class NebiusCloudProvider(Provider):
         what = f"creating boot disk {name!r} in {self.parent}"
         try:
             op = self._mutate(self._disks.Create, req, what=what, key=key)
+        except NotFound as e:  # the image family (the project is checked by PermissionDenied)
+            raise InvalidArgument(f"{what}: {e.message.removeprefix(what + ': ')}", provider=self.name,
+                                  hint="Set VMOPS_NEBIUS_IMAGE_FAMILY to an image family of the project's region "
+                                       "(e.g. ubuntu22.04-cuda12)") from None
         except NameTaken as e:  # left by an earlier attempt of this create (a crash): adopt it if it is ours
             disk = self._read(self._disks.GetByName, metadata_pb2.GetByNameRequest(parent_id=self.parent, name=name),
                               what=f"getting disk {name!r} by name")
