@@ -84,6 +84,13 @@ def _lambda_cloud_server():
     sim.stop()
 
 
+@pytest.fixture(scope="session")
+def _nebius_cloud_server():
+    sim = _server("vmops.sim.nebius_cloud:NebiusCloudSim")
+    yield sim
+    sim.stop()
+
+
 @pytest.fixture
 def crusoe_cloud_sim(_crusoe_cloud_server):
     _crusoe_cloud_server.reset()
@@ -145,6 +152,13 @@ def config_env(config) -> dict[str, str]:
         pub = next((st.ssh_public_key_file for st in config.providers.values() if st.ssh_public_key_file), "")
         env.update(cloud_env(cloud, pub or ""))
     return env
+
+
+@pytest.fixture
+def nebius_cloud_sim(_nebius_cloud_server):
+    """The simulator of Nebius' public API (cloud dialect), reset; plaintext, static token ``nebius-iam-token-001``."""
+    _nebius_cloud_server.reset()
+    return _nebius_cloud_server
 
 
 @pytest.fixture

@@ -106,6 +106,47 @@ class Secret:
 
 
 @dataclass(frozen=True)
+class NebiusCloudSettings:
+    """Settings only the Nebius cloud dialect reads (../shared/cloud-apis.md section 3; docs/design.md).
+
+    ``VMOPS_NEBIUS_IAM_TOKEN`` (static token), ``VMOPS_NEBIUS_CREDENTIALS_FILE`` (service-account JSON),
+    ``VMOPS_NEBIUS_TOKEN_ENDPOINT``, ``VMOPS_NEBIUS_VPC_ENDPOINT`` (both default: the public hosts when the
+    endpoint is Nebius' public one, else the endpoint itself), ``VMOPS_NEBIUS_SUBNET``,
+    ``VMOPS_NEBIUS_IMAGE_FAMILY``, ``VMOPS_NEBIUS_SSH_PUBLIC_KEY_FILE``, ``VMOPS_NEBIUS_PAGE_SIZE``; the same
+    names in lower case in the ``[nebius]`` config section.
+    """
+
+    iam_token: Secret = field(default_factory=lambda: Secret(""))
+    credentials_file: str | None = None
+    token_endpoint: str | None = None
+    vpc_endpoint: str | None = None
+    subnet: str | None = None
+    image_family: str | None = None
+    ssh_public_key_file: str | None = None
+    page_size: int = 100
+
+    def describe(self) -> dict[str, Any]:
+        return {"iam_token": self.iam_token.masked(), "credentials_file": self.credentials_file,
+                "token_endpoint": self.token_endpoint, "vpc_endpoint": self.vpc_endpoint, "subnet": self.subnet,
+                "image_family": self.image_family, "ssh_public_key_file": self.ssh_public_key_file,
+                "page_size": self.page_size}
+
+
+def _nebius_cloud_settings(env: Mapping[str, str], section: Mapping[str, Any]) -> NebiusCloudSettings:
+    def get(name: str) -> str | None:
+        value = env.get("VMOPS_NEBIUS_" + name.upper()) or section.get(name)
+        return str(value).strip() if value not in (None, "") else None
+
+    files = {k: str(Path(v).expanduser()) if v else None
+             for k, v in (("credentials_file", get("credentials_file")),
+                          ("ssh_public_key_file", get("ssh_public_key_file")))}
+    page = get("page_size")
+    return NebiusCloudSettings(iam_token=Secret(get("iam_token") or ""), token_endpoint=get("token_endpoint"),
+                               vpc_endpoint=get("vpc_endpoint"), subnet=get("subnet"),
+                               image_family=get("image_family"), page_size=int(page) if page else 100, **files)
+
+
+@dataclass(frozen=True)
 class ProviderSettings:
     """How to reach one provider. ``url`` is a base URL (REST) or ``host:port`` (gRPC)."""
 
@@ -124,6 +165,7 @@ class ProviderSettings:
     ssh_public_key_file: str | None = None  # public key text for clouds that take it (Crusoe/Nebius cloud)
     request_interval: float | None = None  # client-side pacing; None = the catalogue's value for the dialect
     launch_interval: float | None = None
+    nebius_cloud: NebiusCloudSettings | None = None  # Nebius only: what its cloud dialect reads
 
     def describe(self) -> dict[str, Any]:
         """Printable view, key masked."""
@@ -138,6 +180,7 @@ class ProviderSettings:
             "ca_bundle": self.ca_bundle,
             "region": self.region,
             "sources": dict(self.sources),
+            **({"nebius_cloud": self.nebius_cloud.describe()} if self.nebius_cloud else {}),
         }
 
 
@@ -419,6 +462,7 @@ def _provider_settings(entry: ProviderEntry, env: Mapping[str, str], section: Ma
         ssh_public_key_file=str(Path(str(pub)).expanduser()) if pub else None,
         request_interval=pacing["request_interval"],
         launch_interval=pacing["launch_interval"],
+        nebius_cloud=_nebius_cloud_settings(env, section) if entry.name == "nebius" else None,
     )
 
 

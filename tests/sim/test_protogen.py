@@ -103,3 +103,45 @@ def test_wire_contract_numbers_types_and_enums() -> None:
     assert {m.name: (m.input_type.name, m.output_type.name) for m in services["ReservationService"].methods} == {
         "Get": ("GetReservationRequest", "Reservation"),
         "List": ("ListReservationsRequest", "ListReservationsResponse")}
+
+
+def test_cloud_stubs_follow_the_public_api_numbers_and_coexist_with_the_reference() -> None:
+    """The cloud dialect's stubs (../shared/cloud-apis.md section 3.8) load beside the reference ones, in their
+    own descriptor pool, with the official field numbers."""
+    from google.protobuf.descriptor import FieldDescriptor as F
+
+    from vmops._gen.cloud._pool import POOL
+    from vmops._gen.cloud.nebius.common.v1 import error_pb2, operation_pb2
+    from vmops._gen.cloud.nebius.compute.v1 import disk_pb2, instance_pb2, instance_service_pb2
+    from vmops._gen.cloud.nebius.iam.v1 import token_service_pb2
+    from vmops._gen.nebius.compute.v1 import instance_pb2 as reference
+
+    def numbers(msg: object) -> dict[str, int]:
+        return {f.name: f.number for f in msg.DESCRIPTOR.fields}  # type: ignore[attr-defined]
+
+    assert instance_pb2.Instance.DESCRIPTOR.full_name == reference.Instance.DESCRIPTOR.full_name
+    assert instance_pb2.Instance.DESCRIPTOR.file.pool is POOL
+    assert numbers(instance_pb2.InstanceSpec) == {
+        "service_account_id": 1, "resources": 2, "gpu_cluster": 3, "network_interfaces": 4, "boot_disk": 5,
+        "secondary_disks": 6, "cloud_init_user_data": 8, "stopped": 13, "recovery_policy": 15, "preemptible": 19,
+        "hostname": 20, "reservation_policy": 23}
+    assert numbers(instance_pb2.InstanceStatus) == {"state": 1, "network_interfaces": 2, "reconciling": 5,
+                                                    "maintenance_event_id": 7, "reservation_id": 12,
+                                                    "disk_attachments": 13}
+    assert dict(instance_pb2.InstanceStatus.InstanceState.items()) == {
+        "UNSPECIFIED": 0, "CREATING": 1, "UPDATING": 2, "STARTING": 3, "RUNNING": 4, "STOPPING": 5, "STOPPED": 6,
+        "DELETING": 7, "ERROR": 8}
+    assert numbers(instance_pb2.AttachedDiskSpec) == {"attach_mode": 1, "existing_disk": 2, "device_id": 3,
+                                                      "managed_disk": 4}
+    assert numbers(operation_pb2.Operation) == {"id": 1, "description": 2, "created_at": 3, "created_by": 4,
+                                                "finished_at": 5, "request": 6, "resource_id": 7, "status": 10}
+    assert numbers(disk_pb2.DiskSpec)["source_image_family"] == 10
+    assert numbers(disk_pb2.DiskStatus)["managed_by"] == 12
+    assert numbers(error_pb2.ServiceError)["retry_type"] == 30
+    assert numbers(error_pb2.ServiceError)["not_enough_resources"] == 142
+    assert numbers(token_service_pb2.CreateTokenResponse) == {"access_token": 1, "issued_token_type": 2,
+                                                              "token_type": 3, "expires_in": 4, "scopes": 5}
+    lists = instance_service_pb2.ListInstancesRequest.DESCRIPTOR.fields_by_name
+    assert lists["page_size"].type == F.TYPE_INT64
+    methods = {m.name for m in instance_service_pb2.DESCRIPTOR.services_by_name["InstanceService"].methods}
+    assert methods >= {"Get", "GetByName", "List", "Create", "Delete", "Start", "Stop"}
