@@ -1,49 +1,59 @@
-"""The `vm` command starts lean: importing the CLI (and building its namespace) loads no heavy library."""
+"""The `vm` command starts lean: building the whole command tree, `vm --help` and `vm list --json` load no heavy
+library (nor rich, nor invoke); a closed stdout is a quiet exit."""
 
 import json
+import os
 import subprocess
 import sys
 
 HEAVY = ("grpc", "httpx", "pandas", "sqlite_utils", "fastapi", "uvicorn", "google.protobuf", "numpy", "matplotlib")
+NEVER_AT_START = (*HEAVY, "rich", "invoke")
+
+RUN_AND_LIST_MODULES = (
+    "import sys, json, io, contextlib\n"
+    "from vmops.cli.main import run\n"
+    "buf = io.StringIO()\n"
+    "with contextlib.redirect_stdout(buf):\n"
+    "    code = run(['vm', *sys.argv[1:]])\n"
+    "print(json.dumps({'out': buf.getvalue(), 'code': code, 'mods': sorted(k for k, v in sys.modules.items() if v is not None)}))\n"
+)
 
 
-def test_cli_import_loads_no_heavy_library():
-    code = (
-        "import sys, json; import vmops.cli.main as m; m.vm_namespace(); "
-        "print(json.dumps(sorted(sys.modules)))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    loaded = set(json.loads(out))
-    offenders = sorted(m for m in loaded for h in HEAVY if m == h or m.startswith(h + "."))
-    assert offenders == [], f"CLI start-up imports heavy modules: {offenders}"
-    assert "vmops.cli.vm_cmds" in loaded  # the check really looked at a loaded CLI
+def _run(args: list[str], env: dict[str, str] | None = None) -> dict:
+    p = subprocess.run([sys.executable, "-c", RUN_AND_LIST_MODULES, *args], capture_output=True, text=True,
+                       env={**os.environ, **(env or {})})
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout)
 
 
-def test_help_runs_without_heavy_imports_or_invoke():
-    """`vm --help` is served from vmops.cli.help_text: no heavy library and not even invoke is imported."""
-    code = (
-        "import sys, json, io, contextlib\n"
-        "from vmops.cli.main import main\n"
-        "buf = io.StringIO()\n"
-        "code = None\n"
-        "with contextlib.redirect_stdout(buf):\n"
-        "    try:\n"
-        "        main(['vm', '--help'])\n"
-        "    except SystemExit as e:\n"
-        "        code = e.code\n"
-        "print(json.dumps({'help': buf.getvalue(), 'code': code, 'mods': sorted(sys.modules)}))\n"
-    )
-    out = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
-    assert out["code"] in (0, None)
-    for cmd in ("create", "fleet create", "fleet destroy", "sim up", "list", "config show", "--version"):
-        assert cmd in out["help"]
-    assert not [m for m in out["mods"] for h in (*HEAVY, "invoke") if m == h or m.startswith(h + ".")]
+def _offenders(mods: list[str], names: tuple[str, ...]) -> list[str]:
+    return sorted(m for m in mods for h in names if m == h or m.startswith(h + "."))
+
+
+def test_command_tree_loads_no_heavy_library():
+    code = "import sys, json; from vmops.cli.app import cli; print(json.dumps(sorted(sys.modules)))"
+    loaded = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                       check=True).stdout)
+    assert _offenders(loaded, NEVER_AT_START) == [], "CLI start-up imports heavy modules"
+    assert "vmops.cli.vm_cmds" in loaded and "vmops.cli.fleet_cmds" in loaded  # the check looked at a real tree
+
+
+def test_help_runs_without_heavy_imports():
+    out = _run(["--help"])
+    assert out["code"] == 0
+    for cmd in ("create", "fleet create", "fleet destroy", "sim up", "list", "config show", "types", "--version"):
+        assert cmd in out["out"]
+    assert _offenders(out["mods"], NEVER_AT_START) == []
+
+
+def test_list_json_imports_no_rich_or_pandas(tmp_path, vm_env):
+    out = _run(["list", "--json"], {**vm_env, "VMOPS_HOME": str(tmp_path)})
+    assert out["code"] == 0 and json.loads(out["out"])
+    assert _offenders(out["mods"], ("rich", "pandas", "invoke", "numpy")) == []
 
 
 def test_closed_stdout_is_no_traceback(tmp_path):
     """`vm --help | head -1`: when the reader is gone, vm exits quietly (141), never with a traceback."""
-    import os
-
     r, w = os.pipe()
     os.close(r)  # the reader has already left: every write to stdout fails with EPIPE
     try:

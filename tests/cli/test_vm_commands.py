@@ -138,7 +138,7 @@ def test_capacity_and_reservations(vm_env):
         (["create", "--provider", "nebius", "--gpu", "h100", "--region", "us-west"], "no regions"),
         (["create", "--provider", "crusoe", "--gpu", "h1x0:z"], "does not offer"),
         (["capacity", "--gpu", "h100:x"], "GPU shape"),
-        (["get", "--provider", "crusoe"], "INSTANCE_ID"),
+        (["get", "--provider", "crusoe"], "missing argument ID"),
         (["frobnicate"], "unknown command"),
     ],
 )
