@@ -152,7 +152,7 @@ def create(gpu: str, count: int, name: str, min_: int, policy: str, allow_unterm
     shape = canonical_shape(gpu)
     spec = FleetSpec(shape, count, name or None, min_ or None, policy,
                      allow_unterminable_reserved).validated()
-    listener = None if dry_run else make_progress(progress.lower(), quiet, title=f"{count} x {shape}")
+    listener = None if dry_run else make_progress(progress.lower(), quiet, title=f"fleet {name + ': ' if name else ''}{count} x {shape}")
     mgr = _manager(listener)
     with mgr:
         if dry_run:
@@ -206,8 +206,10 @@ FLEET_ARG = click.argument("fleet", metavar="FLEET", type=FLEET)
 @FLEET_ARG
 @click.option("--no-refresh", is_flag=True, help="Show the record without asking the providers")
 @output_options(csv=False)
-def status(fleet: str, no_refresh: bool, output: str, as_json: bool, wide: bool) -> None:
+@quiet_option
+def status(fleet: str, no_refresh: bool, output: str, as_json: bool, wide: bool, quiet: bool) -> None:
     """Show a fleet and its members, refreshed from the providers (members deleted elsewhere are marked gone)."""
+    set_quiet(quiet)
     out = make_output(output, as_json, wide)
     name = _fleet_name(fleet)
     mgr = _manager()
@@ -222,8 +224,10 @@ def status(fleet: str, no_refresh: bool, output: str, as_json: bool, wide: bool)
 @command("destroy", examples=["vm fleet destroy train", "vm fleet destroy train -o json"])
 @FLEET_ARG
 @output_options(csv=False)
-def destroy(fleet: str, output: str, as_json: bool, wide: bool) -> None:
+@quiet_option
+def destroy(fleet: str, output: str, as_json: bool, wide: bool, quiet: bool) -> None:
     """Destroy every member of a fleet; run it again to finish what could not be destroyed."""
+    set_quiet(quiet)
     out = make_output(output, as_json, wide)
     name = _fleet_name(fleet)
     mgr = _manager()
@@ -239,8 +243,10 @@ def destroy(fleet: str, output: str, as_json: bool, wide: bool) -> None:
 @click.argument("fleet", metavar="[FLEET]", type=FLEET, required=False, default=None)
 @click.option("--all", "all_", is_flag=True, help="Reconcile every fleet on record")
 @output_options(csv=False)
-def reconcile(fleet: str | None, all_: bool, output: str, as_json: bool, wide: bool) -> None:
+@quiet_option
+def reconcile(fleet: str | None, all_: bool, output: str, as_json: bool, wide: bool, quiet: bool) -> None:
     """Compare a fleet with the providers: adopt orphans, mark gone members, finish interrupted creates/destroys."""
+    set_quiet(quiet)
     out = make_output(output, as_json, wide)
     name = fleet
     if not name and not all_:

@@ -209,8 +209,12 @@ def _terminal_table(rows: Sequence[dict[str, Any]], columns: Sequence[Column], w
         table.add_row(*cells)
     console.print(table)
     if hidden:
-        note(f"({hidden} column(s) hidden to fit {width} columns: "
-             f"{', '.join(c.header for c in columns if c not in shown)}; --wide shows all)")
+        names = [c.header for c in columns if c not in shown]
+        text = f"(hidden to fit: {', '.join(names)}; --wide shows all)"
+        while len(text) > width and len(names) > 1:
+            names = names[:-1]
+            text = f"(hidden to fit: {', '.join(names)}, +{hidden - len(names)} more; --wide shows all)"
+        note(text)
 
 
 def terminal_width() -> int:

@@ -306,18 +306,20 @@ def _verb_command(verb: str) -> click.Command:
                 _remember([shown])
                 show_instances([shown], out.fmt, out.wide, single=True)
                 return
-            if dry_run or (not yes and stdin_is_terminal()):
-                try:
-                    inst = inst or adapter.get_instance(iid)
-                except NotFound:
-                    if verb == "destroy" and cache.known(pname, iid):
-                        note(f"{cache.known(pname, iid).name or iid} ({iid}) at {pname} is already gone; "  # type: ignore[union-attr]
-                             "nothing to do")
-                        return
+            try:  # the VM as it is now: its name for the messages, and "already gone" before any change
+                inst = inst or adapter.get_instance(iid)
+            except NotFound:
+                seen = cache.known(pname, iid) if verb == "destroy" else None
+                if seen is None:
                     raise
-            label = f"{inst.name} ({inst.id}) at {pname}" if inst else f"{iid} at {pname}"
+                note(f"{seen.name or iid} ({iid}) at {pname} is already gone; nothing to do")
+                return
+            if verb == "destroy" and inst.state.value == "deleted":
+                note(f"{inst.name} ({iid}) at {pname} is already gone; nothing to do")
+                return
+            label = f"{inst.name} ({inst.id}) at {pname}"
             if dry_run:
-                note(f"dry run: would {verb} {label} (now {inst.state.value if inst else 'unknown'}); "
+                note(f"dry run: would {verb} {label} (now {inst.state.value}); "
                      "nothing was changed")
                 return
             confirm(f"{verb.capitalize()} {label}?", yes)
@@ -331,8 +333,8 @@ def _verb_command(verb: str) -> click.Command:
                 note(f"{seen.name or iid} ({iid}) at {pname} is already gone; nothing to do")
                 return
             if verb == "destroy":
-                cache.mark_gone(pname, iid, done.name)
-            note(f"{pname}: {DONE[verb] if not no_wait else verb + ' requested for'} {done.name or label} ({iid})")
+                cache.mark_gone(pname, iid, inst.name)
+            note(f"{pname}: {DONE[verb] if not no_wait else verb + ' requested for'} {inst.name} ({iid})")
             show_instances([done], out.fmt, out.wide, single=True)
 
     params: list[Callable[[Any], Any]] = [
