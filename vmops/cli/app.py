@@ -54,22 +54,14 @@ def help_(ctx: click.Context, words: tuple[str, ...]) -> None:
         for code, meaning in EXIT_CODES:
             print(f"  {str(code).rjust(width)}  {meaning}")
         return
-    root = ctx.find_root()
-    cmd: click.Command = root.command
-    parent = root
-    path = ["vm"]
+    cur = ctx.find_root().command.make_context("vm", [], resilient_parsing=True)
     for w in words:
-        if not isinstance(cmd, click.Group):
-            raise click.UsageError(f"`{' '.join(path)}` has no subcommand {w!r}", ctx)
-        sub_ctx = click.Context(cmd, info_name=path[-1], parent=parent)
-        _, found, _ = cmd.resolve_command(sub_ctx, [w])  # unknown: "did you mean"
+        if not isinstance(cur.command, click.Group):
+            raise click.UsageError(f"`{cur.command_path}` has no subcommand {w!r}", cur)
+        _, found, _ = cur.command.resolve_command(cur, [w])  # unknown: an error with "did you mean"
         assert found is not None
-        cmd, parent = found, sub_ctx
-        path.append(found.name or w)
-    with click.Context(cmd, info_name=path[-1], parent=parent if len(path) > 1 else None) as c:
-        if len(path) == 1:
-            c.info_name = "vm"
-        print(c.get_help())
+        cur = found.make_context(found.name, [], parent=cur, resilient_parsing=True)
+    print(cur.get_help())
 
 
 @command("version", examples=["vm version", "vm version -o json"])

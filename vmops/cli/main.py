@@ -80,7 +80,7 @@ def _exit_code(argv: list[str]) -> int:
         try:
             try:
                 rv = cli.main(args=argv[1:], prog_name="vm", standalone_mode=False)
-            except SystemExit as e:
+            except SystemExit:
                 if type(sys.stdout).__name__.endswith("PacifyFlushWrapper"):  # click's own answer to EPIPE
                     raise BrokenPipeError from None
                 raise
