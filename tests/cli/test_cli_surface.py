@@ -73,22 +73,15 @@ def test_short_flags_mean_one_thing_everywhere(env):
     meaning = {"-p": "--provider", "-n": "--name", "-o": "--output", "-y": "--yes", "-q": "--quiet", "-g": "--gpu",
                "-c": "--count", "-r": "--region", "-w": "--wide", "-h": "--help", "-e": "--extra", "-v": "--verbose",
                "-d": "--debug", "-V": "--version"}
+    from vmops.cli.inv import walk
+
     seen = 0
-
-    def walk(cmd: click.Command) -> None:
-        nonlocal seen
-        if isinstance(cmd, click.Group):
-            for sub in cmd.commands.values():
-                walk(sub)
-        ctx = click.Context(cmd)
-        for p in cmd.get_params(ctx):
-            shorts = [o for o in p.opts if len(o) == 2]
+    for path, cmd in [((), cli), *walk(cli)]:
+        for p in cmd.get_params(click.Context(cmd)):
             longs = [o for o in p.opts if o.startswith("--")]
-            for s in shorts:
+            for s in (o for o in p.opts if len(o) == 2):
                 seen += 1
-                assert s in meaning and meaning[s] in longs, (cmd.name, p.opts)
-
-    walk(cli)
+                assert s in meaning and meaning[s] in longs, (path, p.opts)
     assert seen > 30
 
 

@@ -1,26 +1,45 @@
-"""The `vm` command tree: the root group, its global options, and `vm help`, `vm version`, `vm completion`.
+"""The `vm` command tree: the root group (commands loaded on demand from where vmops.cli.registry says
+they live), its global options, and `vm help`, `vm version`, `vm completion`.
 
-Every command module registers nothing itself; this module assembles them, so the tree is read in one
-place. tasks.py (invoke) runs the same tree (vmops.cli.inv). Only click and light vmops modules are
-imported at module level (`vm --help` start-up: tests/cli/test_startup.py).
+tasks.py (invoke) runs the same tree (vmops.cli.inv). Only click and light vmops modules are imported at
+module level, and `vm list` imports only the module `list` is in (tests/cli/test_startup.py).
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 
 import click
 
 from vmops import __version__
-from vmops.cli import config_cmds, cost_cmds, fleet_cmds, playbook_cmds, sim_cmds, vm_cmds
+from vmops.cli import registry
 from vmops.cli.base import EXIT_CODES, VmGroup, command, make_output, output_options
 from vmops.cli.output import print_json
 
 SHELLS = ("bash", "zsh", "fish")
 
 
-@click.group("vm", cls=VmGroup, no_args_is_help=True)
+class LazyGroup(VmGroup):
+    """The root: command names and summaries from the registry; a command's module is imported when the
+    command is used (or its help shown)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return registry.top_names()
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = registry.target_of(self.aliases.get(cmd_name, cmd_name))
+        if target is None:
+            return None
+        module, attr = target.split(":")
+        return getattr(importlib.import_module(module), attr)
+
+    def get_help(self, ctx: click.Context) -> str:
+        return registry.root_help(registry.terminal_width()).rstrip("\n")
+
+
+@click.group("vm", cls=LazyGroup, no_args_is_help=True)
 @click.option("-d", "--debug", is_flag=True, help="Log every request (keys redacted) and show tracebacks")
 @click.version_option(__version__, "-V", "--version", prog_name="vm", message="%(prog)s %(version)s")
 def cli(debug: bool) -> None:
@@ -35,13 +54,6 @@ def cli(debug: bool) -> None:
     from vmops.cli.output import config_warnings
 
     config_warnings()  # loose key-file permissions, plaintext to a remote host: once, on stderr
-
-
-for _c in vm_cmds.COMMANDS:
-    cli.add_command(_c)
-cli.add_command(cost_cmds.cost)
-for _g in (fleet_cmds.fleet, sim_cmds.sim, config_cmds.config, playbook_cmds.playbook):
-    cli.add_command(_g)
 
 
 @command("help", examples=["vm help fleet create", "vm help exit-codes"])
@@ -104,10 +116,6 @@ def completion(ctx: click.Context, shell: str) -> None:
     assert cls is not None
     comp = cls(ctx.find_root().command, {}, "vm", "_VM_COMPLETE")
     print(comp.source())
-
-
-for _c in (help_, version, completion):
-    cli.add_command(_c)
 
 
 def complete_env() -> bool:

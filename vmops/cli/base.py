@@ -18,11 +18,10 @@ from typing import Any, Callable, Sequence, TypeVar
 import click
 
 from vmops.cli import complete
+from vmops.cli.registry import EXIT_CODES_LINE
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-EXIT_CODES_LINE = ("Exit codes: 0 ok, 2 usage, 3 auth, 5 not found, 7 no capacity, 8 wrong state, "
-                   "12 provider down, 14 partial; all: `vm help exit-codes`.")
 #: The exit code table (README "Exit codes" is this list).
 EXIT_CODES: tuple[tuple[int, str], ...] = (
     (0, "success (a destroy of something already gone is success, with a note)"),
@@ -76,11 +75,11 @@ class VmCommand(click.Command):
 
 
 class VmGroup(click.Group):
-    """A group with "did you mean" for unknown commands, a few aliases (`ls`), and nested commands listed
-    in its help (`fleet create` on the top page, like gcloud's)."""
+    """A group with "did you mean" for unknown commands, two aliases (`ls`, `rm`), and command summaries
+    from vmops.cli.registry."""
 
     command_class = VmCommand
-    aliases = {"ls": "list", "rm": "destroy", "show": "get"}
+    aliases = {"ls": "list", "rm": "destroy"}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("context_settings", {}).setdefault("help_option_names", ["-h", "--help"])
@@ -102,19 +101,14 @@ class VmGroup(click.Group):
         return cmd.name, cmd, args[1:]
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from vmops.cli import registry
+
+        prefix = " ".join(ctx.command_path.split(" ")[1:])
         rows: list[tuple[str, str]] = []
         for name in self.list_commands(ctx):
             cmd = self.get_command(ctx, name)
-            if cmd is None or cmd.hidden:
-                continue
-            if isinstance(cmd, click.Group):
-                sub = click.Context(cmd, info_name=name, parent=ctx)
-                for sname in cmd.list_commands(sub):
-                    scmd = cmd.get_command(sub, sname)
-                    if scmd is not None and not scmd.hidden:
-                        rows.append((f"{name} {sname}", summary(scmd)))
-            else:
-                rows.append((name, summary(cmd)))
+            if cmd is not None and not cmd.hidden:
+                rows.append((name, registry.summary_of(f"{prefix} {name}".strip()) or summary(cmd)))
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(rows)

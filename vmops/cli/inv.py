@@ -8,7 +8,7 @@ Used by tasks.py only; `vm` itself never imports invoke.
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from typing import Any, Iterator
 
 import click
 from invoke import Collection, Task
@@ -85,6 +85,18 @@ def task_for(cmd: click.Command, path: list[str]) -> Task:
                 iterable=[_flag_name(p) for p in params if p.multiple],
                 incrementable=[_flag_name(p) for p in params if isinstance(p, click.Option) and p.count],
                 help={k: v for k, v in helps.items() if v}, auto_shortflags=False)
+
+
+def walk(group: click.Group, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], click.Command]]:
+    """Every (path, command) under ``group``, groups included, loading each command."""
+    ctx = click.Context(group, info_name=path[-1] if path else "vm")
+    for name in group.list_commands(ctx):
+        cmd = group.get_command(ctx, name)
+        if cmd is None:
+            continue
+        yield (*path, name), cmd
+        if isinstance(cmd, click.Group):
+            yield from walk(cmd, (*path, name))
 
 
 def collection_for(group: click.Group, name: str, path: list[str]) -> Collection:

@@ -69,6 +69,12 @@ def usage_message(e: Any) -> str:
 
 
 def _exit_code(argv: list[str]) -> int:
+    if argv[1:] in (["--help"], ["-h"]):  # the top page needs neither click nor a command module
+        from vmops.cli import registry
+
+        sys.stdout.write(registry.root_help(registry.terminal_width()))
+        sys.stdout.flush()
+        return 0
     import click
 
     from vmops.cli import output
