@@ -4,10 +4,17 @@ destroy confirmation is asked and honoured."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import pty
+import re
+import select
+import struct
+import subprocess
+import termios
+import time
 
-import pexpect
 import pyte
 import pytest
 
@@ -17,12 +24,49 @@ COLS, ROWS = 80, 60
 PROVIDERS = ("crusoe", "lambda", "nebius")
 
 
-def spawn(args: list[str], env: dict[str, str]) -> pexpect.spawn:
-    full = {k: v for k, v in os.environ.items() if not k.startswith("VMOPS_") and k != "NO_COLOR"}
-    full.update({"TERM": "xterm-256color", "COLUMNS": str(COLS), "LINES": str(ROWS)})
-    full.update(env)
-    return pexpect.spawn(VM[0], [*VM[1:], *args], env=full, dimensions=(ROWS, COLS), encoding="utf-8",
-                         timeout=120)
+class Terminal:
+    """A program on a pseudo-terminal of COLS x ROWS. Started with subprocess (its fork+exec runs no Python in
+    the child, which matters here: the test process runs gRPC simulator threads)."""
+
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        full = {k: v for k, v in os.environ.items() if not k.startswith("VMOPS_") and k != "NO_COLOR"}
+        full.update({"TERM": "xterm-256color", "COLUMNS": str(COLS), "LINES": str(ROWS)})
+        full.update(env)
+        self.master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLS, 0, 0))
+        self.proc = subprocess.Popen(VM + args, stdin=slave, stdout=slave, stderr=slave, env=full,
+                                     start_new_session=True)
+        os.close(slave)
+        self.raw = ""
+
+    def _read(self, timeout: float) -> bool:
+        ready, _, _ = select.select([self.master], [], [], timeout)
+        if not ready:
+            return True
+        try:
+            data = os.read(self.master, 65536)
+        except OSError:  # EIO: every holder of the terminal's other end has closed it
+            return False
+        self.raw += data.decode("utf-8", errors="replace")
+        return bool(data)
+
+    def expect(self, pattern: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while not re.search(pattern, self.raw):
+            if time.monotonic() > deadline or not self._read(0.2):
+                raise AssertionError(f"{pattern!r} never appeared in {self.raw!r}")
+
+    def send(self, text: str) -> None:
+        os.write(self.master, text.encode())
+
+    def finish(self, timeout: float = 120) -> tuple[int, str]:
+        """Everything the program writes until it exits, and its exit code."""
+        deadline = time.monotonic() + timeout
+        while self._read(0.2) and time.monotonic() < deadline:
+            pass
+        code = self.proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+        os.close(self.master)
+        return code, self.raw
 
 
 def screen_of(text: str) -> list[str]:
@@ -33,10 +77,8 @@ def screen_of(text: str) -> list[str]:
 
 
 def run_on_terminal(args: list[str], env: dict[str, str]) -> tuple[int, list[str], str]:
-    child = spawn(args, env)
-    raw = child.read()
-    child.close()
-    return child.exitstatus, screen_of(raw), raw
+    code, raw = Terminal(args, env).finish()
+    return code, screen_of(raw), raw
 
 
 def test_list_fits_80_columns_without_wrapped_rows(vm_env):
@@ -53,10 +95,8 @@ def test_list_fits_80_columns_without_wrapped_rows(vm_env):
 
 
 def test_no_color_and_pipe_mean_no_escape_codes(vm_env):
-    child = spawn(["list"], {**vm_env, "NO_COLOR": "1"})
-    raw = child.read()
-    child.close()
-    assert child.exitstatus == 0
+    code, raw = Terminal(["list"], {**vm_env, "NO_COLOR": "1"}).finish()
+    assert code == 0
     assert "\x1b[3" not in raw and "\x1b[1m" not in raw  # no colour, no bold
     piped = vm(["list"], vm_env)  # a pipe: the full plain table, every column
     assert "\x1b" not in piped.out and "PRIVATE IP" in piped.out.splitlines()[0]
@@ -97,20 +137,16 @@ def _make(env: dict[str, str], name: str) -> dict:
 @pytest.mark.parametrize("answer,code,exists", [("n", 1, True), ("y", 0, False)])
 def test_destroy_asks_on_a_terminal_and_honours_the_answer(vm_env, answer, code, exists):
     made = _make(vm_env, f"ask-{answer}")
-    child = spawn(["destroy", made["name"]], vm_env)
-    child.expect(r"Destroy ask-\w \(.*\) at crusoe\? \[y/N\]")
-    child.sendline(answer)
-    child.expect(pexpect.EOF)
-    child.close()
-    assert child.exitstatus == code
+    term = Terminal(["destroy", made["name"]], vm_env)
+    term.expect(r"Destroy ask-\w \(.*\) at crusoe\? \[y/N\]")
+    term.send(answer + "\n")
+    assert term.finish()[0] == code
     listed = json.loads(vm(["list", "-p", "crusoe", "--json"], vm_env).out)
     assert (made["id"] in {i["id"] for i in listed}) is exists
 
 
 def test_destroy_yes_skips_the_prompt(vm_env):
     made = _make(vm_env, "ask-yes")
-    child = spawn(["destroy", made["id"], "-p", "crusoe", "-y"], vm_env)
-    out = child.read()
-    child.close()
-    assert child.exitstatus == 0, out
+    code, out = Terminal(["destroy", made["id"], "-p", "crusoe", "-y"], vm_env).finish()
+    assert code == 0, out
     assert "[y/N]" not in out and "destroyed ask-yes" in out

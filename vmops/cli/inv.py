@@ -44,8 +44,8 @@ def to_argv(cmd: click.Command, kwargs: dict[str, Any]) -> list[str]:
         if p.name == "help" or not p.opts:
             continue
         value = kwargs.get(_flag_name(p))
-        if isinstance(p, click.Argument) and p.required:
-            if value is not None:
+        if isinstance(p, click.Argument):  # an optional one is a --flag in inv, a positional in vm
+            if value not in (None, ""):
                 positionals.append(str(value))
             continue
         flag = next((o for o in p.opts if o.startswith("--")), p.opts[0])
@@ -84,7 +84,7 @@ def task_for(cmd: click.Command, path: list[str]) -> Task:
     return Task(body, name=path[-1], positional=positional,
                 iterable=[_flag_name(p) for p in params if p.multiple],
                 incrementable=[_flag_name(p) for p in params if isinstance(p, click.Option) and p.count],
-                help={k: v for k, v in helps.items() if v}, auto_shortflags=False)
+                help={k: v for k, v in helps.items() if v})
 
 
 def walk(group: click.Group, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], click.Command]]:

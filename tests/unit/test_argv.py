@@ -1,0 +1,42 @@
+"""How `vm` reads what a user types and lays out what it prints: the pure helpers behind the CLI (the
+commands themselves are tested as real processes in tests/cli)."""
+
+from vmops.cli.base import suggest
+from vmops.cli.inv import to_argv
+from vmops.cli.main import debug_requested
+from vmops.cli.output import Column, fit_columns
+
+
+def test_debug_only_as_a_global_flag():
+    assert debug_requested(["vm", "-d", "list"])
+    assert debug_requested(["vm", "list", "--debug"])
+    assert not debug_requested(["vm", "fleet", "create", "-d"])
+
+
+def test_suggestions():
+    commands = ["list", "create", "capacity", "cost", "types"]
+    assert suggest("lst", commands) == " (did you mean 'list'?)"
+    assert suggest("crate", commands) == " (did you mean 'create'?)"
+    assert suggest("zzz", commands) == ""
+    assert "'capacity'" in suggest("cap", commands)  # a prefix
+
+
+def test_invoke_task_arguments_become_vm_arguments():
+    from vmops.cli.fleet_cmds import create, reconcile
+
+    argv = to_argv(create, {"gpu": "h100:8", "count": "3", "name": "", "dry_run": True, "json": False,
+                            "output": "", "min": 0, "policy": "spread"})
+    assert argv == ["--gpu", "h100:8", "--count", "3", "--dry-run"]
+    assert to_argv(reconcile, {"fleet": None, "all": True}) == ["--all"]
+    assert to_argv(reconcile, {"fleet": "f1"}) == ["f1"]  # `inv fleet.reconcile --fleet f1` = `vm fleet reconcile f1`
+
+
+def test_columns_are_hidden_from_the_right_keeping_the_kept_ones():
+    cols = [Column("a", "A", keep=True), Column("b", "B"), Column("c", "C", keep=True), Column("d", "D")]
+    rows = [{"a": "x" * 10, "b": "y" * 10, "c": "z" * 10, "d": "w" * 10}]
+    shown, hidden = fit_columns(rows, cols, 80)
+    assert [c.key for c in shown] == ["a", "b", "c", "d"] and hidden == 0
+    shown, hidden = fit_columns(rows, cols, 40)
+    assert [c.key for c in shown] == ["a", "b", "c"] and hidden == 1
+    shown, hidden = fit_columns(rows, cols, 20)
+    assert [c.key for c in shown] == ["a", "c"] and hidden == 2  # kept ones stay (the renderer cuts them)
