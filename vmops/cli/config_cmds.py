@@ -111,9 +111,7 @@ def config_show(output: str, as_json: bool, wide: bool) -> None:
           f"({'VMOPS_PROVIDERS' if os.environ.get('VMOPS_PROVIDERS') else 'config file or default'})")
     print(f"poll interval: {d['poll_min']}-{d['poll_interval']}s   operation timeout: {d['op_timeout']}s")
     print()
-    print_rows(rows, SETTING_COLUMNS, "table", wide=out.wide)
-    for w in cfg.warnings:
-        note(f"warning: {w}")
+    print_rows(rows, SETTING_COLUMNS, "table", wide=out.wide)  # (warnings: printed once by vmops.cli.app)
 
 
 @command("init", examples=["vm config init && $EDITOR ~/.vmops/config.toml"])
