@@ -271,3 +271,17 @@ def test_csv_output_of_one_vm(vm_env):
     assert r.code == 0, r.err
     header, row = r.out.strip().splitlines()
     assert header.startswith("provider,id,name,gpu") and "train-node-01" in row
+
+
+def test_inv_task_with_a_positional_runs_the_same_command(vm_env):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("VMOPS_")}, **vm_env}
+    p = subprocess.run([sys.executable, "-m", "invoke", "vm.get", "train-node-01", "--json"], env=env,
+                       cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout) == vm(["get", "train-node-01", "--json"], vm_env).json()

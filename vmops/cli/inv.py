@@ -30,7 +30,7 @@ def _invoke_default(p: click.Parameter) -> Any:
         return 0
     if p.multiple:
         return None
-    default = p.default if not callable(p.default) else None
+    default = p.default if isinstance(p.default, (str, int, float)) else None  # click's "unset" is a sentinel
     if isinstance(p.type, click.Choice) or default is None:
         return "" if not isinstance(p, click.Argument) else None
     return default
@@ -68,7 +68,8 @@ def task_for(cmd: click.Command, path: list[str]) -> Task:
     positional = [_flag_name(p) for p in params if isinstance(p, click.Argument) and p.required]
     sig = [inspect.Parameter("c", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
     for p in params:
-        sig.append(inspect.Parameter(_flag_name(p), inspect.Parameter.KEYWORD_ONLY, default=_invoke_default(p)))
+        sig.append(inspect.Parameter(_flag_name(p), inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                     default=_invoke_default(p)))
 
     def body(c: Any, **kwargs: Any) -> None:
         from vmops.cli.main import run
