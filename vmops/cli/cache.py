@@ -81,6 +81,11 @@ def known(provider: str, iid: str) -> Seen | None:
     return _load().get((provider, iid))
 
 
+def gone_matching(ref: str) -> Seen | None:
+    """A VM vmops saw go (destroyed, or missing from a full listing) whose id or name is ``ref``."""
+    return next((e for e in _load().values() if e.gone and ref in (e.id, e.name)), None)
+
+
 def recent(max_age: float = FRESH_S) -> list[Seen]:
     cutoff = time.time() - max_age
     return [e for e in _load().values() if not e.gone and e.seen_at >= cutoff]

@@ -110,7 +110,7 @@ def show_instances(instances: list["Instance"], fmt: str, wide: bool = False, si
         print_rows(rows, INSTANCE_COLUMNS, fmt, wide=wide, empty="(no instances)", fields=INSTANCE_JSON_FIELDS)
 
 
-def _remember(instances: list["Instance"], full_listing: list[str] = ()) -> None:  # type: ignore[assignment]
+def _remember(instances: list["Instance"], full_listing: tuple[str, ...] | list[str] = ()) -> None:
     cache.remember([(i.provider, i.id, i.name) for i in instances], replace_provider=full_listing)
 
 
@@ -245,7 +245,7 @@ def already_gone(provider: str | None, ref: str) -> "cache.Seen | None":
     """The cache entry of a VM vmops has seen and the provider no longer has (destroy is idempotent)."""
     if provider:
         return cache.known(provider, ref)
-    return next((e for e in cache._load().values() if e.gone and ref in (e.id, e.name)), None)  # noqa: SLF001
+    return cache.gone_matching(ref)
 
 
 def stdin_is_terminal() -> bool:
