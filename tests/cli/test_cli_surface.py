@@ -201,3 +201,16 @@ def test_inv_output_into_a_closed_pipe_is_quiet(env):
                            capture_output=True, text=True, timeout=120)
         assert p.returncode == 0 and p.stdout.strip(), (args, p.stderr)
         assert "Traceback" not in p.stderr and "BrokenPipe" not in p.stderr, (args, p.stderr)
+
+
+@pytest.mark.parametrize("args,line", [
+    (["create", "-g", "h100"], "error: missing option --provider. See `vm create --help`."),
+    (["fleet", "reconcile"], "error: give a fleet NAME or --all. See `vm fleet reconcile --help`."),
+    (["list", "-o", "xml"], "error: invalid value for --output: 'xml' is not one of 'table', 'json', 'csv'. "
+                            "See `vm list --help`."),
+    (["list", "-p", "amazon"], "error: unknown provider 'amazon'; use one of: crusoe, lambda, nebius. "
+                               "See `vm list --help`."),
+])
+def test_usage_errors_name_the_command(env, args, line):
+    r = vm(args, env)
+    assert r.code == 2 and r.err.strip() == line

@@ -64,6 +64,17 @@ class VmCommand(click.Command):
         super().__init__(*args, **kwargs)
         self.examples = tuple(examples)
 
+    def invoke(self, ctx: click.Context) -> Any:
+        from vmops.errors import UsageError
+
+        try:
+            return super().invoke(ctx)
+        except UsageError as e:  # the generic "See `vm COMMAND --help`" names this command instead
+            if e.hint == UsageError.default_hint:
+                e.hint = f"See `{ctx.command_path} --help`"
+                e.args = (e.render(),)
+            raise
+
     def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         if self.examples:
             with formatter.section("Examples"):
@@ -223,8 +234,8 @@ class Output:
 
 
 def provider_option(help: str = "Provider: crusoe, lambda or nebius", required: bool = False) -> Callable[[F], F]:  # noqa: A002
-    return click.option("-p", "--provider", type=ProviderType(), default=None, required=required, help=help,
-                        is_eager=True)
+    extra: dict[str, Any] = {"required": True} if required else {"default": None}  # (a default defeats required)
+    return click.option("-p", "--provider", type=ProviderType(), help=help, is_eager=True, **extra)
 
 
 def output_options(csv: bool = True, table: bool = True) -> Callable[[F], F]:

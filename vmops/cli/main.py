@@ -12,6 +12,7 @@ This is the only place errors become exit codes (README "Exit codes", vmops.cli.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from typing import Any
 
@@ -44,13 +45,14 @@ def usage_message(e: Any) -> str:
                           if o.startswith("-")} | {"--help"})
         text = f"unknown option {e.option_name!r}{suggest(e.option_name, choices)}"
     elif isinstance(e, click.BadOptionUsage):
-        text = e.message.rstrip(".")
+        m = re.match(r"Option '(.+)' requires an argument", e.message)
+        text = f"{m.group(1)} needs a value" if m else e.message.rstrip(".")
     elif isinstance(e, click.MissingParameter):
         param = e.param
         if isinstance(param, click.Argument):
             text = f"missing argument {param.human_readable_name}"
         elif param is not None:
-            text = f"missing option {param.get_error_hint(ctx) if ctx else param.name}"  # type: ignore[arg-type]
+            text = f"missing option {max(param.opts, key=len)}"
         else:
             text = e.format_message().rstrip(".")
     elif isinstance(e, click.BadParameter):
@@ -82,6 +84,7 @@ def _exit_code(argv: list[str]) -> int:
 
     from vmops.cli.app import cli
 
+    output.set_quiet(False)  # per run (tests and tasks.py run several in one process)
     try:
         try:
             try:
