@@ -214,3 +214,16 @@ def test_inv_output_into_a_closed_pipe_is_quiet(env):
 def test_usage_errors_name_the_command(env, args, line):
     r = vm(args, env)
     assert r.code == 2 and r.err.strip() == line
+
+
+def test_create_dry_run_sends_nothing(env):
+    dead = {**env, "VMOPS_LAMBDA_URL": "http://127.0.0.1:9"}  # nothing listens: any request would fail
+    r = vm(["create", "-p", "lambda", "-g", "h100:8", "-c", "2", "-n", "job", "-r", "us-east", "--dry-run"], dead)
+    assert r.code == 0, r.err
+    assert "would create job-0, job-1 (h100:8, lambda type gpu_8x_h100) at lambda in us-east-1" in r.err
+    assert r.out == ""
+
+
+def test_option_without_value_names_the_command(env):
+    r = vm(["fleet", "create", "-g"], env)
+    assert r.code == 2 and r.err.strip() == "error: -g needs a value. See `vm fleet create --help`."

@@ -32,14 +32,26 @@ def debug_requested(argv: list[str]) -> bool:
     return False
 
 
-def usage_message(e: Any) -> str:
+def command_words(argv: list[str]) -> str:
+    """`vm fleet create` for ``["vm", "fleet", "create", "-x"]``: the command path when click has no context."""
+    from vmops.cli import registry
+
+    words = []
+    for a in argv[1:3]:
+        if a.startswith("-") or not any(e.path.split(" ")[: len(words) + 1] == [*words, a] for e in registry.ENTRIES):
+            break
+        words.append(a)
+    return " ".join(["vm", *words])
+
+
+def usage_message(e: Any, argv: list[str] | None = None) -> str:
     """One sentence for a click usage error."""
     import click
 
     from vmops.cli.base import SENTENCE_TYPES, suggest
 
     ctx = getattr(e, "ctx", None)
-    path = ctx.command_path if ctx is not None else "vm"
+    path = ctx.command_path if ctx is not None else command_words(argv or ["vm"])
     if isinstance(e, click.NoSuchOption):
         choices = sorted({o for p in (ctx.command.params if ctx else []) for o in (*p.opts, *p.secondary_opts)
                           if o.startswith("-")} | {"--help"})
@@ -100,7 +112,7 @@ def _exit_code(argv: list[str]) -> int:
             return 0
         except click.UsageError as e:
             output.print_traceback()
-            print(usage_message(e), file=sys.stderr)
+            print(usage_message(e, argv), file=sys.stderr)
             return USAGE_EXIT
         except click.ClickException as e:  # e.g. a file option that cannot be opened
             print(output.printable(f"error: {e.format_message()}"), file=sys.stderr)

@@ -141,7 +141,7 @@ def list_(provider: str | None, output: str, as_json: bool, wide: bool) -> None:
 @command("create", examples=[
     "vm create -p crusoe -g h100:8                 # one 8x H100 VM, waits until it runs",
     "vm create -p lambda -g gpu_1x_a100 -c 2 -n job  # native type name, two VMs job-0 and job-1",
-    "vm create -p crusoe -g h100 -r us-east --no-wait",
+    "vm create -p crusoe -g h100 -r us-east --dry-run   # what would be made, nothing sent",
 ])
 @provider_option(required=True)
 @click.option("-g", "--gpu", type=GPU, required=True,
@@ -152,10 +152,11 @@ def list_(provider: str | None, output: str, as_json: bool, wide: bool) -> None:
               "default: one with capacity")
 @click.option("--reservation", default="", help="Create only into this reservation id (never on-demand)")
 @wait_option
+@dry_run_option
 @output_options()
 @quiet_option
 def create(provider: str, gpu: str, count: int, name: str, region: str, reservation: str, no_wait: bool,
-           output: str, as_json: bool, wide: bool, quiet: bool) -> None:
+           dry_run: bool, output: str, as_json: bool, wide: bool, quiet: bool) -> None:
     """Create VMs at one provider; waits until they run (--no-wait: no)."""
     from vmops.catalogue import provider_entry
     from vmops.model import CreateRequest, ReservationPolicy
@@ -176,10 +177,16 @@ def create(provider: str, gpu: str, count: int, name: str, region: str, reservat
         native_region = provider_entry(provider).resolve_region(region or None)
     except ValueError as e:
         raise usage(str(e)) from None
+    base = name or f"vm-{secrets.token_hex(3)}"
+    names = [base] if count == 1 else [f"{base}-{i}" for i in range(count)]
+    if dry_run:
+        where = f" in {native_region}" if native_region else " in a region with capacity"
+        into = f" into reservation {reservation}" if reservation else ""
+        note(f"dry run: would create {', '.join(names)} ({native.shape}, {provider} type {native.name}) at "
+             f"{provider}{where}{into}; list price ${native.list_price_per_hour:,.2f}/hour each; nothing was sent")
+        return
     with session() as s:
         pname = provider
-        base = name or f"vm-{secrets.token_hex(3)}"
-        names = [base] if count == 1 else [f"{base}-{i}" for i in range(count)]
         adapter = s.provider(pname)
         policy = ReservationPolicy.STRICT if reservation else ReservationPolicy.AUTO
         made: list[Instance] = []
