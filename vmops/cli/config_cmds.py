@@ -14,7 +14,8 @@ if TYPE_CHECKING:
     from vmops.config import Config
 
 #: Where a setting's value came from, in words (config.ProviderSettings.sources).
-SOURCE_WORDS = {"env": "environment", "file": "config file", "default": "default", "global": "global setting"}
+SOURCE_WORDS = {"env": "environment", "file": "config file", "default": "default", "global": "global setting",
+                "key-file": "key file"}
 
 
 def missing_key(config: "Config", provider: str) -> str | None:
@@ -41,7 +42,9 @@ def _source(src: str | None) -> str:
     if not src:
         return "-"
     kind, _, detail = src.partition(":")
-    return f"{SOURCE_WORDS.get(kind, kind)} {detail}".strip() if detail else SOURCE_WORDS.get(kind, kind)
+    if kind in SOURCE_WORDS:
+        return f"{SOURCE_WORDS[kind]} {detail}".strip()
+    return src  # already words
 
 
 SETTING_COLUMNS = (
@@ -68,6 +71,8 @@ def setting_rows(config: "Config") -> list[dict[str, Any]]:
             src = s.sources.get(key)
             if key == "tls" and src == "default":
                 src = "default (from the URL scheme)"
+            if key == "api_key" and src == "default":
+                src = "default (simulator test key)"
             variable = (f"VMOPS_{name.upper()}_API_KEY" if key == "api_key" else
                         "VMOPS_" + ENV_NAMES[key].format(P=name.upper(), URL=entry.url_var, SCOPE=entry.scope_var))
             value = d[key]
