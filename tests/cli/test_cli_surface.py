@@ -227,3 +227,15 @@ def test_create_dry_run_sends_nothing(env):
 def test_option_without_value_names_the_command(env):
     r = vm(["fleet", "create", "-g"], env)
     assert r.code == 2 and r.err.strip() == "error: -g needs a value. See `vm fleet create --help`."
+
+
+def test_every_command_has_examples_that_fit_80_columns():
+    from vmops.cli.app import cli
+    from vmops.cli.base import VmCommand
+    from vmops.cli.inv import walk
+
+    commands = [(p, c) for p, c in walk(cli) if isinstance(c, VmCommand)]
+    assert len(commands) >= 25
+    for path, cmd in commands:
+        assert len(cmd.examples) >= 2, path
+        assert all(len(e) + 2 <= 80 for e in cmd.examples), path

@@ -55,6 +55,10 @@ def suggest(word: str, choices: Sequence[str]) -> str:
     return " (did you mean " + " or ".join(repr(c) for c in close) + "?)"
 
 
+#: Parameters listed under "Output" in a command's help.
+OUTPUT_PARAMS = frozenset({"output", "as_json", "json", "wide", "quiet", "progress"})
+
+
 class VmCommand(click.Command):
     """A command whose help ends with its examples and the exit codes."""
 
@@ -75,11 +79,25 @@ class VmCommand(click.Command):
                 e.args = (e.render(),)
             raise
 
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command's own options first, then how it prints (-o, --json, -w, -q, --progress) and --help."""
+        own, shown = [], []
+        for p in self.get_params(ctx):
+            rec = p.get_help_record(ctx)
+            if rec is not None:
+                (shown if p.name in OUTPUT_PARAMS else own).append(rec)
+        if own:
+            with formatter.section("Options"):
+                formatter.write_dl(own)
+        if shown:
+            with formatter.section("Output"):
+                formatter.write_dl(shown)
+
     def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         if self.examples:
             with formatter.section("Examples"):
-                for e in self.examples:
-                    formatter.write_text(e)
+                for e in self.examples:  # as typed: never wrapped (tests keep them within 80 columns)
+                    formatter.write(f"{'':>{formatter.current_indent}}{e}\n")
         super().format_epilog(ctx, formatter)
         formatter.write_paragraph()
         formatter.write_text(EXIT_CODES_LINE)

@@ -119,7 +119,8 @@ def config_show(output: str, as_json: bool, wide: bool) -> None:
     print_rows(rows, SETTING_COLUMNS, "table", wide=out.wide)  # (warnings: printed once by vmops.cli.app)
 
 
-@command("init", examples=["vm config init && $EDITOR ~/.vmops/config.toml"])
+@command("init", examples=["vm config init && $EDITOR ~/.vmops/config.toml",
+                           "VMOPS_HOME=/srv/vmops vm config init   # another home"])
 def config_init() -> None:
     """Write a commented $VMOPS_HOME/config.toml template (mode 0600, no keys); never overwrites one."""
     from vmops.config import default_home, write_config_template

@@ -36,8 +36,8 @@ def parse_by(by: str) -> list[str]:
 
 
 @command("cost", examples=[
-    "vm cost                          # what bills now, by provider, GPU, fleet and billing",
-    "vm cost --by fleet -o csv        # per fleet, as CSV",
+    "vm cost                     # by provider, GPU, fleet and billing",
+    "vm cost --by fleet -o csv   # per fleet, as CSV",
     "vm cost -p lambda --include-stopped",
 ])
 @click.option("--by", default=DEFAULT_BY, show_default=True, help=f"Comma list of groups, any of {', '.join(GROUPS)}")

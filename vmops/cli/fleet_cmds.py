@@ -120,8 +120,8 @@ def fleet() -> None:
 
 
 @command("create", examples=[
-    "vm fleet create -g h100:8 -c 6 -n train --dry-run   # the plan: providers, regions, prices",
-    "vm fleet create -g h100:8 -c 6 -n train --min 4      # partial success from 4 running VMs",
+    "vm fleet create -g h100:8 -c 6 -n train --dry-run  # the plan, with prices",
+    "vm fleet create -g h100:8 -c 6 -n train --min 4     # 4 running will do",
     "vm fleet create -g gpu_8x_h100 -c 2 --policy cheapest -o json",
 ])
 @click.option("-g", "--gpu", type=GPU, required=True,

@@ -110,7 +110,8 @@ def run(playbook: str, check: bool, diff: bool, extra: tuple[str, ...], verbose:
         raise click.exceptions.Exit(code)
 
 
-@command("list", examples=["vm playbook list"])
+@command("list", examples=["vm playbook list",
+                           "vm playbook run \"$(vm playbook list | head -1)\" --check"])
 def list_() -> None:
     """List the playbooks `playbook run` can run."""
     for n in available():

@@ -79,9 +79,9 @@ def sim() -> None:
 
 
 @command("up", examples=[
-    "vm sim up                              # ports 8001, 8002, 50051",
+    "vm sim up                         # ports 8001, 8002, 50051",
     "vm sim up --scale 0.05 --crusoe-port 0 --lambda-port 0 --nebius-port 0 -o json",
-    "vm sim up --scenario big.yaml          # capacity overrides and injected faults",
+    "vm sim up --scenario big.yaml     # capacity overrides and injected faults",
 ])
 @click.option("--scale", type=Number(), default=1.0, show_default=True,
               help="Multiply every simulated delay by this (1 = reference timings; 0.05 = 20x faster)")
@@ -141,7 +141,7 @@ def _print_state(state: dict[str, Any], as_json: bool) -> None:
         print_table(rows, (Column("provider", "SIMULATOR"), Column("address", "ADDRESS"), Column("answers", "UP")))
 
 
-@command("down", examples=["vm sim down"])
+@command("down", examples=["vm sim down", "vm sim down && vm sim up --scale 0.05   # again, 20x faster"])
 def down() -> None:
     """Stop the background simulators (idempotent)."""
     state = running_state()
@@ -192,7 +192,7 @@ def status(output: str, json: bool) -> None:
                            Column("requests", "REQUESTS", ">"), Column("mutating", "MUTATING", ">")))
 
 
-@command("reset", examples=["vm sim reset"])
+@command("reset", examples=["vm sim reset", "vm sim reset && vm list   # the seeded VMs only"])
 def reset_() -> None:
     """Put every running simulator back to its seed state."""
     import urllib.request

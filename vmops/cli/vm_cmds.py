@@ -117,7 +117,7 @@ def _remember(instances: list["Instance"], full_listing: tuple[str, ...] | list[
 @command("list", examples=[
     "vm list                      # every VM at every enabled provider",
     "vm list -p lambda -o json    # one provider, machine-readable",
-    "vm list -o csv > vms.csv     # the inventory as CSV (same columns as the notebooks)",
+    "vm list -o csv > vms.csv     # as CSV (the notebooks' columns)",
 ])
 @provider_option("Only this provider (default: every enabled provider)")
 @output_options()
@@ -139,9 +139,9 @@ def list_(provider: str | None, output: str, as_json: bool, wide: bool) -> None:
 
 
 @command("create", examples=[
-    "vm create -p crusoe -g h100:8                 # one 8x H100 VM, waits until it runs",
-    "vm create -p lambda -g gpu_1x_a100 -c 2 -n job  # native type name, two VMs job-0 and job-1",
-    "vm create -p crusoe -g h100 -r us-east --dry-run   # what would be made, nothing sent",
+    "vm create -p crusoe -g h100:8             # one 8x H100 VM; waits till running",
+    "vm create -p lambda -g gpu_1x_a100 -c 2 -n job   # native name; job-0, job-1",
+    "vm create -p crusoe -g h100 -r us-east --dry-run # what would be made",
 ])
 @provider_option(required=True)
 @click.option("-g", "--gpu", type=GPU, required=True,
@@ -386,7 +386,7 @@ OFFER_COLUMNS = (
 
 
 @command("capacity", examples=[
-    "vm capacity -g h100:8          # who can supply 8x H100 VMs now, and at what price",
+    "vm capacity -g h100:8        # who can supply 8x H100 VMs now, at what price",
     "vm capacity -g gpu_8x_h100     # any provider's native name works (same shape)",
     "vm capacity -p nebius -o json",
 ])
@@ -455,7 +455,7 @@ TYPE_COLUMNS = (
 
 
 @command("types", examples=[
-    "vm types                 # every shape, each provider's name for it, list prices",
+    "vm types                 # every shape, each provider's names, list prices",
     "vm types -g h100:8       # who offers 8x H100, cheapest first",
     "vm types -p nebius -o json",
 ])
