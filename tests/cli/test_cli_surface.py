@@ -68,7 +68,6 @@ def test_ls_alias_and_no_invoke_flags(env):
 def test_short_flags_mean_one_thing_everywhere(env):
     """-p provider, -n name, -o output, -y yes, -q quiet, -g gpu, -c count, -r region, -w wide."""
     from vmops.cli.app import cli
-    import click
 
     meaning = {"-p": "--provider", "-n": "--name", "-o": "--output", "-y": "--yes", "-q": "--quiet", "-g": "--gpu",
                "-c": "--count", "-r": "--region", "-w": "--wide", "-h": "--help", "-e": "--extra", "-v": "--verbose",

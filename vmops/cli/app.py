@@ -8,7 +8,6 @@ module level, and `vm list` imports only the module `list` is in (tests/cli/test
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 
 import click
@@ -43,14 +42,7 @@ class LazyGroup(VmGroup):
 @click.option("-d", "--debug", is_flag=True, help="Log every request (keys redacted) and show tracebacks")
 @click.version_option(__version__, "-V", "--version", prog_name="vm", message="%(prog)s %(version)s")
 def cli(debug: bool) -> None:
-    """GPU VMs on Crusoe, Lambda and Nebius as one cloud.
-
-    \b
-    Examples:
-      vm capacity -g h100:8                      # who can supply 8x H100 now, at what price
-      vm fleet create -g h100:8 -c 6 -n train    # a fleet across providers (--dry-run: the plan)
-      vm list                                    # every VM at every provider
-    """
+    """GPU VMs on Crusoe, Lambda and Nebius as one cloud (the top help page is vmops.cli.registry's)."""
     from vmops.cli.output import config_warnings
 
     config_warnings()  # loose key-file permissions, plaintext to a remote host: once, on stderr
@@ -116,8 +108,3 @@ def completion(ctx: click.Context, shell: str) -> None:
     assert cls is not None
     comp = cls(ctx.find_root().command, {}, "vm", "_VM_COMPLETE")
     print(comp.source())
-
-
-def complete_env() -> bool:
-    """True when the shell asks for completions (``_VM_COMPLETE`` set by the completion script)."""
-    return "_VM_COMPLETE" in os.environ
