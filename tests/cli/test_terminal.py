@@ -150,3 +150,13 @@ def test_destroy_yes_skips_the_prompt(vm_env):
     code, out = Terminal(["destroy", made["id"], "-p", "crusoe", "-y"], vm_env).finish()
     assert code == 0, out
     assert "[y/N]" not in out and "destroyed ask-yes" in out
+
+
+def test_progress_plain_on_a_terminal_is_line_per_event(vm_env):
+    code, lines, raw = run_on_terminal(["fleet", "create", "-g", "h100", "-c", "2", "-n", "plain2", "--progress",
+                                        "plain"], vm_env)
+    assert code == 0, raw
+    events = [ln for ln in lines if "requested" in ln]
+    assert len(events) >= 2 and all(ln.startswith("[") and len(ln) <= COLS for ln in events)
+    assert not [ln for ln in lines if ln.split()[:2] == ["PROVIDER", "REQ"]]  # no live table
+    assert vm(["fleet", "destroy", "plain2"], vm_env).code == 0
