@@ -169,6 +169,9 @@ def test_real_endpoint_without_key_is_an_error_naming_the_variable(env):
     e = {**env, "VMOPS_LAMBDA_URL": "https://cloud.example.invalid"}
     r = vm(["list", "-p", "lambda"], e)
     assert r.code == 2 and "VMOPS_LAMBDA_API_KEY" in r.err and "lambda-test-key" not in r.err
+    assert vm(["fleet", "create", "-g", "h100", "-c", "1", "--dry-run"], e).code == 2  # the planner asks lambda
+    other = vm(["list", "-p", "crusoe"], {**e, "VMOPS_CRUSOE_URL": "http://127.0.0.1:9"})
+    assert other.code == 12 and "API_KEY" not in other.err  # crusoe is not lambda: its own error
     show = vm(["config", "show", "--json"], e).json()
     row = next(x for x in show["settings"] if x["provider"] == "lambda" and x["setting"] == "api_key")
     assert "VMOPS_LAMBDA_API_KEY" in row["value"]

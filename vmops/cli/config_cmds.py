@@ -28,14 +28,13 @@ def missing_key(config: "Config", provider: str) -> str | None:
     return f"VMOPS_{provider.upper()}_API_KEY"
 
 
-def check_keys(config: "Config") -> None:
-    for name in config.enabled:
-        var = missing_key(config, name)
-        if var:
-            s = config.settings(name)
-            raise UsageError(f"{name} points at {s.url} but no API key is configured for it",
-                             hint=f"Set {var} (or {var}_FILE, or api_key_env / api_key_file in [{name}] of "
-                                  f"{config.config_path})")
+def check_key(config: "Config", name: str) -> None:
+    var = missing_key(config, name)
+    if var:
+        s = config.settings(name)
+        raise UsageError(f"{name} points at {s.url} but no API key is configured for it",
+                         hint=f"Set {var} (or {var}_FILE, or api_key_env / api_key_file in [{name}] of "
+                              f"{config.config_path})")
 
 
 def _source(src: str | None) -> str:
