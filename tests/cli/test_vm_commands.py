@@ -138,7 +138,7 @@ def test_capacity_and_reservations(vm_env):
         (["create", "--provider", "nebius", "--gpu", "h100", "--region", "us-west"], "no regions"),
         (["create", "--provider", "crusoe", "--gpu", "h1x0:z"], "does not offer"),
         (["capacity", "--gpu", "h100:x"], "GPU shape"),
-        (["get", "--provider", "crusoe"], "INSTANCE_ID"),
+        (["get", "--provider", "crusoe"], "missing argument ID"),
         (["frobnicate"], "unknown command"),
     ],
 )
@@ -218,3 +218,70 @@ def crusoe_sim_instances(sim):
     r = httpx.get(sim.address + "/v1alpha5/projects/proj-001/compute/vms/instances",
                   headers={"Authorization": "Bearer crusoe-test-key-001"})
     return [i["name"] for i in r.json()["items"]]
+
+
+def test_address_by_name_without_provider(vm_env, nebius_sim):
+    got = vm(["get", "train-node-01", "--json"], vm_env)
+    assert got.code == 0, got.err
+    assert got.json()["provider"] == "nebius" and got.json()["name"] == "train-node-01"
+    by_id = vm(["get", got.json()["id"], "-o", "json"], vm_env)
+    assert by_id.code == 0 and by_id.json()["id"] == got.json()["id"]
+    missing = vm(["get", "no-such-vm"], vm_env)
+    assert missing.code == 5 and "no-such-vm" in missing.err
+
+
+def test_ambiguous_name_lists_the_candidates_and_changes_nothing(vm_env, crusoe_sim, lambda_sim):
+    a = vm(["create", "-p", "crusoe", "-g", "h100", "-n", "twin", "--json"], vm_env).json()[0]
+    b = vm(["create", "-p", "lambda", "-g", "h100", "-n", "twin", "--json"], vm_env).json()[0]
+    before = crusoe_sim.requests.mutating_count() + lambda_sim.requests.mutating_count()
+    r = vm(["destroy", "twin", "-y"], vm_env)
+    assert r.code == 2, r.err
+    assert a["id"] in r.err and b["id"] in r.err and "--provider" in r.err
+    assert crusoe_sim.requests.mutating_count() + lambda_sim.requests.mutating_count() == before
+    assert vm(["destroy", a["id"]], vm_env).code == 0  # an id is unambiguous
+    assert vm(["destroy", "twin"], vm_env).code == 0  # and now the name is too
+
+
+def test_destroy_says_what_and_is_idempotent(vm_env):
+    made = vm(["create", "-p", "crusoe", "-g", "h100", "-n", "once", "--json"], vm_env).json()[0]
+    first = vm(["destroy", "once"], vm_env)
+    assert first.code == 0, first.err
+    assert f"destroyed once ({made['id']})" in first.err
+    again = vm(["destroy", made["id"], "-p", "crusoe"], vm_env)
+    assert again.code == 0 and "already gone" in again.err and "once" in again.err
+    by_name = vm(["destroy", "once"], vm_env)
+    assert by_name.code == 0 and "already gone" in by_name.err
+    never = vm(["destroy", "00000000-0000-4000-8000-000000000000", "-p", "crusoe"], vm_env)
+    assert never.code == 5  # an id vmops never saw is not "already gone": a typo is not a success
+
+
+@pytest.mark.parametrize("verb", ["destroy", "stop"])
+def test_dry_run_changes_nothing(vm_env, crusoe_sim, verb):
+    made = vm(["create", "-p", "crusoe", "-g", "h100", "-n", f"dry-{verb}", "--json"], vm_env).json()[0]
+    before = crusoe_sim.requests.mutating_count()
+    r = vm([verb, f"dry-{verb}", "--dry-run"], vm_env)
+    assert r.code == 0, r.err
+    assert f"would {verb} dry-{verb} ({made['id']}) at crusoe" in r.err
+    assert crusoe_sim.requests.mutating_count() == before
+    assert vm(["get", made["id"], "-p", "crusoe", "--json"], vm_env).json()["state"] == "running"
+
+
+def test_csv_output_of_one_vm(vm_env):
+    r = vm(["get", "train-node-01", "-o", "csv"], vm_env)
+    assert r.code == 0, r.err
+    header, row = r.out.strip().splitlines()
+    assert header.startswith("provider,id,name,gpu") and "train-node-01" in row
+
+
+def test_inv_task_with_a_positional_runs_the_same_command(vm_env):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("VMOPS_")}, **vm_env}
+    p = subprocess.run([sys.executable, "-m", "invoke", "vm.get", "train-node-01", "--json"], env=env,
+                       cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout) == vm(["get", "train-node-01", "--json"], vm_env).json()

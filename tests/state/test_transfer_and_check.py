@@ -112,7 +112,7 @@ def test_same_provider_vm_on_record_elsewhere_is_a_clash(tmp_path, monkeypatch) 
 def test_check_lists_each_difference_and_changes_nothing(sims, config, make_manager, state_db) -> None:
     mgr = make_manager()
     mgr.create(spec("h100", 3, "chk"))
-    report = check_state(mgr.store, mgr.session)
+    report = check_state(mgr)
     assert report.exit_code == AGREE and report.differences == [] and report.fleets == 1
     members = [m for m in mgr.store.members(mgr.store.get_fleet("chk").id) if m.status is MemberStatus.RUNNING]
     victim = members[0]
@@ -121,7 +121,7 @@ def test_check_lists_each_difference_and_changes_nothing(sims, config, make_mana
     lost = mgr.provider("crusoe").create(CreateRequest(name="vmops-gone-001", native_type="h100.1x",
                                                        region="us-east1"))
     before = [m.to_dict() for m in mgr.store.members(mgr.store.get_fleet("chk").id)]
-    report = check_state(mgr.store, mgr.session)
+    report = check_state(mgr)
     assert report.exit_code == DIFFER
     got = {(d.fleet, d.vm, d.what.split(" (")[0].split(":")[0]) for d in report.differences}
     assert got == {
@@ -132,8 +132,8 @@ def test_check_lists_each_difference_and_changes_nothing(sims, config, make_mana
     assert [m.to_dict() for m in mgr.store.members(mgr.store.get_fleet("chk").id)] == before  # read only
     view = mgr.reconcile("chk")
     assert stray.id in {m.instance_id for m in view.members}
-    report = check_state(mgr.store, mgr.session)
+    report = check_state(mgr)
     assert {d.fleet for d in report.differences} == {"gone"}  # reconcile repaired the rest
     mgr.destroy("chk")
     mgr.provider("crusoe").destroy(lost.id)
-    assert check_state(mgr.store, mgr.session).exit_code == AGREE
+    assert check_state(mgr).exit_code == AGREE

@@ -1,50 +1,42 @@
-"""How `vm` turns what a user types into invoke's task calls."""
+"""How `vm` reads what a user types and lays out what it prints: the pure helpers behind the CLI (the
+commands themselves are tested as real processes in tests/cli)."""
 
-from vmops.cli.main import (
-    debug_requested,
-    describe_parse_error,
-    fill_optional_positionals,
-    help_first,
-    rewrite_argv,
-)
-from vmops.cli.namespace import vm_namespace
-
-COLLS = {"fleet", "sim", "config"}
-
-
-def test_space_separated_subcommands():
-    assert rewrite_argv(["vm", "fleet", "create", "--gpu", "h100"], COLLS) == ["vm", "fleet.create", "--gpu", "h100"]
-    assert rewrite_argv(["vm", "--debug", "sim", "up"], COLLS) == ["vm", "--debug", "sim.up"]
-    assert rewrite_argv(["vm", "list", "--json"], COLLS) == ["vm", "list", "--json"]
-    assert rewrite_argv(["vm", "fleet"], COLLS) == ["vm", "--list", "fleet"]
-
-
-def test_help_goes_first_so_positionals_do_not_swallow_it():
-    assert help_first(["vm", "get", "--help"]) == ["vm", "--help", "get"]
-    assert help_first(["vm", "fleet.status", "-h"]) == ["vm", "--help", "fleet.status"]
-    assert help_first(["vm", "list"]) == ["vm", "list"]
+from vmops.cli.base import suggest
+from vmops.cli.inv import to_argv
+from vmops.cli.main import debug_requested
+from vmops.cli.output import Column, fit_columns
 
 
 def test_debug_only_as_a_global_flag():
     assert debug_requested(["vm", "-d", "list"])
     assert debug_requested(["vm", "list", "--debug"])
-    assert not debug_requested(["vm", "fleet.create", "-d"])  # that -d is --dry-run
+    assert not debug_requested(["vm", "fleet", "create", "-d"])
 
 
-def test_optional_positional_is_filled_only_when_missing():
-    ns = vm_namespace()
-    assert fill_optional_positionals(["vm", "fleet.reconcile", "--all"], ns)[-1] == "--fleet="
-    assert fill_optional_positionals(["vm", "fleet.reconcile", "f1"], ns) == ["vm", "fleet.reconcile", "f1"]
-    assert fill_optional_positionals(["vm", "get", "--json"], ns) == ["vm", "get", "--json"]
+def test_suggestions():
+    commands = ["list", "create", "capacity", "cost", "types"]
+    assert suggest("lst", commands) == " (did you mean 'list'?)"
+    assert suggest("crate", commands) == " (did you mean 'create'?)"
+    assert suggest("zzz", commands) == ""
+    assert "'capacity'" in suggest("cap", commands)  # a prefix
 
 
-def test_parse_errors_read_as_sentences():
-    e = ValueError("invalid literal for int() with base 10: 'x'")
-    assert describe_parse_error(e, ["vm", "create", "--count", "x"]) == "--count takes a whole number, not 'x'"
-    assert describe_parse_error(e, ["vm", "create", "--count=x"]) == "--count takes a whole number, not 'x'"
-    assert describe_parse_error(Exception("No idea what 'zap' is!"), ["vm", "zap"]) == "unknown command or argument 'zap'"
+def test_invoke_task_arguments_become_vm_arguments():
+    from vmops.cli.fleet_cmds import create, reconcile
+
+    argv = to_argv(create, {"gpu": "h100:8", "count": "3", "name": "", "dry_run": True, "json": False,
+                            "output": "", "min": 0, "policy": "spread"})
+    assert argv == ["--gpu", "h100:8", "--count", "3", "--dry-run"]
+    assert to_argv(reconcile, {"fleet": None, "all": True}) == ["--all"]
+    assert to_argv(reconcile, {"fleet": "f1"}) == ["f1"]  # `inv fleet.reconcile --fleet f1` = `vm fleet reconcile f1`
 
 
-def test_missing_positional_names_the_argument():
-    e = Exception("'fleet.status' did not receive required positional arguments: 'fleet'")
-    assert describe_parse_error(e, ["vm", "fleet.status"]) == "`vm fleet status` needs FLEET"
+def test_columns_are_hidden_from_the_right_keeping_the_kept_ones():
+    cols = [Column("a", "A", keep=True), Column("b", "B"), Column("c", "C", keep=True), Column("d", "D")]
+    rows = [{"a": "x" * 10, "b": "y" * 10, "c": "z" * 10, "d": "w" * 10}]
+    shown, hidden = fit_columns(rows, cols, 80)
+    assert [c.key for c in shown] == ["a", "b", "c", "d"] and hidden == 0
+    shown, hidden = fit_columns(rows, cols, 40)
+    assert [c.key for c in shown] == ["a", "b", "c"] and hidden == 1
+    shown, hidden = fit_columns(rows, cols, 20)
+    assert [c.key for c in shown] == ["a", "c"] and hidden == 2  # kept ones stay (the renderer cuts them)

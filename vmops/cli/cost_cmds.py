@@ -7,11 +7,11 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from invoke import task
+import click
 
-from vmops.cli.output import Column, command, print_json, print_table, usage, warn
-from vmops.cli.vm_cmds import raise_failures
-from vmops.errors import UsageError
+from vmops.cli.base import command, make_output, output_options, provider_option
+from vmops.cli.output import Column, print_json, print_table, usage, warn
+from vmops.cli.vm_cmds import raise_failures, session
 
 GROUPS = ("provider", "gpu", "fleet", "billing", "region", "state")
 DEFAULT_BY = "provider,gpu,fleet,billing"
@@ -35,31 +35,22 @@ def parse_by(by: str) -> list[str]:
     return keys
 
 
-@task(
-    help={
-        "by": f"Comma list of groups, any of {', '.join(GROUPS)} (default {DEFAULT_BY})",
-        "provider": "Only this provider (default: every enabled provider)",
-        "include_stopped": "Also count stopped VMs (they normally do not bill for GPUs)",
-        "json": "Print machine-readable JSON (rows and totals)",
-        "output": "table (default), json or csv",
-    },
-)
-@command
-def cost(c: Any, by: str = DEFAULT_BY, provider: str = "", include_stopped: bool = False, json: bool = False,
-         output: str = "table") -> None:
-    """Hourly, daily (x24) and monthly (x730) cost of the VMs that bill now, with where each price came from."""
-    fmt = "json" if json else output.lower()
-    if fmt not in ("table", "json", "csv"):
-        raise usage(f"unknown --output {output!r}", hint="Use table, json or csv")
+@command("cost", examples=[
+    "vm cost                     # by provider, GPU, fleet and billing",
+    "vm cost --by fleet -o csv   # per fleet, as CSV",
+    "vm cost -p lambda --include-stopped",
+])
+@click.option("--by", default=DEFAULT_BY, show_default=True, help=f"Comma list of groups, any of {', '.join(GROUPS)}")
+@provider_option("Only this provider (default: every enabled provider)")
+@click.option("--include-stopped", is_flag=True, help="Also count stopped VMs (they normally do not bill for GPUs)")
+@output_options()
+def cost(by: str, provider: str | None, include_stopped: bool, output: str, as_json: bool, wide: bool) -> None:
+    """What the VMs that bill now cost: hourly, daily (x24) and monthly (x730), with where each price came from."""
+    out = make_output(output, as_json, wide)
+    fmt = out.fmt
     keys = parse_by(by)
-    from vmops.session import Session
-
-    try:
-        session = Session()
-    except ValueError as e:
-        raise UsageError(str(e), hint="Fix the configuration (`vm config show`)") from None
-    with session as s:
-        names = s.provider_names(provider or None)
+    with session() as s:
+        names = s.provider_names(provider)
         import warnings
 
         from vmops import inventory
@@ -77,12 +68,12 @@ def cost(c: Any, by: str = DEFAULT_BY, provider: str = "", include_stopped: bool
             rows = [{k: _plain(v) for k, v in r.items()} for r in table.to_dict(orient="records")]
             print_json({"groups": rows, "total": totals, "missing_providers": inventory.missing_providers(table)})
         else:
-            columns = [Column(k, _HEADERS[k]) for k in keys] + list(_VALUES)
+            columns = [Column(k, _HEADERS[k], keep=True) for k in keys] + list(_VALUES)
             rows = table.to_dict(orient="records")
             if keys and rows:
                 rows.append({keys[0]: "TOTAL", "vms": int(table["vms"].sum()), "gpus": int(table["gpus"].sum()),
                              **totals})
-            print_table(rows, columns, empty="(nothing bills)")
+            print_table(rows, columns, empty="(nothing bills)", wide=out.wide)
             unpriced = int(table["unpriced_vms"].sum())
             if unpriced:
                 warn(f"{unpriced} VM(s) have no known price and are not in the sums")

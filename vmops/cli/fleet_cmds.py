@@ -1,69 +1,98 @@
-"""Fleet commands (`vm fleet create|list|status|destroy|reconcile`, `inv fleet.*`).
+"""Fleet commands (`vm fleet create|list|status|destroy|reconcile`, `inv fleet.*`): parse, call
+vmops.fleet.manager, render. Each command body is a thin call into the manager; options are added with
+the decorators of vmops.cli.base, so a new flag is one decorator and one argument.
 
-Heavy imports (adapters, the fleet manager) happen inside the task bodies.
+Heavy imports (adapters, the fleet manager) happen inside the command bodies.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from invoke import Collection, task
+import click
 
-from vmops.cli.output import Column, command, note, print_json, print_table, render_table, usage, warn
-from vmops.errors import InsufficientCapacity, UsageError
+from vmops.cli.base import (
+    FLEET,
+    GPU,
+    WholeNumber,
+    command,
+    dry_run_option,
+    group,
+    make_output,
+    output_options,
+    quiet_option,
+    yes_option,
+)
+from vmops.cli.output import Column, note, print_json, print_table, render_table, set_quiet, usage, warn
+from vmops.cli.progress import MODES
+from vmops.errors import InsufficientCapacity
 
 if TYPE_CHECKING:
+    from vmops.fleet.decision import Decision
     from vmops.fleet.manager import FleetManager
     from vmops.fleet.planner import Plan
-    from vmops.fleet.progress import StderrProgress
+    from vmops.fleet.progress import Listener
     from vmops.fleet.report import FleetView
 
-JSON_HELP = "Print machine-readable JSON instead of a table"
-
 MEMBER_COLUMNS = (
-    Column("name", "NAME"),
-    Column("provider", "PROVIDER"),
+    Column("name", "NAME", keep=True),
+    Column("provider", "PROVIDER", keep=True),
     Column("region", "REGION"),
     Column("id", "ID"),
-    Column("status", "STATUS"),
-    Column("state", "STATE"),
+    Column("status", "STATUS", keep=True),
+    Column("state", "STATE", keep=True),
     Column("reserved", "RESERVED"),
     Column("public_ip", "PUBLIC IP"),
     Column("price_per_hour", "$/HR", ">"),
     Column("last_error", "NOTE"),
 )
 FLEET_COLUMNS = (
-    Column("name", "NAME"),
-    Column("state", "STATE"),
-    Column("gpu", "GPU"),
-    Column("running", "RUNNING", ">"),
-    Column("count", "COUNT", ">"),
+    Column("name", "NAME", keep=True),
+    Column("state", "STATE", keep=True),
+    Column("gpu", "GPU", keep=True),
+    Column("running", "RUNNING", ">", keep=True),
+    Column("stopped", "STOPPED", ">"),
+    Column("count", "COUNT", ">", keep=True),
     Column("min", "MIN", ">"),
     Column("policy", "POLICY"),
     Column("price_per_hour", "$/HR", ">"),
+    Column("owner", "OWNER"),
     Column("created_at", "CREATED"),
 )
+DECISION_COLUMNS = (
+    Column("action", "ACTION", keep=True),
+    Column("name", "NAME", keep=True),
+    Column("provider", "PROVIDER", keep=True),
+    Column("id", "ID"),
+    Column("price_per_hour", "$/HR", ">"),
+    Column("reason", "WHY", keep=True),
+)
+EVENT_COLUMNS = (
+    Column("at", "AT", keep=True),
+    Column("kind", "KIND", keep=True),
+    Column("from", "FROM"),
+    Column("to", "TO", keep=True),
+    Column("operator", "OPERATOR"),
+    Column("message", "MESSAGE", keep=True),
+)
 PLAN_COLUMNS = (
-    Column("provider", "PROVIDER"),
-    Column("region", "REGION"),
+    Column("provider", "PROVIDER", keep=True),
+    Column("region", "REGION", keep=True),
     Column("native_type", "TYPE"),
     Column("capacity", "CAPACITY"),
     Column("available", "AVAILABLE", ">"),
-    Column("count", "VMS", ">"),
+    Column("count", "VMS", ">", keep=True),
     Column("price_per_hour", "$/HR PER VM", ">"),
-    Column("subtotal_per_hour", "$/HR", ">"),
+    Column("subtotal_per_hour", "$/HR", ">", keep=True),
 )
 
 
-def _manager(progress: "StderrProgress | None" = None) -> "FleetManager":
+def _manager(progress: "Listener | None" = None) -> "FleetManager":
     from vmops.fleet.manager import FleetManager
-    from vmops.session import Session
 
-    try:
-        session = Session()
-    except ValueError as e:
-        raise UsageError(str(e), hint="Fix the configuration (`vm config show`)") from None
-    return FleetManager(session, progress=progress, note=note)
+    from vmops.cli.vm_cmds import session
+
+    return FleetManager(session(), progress=progress, note=note)
 
 
 def _fleet_name(name: str | None) -> str:
@@ -79,11 +108,18 @@ def _fleet_name(name: str | None) -> str:
         raise usage(str(e), hint="`vm fleet list` shows the fleets on record") from None
 
 
-def _print_plan(plan: "Plan") -> None:
+def _print_plan(plan: "Plan", wide: bool = False) -> None:
     print(f"Plan: {plan.count} x {plan.gpu} VM(s), policy {plan.policy}")
-    print_table(plan.rows(), PLAN_COLUMNS, empty="(nothing can be placed)")
-    extra = f" (plus {plan.unpriced_vms} VM(s) on capacity with no price: prepaid)" if plan.unpriced_vms else ""
-    print(f"Total: ${plan.total_per_hour:,.2f}/hour for {plan.planned} VM(s){extra}")
+    print_table(plan.rows(), PLAN_COLUMNS, empty="(nothing can be placed)", wide=wide)
+    extra = []
+    if plan.prepaid_vms:
+        c = plan.commitment_per_hour
+        extra.append(f"{plan.prepaid_vms} on prepaid reservations ($0/hour here"
+                     + (f"; their commitment ${c:,.2f}/hour" if c else "") + ")")
+    if plan.unpriced_vms:
+        extra.append(f"{plan.unpriced_vms} with no known price")
+    print(f"Total: ${plan.total_per_hour:,.2f}/hour for {plan.planned} VM(s)"
+          + (" (" + "; ".join(extra) + ")" if extra else ""))
     if plan.shortfall:
         print(f"Short: {plan.shortfall} VM(s) cannot be placed on current capacity")
     if plan.skipped:
@@ -93,67 +129,124 @@ def _print_plan(plan: "Plan") -> None:
                            [Column("provider", "PROVIDER"), Column("region", "REGION"), Column("reason", "WHY")]))
 
 
-def _print_view(view: "FleetView") -> None:
+def _counts(view: "FleetView") -> str:
+    c = view.counts
+    parts = [f"{c.running} of {view.fleet.count} x {view.fleet.gpu} running"]
+    for n, what in ((c.stopped, "stopped"), (c.starting, "starting"), (c.destroying, "being destroyed"),
+                    (c.other, "in error or unknown"), (c.unknown_outcome, "with an unknown create outcome")):
+        if n:
+            parts.append(f"{n} {what}")
+    return ", ".join(parts)
+
+
+def _print_view(view: "FleetView", wide: bool = False) -> None:
     f = view.fleet
-    print(f"Fleet {f.name}: {f.state.value}, {view.running} of {f.count} x {f.gpu} running "
-          f"(min {f.min_count}, policy {f.policy}), ${view.price_per_hour:,.2f}/hour")
+    print(f"Fleet {f.name}: {view.state}, {_counts(view)} (min {f.min_count}, policy {f.policy}), "
+          f"${view.price_per_hour:,.2f}/hour")
     if f.last_error:
         print(f"Last error: {f.last_error}")
-    print_table([m.to_dict() for m in view.members], MEMBER_COLUMNS, empty="(no members)")
+    print_table([m.to_dict() for m in view.members], MEMBER_COLUMNS, empty="(no members)", wide=wide)
     for c in view.changes:
         note(f"reconciled: {c}")
     for w in view.warnings:
         warn(w)
 
 
-@task(
-    help={
-        "gpu": "GPU shape TYPE[:GPUS_PER_VM], e.g. h100, h100:8, a100:8",
-        "count": "Number of VMs in the fleet",
-        "name": "Fleet name (default: a generated readable name, printed)",
-        "min": "Fewest running VMs that count as success (default: --count, all-or-nothing); "
-               "between --min and --count the fleet is partial",
-        "policy": "Scheduling policy: spread (default), cheapest or pack",
-        "allow_unterminable_reserved": "Allow placing VMs on reserved capacity the provider cannot terminate "
-                                       "through its API",
-        "dry_run": "Print the plan (providers, regions, prices) and change nothing",
-        "json": JSON_HELP,
-    },
-)
-@command
-def create(
-    c: Any,
-    gpu: str = "",
-    count: int = 0,
-    name: str = "",
-    min: int = -1,  # noqa: A002 - the flag is --min; -1: not given
-    policy: str = "",
-    allow_unterminable_reserved: bool = False,
-    dry_run: bool = False,
-    json: bool = False,
-) -> None:
-    """Create a fleet of COUNT VMs of one GPU shape across providers (or --dry-run to see the plan)."""
-    from vmops.fleet.manager import FleetSpec
-    from vmops.session import parse_shape_for
+def _print_decision(d: "Decision", wide: bool = False) -> None:
+    """The Decision a command is about to carry out (or would, with --dry-run): each VM and why, and what
+    is held back; the hourly cost before and after."""
+    print(f"Decision: {d.summary()}")
+    rows = d.to_dict()["actions"]
+    if rows:
+        print_table(rows, DECISION_COLUMNS, wide=wide)
+    if d.held:
+        print("Held back (not done):")
+        print_table([a.to_dict() for a in d.held], DECISION_COLUMNS, wide=wide)
+    for n in d.notes:
+        print(f"note: {n}")
+    for p, why in d.unreachable.items():
+        print(f"note: {p} could not be observed: {why}")
 
-    if not gpu:
-        raise usage("--gpu is required")
+
+def _confirmer(yes: bool, what: str, wide: bool) -> "Any":
+    """The manager's ``confirm``: show the Decision and ask on a terminal (``-y`` and scripts: no question;
+    scripts get its one-line summary on stderr)."""
+    from vmops.cli.vm_cmds import confirm, stdin_is_terminal
+
+    def ask(d: "Decision") -> bool:
+        if yes or not stdin_is_terminal():
+            note(d.summary())
+            return True
+        _print_decision(d, wide)
+        confirm(f"{what} as shown above?", yes)
+        return True
+
+    return ask
+
+
+POLICIES = ("spread", "cheapest", "pack")  # checked by vmops.fleet (FleetSpec.validated); here for completion
+RESERVED = ("never", "prefer", "only")
+
+
+def _progress_option(fn: Any) -> Any:
+    return click.option("--progress", type=click.Choice(MODES, case_sensitive=False), default="auto",
+                        show_default=True, help="Progress on stderr: live table on a terminal, plain lines "
+                        "otherwise; none = -q")(fn)
+
+
+@group("fleet")
+def fleet() -> None:
+    """Fleets: COUNT VMs of one GPU shape spread over providers, recorded in the state file."""
+
+
+@command("create", examples=[
+    "vm fleet create -g h100:8 -c 6 -n train --dry-run  # the plan, with prices",
+    "vm fleet create -g h100:8 -c 6 -n train --min 4     # 4 running will do",
+    "vm fleet create -g gpu_8x_h100 -c 2 --policy cheapest -o json",
+])
+@click.option("-g", "--gpu", type=GPU, required=True,
+              help="GPU shape TYPE[:GPUS_PER_VM] (h100, h100:8) or any provider's native type name")
+@click.option("-c", "--count", type=WholeNumber(), required=True, help="Number of VMs in the fleet")
+@click.option("-n", "--name", default="", help="Fleet name (default: a generated readable name, printed)")
+@click.option("--min", "min_", type=WholeNumber(), default=None,
+              help="Fewest running VMs that count as success (default: --count, all-or-nothing; a resume keeps "
+                   "the recorded one)")
+@click.option("--policy", default=None, help="Scheduling policy: spread (default), cheapest or pack; a resume "
+              "keeps the recorded one",
+              shell_complete=lambda ctx, param, incomplete: [p for p in POLICIES if p.startswith(incomplete)])
+@click.option("--reserved", type=click.Choice(RESERVED, case_sensitive=False), default=None,
+              help="Reserved capacity: never (default: on-demand only), prefer, or only; a resume keeps the "
+                   "recorded one")
+@click.option("--allow-unterminable-reserved", is_flag=True,
+              help="Allow reserved capacity the provider cannot terminate through its API")
+@click.option("--dry-run", is_flag=True, help="Print the plan (providers, regions, prices) and change nothing")
+@_progress_option
+@quiet_option
+@output_options(csv=False)
+def create(gpu: str, count: int, name: str, min_: int | None, policy: str | None, reserved: str | None,
+           allow_unterminable_reserved: bool, dry_run: bool, progress: str, quiet: bool, output: str,
+           as_json: bool, wide: bool) -> None:
+    """Create a fleet across providers (--dry-run: only show the plan); COUNT VMs of one GPU shape."""
+    from vmops.cli.progress import make_progress
+    from vmops.fleet.manager import FleetSpec
+    from vmops.shapes import canonical_shape
+
+    set_quiet(quiet)
+    out = make_output(output, as_json, wide)
     if count < 1:
         raise usage(f"--count must be at least 1 (got {count})")
-    shape = parse_shape_for(None, gpu)
-    spec = FleetSpec(shape, count, name or None, None if min == -1 else min, policy or None,
-                     allow_unterminable_reserved).validated()
-    from vmops.fleet.progress import StderrProgress
-
-    listener = None if dry_run else StderrProgress()
+    shape = canonical_shape(gpu)
+    spec = FleetSpec(shape, count, name or None, min_, policy, allow_unterminable_reserved,
+                     reserved.lower() if reserved else None).validated()
+    listener = None if dry_run else make_progress(progress.lower(), quiet, title=f"fleet {name + ': ' if name else ''}{count} x {shape}")
     mgr = _manager(listener)
     with mgr:
         if dry_run:
             plan = mgr.plan(spec)
-            if json:
+            if out.json:
                 print_json(plan.to_dict())
             else:
-                _print_plan(plan)
+                _print_plan(plan, out.wide)
             if plan.planned < spec.min:
                 raise InsufficientCapacity(
                     f"only {plan.planned} of the {spec.min} VM(s) needed can be placed on current capacity",
@@ -166,89 +259,189 @@ def create(
         finally:
             if listener is not None:
                 listener.finish()
-        if json:
+        if out.json:
             print_json(result.to_dict())
         else:
             from vmops.fleet.report import FleetView
 
-            _print_view(FleetView(result.fleet, result.members))
+            _print_view(FleetView(result.fleet, result.members), out.wide)
             if result.shortfall:
                 warn(f"fleet {result.fleet.name} is partial: {result.shortfall} of {result.fleet.count} VM(s) "
                      f"could not be made")
-        problem = result.error()
+        problem = result.error()  # creates whose outcome is unknown are not success (exit 14)
         if problem is not None:
             raise problem
 
 
-@task(name="list", help={"json": JSON_HELP})
-@command
-def list_(c: Any, json: bool = False) -> None:
-    """List the fleets vmops has on record (from the state file; no provider calls)."""
+@command("list", examples=["vm fleet list", "vm fleet list --refresh", "vm fleet list -o json"])
+@click.option("--refresh", is_flag=True, help="Observe every live fleet at its providers first (as status does)")
+@output_options(csv=False)
+def list_(refresh: bool, output: str, as_json: bool, wide: bool) -> None:
+    """List the fleets on record (from the state store; --refresh asks the providers too)."""
+    out = make_output(output, as_json, wide)
     mgr = _manager()
     with mgr:
-        views = mgr.list()
-        rows = [{**v.fleet.to_dict(), "running": v.running, "price_per_hour": v.price_per_hour} for v in views]
-        if json:
+        views = mgr.list(refresh=refresh)
+        rows = []
+        for v in views:
+            c = v.counts
+            rows.append({**v.fleet.to_dict(), "state": v.state, "running": c.running, "stopped": c.stopped,
+                         "unknown_outcome": c.unknown_outcome, "price_per_hour": c.price_per_hour})
+        if out.json:
             print_json(rows)
         else:
-            print_table(rows, FLEET_COLUMNS, empty="(no fleets)")
+            print_table(rows, FLEET_COLUMNS, empty="(no fleets)", wide=out.wide)
+        for v in views:
+            for w in v.warnings:
+                warn(f"{v.fleet.name}: {w}")
 
 
-@task(positional=["fleet"], help={"fleet": "Fleet name", "no_refresh": "Show the record without asking the providers",
-                                 "json": JSON_HELP})
-@command
-def status(c: Any, fleet: str | None = None, no_refresh: bool = False, json: bool = False) -> None:
+FLEET_ARG = click.argument("fleet", metavar="FLEET", type=FLEET)
+
+
+@command("status", examples=["vm fleet status train", "vm fleet status train --events",
+                              "vm fleet status train --no-refresh -o json"])
+@FLEET_ARG
+@click.option("--no-refresh", is_flag=True, help="Show the record without asking the providers")
+@click.option("--events", is_flag=True, help="Show the fleet's history too: who did what, when")
+@output_options(csv=False)
+@quiet_option
+def status(fleet: str, no_refresh: bool, events: bool, output: str, as_json: bool, wide: bool, quiet: bool) -> None:
     """Show a fleet and its members, refreshed from the providers (members deleted elsewhere are marked gone)."""
+    set_quiet(quiet)
+    out = make_output(output, as_json, wide)
     name = _fleet_name(fleet)
     mgr = _manager()
     with mgr:
         view = mgr.status(name, refresh=not no_refresh)
-        if json:
-            print_json(view.to_dict())
+        history = [e.to_dict() for e in mgr.store.events(view.fleet.id)] if events else []
+        if out.json:
+            print_json({**view.to_dict(), **({"events": history} if events else {})})
         else:
-            _print_view(view)
+            _print_view(view, out.wide)
+            if events:
+                print()
+                print_table(history, EVENT_COLUMNS, empty="(no events)", wide=out.wide)
 
 
-@task(positional=["fleet"], help={"fleet": "Fleet name", "json": JSON_HELP})
-@command
-def destroy(c: Any, fleet: str | None = None, json: bool = False) -> None:
-    """Destroy every member of a fleet; run it again to finish what could not be destroyed."""
+def _decided(view: "FleetView", out: Any) -> None:
+    if out.json:
+        print_json(view.to_dict())
+    else:
+        _print_view(view, out.wide)
+
+
+@command("destroy", examples=["vm fleet destroy train --dry-run   # what it would destroy",
+                               "vm fleet destroy train            # asks first on a terminal",
+                               "vm fleet destroy train -y -o json"])
+@FLEET_ARG
+@dry_run_option
+@yes_option
+@output_options(csv=False)
+@quiet_option
+def destroy(fleet: str, dry_run: bool, yes: bool, output: str, as_json: bool, wide: bool, quiet: bool) -> None:
+    """Destroy every VM of a fleet (shown first); run it again to finish what could not be destroyed."""
+    set_quiet(quiet)
+    out = make_output(output, as_json, wide)
     name = _fleet_name(fleet)
     mgr = _manager()
     with mgr:
-        view = mgr.destroy(name)
-        if json:
-            print_json(view.to_dict())
-        else:
-            _print_view(view)
+        if dry_run:
+            d = mgr.preview_destroy(name)
+            print_json(d.to_dict()) if out.json else _print_decision(d, out.wide)
+            return
+        _decided(mgr.destroy(name, confirm=_confirmer(yes, f"Destroy fleet {name}", out.wide)), out)
 
 
-@task(positional=["fleet"], help={"fleet": "Fleet name", "all": "Reconcile every fleet on record", "json": JSON_HELP})
-@command
-def reconcile(c: Any, fleet: str | None = None, all: bool = False, json: bool = False) -> None:  # noqa: A002
-    """Compare a fleet with the providers: adopt orphans, mark gone members, finish interrupted creates/destroys."""
+@command("reconcile", examples=["vm fleet reconcile train --dry-run", "vm fleet reconcile --all -y",
+                                 "vm fleet reconcile train --destroy-surplus"])
+@click.argument("fleet", metavar="[FLEET]", type=FLEET, required=False, default=None)
+@click.option("--all", "all_", is_flag=True, help="Reconcile every fleet on record (one failing never stops the rest)")
+@click.option("--destroy-surplus", is_flag=True, help="Also destroy members beyond the fleet's count (shown first)")
+@dry_run_option
+@yes_option
+@output_options(csv=False)
+@quiet_option
+def reconcile(fleet: str | None, all_: bool, destroy_surplus: bool, dry_run: bool, yes: bool, output: str,
+              as_json: bool, wide: bool, quiet: bool) -> None:
+    """Bring a fleet's record in line with the providers: adopt its VMs, mark gone members, finish
+    interrupted work. Never destroys a VM that exists unless a destroy was asked for (or --destroy-surplus)."""
+    set_quiet(quiet)
+    out = make_output(output, as_json, wide)
     name = fleet
-    if not name and not all:
+    if not name and not all_:
         raise usage("give a fleet NAME or --all")
-    if name and all:
+    if name and all_:
         raise usage("give either a fleet NAME or --all, not both")
     if name:
         name = _fleet_name(name)
     mgr = _manager()
     with mgr:
-        views = mgr.reconcile_all() if all else [mgr.reconcile(name)]
-        if json:
-            print_json([v.to_dict() for v in views] if all else views[0].to_dict())
+        if dry_run:
+            names = [name] if name else [f.name for f in mgr.list() if f.fleet.state.value != "destroyed"]
+            ds = [mgr.preview_reconcile(n, destroy_surplus=destroy_surplus) for n in names]
+            if out.json:
+                print_json([d.to_dict() for d in ds] if all_ else ds[0].to_dict())
+            else:
+                for d in ds:
+                    _print_decision(d, out.wide)
+                if all_ and not ds:
+                    print("(no fleets to reconcile)")
+            return
+        ask = _confirmer(yes, "Reconcile", out.wide)
+        failure = None
+        if all_:
+            from vmops.errors import PartialFailure
+
+            try:
+                views = mgr.reconcile_all(destroy_surplus=destroy_surplus, confirm=ask)
+            except PartialFailure as e:  # the others were reconciled: show them, then fail
+                views, failure = list(getattr(e, "views", [])), e
+        else:
+            views = [mgr.reconcile(name, destroy_surplus=destroy_surplus, confirm=ask)]  # type: ignore[arg-type]
+        if out.json:
+            print_json([v.to_dict() for v in views] if all_ else views[0].to_dict())
         else:
             for i, v in enumerate(views):
                 if i:
                     print()
-                _print_view(v)
-            if all and not views:
+                _print_view(v, out.wide)
+            if all_ and not views and failure is None:
                 print("(no fleets to reconcile)")
+        if failure is not None:
+            raise failure
 
 
-#: `vm fleet reconcile --all` needs no NAME (see vmops.cli.main.fill_optional_positionals).
-reconcile.optional_positionals = ("fleet",)  # type: ignore[attr-defined]
+def _power(start: bool) -> Any:
+    verb = "start" if start else "stop"
+    doc = (f"{verb.capitalize()} every member of a fleet that can be (shown first; "
+           + ("they bill again once running)." if start else "stopped VMs stop billing for their GPUs)."))
 
-ns = Collection("fleet", create, list_, status, destroy, reconcile)
+    @command(verb, examples=[f"vm fleet {verb} train --dry-run", f"vm fleet {verb} train -y"], help=doc)
+    @FLEET_ARG
+    @dry_run_option
+    @yes_option
+    @output_options(csv=False)
+    @quiet_option
+    def power(fleet: str, dry_run: bool, yes: bool, output: str, as_json: bool, wide: bool, quiet: bool) -> None:
+        set_quiet(quiet)
+        out = make_output(output, as_json, wide)
+        name = _fleet_name(fleet)
+        mgr = _manager()
+        with mgr:
+            if dry_run:
+                d = mgr.preview_power(name, start=start)
+                print_json(d.to_dict()) if out.json else _print_decision(d, out.wide)
+                return
+            _decided(mgr.power(name, start=start, confirm=_confirmer(yes, f"{verb.capitalize()} fleet {name}",
+                                                                      out.wide)), out)
+
+    return power
+
+
+stop = _power(False)
+start = _power(True)
+
+
+for _c in (create, list_, status, destroy, reconcile, stop, start):
+    fleet.add_command(_c)

@@ -1,10 +1,12 @@
-"""The `vm` program: invoke's Program with vmops' namespace, `vm fleet create` spelled with a space,
-usage errors as exit code 2 with a hint, and no traceback unless --debug.
+"""The `vm` program: parse with click (vmops.cli.app), run, and turn every outcome into one exit code.
 
-This module only turns argv around (standard library only); invoke and the commands are imported by
-``vmops.cli.program`` when a command runs. `vm --help` prints ``vmops.cli.help_text`` (rendered from the
-real program, committed, checked current by a test) without importing invoke at all: invoke's own import
-(importlib.metadata, unittest.mock, yaml) was three quarters of `vm --help`.
+This is the only place errors become exit codes (README "Exit codes", vmops.cli.base.EXIT_CODES):
+
+* a click usage error (unknown command/option, bad or missing value) -> one ``error:`` line with a
+  "did you mean" where there is one and the command's help pointer, exit 2, nothing sent;
+* a ``VmopsError`` -> one ``error:`` line (message and hint), the class's exit code;
+* Ctrl-C -> 130; a declined confirmation -> 1; stdout closed by the reader -> 141, quietly;
+* anything else is a bug: one line, exit 70, the traceback only with ``--debug``.
 """
 
 from __future__ import annotations
@@ -12,41 +14,14 @@ from __future__ import annotations
 import os
 import re
 import sys
-
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from invoke import Collection
+from typing import Any
 
 USAGE_EXIT = 2
-HELP_FLAGS = (["--help"], ["-h"])
-
-
-def describe_parse_error(e: Exception, argv: list[str]) -> str:
-    """A readable sentence for invoke's parse errors (``--count x`` -> "--count takes a number, not 'x'")."""
-    text = str(e).rstrip(".!")
-    m = re.search(r"invalid literal for (int|float)\(\)[^:]*: '(.*)'", text)
-    if m:
-        kind = "a whole number" if m.group(1) == "int" else "a number"
-        bad = m.group(2)
-        for i, tok in enumerate(argv):
-            if tok.startswith("-") and "=" in tok and tok.split("=", 1)[1] == bad:
-                return f"{tok.split('=', 1)[0]} takes {kind}, not {bad!r}"
-            if tok == bad and i > 0 and argv[i - 1].startswith("-"):
-                return f"{argv[i - 1]} takes {kind}, not {bad!r}"
-        return f"a flag takes {kind}, not {bad!r}"
-    m = re.match(r"'(.+)' did not receive required positional arguments: (.+)", text)
-    if m:
-        args = " and ".join(a.strip(" '").upper() for a in m.group(2).split(","))
-        return f"`vm {m.group(1).replace('.', ' ')}` needs {args}"
-    m = re.match(r"No idea what '(.*)' is", text)
-    if m:
-        return f"unknown command or argument {m.group(1)!r}"
-    return text
+INTERNAL_EXIT = 70
 
 
 def debug_requested(argv: list[str]) -> bool:
-    """--debug anywhere, or -d among the global flags before the command (a command's -d is its own flag)."""
+    """--debug anywhere, or -d among the global flags before the command (a command's -d is its own)."""
     if "--debug" in argv:
         return True
     for a in argv[1:]:
@@ -57,95 +32,147 @@ def debug_requested(argv: list[str]) -> bool:
     return False
 
 
-def fill_optional_positionals(argv: list[str], ns: Collection) -> list[str]:
-    """invoke requires every positional argument; a task may mark some optional (``optional_positionals``),
-    and when the user gives none, it receives an empty value (`vm fleet reconcile --all`)."""
-    if len(argv) < 2 or argv[1].startswith("-"):
-        return argv
-    try:
-        t = ns[argv[1]]
-    except (KeyError, ValueError):
-        return argv
-    optional = getattr(t, "optional_positionals", ())
-    if optional and not any(not a.startswith("-") for a in argv[2:]):
-        return argv + [f"--{name.replace('_', '-')}=" for name in optional]
-    return argv
+def command_words(argv: list[str]) -> str:
+    """`vm fleet create` for ``["vm", "fleet", "create", "-x"]``: the command path when click has no context."""
+    from vmops.cli import registry
+
+    words = []
+    for a in argv[1:3]:
+        if a.startswith("-") or not any(e.path.split(" ")[: len(words) + 1] == [*words, a] for e in registry.ENTRIES):
+            break
+        words.append(a)
+    return " ".join(["vm", *words])
 
 
-def help_first(argv: list[str]) -> list[str]:
-    """`vm get --help` -> `vm --help get`: otherwise a task with a positional argument takes "--help" as it."""
-    if len(argv) > 2 and not argv[1].startswith("-") and any(a in ("-h", "--help") for a in argv[2:]):
-        return [argv[0], "--help", argv[1]]
-    return argv
+def usage_message(e: Any, argv: list[str] | None = None) -> str:
+    """One sentence for a click usage error."""
+    import click
 
+    from vmops.cli.base import SENTENCE_TYPES, suggest
 
-def collection_only(argv: list[str], collections: set[str]) -> str | None:
-    """The collection name when argv is just `vm fleet` or `vm fleet --help`."""
-    rest = [a for a in argv[1:] if a not in ("-h", "--help")]
-    return rest[0] if len(rest) == 1 and rest[0] in collections else None
-
-
-def rewrite_argv(argv: list[str], collections: set[str]) -> list[str]:
-    """`vm fleet create ...` -> `vm fleet.create ...`; `vm fleet` / `vm fleet --help` -> `vm --list fleet`."""
-    args = list(argv)
-    # skip core flags before the command
-    i = 1
-    while i < len(args) and args[i].startswith("-"):
-        i += 1
-    if i < len(args) and args[i] in collections:
-        if i + 1 < len(args) and not args[i + 1].startswith("-"):
-            args[i : i + 2] = [f"{args[i]}.{args[i + 1]}"]
+    ctx = getattr(e, "ctx", None)
+    path = ctx.command_path if ctx is not None else command_words(argv or ["vm"])
+    if isinstance(e, click.NoSuchOption):
+        choices = sorted({o for p in (ctx.command.params if ctx else []) for o in (*p.opts, *p.secondary_opts)
+                          if o.startswith("-")} | {"--help"})
+        text = f"unknown option {e.option_name!r}{suggest(e.option_name, choices)}"
+    elif isinstance(e, click.BadOptionUsage):
+        m = re.match(r"Option '(.+)' requires an argument", e.message)
+        text = f"{m.group(1)} needs a value" if m else e.message.rstrip(".")
+    elif isinstance(e, click.MissingParameter):
+        param = e.param
+        if isinstance(param, click.Argument):
+            text = f"missing argument {param.human_readable_name}"
+        elif param is not None:
+            text = f"missing option {max(param.opts, key=len)}"
         else:
-            rest = args[i + 1 :]
-            args[i:] = ["--list", args[i]] + [a for a in rest if a not in ("-h", "--help")]
-    return args
+            text = e.format_message().rstrip(".")
+    elif isinstance(e, click.BadParameter):
+        param = e.param
+        hint = param.get_error_hint(ctx).replace("'", "") if (param is not None and ctx is not None) else "a value"
+        hint = hint.split(" / ")[-1] if "/" in hint else hint
+        if param is not None and isinstance(param.type, SENTENCE_TYPES):
+            text = e.message if e.message.startswith("unknown ") else f"{hint} {e.message}"
+        else:
+            text = f"invalid value for {hint}: {e.message}"
+    else:
+        text = e.format_message()
+    from vmops.cli.output import printable
+
+    return printable(f"error: {text.rstrip('.')}. See `{path} --help`.")
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Run `vm`. Ctrl-C at any moment (also while modules are still loading) is exit 130, one line."""
+def _exit_code(argv: list[str]) -> int:
+    if argv[1:] in (["--help"], ["-h"]):  # the top page needs neither click nor a command module
+        from vmops.cli import registry
+
+        sys.stdout.write(registry.root_help(registry.terminal_width()))
+        sys.stdout.flush()
+        return 0
+    import click
+
+    from vmops.cli import output
+    from vmops.errors import VmopsError
+
+    from vmops.cli.app import cli
+
+    output.set_quiet(False)  # per run (tests and tasks.py run several in one process)
     try:
-        _main(argv)
-    except KeyboardInterrupt:
         try:
-            print("error: interrupted.", file=sys.stderr, flush=True)
-        finally:
-            os._exit(130)
+            try:
+                rv = cli.main(args=argv[1:], prog_name="vm", standalone_mode=False)
+            except SystemExit:
+                if type(sys.stdout).__name__.endswith("PacifyFlushWrapper"):  # click's own answer to EPIPE
+                    raise BrokenPipeError from None
+                raise
+            sys.stdout.flush()
+            return rv if isinstance(rv, int) else 0
+        except click.exceptions.NoArgsIsHelpError as e:
+            print(e.ctx.get_help())  # `vm` or `vm fleet` alone: the help page, not an error
+            return 0
+        except click.UsageError as e:
+            output.print_traceback()
+            print(usage_message(e, argv), file=sys.stderr)
+            return USAGE_EXIT
+        except click.ClickException as e:  # e.g. a file option that cannot be opened
+            print(output.printable(f"error: {e.format_message()}"), file=sys.stderr)
+            return e.exit_code
+        except click.exceptions.Abort as e:
+            if isinstance(e.__cause__, KeyboardInterrupt):
+                print("error: interrupted.", file=sys.stderr)
+                return 130
+            print("error: not confirmed; nothing was done.", file=sys.stderr)
+            return 1
+        except VmopsError as e:
+            output.print_traceback()
+            print(output.error_text(e), file=sys.stderr, flush=True)
+            return e.exit_code
+        except KeyboardInterrupt:
+            output.print_traceback()
+            print("error: interrupted.", file=sys.stderr)
+            return 130
+    except BrokenPipeError:
+        raise
+    except Exception as e:  # a bug: still one line, the traceback only with --debug
+        output.print_traceback()
+        print(f"error: internal error ({type(e).__name__}: {output.printable(str(e), 300)}). "
+              "Rerun with --debug for the traceback and report it.", file=sys.stderr)
+        return INTERNAL_EXIT
 
 
-def _main(argv: list[str] | None = None) -> None:
-    argv = list(sys.argv if argv is None else argv)
+def run(argv: list[str]) -> int:
+    """Run `vm` with ``argv`` (``["vm", ...]``) and return its exit code (tasks.py runs commands this way)."""
+    # httpx imports its own command line (rich, pygments) when click and rich are installed; vm never runs
+    # it, and it would double the start-up of every command that talks to a provider.
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
     if debug_requested(argv):
         os.environ["VMOPS_DEBUG"] = "1"
     if os.environ.get("VMOPS_DEBUG", "") not in ("", "0"):
         from vmops.cli import debug
 
         debug.enable()  # request logging and tracebacks, keys redacted
-    if argv[1:] in HELP_FLAGS:
-        from vmops.cli.help_text import TEXT
-
+    try:
+        code = _exit_code(argv)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `vm list | head`: the reader left; not an error worth a traceback
         try:
-            sys.stdout.write(TEXT)
-            sys.stdout.flush()
-        except BrokenPipeError:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            sys.exit(141)
-        sys.exit(0)
-    from vmops.cli.program import run
+        except (OSError, ValueError):  # stdout is not a file (captured in process)
+            pass
+        code = 141
+    return code
 
-    run(argv)
 
-
-def __getattr__(name: str) -> Any:
-    """Names that used to live here (the namespace, the Program subclass) load the invoke side on demand."""
-    if name == "vm_namespace":
-        from vmops.cli.namespace import vm_namespace
-
-        return vm_namespace
-    if name in ("VmProgram", "command_list", "print_commands", "SHOWN_CORE_FLAGS"):
-        from vmops.cli import program
-
-        return getattr(program, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+def main(argv: list[str] | None = None) -> None:
+    """Run `vm`. Ctrl-C at any moment (also while modules are still loading) is exit 130, one line."""
+    try:
+        code = run(list(sys.argv if argv is None else argv))
+    except KeyboardInterrupt:
+        try:
+            print("error: interrupted.", file=sys.stderr, flush=True)
+        finally:
+            os._exit(130)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -1,23 +1,19 @@
-"""Output and error handling shared by every command: aligned tables, JSON, one-line errors with exit codes.
+"""Output shared by every command: tables (plain and aligned when piped; fitted to the terminal and coloured
+with rich when stdout is one), JSON, CSV, and the one-line ``error:`` / ``warning:`` / note lines on stderr.
 
-Commands are invoke tasks wrapped with ``@command``: a ``VmopsError`` becomes one line on stderr and the
-error class's exit code (a traceback only with ``--debug``); Ctrl-C exits 130.
+Errors are turned into exit codes in one place, ``vmops.cli.main``. rich is imported only when a table is
+drawn on a terminal.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import sys
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence, TypeVar
+from typing import Any, Iterable, Sequence
 
-from invoke.exceptions import Exit
-
-from vmops.errors import Interrupted, UsageError, VmopsError
-
-F = TypeVar("F", bound=Callable[..., Any])
+from vmops.errors import UsageError, VmopsError
 
 
 def debug_enabled() -> bool:
@@ -44,16 +40,15 @@ def printable(text: str, limit: int | None = MAX_MESSAGE) -> str:
     return out
 
 
-def fail(err: VmopsError) -> Exit:
-    """The invoke Exit for an error (message printed by the program, code = the class's exit code).
-
-    The sentence is one line; tables of details (``err.tables``, plain data from the core) follow on real
-    lines, whole: only control characters inside their cells are escaped."""
+def error_text(err: VmopsError) -> str:
+    """What `vm` prints for a typed error: one sentence (control characters escaped, long ones cut), then
+    the tables of details the core attaches as plain data (``err.tables``) on real lines, whole: only
+    control characters inside their cells are escaped."""
     text = printable(f"error: {err}{simulator_hint(err)}")
     for t in getattr(err, "tables", ()) or ():
         rows = [dict(r) for r in t.rows]
         text += "\n" + (t.title + "\n" if t.title else "") + render_table(rows, [Column(k, h) for k, h in t.columns])
-    return Exit(text, code=err.exit_code)
+    return text
 
 
 def simulator_hint(err: VmopsError) -> str:
@@ -107,34 +102,21 @@ def config_warnings() -> None:
         warn(w)
 
 
-def command(fn: F) -> F:
-    """Wrap a task body: typed errors -> one stderr line + exit code; bad values -> usage error (exit 2)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            config_warnings()
-            return fn(*args, **kwargs)
-        except Exit:
-            raise
-        except VmopsError as e:
-            print_traceback()
-            raise fail(e) from None
-        except KeyboardInterrupt:
-            print_traceback()
-            raise fail(Interrupted("interrupted", hint="")) from None
-        except BrokenPipeError:
-            raise  # stdout closed by the reader (`vm list | head`): main() exits quietly
-        except Exception as e:  # a bug: still one line, the traceback only with --debug
-            print_traceback()
-            raise Exit(f"error: internal error ({type(e).__name__}: {printable(str(e), 300)}). "
-                       "Rerun with --debug for the traceback and report it.", code=70) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
 def usage(message: str, hint: str | None = None) -> UsageError:
     return UsageError(message, hint=hint)
+
+
+_quiet = False
+
+
+def set_quiet(quiet: bool) -> None:
+    """``-q``: notes and progress are not written (warnings and errors still are)."""
+    global _quiet
+    _quiet = quiet
+
+
+def is_quiet() -> bool:
+    return _quiet
 
 
 def warn(message: str) -> None:
@@ -143,7 +125,8 @@ def warn(message: str) -> None:
 
 def note(message: str) -> None:
     """Progress and informational lines go to stderr so stdout stays machine-readable."""
-    print(printable(message), file=sys.stderr, flush=True)
+    if not _quiet:
+        print(printable(message), file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True)
@@ -151,6 +134,7 @@ class Column:
     key: str
     header: str
     align: str = "<"  # "<" or ">"
+    keep: bool = False  # never hidden when the table is fitted to a narrow terminal
 
 
 def _cell(v: Any) -> str:
@@ -164,7 +148,7 @@ def _cell(v: Any) -> str:
 
 
 def render_table(rows: Sequence[dict[str, Any]], columns: Sequence[Column]) -> str:
-    """An aligned plain-text table (header + rows)."""
+    """An aligned plain-text table (header + rows): what a pipe or a file gets, every column, never cut."""
     cells = [[_cell(r.get(c.key)) for c in columns] for r in rows]
     widths = [max([len(c.header)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
     def line(values: Iterable[str]) -> str:
@@ -177,11 +161,111 @@ def render_table(rows: Sequence[dict[str, Any]], columns: Sequence[Column]) -> s
     return "\n".join(out)
 
 
-def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[Column], empty: str = "(none)") -> None:
+GAP = 2
+MIN_CUT = 8  # a truncated column keeps at least this many characters
+
+
+def fit_columns(rows: Sequence[dict[str, Any]], columns: Sequence[Column], width: int) -> tuple[list[Column], int]:
+    """The columns shown in ``width`` characters: the rightmost columns not marked ``keep`` are hidden first
+    until the natural widths fit (or only kept ones are left; the renderer then cuts the widest cells).
+    Returns (shown columns, number hidden)."""
+    natural = {c.key: max([len(c.header)] + [len(_cell(r.get(c.key))) for r in rows]) for c in columns}
+    shown = list(columns)
+
+    def total(cols: Sequence[Column]) -> int:
+        return sum(natural[c.key] for c in cols) + GAP * (len(cols) - 1)
+
+    while total(shown) > width:
+        droppable = [c for c in shown if not c.keep]
+        if not droppable or len(shown) <= 1:
+            break
+        shown.remove(droppable[-1])
+    return shown, len(columns) - len(shown)
+
+
+def stdout_is_terminal() -> bool:
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def colour_wanted() -> bool:
+    return stdout_is_terminal() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+
+
+STATE_STYLES = {"running": "green", "active": "green", "stopped": "yellow", "provisioning": "cyan",
+                "pending": "cyan", "starting": "cyan", "stopping": "yellow", "deleting": "magenta",
+                "deleted": "dim", "gone": "dim", "error": "red", "failed": "red", "partial": "yellow"}
+
+
+def _terminal_table(rows: Sequence[dict[str, Any]], columns: Sequence[Column], width: int) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    shown, hidden = fit_columns(rows, columns, width)
+    console = Console(width=width, no_color=not colour_wanted(), highlight=False, soft_wrap=False)
+    table = Table(box=None, padding=(0, GAP, 0, 0), pad_edge=False, show_edge=False, expand=False,
+                  header_style="bold" if colour_wanted() else "")
+    for c in shown:
+        table.add_column(c.header, justify="right" if c.align == ">" else "left", no_wrap=True,
+                         overflow="ellipsis", min_width=min(MIN_CUT, len(c.header)))
+    for r in rows:
+        cells = []
+        for c in shown:
+            text = _cell(r.get(c.key))
+            style = STATE_STYLES.get(text.lower(), "") if c.key in ("state", "status") else ""
+            cells.append(Text(text, style=style))
+        table.add_row(*cells)
+    console.print(table)
+    if hidden:
+        names = [c.header for c in columns if c not in shown]
+        text = f"(hidden to fit: {', '.join(names)}; --wide shows all)"
+        while len(text) > width and len(names) > 1:
+            names = names[:-1]
+            text = f"(hidden to fit: {', '.join(names)}, +{hidden - len(names)} more; --wide shows all)"
+        note(text)
+
+
+def terminal_width() -> int:
+    import shutil
+
+    return max(20, shutil.get_terminal_size((80, 24)).columns)
+
+
+def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[Column], empty: str = "(none)",
+                wide: bool = False) -> None:
+    """Plain aligned text when piped or with ``wide``; on a terminal, fitted to its width (rich)."""
     if not rows:
         print(empty)
         return
-    print(render_table(rows, columns))
+    if wide or not stdout_is_terminal():
+        print(render_table(rows, columns))
+        return
+    sys.stdout.flush()
+    _terminal_table(rows, columns, terminal_width())
+
+
+def print_csv(rows: Sequence[dict[str, Any]], fields: Sequence[str]) -> None:
+    import csv
+
+    w = csv.DictWriter(sys.stdout, fieldnames=list(fields), extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in fields})
+
+
+def print_rows(rows: Sequence[dict[str, Any]], columns: Sequence[Column], fmt: str, *, wide: bool = False,
+               empty: str = "(none)", fields: Sequence[str] | None = None) -> None:
+    """A list result in the chosen format: table, json (every field) or csv (``fields``, default the
+    table's columns)."""
+    if fmt == "json":
+        print_json(list(rows))
+    elif fmt == "csv":
+        print_csv(rows, fields or [c.key for c in columns])
+    else:
+        print_table(rows, columns, empty=empty, wide=wide)
 
 
 def print_json(obj: Any) -> None:
@@ -189,12 +273,12 @@ def print_json(obj: Any) -> None:
 
 
 INSTANCE_COLUMNS = (
-    Column("provider", "PROVIDER"),
-    Column("id", "ID"),
-    Column("name", "NAME"),
+    Column("provider", "PROVIDER", keep=True),
+    Column("id", "ID", keep=True),
+    Column("name", "NAME", keep=True),
     Column("gpu", "GPU"),
     Column("region", "REGION"),
-    Column("state", "STATE"),
+    Column("state", "STATE", keep=True),
     Column("public_ip", "PUBLIC IP"),
     Column("private_ip", "PRIVATE IP"),
     Column("reserved", "RESERVED"),

@@ -1,4 +1,4 @@
-"""`inv playbook.run NAME [--check]` / `vm playbook run NAME`: run one of the repo's Ansible playbooks
+"""`vm playbook run NAME [--check]` / `inv playbook.run NAME`: run one of the repo's Ansible playbooks
 (playbooks/NAME.yml) with the project's own inventory and ansible.cfg, from this virtualenv.
 
 ansible-core is an optional extra (``pip install -e '.[ansible]'``); nothing here imports it.
@@ -11,12 +11,12 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
-from invoke import Collection, task
-from invoke.exceptions import Exit
+import click
 
-from vmops.cli.output import command, note
+from vmops.cli.base import command, group
+from vmops.cli.output import note
 from vmops.errors import UsageError
 
 #: Where the playbooks live: $VMOPS_PLAYBOOKS, else the repo checkout this package is installed from.
@@ -79,42 +79,44 @@ def playbook_env(directory: Path, base: dict[str, str] | None = None) -> dict[st
     return env
 
 
-@task(
-    help={
-        "playbook": "Playbook name: " + ", ".join(available()) if available() else "Playbook name (playbooks/NAME.yml)",
-        "check": "Check mode: show what would change and change nothing (implies --diff)",
-        "diff": "Show before/after for each change",
-        "extra": "Extra variable KEY=VALUE or JSON, as ansible-playbook -e (repeatable)",
-        "verbose": "More ansible output (repeat for more)",
-    },
-    positional=["playbook"],
-    iterable=["extra"],
-    incrementable=["verbose"],
-)
-@command
-def run(c: Any, playbook: str, check: bool = False, diff: bool = False, extra: list[str] | None = None,
-        verbose: int = 0) -> None:
-    """Run playbooks/NAME.yml with the project's inventory and config (try --check first)."""
+def _playbook_names(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    return [n for n in available() if n.startswith(incomplete)]
+
+
+@group("playbook")
+def playbook() -> None:
+    """The repo's Ansible playbooks, run with the project's inventory and config."""
+
+
+@command("run", examples=["vm playbook run nightly-cleanup --check   # what would change",
+                          "vm playbook run fleet-up -e fleet_name=train -e count=4"])
+@click.argument("playbook", metavar="NAME", shell_complete=_playbook_names)
+@click.option("--check", is_flag=True, help="Check mode: show what would change and change nothing (implies --diff)")
+@click.option("--diff", is_flag=True, help="Show before/after for each change")
+@click.option("-e", "--extra", multiple=True, help="Extra variable KEY=VALUE or JSON, as ansible-playbook -e (repeatable)")
+@click.option("-v", "--verbose", count=True, help="More ansible output (repeat for more)")
+def run(playbook: str, check: bool, diff: bool, extra: tuple[str, ...], verbose: int) -> None:
+    """Run playbooks/NAME.yml (try --check first); the project's inventory and config."""
     d = playbooks_dir()
-    if playbook.strip() in ("", "-h", "--help"):
-        raise UsageError("give the playbook NAME: playbook run NAME [--check] [-e KEY=VALUE ...]",
-                         hint=f"NAME is one of: {', '.join(available(d))}; full help: `inv --help playbook.run`")
+    if playbook.strip() == "":
+        raise UsageError("give the playbook NAME: vm playbook run NAME [--check] [-e KEY=VALUE ...]",
+                         hint=f"NAME is one of: {', '.join(available(d))}")
     book = resolve_playbook(playbook, d)
     cmd = build_command(book, check=check, diff=diff, extra=extra or (), verbose=verbose)
     note(("check mode: nothing will be changed. " if check else "") + "running " + " ".join(cmd[1:]))
     code = subprocess.call(cmd, env=playbook_env(d), cwd=str(d))
     if code != 0:
-        raise Exit(f"error: playbook {book.stem} failed (ansible-playbook exit code {code})", code=code)
+        print(f"error: playbook {book.stem} failed (ansible-playbook exit code {code})", file=sys.stderr)
+        raise click.exceptions.Exit(code)
 
 
-@task(name="list")
-@command
-def list_(c: Any) -> None:
+@command("list", examples=["vm playbook list",
+                           "vm playbook run \"$(vm playbook list | head -1)\" --check"])
+def list_() -> None:
     """List the playbooks `playbook run` can run."""
     for n in available():
         print(n)
 
 
-ns = Collection("playbook")
-ns.add_task(run)
-ns.add_task(list_)
+playbook.add_command(run)
+playbook.add_command(list_)

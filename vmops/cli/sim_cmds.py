@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from invoke import Collection, task
-from invoke.exceptions import Exit
+import click
 
-from vmops.cli.output import Column, command, note, print_json, print_table
+from vmops.cli.base import Number, WholeNumber, command, group
+from vmops.cli.output import Column, note, print_json, print_table
 from vmops.errors import ProviderUnavailable, UsageError
 from vmops.procs import pid_alive
 
@@ -73,19 +73,31 @@ def _answers(address: str) -> bool:
         return False
 
 
-@task(
-    help={
-        "scale": "Multiply every simulated delay by this (1 = reference timings; 0.05 = 20x faster)",
-        "scenario": "Scenario file (JSON/YAML) with capacity/seed overrides and faults",
-        "crusoe_port": "Crusoe port (default 8001; 0 = any free port)",
-        "lambda_port": "Lambda port (default 8002; 0 = any free port)",
-        "nebius_port": "Nebius port (default 50051; 0 = any free port)",
-        "json": "Print the addresses as JSON",
-    }
-)
-@command
-def up(c: Any, scale: float = 1.0, scenario: str = "", crusoe_port: int = 8001, lambda_port: int = 8002,
-       nebius_port: int = 50051, json: bool = False) -> None:
+@group("sim")
+def sim() -> None:
+    """The bundled simulators of the three providers' APIs, as one background process on 127.0.0.1."""
+
+
+@command("up", examples=[
+    "vm sim up                         # ports 8001, 8002, 50051",
+    "vm sim up --scale 0.05 --crusoe-port 0 --lambda-port 0 --nebius-port 0 -o json",
+    "vm sim up --scenario big.yaml     # capacity overrides and injected faults",
+    "vm sim up --dialect cloud         # the real APIs' dialect; prints the env",
+])
+@click.option("--scale", type=Number(), default=1.0, show_default=True,
+              help="Multiply every simulated delay by this (1 = reference timings; 0.05 = 20x faster)")
+@click.option("--scenario", default="", help="Scenario file (JSON/YAML) with capacity/seed overrides and faults")
+@click.option("--crusoe-port", type=WholeNumber(), default=8001, show_default=True, help="Crusoe port (0 = any free)")
+@click.option("--lambda-port", type=WholeNumber(), default=8002, show_default=True, help="Lambda port (0 = any free)")
+@click.option("--nebius-port", type=WholeNumber(), default=50051, show_default=True, help="Nebius port (0 = any free)")
+@click.option("--dialect", type=click.Choice(["reference", "cloud"], case_sensitive=False), default="reference",
+              show_default=True, help="reference: the providers' reference test servers; cloud: their real public "
+                                      "APIs (signatures, operations, pages, rate limits); prints the variables to use")
+@click.option("-o", "--output", type=click.Choice(["table", "json"], case_sensitive=False), default="table",
+              help="Output format")
+@click.option("--json", "json", is_flag=True, help="Same as -o json")
+def up(scale: float, scenario: str, crusoe_port: int, lambda_port: int, nebius_port: int, dialect: str,
+       output: str, json: bool) -> None:
     """Start the three simulators in the background on 127.0.0.1 (idempotent)."""
     state = running_state()
     if state is None:
@@ -104,7 +116,7 @@ def up(c: Any, scale: float = 1.0, scenario: str = "", crusoe_port: int = 8001, 
         log = open(_home() / "sim.log", "ab")
         cmd = [sys.executable, "-m", "vmops.sim.host", "--state-file", str(path), "--scale", str(scale),
                "--crusoe-port", str(crusoe_port), "--lambda-port", str(lambda_port),
-               "--nebius-port", str(nebius_port)]
+               "--nebius-port", str(nebius_port), "--dialect", dialect.lower()]
         if scenario:
             cmd += ["--scenario", str(Path(scenario).resolve())]
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
@@ -122,7 +134,12 @@ def up(c: Any, scale: float = 1.0, scenario: str = "", crusoe_port: int = 8001, 
         note(f"simulators up (pid {state['pid']}, time scale {scale:g})")
     else:
         note(f"simulators already up (pid {state['pid']}); `vm sim down` stops them")
-    _print_state(state, json)
+    _print_state(state, json or output.lower() == "json")
+    env = state.get("client_env") or {}
+    if env and not (json or output.lower() == "json"):
+        print("# point vmops at these simulators:")
+        for k, v in sorted(env.items()):
+            print(f"export {k}={v}")
 
 
 def _print_state(state: dict[str, Any], as_json: bool) -> None:
@@ -133,9 +150,8 @@ def _print_state(state: dict[str, Any], as_json: bool) -> None:
         print_table(rows, (Column("provider", "SIMULATOR"), Column("address", "ADDRESS"), Column("answers", "UP")))
 
 
-@task
-@command
-def down(c: Any) -> None:
+@command("down", examples=["vm sim down", "vm sim down && vm sim up --scale 0.05   # again, 20x faster"])
+def down() -> None:
     """Stop the background simulators (idempotent)."""
     state = running_state()
     if state is None:
@@ -152,17 +168,20 @@ def down(c: Any) -> None:
     note(f"simulators stopped (pid {pid})")
 
 
-@task(help={"json": "Print JSON"})
-@command
-def status(c: Any, json: bool = False) -> None:
-    """Show whether the simulators run, where, and how many requests each served."""
+@command("status", examples=["vm sim status", "vm sim status -o json   # exit code 3 when not running"])
+@click.option("-o", "--output", type=click.Choice(["table", "json"], case_sensitive=False), default="table",
+              help="Output format")
+@click.option("--json", "json", is_flag=True, help="Same as -o json")
+def status(output: str, json: bool) -> None:
+    """Show the simulators: running or not, where; requests served (exit 3: not running)."""
+    json = json or output.lower() == "json"
     state = running_state()
     if state is None:
         if json:
             print_json({"running": False})
         else:
             print("simulators are not running (`vm sim up` starts them)")
-        raise Exit(code=3)  # like `systemctl status` for an inactive unit
+        raise click.exceptions.Exit(3)  # like `systemctl status` for an inactive unit
     import urllib.request
 
     try:
@@ -182,9 +201,8 @@ def status(c: Any, json: bool = False) -> None:
                            Column("requests", "REQUESTS", ">"), Column("mutating", "MUTATING", ">")))
 
 
-@task(name="reset")
-@command
-def reset_(c: Any) -> None:
+@command("reset", examples=["vm sim reset", "vm sim reset && vm list   # the seeded VMs only"])
+def reset_() -> None:
     """Put every running simulator back to its seed state."""
     import urllib.request
 
@@ -196,4 +214,5 @@ def reset_(c: Any) -> None:
     note("simulators reset to seed state")
 
 
-ns = Collection("sim", up, down, status, reset_)
+for _c in (up, down, status, reset_):
+    sim.add_command(_c)

@@ -1,56 +1,74 @@
 """Single-VM commands (`vm list`, `vm create`, `vm get|stop|start|destroy|reboot|reset|restart`,
-`vm capacity`, `vm reservations`). Each is an invoke task; the same functions back `inv vm.*`.
+`vm capacity`, `vm reservations`, `vm types`): parse, call vmops, render.
 
-Heavy libraries are imported inside the task bodies (via vmops.session), never at module import.
+A VM is addressed by ID or name: with ``-p`` the argument is that provider's instance id (one direct call);
+without, every enabled provider is listed and the id or name must match exactly one VM (vmops.lookup).
+Heavy libraries are imported inside the command bodies (via vmops.session), never at module import.
 """
 
 from __future__ import annotations
 
 import secrets
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
-from invoke import Collection, task
+import click
 
+from vmops.cli import cache
+from vmops.cli.base import (
+    GPU,
+    REGION,
+    VM_REF,
+    WholeNumber,
+    command,
+    dry_run_option,
+    make_output,
+    output_options,
+    provider_option,
+    quiet_option,
+    wait_option,
+    yes_option,
+)
 from vmops.cli.output import (
     INSTANCE_COLUMNS,
+    INSTANCE_JSON_FIELDS,
     Column,
-    command,
     instance_json,
     note,
     print_json,
+    print_rows,
     print_table,
+    set_quiet,
     usage,
     warn,
 )
-from vmops.errors import Interrupted, PartialFailure, UsageError, VmopsError
+from vmops.errors import Interrupted, NotFound, PartialFailure, UsageError, VmopsError
 
 if TYPE_CHECKING:
     from vmops.model import Instance
     from vmops.session import Session
 
-PROVIDER_HELP = "Provider name: crusoe, lambda or nebius"
 #: More VMs than this in one `vm create` is a fleet's job (and a typo'd --count must not loop for ever).
 MAX_CREATE_COUNT = 100
 #: Longest VM name `vm create` accepts (providers' own limits are lower or unstated).
 MAX_NAME_LENGTH = 128
-JSON_HELP = "Print machine-readable JSON instead of a table"
-WAIT_HELP = "Return at once instead of waiting for the VM to settle"
 
 
-def _session() -> "Session":
+def session() -> "Session":
+    """A Session for the CLI: a configuration that does not load, or a provider used at a real endpoint
+    without a key, is a usage error naming what to fix."""
+    from vmops.cli.config_cmds import check_key
     from vmops.session import Session
 
+    class CheckedSession(Session):
+        def provider(self, name: str) -> Any:  # the first use of a provider checks its key
+            check_key(self.config, self.check_provider(name))
+            return super().provider(name)
+
     try:
-        return Session()
+        return CheckedSession()
     except ValueError as e:  # bad config file / VMOPS_PROVIDERS
         raise UsageError(str(e), hint="Fix the configuration (`vm config show`)") from None
-
-
-def _need(value: str | None, flag: str) -> str:
-    if value is None or str(value).strip() == "":
-        raise usage(f"{flag} is required")
-    return str(value)
 
 
 def check_vm_name(name: str) -> str:
@@ -86,85 +104,91 @@ def raise_failures(failures: dict[str, VmopsError], names: list[str], what: str)
                          hint="What the other providers answered is shown above")
 
 
-def _show_instances(instances: list["Instance"], as_json: bool, single: bool = False) -> None:
+def show_instances(instances: list["Instance"], fmt: str, wide: bool = False, single: bool = False) -> None:
     rows = [instance_json(i.to_dict()) for i in instances]
-    if as_json:
+    if fmt == "json":
         print_json(rows[0] if single and rows else rows)
     else:
-        print_table(rows, INSTANCE_COLUMNS, empty="(no instances)")
+        print_rows(rows, INSTANCE_COLUMNS, fmt, wide=wide, empty="(no instances)", fields=INSTANCE_JSON_FIELDS)
 
 
-@task(
-    name="list",
-    help={"provider": PROVIDER_HELP + " (default: every enabled provider)", "json": JSON_HELP,
-          "output": "table (default), json or csv"},
-)
-@command
-def list_(c: Any, provider: str = "", json: bool = False, output: str = "table") -> None:
-    """List instances at every provider (concurrently); a failing provider is reported, not hidden behind."""
-    fmt = "json" if json else output.lower()
-    if fmt not in ("table", "json", "csv"):
-        raise usage(f"unknown --output {output!r}", hint="Use table, json or csv")
-    with _session() as s:
-        names = s.provider_names(provider or None)
+def _remember(instances: list["Instance"], full_listing: tuple[str, ...] | list[str] = ()) -> None:
+    cache.remember([(i.provider, i.id, i.name) for i in instances], replace_provider=full_listing)
+
+
+@command("list", examples=[
+    "vm list                      # every VM at every enabled provider",
+    "vm list -p lambda -o json    # one provider, machine-readable",
+    "vm list -o csv > vms.csv     # as CSV (the notebooks' columns)",
+])
+@provider_option("Only this provider (default: every enabled provider)")
+@output_options()
+def list_(provider: str | None, output: str, as_json: bool, wide: bool) -> None:
+    """List VMs at every provider (concurrently); a failing provider is reported, not hidden behind."""
+    out = make_output(output, as_json, wide)
+    with session() as s:
+        names = s.provider_names(provider)
         result = s.instances(names)
         instances = [i for n in names for i in result.results.get(n, [])]
-        if fmt == "csv":
+        _remember(instances, list(result.results))
+        if out.fmt == "csv":
             from vmops.inventory import instances_frame
 
             instances_frame(instances=instances, session=s).to_csv(sys.stdout, index=False)
         else:
-            _show_instances(instances, fmt == "json")
+            show_instances(instances, out.fmt, out.wide)
         raise_failures(result.failures, names, "listed")
 
 
-@task(
-    help={
-        "provider": PROVIDER_HELP,
-        "gpu": "GPU shape TYPE[:GPUS_PER_VM] (h100, h100:8, a100:8, h200) or the provider's native type name",
-        "count": "Number of VMs (default 1)",
-        "name": "VM name (with --count > 1, names get -0, -1, ... suffixes); default: vm-<random>",
-        "region": "Native region or alias (us-west, us-east, eu-west); default: one with capacity",
-        "reservation": "Create only into this reservation id (never on-demand)",
-        "no_wait": WAIT_HELP,
-        "json": JSON_HELP,
-    },
-)
-@command
-def create(
-    c: Any,
-    provider: str = "",
-    gpu: str = "",
-    count: int = 1,
-    name: str = "",
-    region: str = "",
-    reservation: str = "",
-    no_wait: bool = False,
-    json: bool = False,
-) -> None:
-    """Create COUNT VMs of one GPU shape at one provider and wait until they run."""
-    from vmops.catalogue import provider_entry, resolve_type
+@command("create", examples=[
+    "vm create -p crusoe -g h100:8             # one 8x H100 VM; waits till running",
+    "vm create -p lambda -g gpu_1x_a100 -c 2 -n job   # native name; job-0, job-1",
+    "vm create -p crusoe -g h100 -r us-east --dry-run # what would be made",
+])
+@provider_option(required=True)
+@click.option("-g", "--gpu", type=GPU, required=True,
+              help="GPU shape TYPE[:GPUS_PER_VM] (h100, h100:8) or this provider's native type name")
+@click.option("-c", "--count", type=WholeNumber(), default=1, show_default=True, help="Number of VMs")
+@click.option("-n", "--name", default="", help="VM name (with --count > 1: -0, -1, ... suffixes); default vm-<random>")
+@click.option("-r", "--region", type=REGION, default="", help="Native region or alias (us-west, us-east, eu-west); "
+              "default: one with capacity")
+@click.option("--reservation", default="", help="Create only into this reservation id (never on-demand)")
+@wait_option
+@dry_run_option
+@output_options()
+@quiet_option
+def create(provider: str, gpu: str, count: int, name: str, region: str, reservation: str, no_wait: bool,
+           dry_run: bool, output: str, as_json: bool, wide: bool, quiet: bool) -> None:
+    """Create VMs at one provider; waits until they run (--no-wait: no)."""
+    from vmops.catalogue import provider_entry
     from vmops.model import CreateRequest, ReservationPolicy
     from vmops.providers.base import TARGETS
-    from vmops.session import parse_shape_for
+    from vmops.shapes import native_type_for
 
-    with _session() as s:
-        pname = s.check_provider(_need(provider, "--provider"))
-        parse_shape_for(pname, _need(gpu, "--gpu"))
-        native = resolve_type(pname, gpu)
-        if count < 1:
-            raise usage(f"--count must be at least 1 (got {count})")
-        if count > MAX_CREATE_COUNT:
-            raise usage(f"--count {count} is more than {MAX_CREATE_COUNT} VMs in one create",
-                        hint="Use `vm fleet create` for more VMs")
-        if name:
-            check_vm_name(name)
-        try:
-            native_region = provider_entry(pname).resolve_region(region or None)
-        except ValueError as e:
-            raise usage(str(e)) from None
-        base = name or f"vm-{secrets.token_hex(3)}"
-        names = [base] if count == 1 else [f"{base}-{i}" for i in range(count)]
+    set_quiet(quiet)
+    out = make_output(output, as_json, wide)
+    native = native_type_for(provider, gpu)
+    if count < 1:
+        raise usage(f"--count must be at least 1 (got {count})")
+    if count > MAX_CREATE_COUNT:
+        raise usage(f"--count {count} is more than {MAX_CREATE_COUNT} VMs in one create",
+                    hint="Use `vm fleet create` for more VMs")
+    if name:
+        check_vm_name(name)
+    try:
+        native_region = provider_entry(provider).resolve_region(region or None)
+    except ValueError as e:
+        raise usage(str(e)) from None
+    base = name or f"vm-{secrets.token_hex(3)}"
+    names = [base] if count == 1 else [f"{base}-{i}" for i in range(count)]
+    if dry_run:
+        where = f" in {native_region}" if native_region else " in a region with capacity"
+        into = f" into reservation {reservation}" if reservation else ""
+        note(f"dry run: would create {', '.join(names)} ({native.shape}, {provider} type {native.name}) at "
+             f"{provider}{where}{into}; list price ${native.list_price_per_hour:,.2f}/hour each; nothing was sent")
+        return
+    with session() as s:
+        pname = provider
         adapter = s.provider(pname)
         policy = ReservationPolicy.STRICT if reservation else ReservationPolicy.AUTO
         made: list[Instance] = []
@@ -179,6 +203,7 @@ def create(
                     errors.append((vm_name, e))
                     break  # the next would very likely fail the same way; report what was made
                 made.append(inst)
+                _remember([inst])
                 where = f" in {inst.region}" if inst.region and not native_region else ""
                 note(f"{pname}: accepted {inst.name} ({inst.id}){where}")
             if made and not no_wait:
@@ -190,12 +215,12 @@ def create(
                 raise
             ids = ", ".join(f"{i.name} ({i.id})" for i in made)
             raise Interrupted(f"interrupted; these VMs were accepted and may be running (and billing): {ids}",
-                              hint=f"Check with `vm list --provider {pname}`; remove with "
-                                   f"`vm destroy ID --provider {pname}`") from None
+                              hint=f"Check with `vm list -p {pname}`; remove with "
+                                   f"`vm destroy ID -p {pname}`") from None
         for i in made:  # waited for, but not running (e.g. the provider put it in error)
             if not no_wait and i.state.value != "running":
                 errors.append((i.name, VmopsError(f"{i.name} ({i.id}) ended {i.state.value}")))
-        _show_instances(made, json, single=False)
+        show_instances(made, out.fmt, out.wide)
         if errors:
             first_name, first = errors[0]
             if not made:
@@ -206,159 +231,247 @@ def create(
             )
 
 
-def _one(verb: str):
-    """Build the task for a single-instance verb."""
+# ---- one VM, by ID or name -----------------------------------------------------------------------------
 
-    def run(provider: str, instance_id: str | None, no_wait: bool, as_json: bool) -> None:
-        with _session() as s:
-            pname = s.check_provider(_need(provider, "--provider"))
-            iid = _need(instance_id, "INSTANCE_ID")
+def _need_ref(ref: str) -> str:
+    if ref is None or str(ref).strip() == "":
+        raise usage("the VM ID (or name) must not be empty", hint="`vm list` shows ids and names")
+    return ref
+
+
+def resolve(s: "Session", ref: str, provider: str | None) -> tuple[str, str, "Instance | None"]:
+    """(provider, instance id, the instance when a listing found it)."""
+    from vmops.lookup import find_instance
+
+    _need_ref(ref)
+    if provider:
+        return provider, ref, None
+    inst = find_instance(s, ref)
+    return inst.provider, inst.id, inst
+
+
+def already_gone(provider: str | None, ref: str) -> "cache.Seen | None":
+    """The cache entry of a VM vmops has seen and the provider no longer has (destroy is idempotent)."""
+    if provider:
+        return cache.known(provider, ref)
+    return cache.gone_matching(ref)
+
+
+def stdin_is_terminal() -> bool:
+    try:
+        return sys.stdin.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def confirm(question: str, yes: bool) -> None:
+    """Ask on a terminal unless ``-y``; scripts (stdin not a terminal) are not asked."""
+    if yes or not stdin_is_terminal():
+        return
+    click.confirm(question, default=False, abort=True, err=True)
+
+
+VERB_DOCS = {
+    "get": "Show one VM (by ID, or by name when unambiguous).",
+    "stop": "Stop a VM and wait until it is stopped.",
+    "start": "Start a stopped VM and wait until it runs.",
+    "destroy": "Destroy a VM and wait until the provider no longer has it (already gone = success).",
+    "reboot": "Reboot a running VM (soft).",
+    "reset": "Reset a running VM (hard).",
+    "restart": "Restart a running VM (stop + start; the public IP may change).",
+}
+DONE = {"stop": "stopped", "start": "started", "destroy": "destroyed", "reboot": "rebooted", "reset": "reset",
+        "restart": "restarted"}
+
+
+def _examples(verb: str) -> list[str]:
+    if verb == "get":
+        return ["vm get train-node-01            # by name, at whichever provider has it",
+                "vm get 3f2a... -p crusoe -o json # by id at one provider (one direct call)"]
+    ex = [f"vm {verb} train-node-01", f"vm {verb} ID -p lambda --no-wait", f"vm {verb} train-node-01 --dry-run"]
+    if verb == "destroy":
+        ex[1] = "vm destroy ID -p lambda -y      # no prompt (scripts are never prompted)"
+    return ex
+
+
+def _verb_command(verb: str) -> click.Command:
+    def run(ref: str, provider: str | None, output: str, as_json: bool, wide: bool, no_wait: bool = False,
+            yes: bool = False, dry_run: bool = False, quiet: bool = False) -> None:
+        set_quiet(quiet)
+        out = make_output(output, as_json, wide)
+        _need_ref(ref)
+        with session() as s:
+            try:
+                pname, iid, inst = resolve(s, ref, provider)
+            except NotFound:
+                seen = already_gone(provider, ref) if verb == "destroy" else None
+                if seen is None:
+                    raise
+                note(f"{seen.name or ref} ({seen.id}) at {seen.provider} is already gone; nothing to do")
+                return
             adapter = s.provider(pname)
             if verb == "get":
-                inst = adapter.get_instance(iid)
-            else:
-                inst = getattr(adapter, verb)(iid, wait=not no_wait)
-            _show_instances([inst], as_json, single=True)
+                shown = inst or adapter.get_instance(iid)
+                _remember([shown])
+                show_instances([shown], out.fmt, out.wide, single=True)
+                return
+            try:  # the VM as it is now: its name for the messages, and "already gone" before any change
+                inst = inst or adapter.get_instance(iid)
+            except NotFound:
+                seen = cache.known(pname, iid) if verb == "destroy" else None
+                if seen is None:
+                    raise
+                note(f"{seen.name or iid} ({iid}) at {pname} is already gone; nothing to do")
+                return
+            if verb == "destroy" and inst.state.value == "deleted":
+                note(f"{inst.name} ({iid}) at {pname} is already gone; nothing to do")
+                return
+            label = f"{inst.name} ({inst.id}) at {pname}"
+            if dry_run:
+                note(f"dry run: would {verb} {label} (now {inst.state.value}); "
+                     "nothing was changed")
+                return
+            confirm(f"{verb.capitalize()} {label}?", yes)
+            try:
+                done = getattr(adapter, verb)(iid, wait=not no_wait)
+            except NotFound:
+                seen = cache.known(pname, iid) if verb == "destroy" else None
+                if seen is None:
+                    raise
+                cache.mark_gone(pname, iid)
+                note(f"{seen.name or iid} ({iid}) at {pname} is already gone; nothing to do")
+                return
+            if verb == "destroy":
+                cache.mark_gone(pname, iid, inst.name)
+            note(f"{pname}: {DONE[verb] if not no_wait else verb + ' requested for'} {inst.name} ({iid})")
+            show_instances([done], out.fmt, out.wide, single=True)
 
-    if verb == "get":
-        @command
-        def body(c: Any, instance_id: str | None = None, provider: str = "", json: bool = False) -> None:
-            run(provider, instance_id, False, json)
-    else:
-        @command
-        def body(c: Any, instance_id: str | None = None, provider: str = "", no_wait: bool = False,  # type: ignore[misc]
-                 json: bool = False) -> None:
-            run(provider, instance_id, no_wait, json)
-
-    body.__name__ = verb
-    body.__doc__ = {
-        "get": "Show one VM.",
-        "stop": "Stop a VM and wait until it is stopped.",
-        "start": "Start a stopped VM and wait until it runs.",
-        "destroy": "Destroy a VM and wait until the provider no longer has it.",
-        "reboot": "Reboot a running VM (soft).",
-        "reset": "Reset a running VM (hard).",
-        "restart": "Restart a running VM (stop + start; the public IP may change).",
-    }[verb]
-    help_ = {"instance_id": "The provider's instance id (see `vm list`)", "provider": PROVIDER_HELP, "json": JSON_HELP}
+    params: list[Callable[[Any], Any]] = [
+        click.argument("ref", metavar="ID", type=VM_REF),
+        provider_option("Provider (then ID is that provider's instance id; default: find ID or name at every "
+                        "enabled provider)"),
+        output_options(),
+    ]
     if verb != "get":
-        help_["no_wait"] = WAIT_HELP
-    return task(body, name=verb, positional=["instance_id"], help=help_)
+        params += [wait_option, dry_run_option, quiet_option]
+    if verb == "destroy":
+        params.append(yes_option)
+
+    def body(**kwargs: Any) -> None:
+        run(**kwargs)
+
+    body.__doc__ = VERB_DOCS[verb]
+    for p in reversed(params):
+        body = p(body)
+    return command(verb, examples=_examples(verb))(body)
 
 
-get = _one("get")
-stop = _one("stop")
-start = _one("start")
-destroy = _one("destroy")
-reboot = _one("reboot")
-reset = _one("reset")
-restart = _one("restart")
+get = _verb_command("get")
+stop = _verb_command("stop")
+start = _verb_command("start")
+destroy = _verb_command("destroy")
+reboot = _verb_command("reboot")
+reset = _verb_command("reset")
+restart = _verb_command("restart")
+
 
 OFFER_COLUMNS = (
-    Column("provider", "PROVIDER"),
-    Column("gpu", "GPU"),
-    Column("native_type", "TYPE"),
-    Column("region", "REGION"),
+    Column("provider", "PROVIDER", keep=True),
+    Column("gpu", "GPU", keep=True),
+    Column("region", "REGION", keep=True),
+    Column("available", "AVAILABLE", ">", keep=True),
+    Column("price_per_hour", "$/HR", ">", keep=True),
     Column("billing", "BILLING"),
-    Column("available", "AVAILABLE", ">"),
-    Column("price_per_hour", "$/HR", ">"),
+    Column("native_type", "TYPE"),
     Column("price_source", "PRICE FROM"),
 )
 
 
-@task(help={"gpu": "Only this GPU shape (e.g. h100:8)", "provider": PROVIDER_HELP, "json": JSON_HELP})
-@command
-def capacity(c: Any, gpu: str = "", provider: str = "", json: bool = False) -> None:
-    """What each provider can supply now, per region, with price per VM-hour."""
-    from vmops.session import parse_shape_for
+@command("capacity", examples=[
+    "vm capacity -g h100:8        # who can supply 8x H100 VMs now, at what price",
+    "vm capacity -g gpu_8x_h100     # any provider's native name works (same shape)",
+    "vm capacity -p nebius -o json",
+])
+@click.option("-g", "--gpu", type=GPU, default="", help="Only this GPU shape (canonical or any provider's native name)")
+@provider_option("Only this provider (default: every enabled provider)")
+@output_options()
+def capacity(gpu: str, provider: str | None, output: str, as_json: bool, wide: bool) -> None:
+    """What each provider can supply now, per region and price; reserved capacity included."""
+    from vmops.shapes import canonical_shape
 
-    with _session() as s:
-        names = s.provider_names(provider or None)
-        shape = parse_shape_for(names[0] if provider else None, gpu) if gpu else None
+    out = make_output(output, as_json, wide)
+    shape = canonical_shape(gpu) if gpu else None
+    with session() as s:
+        names = s.provider_names(provider)
         result = s.offers(shape, names)
-        offers = result.flat()
         rows = []
-        for o in offers:
+        for o in result.flat():
             d = o.to_dict()
             d["billing"] = f"reserved {o.reservation_id}" if o.reserved else "on-demand"
             if o.available is None:
                 d["available"] = {True: "yes", False: "none", None: "unknown"}[o.has_capacity]
             rows.append(d)
-        if json:
-            print_json(rows)
-        else:
-            print_table(rows, OFFER_COLUMNS, empty="(no offers)")
+        print_rows(rows, OFFER_COLUMNS, out.fmt, wide=out.wide, empty="(no offers)")
         raise_failures(result.failures, names, "asked for capacity")
 
 
 RESERVATION_COLUMNS = (
-    Column("provider", "PROVIDER"),
-    Column("id", "ID"),
-    Column("native_type", "TYPE"),
-    Column("gpu", "GPU"),
+    Column("provider", "PROVIDER", keep=True),
+    Column("id", "ID", keep=True),
+    Column("gpu", "GPU", keep=True),
     Column("region", "REGION"),
-    Column("active", "ACTIVE"),
+    Column("available_vms", "FREE", ">", keep=True),
     Column("total_vms", "TOTAL", ">"),
     Column("used_vms", "USED", ">"),
-    Column("available_vms", "FREE", ">"),
+    Column("active", "ACTIVE"),
+    Column("native_type", "TYPE"),
     Column("price_per_hour", "$/VM-HR", ">"),
 )
 
 
-@task(help={"provider": PROVIDER_HELP + " (default: every enabled provider)", "json": JSON_HELP})
-@command
-def reservations(c: Any, provider: str = "", json: bool = False) -> None:
+@command("reservations", examples=["vm reservations", "vm reservations -p crusoe -o json"])
+@provider_option("Only this provider (default: every enabled provider)")
+@output_options()
+def reservations(provider: str | None, output: str, as_json: bool, wide: bool) -> None:
     """List reserved capacity at each provider (in VMs)."""
-    with _session() as s:
-        names = s.provider_names(provider or None)
+    out = make_output(output, as_json, wide)
+    with session() as s:
+        names = s.provider_names(provider)
         result = s.reservations(names)
-        rows = [r.to_dict() for r in result.flat()]
-        if json:
-            print_json(rows)
-        else:
-            print_table(rows, RESERVATION_COLUMNS, empty="(no reservations)")
+        print_rows([r.to_dict() for r in result.flat()], RESERVATION_COLUMNS, out.fmt, wide=out.wide,
+                   empty="(no reservations)")
         raise_failures(result.failures, names, "asked for reservations")
 
 
-@task(name="show", help={"json": JSON_HELP})
-@command
-def config_show(c: Any, json: bool = False) -> None:
-    """Print the effective configuration (API keys masked) and where each setting came from."""
-    s = _session()
-    d = s.config.describe()
-    if json:
-        print_json(d)
-        return
-    print(f"home:          {d['home']}")
-    print(f"state file:    {d['state_file']}")
-    print(f"providers:     {', '.join(d['enabled'])}")
-    print(f"poll interval: {d['poll_min']}-{d['poll_interval']}s   operation timeout: {d['op_timeout']}s")
-    rows = [{"provider": n, **v, "sources": ",".join(f"{k}={src}" for k, src in v["sources"].items())}
-            for n, v in d["providers"].items()]
-    print_table(rows, (Column("provider", "PROVIDER"), Column("url", "ENDPOINT"), Column("api_key", "API KEY"),
-                       Column("scope", "PROJECT/PARENT"), Column("ssh_key", "SSH KEY"), Column("tls", "TLS")))
+TYPE_COLUMNS = (
+    Column("shape", "SHAPE", keep=True),
+    Column("provider", "PROVIDER", keep=True),
+    Column("native_type", "NATIVE TYPE", keep=True),
+    Column("list_price_per_hour", "$/VM-HR", ">", keep=True),
+    Column("price_per_gpu_hour", "$/GPU-HR", ">"),
+    Column("gpus_per_vm", "GPUS", ">"),
+    Column("vcpus", "VCPUS", ">"),
+    Column("memory_gib", "MEM GiB", ">"),
+    Column("price_source", "PRICE FROM"),
+)
 
 
-@task(name="init")
-@command
-def config_init(c: Any) -> None:
-    """Write a commented $VMOPS_HOME/config.toml template (mode 0600, no keys); never overwrites one."""
-    import os
+@command("types", examples=[
+    "vm types                 # every shape, each provider's names, list prices",
+    "vm types -g h100:8       # who offers 8x H100, cheapest first",
+    "vm types -p nebius -o json",
+])
+@click.option("-g", "--gpu", type=GPU, default="", help="Only this shape (canonical or any native name)")
+@provider_option("Only this provider")
+@output_options()
+def types(gpu: str, provider: str | None, output: str, as_json: bool, wide: bool) -> None:
+    """GPU shapes with each provider's names and list prices (no provider call); GPUs per VM, vCPUs, memory."""
+    from vmops.shapes import type_rows
 
-    from vmops.config import default_home, write_config_template
-    from vmops.errors import FailedPrecondition
-
-    home = default_home(os.environ)
-    try:
-        path = write_config_template(home)
-    except FileExistsError:
-        raise FailedPrecondition(f"{home / 'config.toml'} already exists; vmops never rewrites it",
-                                 hint="Edit it by hand (`vm config show` prints what it sets)") from None
-    except OSError as e:
-        raise UsageError(f"cannot write {home / 'config.toml'} ({e.strerror or e})",
-                         hint="Check VMOPS_HOME and its permissions") from None
-    note(f"wrote {path} (mode 0600); put keys in environment variables or key files it names")
+    out = make_output(output, as_json, wide)
+    print_rows([r.to_dict() for r in type_rows(provider, gpu or None)], TYPE_COLUMNS, out.fmt, wide=out.wide,
+               empty="(no types)")
 
 
-config_ns = Collection("config", config_show, config_init)
-VM_TASKS = (list_, create, get, stop, start, destroy, reboot, reset, restart, capacity, reservations)
+COMMANDS = (list_, create, get, stop, start, destroy, reboot, reset, restart, capacity, reservations, types)
+__all__ = ["COMMANDS", "print_table", "raise_failures", "session", "show_instances"]

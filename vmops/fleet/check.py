@@ -1,8 +1,8 @@
 """`vm state check`: compare the record with the providers for every fleet, changing nothing.
 
-It reports what ``FleetManager.sync`` (and so `vm fleet reconcile`) would change, without adopting,
-destroying or writing anything: each provider is listed once, and every difference is named by fleet
-and VM. Exit status 0 when the record and the providers agree, 14 when they do not (or when a provider
+It reports what `vm fleet reconcile` would change (the lifecycle's own Decisions, ``preview_reconcile``),
+without adopting, destroying or writing anything, and every VM that is a fleet's by the ownership rule while
+its fleet is not on record; each difference is named by fleet and VM. Exit status 0 when the record and the providers agree, 14 when they do not (or when a provider
 could not be listed, so agreement cannot be confirmed).
 """
 
@@ -11,11 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from vmops.fleet.naming import parse_member_name
-from vmops.fleet.observe import status_for
-from vmops.model import Instance, State
-from vmops.session import Session
-from vmops.state import LIVE, MemberStatus, Store
+from typing import TYPE_CHECKING
+
+from vmops.fleet.decision import ActionKind
+from vmops.fleet.ownership import claimed
+from vmops.model import State
+from vmops.state import FleetState
+
+if TYPE_CHECKING:
+    from vmops.fleet.manager import FleetManager
 
 AGREE, DIFFER = 0, 14
 
@@ -48,60 +52,48 @@ class CheckReport:
                 "differences": [d.to_dict() for d in self.differences], "unreachable": dict(self.unreachable)}
 
 
-def check_state(store: Store, session: Session) -> CheckReport:
+#: How each record-only action of a reconcile Decision reads as a difference.
+_SAYS = {
+    ActionKind.MARK_GONE: "recorded as running but no longer exists at the provider",
+    ActionKind.MARK_FAILED: "recorded as requested but the create never took effect (no VM of this name)",
+    ActionKind.RESOLVE: "create answer was lost: exists at the provider",
+    ActionKind.ADOPT: "exists at the provider but not on record (reconcile adopts it)",
+}
+
+
+def check_state(mgr: "FleetManager") -> CheckReport:
+    """What `vm fleet reconcile` would do to every fleet on record (its Decisions, made by the one lifecycle:
+    vmops.fleet.lifecycle), plus VMs that are a fleet's by the ownership rule while no live fleet of that
+    name is on record. Reads only."""
     report = CheckReport()
-    listing = session.instances()
+    fleets = mgr.store.list_fleets()
+    report.fleets = len(fleets)
+    live = {f.name for f in fleets if f.state is not FleetState.DESTROYED}
+    for f in fleets:
+        if f.state is FleetState.DESTROYED:
+            continue
+        d = mgr.preview_reconcile(f.name)
+        report.unreachable.update(d.unreachable)
+        for a in d.actions:
+            if a.kind is ActionKind.REFRESH:
+                if a.reason != "current state":
+                    report.differences.append(Difference(f.name, a.name, a.provider, a.instance_id, a.reason))
+                continue
+            what = _SAYS.get(a.kind, f"reconcile would {a.kind.value.replace('_', ' ')} it: {a.reason}")
+            report.differences.append(Difference(f.name, a.name, a.provider, a.instance_id, what))
+        for h in d.held:
+            report.differences.append(Difference(f.name, h.name, h.provider, h.instance_id, f"held: {h.reason}"))
+    listing = mgr.session.instances()
     for name, err in listing.failures.items():
         report.unreachable[name] = err.render()
-    at: dict[str, dict[str, Instance]] = {p: {i.id: i for i in insts if i.state is not State.DELETED}
-                                          for p, insts in listing.results.items()}
-    fleets = store.list_fleets()
-    members = store.members_by_fleet()
-    report.fleets = len(fleets)
-    recorded: set[tuple[str, str]] = set()
-    by_name: dict[str, str] = {}  # fleet name (as in VM names) -> fleet name on record
-    for f in fleets:
-        by_name[f.name] = f.name
-        for m in members.get(f.id, []):
-            if m.instance_id:
-                recorded.add((m.provider, m.instance_id))
-            if m.provider not in at:
-                if m.status in LIVE and m.provider not in report.unreachable:
-                    report.unreachable[m.provider] = "not enabled in this configuration"
+    identities = mgr.store.identities
+    for provider, insts in sorted(listing.results.items()):
+        labelled = mgr.provider(provider).capabilities.labels
+        for inst in sorted(insts, key=lambda i: i.name):
+            if inst.state is State.DELETED or mgr.store.member_by_instance(provider, inst.id) is not None:
                 continue
-            seen = at[m.provider]
-
-            def diff(what: str, iid: str | None = m.instance_id) -> None:
-                report.differences.append(Difference(f.name, m.name, m.provider, iid, what))
-
-            if m.instance_id:
-                inst = seen.get(m.instance_id)
-                if inst is None:
-                    if m.status in LIVE:
-                        diff(f"recorded as {m.status.value} but no longer exists at the provider")
-                elif m.status in (MemberStatus.REQUESTED, MemberStatus.ACCEPTED):
-                    if status_for(inst.state) is not m.status:
-                        diff(f"recorded as {m.status.value}, {inst.state.value} at the provider")
-                elif m.status in (MemberStatus.DESTROYED, MemberStatus.GONE, MemberStatus.FAILED):
-                    diff(f"recorded as {m.status.value} but still exists at the provider ({inst.state.value})")
-            elif m.status in LIVE:
-                found = [i for i in seen.values() if i.name == m.name]
-                if found:
-                    diff(f"create answer was lost: exists at the provider as {found[0].id}", found[0].id)
-                else:
-                    diff(f"recorded as {m.status.value} but the create never took effect (no VM of this name)")
-    for provider, insts in sorted(at.items()):
-        for inst in sorted(insts.values(), key=lambda i: i.name):
-            parsed = parse_member_name(inst.name)
-            if parsed is None or (provider, inst.id) in recorded:
-                continue
-            fleet = parsed[0]
-            if fleet in by_name:
-                if not any(m.name == inst.name and not m.instance_id and m.status in LIVE
-                           for f in fleets if f.name == fleet for m in members.get(f.id, [])):
-                    report.differences.append(Difference(fleet, inst.name, provider, inst.id,
-                                                         "exists at the provider but not on record (reconcile adopts it)"))
-            else:
+            fleet = claimed(inst, labelled=labelled, store_id=identities).fleet
+            if fleet is not None and fleet not in live:
                 report.differences.append(Difference(fleet, inst.name, provider, inst.id,
                                                      "exists at the provider; its fleet is not on record"))
     return report

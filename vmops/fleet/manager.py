@@ -326,7 +326,7 @@ class FleetManager:
                                              undestroyed=left)
             return view
 
-    def reconcile_all(self, *, destroy_surplus: bool = False) -> list[FleetView]:
+    def reconcile_all(self, *, destroy_surplus: bool = False, confirm: Confirm | None = None) -> list[FleetView]:
         """Reconcile every fleet on record. One fleet's failure never stops the others: each is reported,
         and a PartialFailure naming them is raised at the end (``views`` on it holds the others)."""
         if self._store is None and not store_exists(self.config):
@@ -337,7 +337,7 @@ class FleetManager:
             if f.state is FleetState.DESTROYED:
                 continue
             try:
-                out.append(self.reconcile(f.name, destroy_surplus=destroy_surplus))
+                out.append(self.reconcile(f.name, destroy_surplus=destroy_surplus, confirm=confirm))
             except VmopsError as e:
                 errors.append(f"{f.name}: {e.message}")
         if errors:
