@@ -26,6 +26,7 @@ from vmops.cli.base import (
 from vmops.cli.output import Column, note, print_json, print_table, render_table, set_quiet, usage, warn
 from vmops.cli.progress import MODES
 from vmops.errors import InsufficientCapacity
+from vmops.model import BILLED_STATES
 
 if TYPE_CHECKING:
     from vmops.fleet.decision import Decision
@@ -139,13 +140,20 @@ def _counts(view: "FleetView") -> str:
     return ", ".join(parts)
 
 
-def _print_view(view: "FleetView", wide: bool = False) -> None:
+def _print_view(view: "FleetView", wide: bool = False, all_members: bool = False) -> None:
     f = view.fleet
     print(f"Fleet {f.name}: {view.state}, {_counts(view)} (min {f.min_count}, policy {f.policy}), "
           f"${view.price_per_hour:,.2f}/hour")
     if f.last_error:
         print(f"Last error: {f.last_error}")
-    print_table([m.to_dict() for m in view.members], MEMBER_COLUMNS, empty="(no members)", wide=wide)
+    live = [m for m in view.members if m.status.may_exist]
+    rows = [{**m.to_dict(), "price_per_hour": m.price_per_hour if m.state in BILLED_STATES else None}
+            for m in (view.members if all_members else live)]
+    print_table(rows, MEMBER_COLUMNS, empty="(no members that may exist)", wide=wide)
+    hidden = len(view.members) - len(rows)
+    if hidden:
+        note(f"{hidden} earlier attempt(s) that left no VM (failed, destroyed or gone) not shown; "
+             "--all-members shows them")
     for c in view.changes:
         note(f"reconciled: {c}")
     for w in view.warnings:
@@ -304,9 +312,11 @@ FLEET_ARG = click.argument("fleet", metavar="FLEET", type=FLEET)
 @FLEET_ARG
 @click.option("--no-refresh", is_flag=True, help="Show the record without asking the providers")
 @click.option("--events", is_flag=True, help="Show the fleet's history too: who did what, when")
+@click.option("--all-members", is_flag=True, help="Also show attempts that left no VM (failed, destroyed, gone)")
 @output_options(csv=False)
 @quiet_option
-def status(fleet: str, no_refresh: bool, events: bool, output: str, as_json: bool, wide: bool, quiet: bool) -> None:
+def status(fleet: str, no_refresh: bool, events: bool, all_members: bool, output: str, as_json: bool, wide: bool,
+           quiet: bool) -> None:
     """Show a fleet and its members, refreshed from the providers (members deleted elsewhere are marked gone)."""
     set_quiet(quiet)
     out = make_output(output, as_json, wide)
@@ -318,7 +328,7 @@ def status(fleet: str, no_refresh: bool, events: bool, output: str, as_json: boo
         if out.json:
             print_json({**view.to_dict(), **({"events": history} if events else {})})
         else:
-            _print_view(view, out.wide)
+            _print_view(view, out.wide, all_members)
             if events:
                 print()
                 print_table(history, EVENT_COLUMNS, empty="(no events)", wide=out.wide)

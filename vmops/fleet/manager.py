@@ -151,8 +151,10 @@ class FleetManager:
         command made; a second press leaves the fleet recorded."""
         spec = spec.validated()
         request = request or StopRequest()
-        store = self.store  # opened (and checked) before any lock file or provider call
         with sigint_requests(request):
+            store = self.store  # opened (and checked) before any lock file or provider call
+            if request.stopping:
+                raise FleetInterrupted("fleet create interrupted before anything was recorded", hint="")
             name = spec.name
             if name is None:
                 taken = {f.name for f in store.list_fleets()}
