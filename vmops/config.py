@@ -5,7 +5,8 @@ simulators and their test keys). Variable names are part of the interface:
 ``VMOPS_<PROVIDER>_URL`` (Nebius: ``_ENDPOINT``), ``_API_KEY``, ``_PROJECT`` (Nebius: ``_PARENT``),
 ``_API_KEY_FILE``, ``_SSH_KEY``, ``_TLS``, ``_REGION``, ``_CA_BUNDLE``; and ``VMOPS_HOME``,
 ``VMOPS_PROVIDERS`` (comma list of enabled providers), ``VMOPS_POLL_INTERVAL``, ``VMOPS_OP_TIMEOUT``,
-``VMOPS_CA_BUNDLE`` (PEM file of CA certificates trusted for every provider's TLS endpoint).
+``VMOPS_DEADLINE`` (seconds a command waits for a provider's answer), ``VMOPS_BREAKER_SECONDS`` (how long a
+provider that just failed is skipped by reads; 0 = never skip), ``VMOPS_CA_BUNDLE`` (PEM file of CA certificates trusted for every provider's TLS endpoint).
 
 Key sources, first found wins: ``VMOPS_<P>_API_KEY``, ``VMOPS_<P>_API_KEY_FILE``, the variable named by
 ``api_key_env``, the file named by ``api_key_file``, ``api_key``, the default (simulator test key). vmops
@@ -18,6 +19,8 @@ Config file layout (TOML)::
     providers = ["crusoe", "lambda", "nebius"]
     poll_interval = 1.0
     op_timeout = 600
+    deadline = 10            # seconds; a provider silent this long is reported unavailable
+    breaker = 30             # seconds; a provider that just failed is skipped by reads (0 = off)
 
     [crusoe]
     url = "https://api.crusoecloud.com"
@@ -132,6 +135,8 @@ class Config:
     poll_interval: float = 1.0
     op_timeout: float = 600.0
     poll_min: float = 0.05  # shortest pause between polls (waits poll proportionally: section 3 of design.md)
+    deadline: float = 10.0  # the longest a command waits for any one answer of a provider (design.md, "Deadlines")
+    breaker_seconds: float = 30.0  # a provider that just failed is skipped by reads this long (0 = never)
     warnings: tuple[str, ...] = ()  # insecure settings found while loading (the CLI prints them once)
 
     @property
@@ -153,6 +158,8 @@ class Config:
             "poll_interval": self.poll_interval,
             "poll_min": self.poll_min,
             "op_timeout": self.op_timeout,
+            "deadline": self.deadline,
+            "breaker_seconds": self.breaker_seconds,
             "providers": {n: s.describe() for n, s in self.providers.items()},
             "warnings": list(self.warnings),
         }
@@ -327,12 +334,15 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
     poll = float(env.get("VMOPS_POLL_INTERVAL") or file_data.get("poll_interval", 1.0))
     timeout = float(env.get("VMOPS_OP_TIMEOUT") or file_data.get("op_timeout", 600.0))
     poll_min = float(env.get("VMOPS_POLL_MIN") or file_data.get("poll_min", 0.05))
-    if not (poll > 0 and timeout > 0 and poll_min >= 0):
-        raise ValueError("VMOPS_POLL_INTERVAL and VMOPS_OP_TIMEOUT must be positive and VMOPS_POLL_MIN not negative")
+    deadline = float(env.get("VMOPS_DEADLINE") or file_data.get("deadline", 10.0))
+    breaker = float(env.get("VMOPS_BREAKER_SECONDS") or file_data.get("breaker", 30.0))
+    if not (poll > 0 and timeout > 0 and poll_min >= 0 and deadline > 0 and breaker >= 0):
+        raise ValueError("VMOPS_POLL_INTERVAL, VMOPS_OP_TIMEOUT and VMOPS_DEADLINE must be positive, "
+                         "VMOPS_POLL_MIN and VMOPS_BREAKER_SECONDS not negative")
     has_keys = any(isinstance(v, dict) and "api_key" in v for v in file_data.values())
     warnings = security_warnings(path, has_keys, providers, enabled)
     return Config(home=home, providers=providers, enabled=enabled, poll_interval=poll, op_timeout=timeout,
-                  poll_min=poll_min, warnings=warnings)
+                  poll_min=poll_min, deadline=deadline, breaker_seconds=breaker, warnings=warnings)
 
 
 CONFIG_TEMPLATE = """\

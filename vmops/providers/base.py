@@ -49,7 +49,9 @@ class Timing:
     retry_attempts: int = 5
     retry_base_delay: float = 0.5
     retry_max_delay: float = 30.0
-    request_timeout: float = 30.0
+    request_timeout: float = 10.0  # the longest wait for one answer (by default the whole deadline)
+    connect_timeout: float = 1.0  # a provider that does not accept a connection within this is unreachable
+    deadline: float = 10.0  # a read (with its retries) and a fan-out give up on a provider after this
 
 
 @dataclass(frozen=True)

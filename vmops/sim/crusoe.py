@@ -651,6 +651,7 @@ class CrusoeSim(Simulator):
         return self.port
 
     def stop(self) -> None:
+        self.faults.release_hangs()
         if self._server is not None:
             self._server.stop()
             self._server = None

@@ -487,6 +487,7 @@ class LambdaSim(Simulator):
         return self.port
 
     def stop(self) -> None:
+        self.faults.release_hangs()
         if self._server is not None:
             self._server.stop()
         self._server = None

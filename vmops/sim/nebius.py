@@ -428,6 +428,7 @@ class NebiusSim(Simulator):
         return bound
 
     def stop(self) -> None:
+        self.faults.release_hangs()
         if self._server is not None:
             self._server.stop(grace=0).wait(5)
             self._server = None
@@ -448,6 +449,11 @@ class NebiusSim(Simulator):
         for f in fired:
             if f.kind == "latency":
                 time.sleep(f.latency_s)
+        for f in fired:
+            if f.kind == "hang":  # accepted, never answered: hold the RPC, then drop it unanswered
+                self.requests.record(endpoint, False, "fault:hang")
+                self.faults.hang(f.hang_s)
+                context.abort(grpc.StatusCode.UNAVAILABLE, "connection reset")
         effects = _Effects()
         for f in fired:
             if f.kind == "error":
