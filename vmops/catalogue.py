@@ -42,6 +42,13 @@ class ProviderEntry:
     default_url: str = ""
     default_api_key: str = ""
     default_scope: str | None = None
+    # How long each operation typically takes, in seconds from the mutation's answer (verb -> seconds;
+    # "operation" = an operation object's completion). Waits make their first poll then (design.md, "Polling").
+    typical: Mapping[str, float] = field(default_factory=dict)
+
+    def typical_seconds(self, verb: str | None) -> float:
+        """The typical duration of ``verb`` here; 0 (poll at once) when unknown."""
+        return float(self.typical.get(verb, 0.0)) if verb else 0.0
 
     def type_for(self, shape: GpuShape) -> NativeType | None:
         for t in self.types:
@@ -98,6 +105,10 @@ CRUSOE = ProviderEntry(
     default_url="http://127.0.0.1:8001",
     default_api_key="crusoe-test-key-001",
     default_scope="proj-001",
+    # ../shared/provider-apis.md section 1.4: every operation SUCCEEDED at +2 s; create RUNNING at +2.5 s,
+    # restart at +3 s; stop, start and delete at +2 s
+    typical={"operation": 2.0, "create": 2.5, "start": 2.0, "stop": 2.0, "restart": 3.0, "reboot": 2.0,
+             "reset": 2.0, "destroy": 2.0},
 )
 
 LAMBDA = ProviderEntry(
@@ -116,6 +127,8 @@ LAMBDA = ProviderEntry(
     scope_var=None,
     default_url="http://127.0.0.1:8002",
     default_api_key="lambda-test-key-001",
+    # ../shared/provider-apis.md section 2: everything is synchronous (active at launch, gone at terminate)
+    typical={"create": 0.0, "restart": 0.0, "destroy": 0.0},
 )
 
 NEBIUS = ProviderEntry(
@@ -138,6 +151,8 @@ NEBIUS = ProviderEntry(
     default_url="127.0.0.1:50051",
     default_api_key="nebius-test-key-001",
     default_scope="project-e1a2b3c4",
+    # ../shared/provider-apis.md section 3.6: create RUNNING at +3 s; stop, start and delete at +2 s
+    typical={"create": 3.0, "start": 2.0, "stop": 2.0, "destroy": 2.0},
 )
 
 PROVIDERS: dict[str, ProviderEntry] = {p.name: p for p in (CRUSOE, LAMBDA, NEBIUS)}
