@@ -86,9 +86,8 @@ class Breaker:
             pass
 
     def close(self, provider: str) -> None:
-        """Forget a failure (the provider answered)."""
-        if not self.enabled:
-            return
+        """Forget a failure (the provider answered; also when the breaker is turned off, so that forcing a
+        command with VMOPS_BREAKER_SECONDS=0 that succeeds lets the next commands ask it again)."""
         try:
             self._path(provider).unlink()
         except OSError:

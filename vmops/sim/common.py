@@ -99,12 +99,23 @@ class FaultSet:
         self._rng = rng or random.Random()
         self._last_accept: dict[int, float] = {}
         self._release = threading.Event()
+        self._held = 0
 
     def hang(self, seconds: float) -> None:
         """Hold the calling request thread for ``seconds`` or until ``release_hangs`` (stop, reset, clear)."""
         with self._lock:
             release = self._release
-        release.wait(max(0.0, seconds))
+            self._held += 1
+        try:
+            release.wait(max(0.0, seconds))
+        finally:
+            with self._lock:
+                self._held -= 1
+
+    def held(self) -> int:
+        """How many calls a ``hang`` holds right now."""
+        with self._lock:
+            return self._held
 
     def release_hangs(self) -> None:
         """Let every held (``hang``) call go at once; later hangs hold again. Called by stop and reset, so a
