@@ -32,11 +32,9 @@ Config file layout (TOML)::
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 import stat
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -201,6 +199,8 @@ def is_loopback_host(host: str) -> bool:
     host = host.strip().strip("[]").lower()
     if host == "localhost" or host.endswith(".localhost"):
         return True
+    import ipaddress  # here, not at start-up: most commands never need it (plaintext endpoints only)
+
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
@@ -314,6 +314,8 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
     file_data: dict[str, Any] = {}
     path = home / "config.toml"
     if path.exists():
+        import tomllib  # only when there is a file to read
+
         try:
             file_data = tomllib.loads(path.read_text())
         except tomllib.TOMLDecodeError as e:

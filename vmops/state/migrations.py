@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from vmops.state.sqlite_light import Database
+if TYPE_CHECKING:  # sqlite-utils loads when a store is opened (vmops.state.store), not at import
+    from vmops.state.sqlite_light import Database
 
-Migration = Callable[[Database], None]
+Migration = Callable[["Database"], None]
 
 
 def _m1_initial(db: Database) -> None:

@@ -29,14 +29,15 @@ import threading
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
-
-from vmops.state.sqlite_light import Database
+from typing import TYPE_CHECKING, Any, Iterator
 
 from vmops.errors import NotFound, StateError
 from vmops.procs import pid_alive
 from vmops.model import State
 from vmops.state.migrations import MIGRATIONS, SCHEMA_VERSION
+if TYPE_CHECKING:  # sqlite-utils loads when a store is first opened, not when vmops.state is imported
+    from vmops.state.sqlite_light import Database
+
 from vmops.state.records import (
     LIVE,
     RESUMABLE,
@@ -91,6 +92,8 @@ class Store:
                                check_same_thread=False)
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            from vmops.state.sqlite_light import Database
+
             db = Database(conn, execute_plugins=False)
             if create:
                 db.enable_wal()
