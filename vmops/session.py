@@ -111,13 +111,14 @@ class Session:
                 f"skipped: it did not answer at {trip.failed_at_text()} ({trip.reason.rstrip('.')})",
                 provider=n, hint=f"vmops asks it again after {trip.retry_at_text()}; "
                                  f"set VMOPS_BREAKER_SECONDS=0 to ask it now")
-        outcome: dict[str, list[T] | VmopsError] = {}
+        adapters = {n: self.provider(n) for n in asked}  # a bad setting raises here, as before
+        outcome: dict[str, list[T] | BaseException] = {}
         done = threading.Condition()
 
         def run(n: str) -> None:
             try:
-                out: list[T] | VmopsError = fn(self.provider(n))
-            except VmopsError as e:
+                out: list[T] | BaseException = fn(adapters[n])
+            except BaseException as e:  # noqa: BLE001 - handed to the caller's thread below
                 out = e
             with done:
                 outcome[n] = out
@@ -138,6 +139,8 @@ class Session:
                     hint="Its results are left out; retry later, or give it longer with VMOPS_DEADLINE (seconds)")
                 result.failures[n] = err
                 breaker.trip(n, err.message)
+            elif isinstance(out, BaseException) and not isinstance(out, VmopsError):
+                raise out  # a bug or an interrupt, not a provider's failure: as if called here
             elif isinstance(out, VmopsError):
                 result.failures[n] = out
                 if isinstance(out, Unreachable):

@@ -38,7 +38,7 @@ from vmops.errors import (
 from vmops.model import CreateRequest, GpuShape, Instance, Offer, Reservation, ReservationPolicy, State, map_state
 from vmops.providers.base import TARGETS, Capabilities, DestroyResult, Provider, Timing
 from vmops.providers.http import RestClient, parse_utc, segment
-from vmops.providers.retry import RetryAfter, backoff_delay, find_created
+from vmops.providers.retry import RetryAfter, Unreachable, backoff_delay, find_created
 from vmops.providers.wire import flag, integer, malformed, number, obj, parsing, text
 
 #: Lambda's documented statuses -> canonical state. Live instances on the wire are always "active";
@@ -363,6 +363,8 @@ class LambdaProvider(Provider):
             try:
                 ids = self._launched_ids(self._post("/instance-operations/launch", body))
             except ProviderUnavailable as e:  # includes OutcomeUnknown, MalformedAnswer, 5xx and 429
+                if isinstance(e, Unreachable):  # nothing listens: nothing was launched, and asking again waits
+                    raise
                 last = e
                 self._sleep(self._delay(e, attempt))
                 try:
