@@ -7,8 +7,9 @@ a skipped provider is reported as unavailable at once, with the time it will be 
 consult it, so nothing a user asked to change is ever skipped silently; a create to a broken provider
 fails fast on its own (1 s connect timeout, no retries of an unreachable provider).
 
-The file holds the failure time, the expiry and the error's message (built by the adapters from the
-endpoint and status only, never a key). A successful answer removes it. Writes are atomic (a temp file
+The file holds the endpoint, the failure time, the expiry and the error's message (built by the adapters
+from the endpoint and status only, never a key). It applies to that endpoint only: pointing the provider
+somewhere else (another URL in the environment or the config) asks the new endpoint at once. A successful answer removes it. Writes are atomic (a temp file
 renamed over the old one); a file that cannot be read or written is ignored: the breaker only ever saves
 time, it never decides anything on its own.
 """
@@ -31,6 +32,7 @@ class Trip:
     """One provider's open breaker: when it failed, until when it is skipped, and why."""
 
     provider: str
+    endpoint: str
     failed_at: float  # epoch seconds
     until: float  # epoch seconds
     reason: str
@@ -56,14 +58,17 @@ class Breaker:
     def _path(self, provider: str) -> Path:
         return self.dir / f"{provider}.json"
 
-    def open_trip(self, provider: str, now: float | None = None) -> Trip | None:
-        """The provider's trip if its breaker is open now, else None."""
+    def open_trip(self, provider: str, endpoint: str, now: float | None = None) -> Trip | None:
+        """The provider's trip if its breaker is open now for ``endpoint``, else None."""
         if not self.enabled:
             return None
         try:
             data = json.loads(self._path(provider).read_text())
-            trip = Trip(provider, float(data["failed_at"]), float(data["until"]), str(data.get("reason", "")))
+            trip = Trip(provider, str(data["endpoint"]), float(data["failed_at"]), float(data["until"]),
+                        str(data.get("reason", "")))
         except (OSError, ValueError, KeyError, TypeError):
+            return None
+        if trip.endpoint != endpoint:
             return None
         now = time.time() if now is None else now
         # an expiry further out than the setting allows (a clock step, an edited file) is not trusted
@@ -71,12 +76,13 @@ class Breaker:
             return None
         return trip
 
-    def trip(self, provider: str, reason: str) -> None:
-        """Open the provider's breaker for ``seconds`` from now."""
+    def trip(self, provider: str, endpoint: str, reason: str) -> None:
+        """Open the provider's breaker for ``endpoint``, for ``seconds`` from now."""
         if not self.enabled:
             return
         now = time.time()
-        body = json.dumps({"failed_at": now, "until": now + self.seconds, "reason": reason[:300]})
+        body = json.dumps({"endpoint": endpoint, "failed_at": now, "until": now + self.seconds,
+                           "reason": reason[:300]})
         try:
             self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             tmp = self.dir / f".{provider}.{os.getpid()}.tmp"

@@ -103,7 +103,7 @@ class Session:
         breaker = self.breaker
         asked: list[str] = []
         for n in names:
-            trip = breaker.open_trip(n)
+            trip = breaker.open_trip(n, self.config.settings(n).url)
             if trip is None:
                 asked.append(n)
                 continue
@@ -138,13 +138,13 @@ class Session:
                     f"no answer within {self.deadline:g} s", provider=n,
                     hint="Its results are left out; retry later, or give it longer with VMOPS_DEADLINE (seconds)")
                 result.failures[n] = err
-                breaker.trip(n, err.message)
+                breaker.trip(n, self.config.settings(n).url, err.message)
             elif isinstance(out, BaseException) and not isinstance(out, VmopsError):
                 raise out  # a bug or an interrupt, not a provider's failure: as if called here
             elif isinstance(out, VmopsError):
                 result.failures[n] = out
                 if isinstance(out, Unreachable):
-                    breaker.trip(n, out.message)
+                    breaker.trip(n, self.config.settings(n).url, out.message)
             else:
                 result.results[n] = out
                 breaker.close(n)
