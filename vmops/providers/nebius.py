@@ -426,6 +426,9 @@ class NebiusProvider(Provider):
                     raise
                 self._pause(attempt, e)
         assert iid is not None
+        if not wait and not request.read_back:  # what the answer says: the operation names the new id
+            return Instance(provider=self.name, id=iid, name=request.name, state=State.CREATING,
+                            native_state="(created)", native_type=nt.name, gpu=nt.shape)
         if not wait:
             return self.get_instance(iid)
         inst = self.wait_for({iid: TARGETS["create"]})[iid]
