@@ -157,7 +157,7 @@ class RestClient:
             what = f"{method} {path.split('?')[0]}"
             if idempotent:
                 raise NoAnswer(f"{what}: no answer within {self.timing.request_timeout:g} s",
-                                  provider=self.provider, hint=DEADLINE_HINT) from None
+                               provider=self.provider, hint=DEADLINE_HINT) from None
             raise OutcomeUnknown(f"{what}: no answer within {self.timing.request_timeout:g} s after the request "
                                  f"was sent; it may have taken effect", provider=self.provider) from None
         except (httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError) as e:

@@ -128,8 +128,7 @@ def map_error(code: grpc.StatusCode, details: str, *, what: str, mutating: bool 
         if nothing_sent:
             return Unreachable(f"{what}: {code.name} ({d})", provider=provider)
         if code == grpc.StatusCode.DEADLINE_EXCEEDED:  # a read that got no answer within the deadline
-            return NoAnswer(f"{what}: no answer in time ({d})", provider=provider,
-                               hint=DEADLINE_HINT)
+            return NoAnswer(f"{what}: no answer in time ({d})", provider=provider, hint=DEADLINE_HINT)
         return ProviderUnavailable(f"{what}: {code.name} ({d})", provider=provider)
     if code == grpc.StatusCode.INTERNAL and "deserializing response" in d.lower():  # the answer's bytes did not decode
         return MalformedAnswer(f"{what}: the answer is not a valid protobuf message ({d})", provider=provider)
