@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Callable, Generic, Iterable, Mapping, TypeVar
 
 from vmops.catalogue import PROVIDERS, resolve_type
 from vmops.config import Config, load_config
-from vmops.errors import ProviderUnavailable, UsageError, VmopsError
+from vmops.errors import ProviderUnavailable, Unreachable, UsageError, VmopsError
 from vmops.model import GpuShape, Instance, Offer, Reservation
 
 if TYPE_CHECKING:  # the adapters (httpx, grpc) load only when a provider is first used
@@ -129,8 +129,6 @@ class Session:
         with done:  # the deadline counts from here: a command never waits longer for its reads
             done.wait_for(lambda: len(outcome) == len(asked), timeout=self.deadline)
             got = dict(outcome)
-        from vmops.providers.retry import Unreachable
-
         for n in asked:  # in the order asked, so output is stable
             out = got.get(n)
             if out is None:

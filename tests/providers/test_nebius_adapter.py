@@ -17,18 +17,19 @@ from vmops.errors import (
     FailedPrecondition,
     InsufficientCapacity,
     InvalidArgument,
+    NoAnswer,
     NotFound,
     OperationTimeout,
     OutcomeUnknown,
     PermissionDenied,
     ProviderUnavailable,
+    Unreachable,
     Unsupported,
     VmopsError,
 )
 from vmops.model import CreateRequest, GpuShape, ReservationPolicy, State
 from vmops.providers.base import Timing
 from vmops.providers.nebius import STATE, InstanceFailed, NebiusProvider, map_error
-from vmops.providers.retry import NoAnswer, Unreachable
 from vmops.sim.common import Fault, SimOptions
 from vmops.sim.nebius import NebiusSim
 

@@ -12,9 +12,17 @@ from urllib.parse import quote
 import httpx
 
 from vmops.config import ProviderSettings, redact
-from vmops.errors import InvalidArgument, MalformedAnswer, OutcomeUnknown, ProviderUnavailable, VmopsError
+from vmops.errors import (
+    InvalidArgument,
+    MalformedAnswer,
+    NoAnswer,
+    OutcomeUnknown,
+    ProviderUnavailable,
+    Unreachable,
+    VmopsError,
+)
 from vmops.providers.base import Timing
-from vmops.providers.retry import DEADLINE_HINT, NoAnswer, RetryAfter, Unreachable, with_retries
+from vmops.providers.retry import DEADLINE_HINT, RetryAfter, with_retries
 from vmops.providers.wire import MAX_ID_LENGTH
 from vmops.providers.tls import NotTransient, is_verify_failure, ssl_context, unsendable_key_error, verify_error
 

@@ -32,13 +32,14 @@ from vmops.errors import (
     PermissionDenied,
     ProviderUnavailable,
     ReservedCannotTerminate,
+    Unreachable,
     Unsupported,
     VmopsError,
 )
 from vmops.model import CreateRequest, GpuShape, Instance, Offer, Reservation, ReservationPolicy, State, map_state
 from vmops.providers.base import TARGETS, Capabilities, DestroyResult, Provider, Timing
 from vmops.providers.http import RestClient, parse_utc, segment
-from vmops.providers.retry import RetryAfter, Unreachable, backoff_delay, find_created
+from vmops.providers.retry import RetryAfter, backoff_delay, find_created
 from vmops.providers.wire import flag, integer, malformed, number, obj, parsing, text
 
 #: Lambda's documented statuses -> canonical state. Live instances on the wire are always "active";

@@ -48,16 +48,18 @@ from vmops.errors import (
     InsufficientCapacity,
     InvalidArgument,
     MalformedAnswer,
+    NoAnswer,
     NotFound,
     OutcomeUnknown,
     PermissionDenied,
     ProviderUnavailable,
+    Unreachable,
     Unsupported,
     VmopsError,
 )
 from vmops.model import CreateRequest, GpuShape, Instance, Offer, Reservation, ReservationPolicy, State, map_state
 from vmops.providers.base import TARGETS, Capabilities, Provider, Timing
-from vmops.providers.retry import DEADLINE_HINT, NoAnswer, RetryAfter, Unreachable, backoff_delay, with_retries
+from vmops.providers.retry import DEADLINE_HINT, RetryAfter, backoff_delay, with_retries
 from vmops.providers.wire import MAX_ID_LENGTH
 from vmops.providers.tls import NotTransient, is_verify_failure, read_ca_bundle, unsendable_key_error, verify_error
 

@@ -10,26 +10,13 @@ import random
 import time
 from typing import Callable, TypeVar
 
-from vmops.errors import OutcomeUnknown, ProviderUnavailable
+from vmops.errors import NoAnswer, OutcomeUnknown, ProviderUnavailable, Unreachable
 
 T = TypeVar("T")
 
 #: what to do about a provider that accepted a request and did not answer in time
 DEADLINE_HINT = ("The provider accepted the request but did not answer; retry later, or give it longer with "
                  "VMOPS_DEADLINE (seconds)")
-
-
-class Unreachable(ProviderUnavailable):
-    """Nothing answered: the connection was refused or timed out (or, as ``NoAnswer``, a read got no answer).
-
-    Never retried (``with_retries``): a refused connection is refused again a moment later. It is what trips
-    the circuit breaker (``vmops.breaker``)."""
-
-
-class NoAnswer(Unreachable):
-    """A read was accepted and got no answer within the request timeout (a hung provider). Retried only
-    while the command's deadline allows (``with_retries``' budget): with the default request timeout equal
-    to the deadline, never."""
 
 
 class RetryAfter(ProviderUnavailable):
