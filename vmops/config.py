@@ -353,6 +353,8 @@ CONFIG_TEMPLATE = """\
 # name an environment variable (api_key_env) or a file readable only by you (api_key_file).
 
 # providers = ["crusoe", "lambda", "nebius"]
+# deadline = 10   # seconds a command waits for a provider's answer before reporting it unavailable
+# breaker = 30    # seconds reads skip a provider that just did not answer (0 = always ask)
 # ca_bundle = "/etc/ssl/certs/my-private-ca.pem"   # CA certificates to trust for TLS (all providers)
 
 [crusoe]
