@@ -32,7 +32,8 @@ Deliberate extensions (off unless used; the reference has none of them):
   Operation snapshot for the SAME instance and creates nothing (this is what the real Nebius API does
   with its X-Idempotency-Key header; the reference server ignores the header). Keys are remembered only
   for accepted creates, until ``reset()``.
-* Fault injection and request counters per endpoint name (``ENDPOINTS``): ``error`` (abort with
+* Fault injection and request counters per endpoint name (``ENDPOINTS``): ``hang`` (the RPC is held
+  unanswered, then aborted UNAVAILABLE; see ``vmops.sim.common``), ``error`` (abort with
   ``fault.grpc_code``, details ``fault.message`` or ``injected <CODE>``), ``latency``, ``rate_limit``
   (RESOURCE_EXHAUSTED ``rate limit exceeded`` with trailing metadata ``retry-after`` in seconds),
   ``never_complete`` (the mutation is accepted but its transition never fires: the instance stays
