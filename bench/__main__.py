@@ -17,11 +17,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import cli_bench, fleet_bench, inventory_bench, report, state_bench  # noqa: E402
+from bench import cli_bench, faults_bench, fleet_bench, inventory_bench, report, state_bench  # noqa: E402
 from bench.result import Figure  # noqa: E402
 from bench.simhost import SimHost, stop_all  # noqa: E402
 
-GROUPS = ("fleet", "cli", "inventory", "state")
+GROUPS = ("fleet", "cli", "faults", "inventory", "state")
 
 
 def log(msg: str) -> None:
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     figures: list[Figure] = []
     series: list[dict[str, Any]] = []
     try:
-        if {"fleet", "cli", "state"} & set(only):
+        if {"fleet", "cli", "faults", "state"} & set(only):
             log("starting the simulators (time scale 1, capacity raised)")
             with SimHost(fleet_bench.SCENARIO, scale=1.0, label="fleet") as host:
                 if "fleet" in only:
@@ -61,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
                 if "cli" in only:
                     log(f"CLI start-up and round trips, median of {args.runs}")
                     figures += cli_bench.run_cli(host, args.runs, log)
+                if "faults" in only:
+                    log("fail fast (one provider down / hung) and one VM's create")
+                    figures += faults_bench.run_faults(host, args.runs, log)
                 if "state" in only:
                     log(f"state store with {args.fleets} fleets of {state_bench.MEMBERS} members")
                     figures += state_bench.run_state(host, args.fleets, args.runs, log)

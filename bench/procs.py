@@ -24,6 +24,7 @@ class Run:
     max_rss_mib: float
     stdout: str
     stderr: str
+    exit_code: int = 0
 
 
 def run(cmd: list[str], env: dict[str, str] | None = None, *, timeout: float = DEFAULT_TIMEOUT_S,
@@ -51,7 +52,7 @@ def run(cmd: list[str], env: dict[str, str] | None = None, *, timeout: float = D
     if check and code != 0:
         tail = "\n".join(err_text.splitlines()[-8:])
         raise ProcFailed(f"`{' '.join(_short(cmd))}` exited with {code}:\n{tail}")
-    return Run(wall, usage.ru_maxrss / 1024, out.decode(errors="replace"), err_text)
+    return Run(wall, usage.ru_maxrss / 1024, out.decode(errors="replace"), err_text, code)
 
 
 def _communicate(p: subprocess.Popen[bytes], timeout: float) -> tuple[bytes, None]:

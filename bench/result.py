@@ -14,8 +14,8 @@ class Figure:
     unit: str  # "s", "calls/VM", "MiB"
     floor: float | None  # None: the figure is a count, not compared with a floor
     floor_what: str
-    target: float | None  # on the ratio, or on the value when target_on == "value"
-    target_on: str = "ratio"  # "ratio" or "value"
+    target: float | None  # on the ratio, the value, or what the value adds to the floor (see target_on)
+    target_on: str = "ratio"  # "ratio", "value" or "over" (value - floor, in the value's unit)
     note: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -29,6 +29,8 @@ class Figure:
     def met(self) -> bool | None:
         if self.target is None:
             return None
+        if self.target_on == "over":
+            return None if self.floor is None else self.value - self.floor <= self.target
         got = self.ratio if self.target_on == "ratio" else self.value
         return None if got is None else got <= self.target
 
@@ -37,6 +39,8 @@ class Figure:
             return "-"
         if self.target_on == "ratio":
             return f"<= {self.target:g}x"
+        if self.target_on == "over":
+            return f"<= floor + {self.target:g} {self.unit}"
         return f"<= {self.target:g} {self.unit}"
 
     def to_dict(self) -> dict[str, Any]:

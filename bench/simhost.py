@@ -116,8 +116,9 @@ class SimHost:
             env[f"VMOPS_{name.upper()}_{PROVIDERS[name].url_var}"] = address
         return env
 
-    def _control(self, method: str, path: str) -> Any:
-        req = urllib.request.Request(self.state["control"] + path, method=method, data=b"" if method == "POST" else None)
+    def _control(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else (b"" if method == "POST" else None)
+        req = urllib.request.Request(self.state["control"] + path, method=method, data=data)
         with urllib.request.urlopen(req, timeout=30) as r:
             return json.loads(r.read())
 
@@ -133,6 +134,14 @@ class SimHost:
 
     def reset(self) -> None:
         self._control("POST", "/reset")
+
+    def add_fault(self, provider: str, fault: dict[str, Any]) -> None:
+        """Add a fault (vmops.sim.common.Fault fields) to one simulator, e.g. ``{"endpoint": "*", "kind": "hang"}``."""
+        self._control("POST", f"/faults/{provider}", fault)
+
+    def clear_faults(self, provider: str) -> None:
+        """Drop that simulator's faults (calls held by a ``hang`` are let go)."""
+        self._control("DELETE", f"/faults/{provider}")
 
 
 def _die_with_parent() -> None:

@@ -87,6 +87,13 @@ class ProviderEntry:
 
     def all_types(self) -> tuple[NativeType, ...]:
         return self.types + self.cloud_types
+    # How long each operation typically takes, in seconds from the mutation's answer (verb -> seconds;
+    # "operation" = an operation object's completion). Waits make their first poll then (design.md, "Polling").
+    typical: Mapping[str, float] = field(default_factory=dict)
+
+    def typical_seconds(self, verb: str | None) -> float:
+        """The typical duration of ``verb`` here; 0 (poll at once) when unknown."""
+        return float(self.typical.get(verb, 0.0)) if verb else 0.0
 
     def type_for(self, shape: GpuShape) -> NativeType | None:
         """The type for ``shape``: the reference dialect's first, else the cloud dialect's (a cloud adapter maps
@@ -164,6 +171,10 @@ CRUSOE = ProviderEntry(
     cloud_secret_vars=("SECRET_KEY",),
     cloud_key_id_var="ACCESS_KEY_ID",
     cloud_profile="~/.crusoe/config",
+    # ../shared/provider-apis.md section 1.4: every operation SUCCEEDED at +2 s; create RUNNING at +2.5 s,
+    # restart at +3 s; stop, start and delete at +2 s
+    typical={"operation": 2.0, "create": 2.5, "start": 2.0, "stop": 2.0, "restart": 3.0, "reboot": 2.0,
+             "reset": 2.0, "destroy": 2.0},
 )
 
 LAMBDA = ProviderEntry(
@@ -197,6 +208,8 @@ LAMBDA = ProviderEntry(
     cloud_request_interval=1.0,  # cloud-apis.md §2.5: about one request per second per account
     cloud_launch_interval=12.0,  # one launch per 12 s (spec 1.8.3; older docs: 10 s)
     cloud_max_per_launch=1,
+    # ../shared/provider-apis.md section 2: everything is synchronous (active at launch, gone at terminate)
+    typical={"create": 0.0, "restart": 0.0, "destroy": 0.0},
 )
 
 NEBIUS = ProviderEntry(
@@ -221,6 +234,8 @@ NEBIUS = ProviderEntry(
     default_api_key="nebius-test-key-001",
     default_scope="project-e1a2b3c4",
     public_hosts=("compute.api.nebius.cloud",),
+    # ../shared/provider-apis.md section 3.6: create RUNNING at +3 s; stop, start and delete at +2 s
+    typical={"create": 3.0, "start": 2.0, "stop": 2.0, "destroy": 2.0},
 )
 
 PROVIDERS: dict[str, ProviderEntry] = {p.name: p for p in (CRUSOE, LAMBDA, NEBIUS)}

@@ -5,6 +5,8 @@ simulators and their test keys). Variable names are part of the interface:
 ``VMOPS_<PROVIDER>_URL`` (Nebius: ``_ENDPOINT``), ``_API_KEY``, ``_PROJECT`` (Nebius: ``_PARENT``),
 ``_API_KEY_FILE``, ``_SSH_KEY``, ``_TLS``, ``_REGION``, ``_CA_BUNDLE``; and ``VMOPS_HOME``,
 ``VMOPS_PROVIDERS`` (comma list of enabled providers), ``VMOPS_POLL_INTERVAL``, ``VMOPS_OP_TIMEOUT``,
+``VMOPS_DEADLINE`` (seconds a command waits for a provider's answer), ``VMOPS_BREAKER_SECONDS`` (how long a
+provider that just failed is skipped by reads; 0 = never skip),
 ``VMOPS_CA_BUNDLE`` (PEM file of CA certificates trusted for every provider's TLS endpoint),
 ``VMOPS_DB_URL`` (where the state lives: ``sqlite:///path`` or ``postgresql://user@host:port/dbname``;
 default ``$VMOPS_HOME/state.db``; its password is never shown: vmops.state.pg_backend).
@@ -28,6 +30,8 @@ Config file layout (TOML)::
     db_url = "postgresql://vmops@db.example:5432/vmops"   # team state (default: $VMOPS_HOME/state.db)
     poll_interval = 1.0
     op_timeout = 600
+    deadline = 10            # seconds; a provider silent this long is reported unavailable
+    breaker = 30             # seconds; a provider that just failed is skipped by reads (0 = off)
 
     [crusoe]
     url = "https://api.crusoecloud.com"
@@ -39,11 +43,9 @@ Config file layout (TOML)::
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 import stat
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -192,6 +194,8 @@ class Config:
     poll_interval: float = 1.0
     op_timeout: float = 600.0
     poll_min: float = 0.05  # shortest pause between polls (waits poll proportionally: section 3 of design.md)
+    deadline: float = 10.0  # the longest a command waits for any one answer of a provider (design.md, "Deadlines")
+    breaker_seconds: float = 30.0  # a provider that just failed is skipped by reads this long (0 = never)
     warnings: tuple[str, ...] = ()  # insecure settings found while loading (the CLI prints them once)
     db_url: str | None = None  # VMOPS_DB_URL / db_url: the state store; None = state_path (may hold a password)
 
@@ -215,6 +219,8 @@ class Config:
             "poll_interval": self.poll_interval,
             "poll_min": self.poll_min,
             "op_timeout": self.op_timeout,
+            "deadline": self.deadline,
+            "breaker_seconds": self.breaker_seconds,
             "providers": {n: s.describe() for n, s in self.providers.items()},
             "warnings": list(self.warnings),
         }
@@ -236,6 +242,8 @@ def _read_profile(path_text: str, env_var: str) -> dict[str, str]:
     path = Path(path_text).expanduser()
     if not path.is_file():
         return {}
+    import tomllib  # only when there is a profile file (start-up)
+
     try:
         data = tomllib.loads(path.read_text())
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
@@ -333,6 +341,8 @@ def is_loopback_host(host: str) -> bool:
     host = host.strip().strip("[]").lower()
     if host == "localhost" or host.endswith(".localhost"):
         return True
+    import ipaddress  # here, not at start-up: most commands never need it (plaintext endpoints only)
+
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
@@ -473,6 +483,8 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
     file_data: dict[str, Any] = {}
     path = home / "config.toml"
     if path.exists():
+        import tomllib  # only when there is a file to read
+
         try:
             file_data = tomllib.loads(path.read_text())
         except tomllib.TOMLDecodeError as e:
@@ -493,13 +505,16 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
     poll = float(env.get("VMOPS_POLL_INTERVAL") or file_data.get("poll_interval", 1.0))
     timeout = float(env.get("VMOPS_OP_TIMEOUT") or file_data.get("op_timeout", 600.0))
     poll_min = float(env.get("VMOPS_POLL_MIN") or file_data.get("poll_min", 0.05))
-    if not (poll > 0 and timeout > 0 and poll_min >= 0):
-        raise ValueError("VMOPS_POLL_INTERVAL and VMOPS_OP_TIMEOUT must be positive and VMOPS_POLL_MIN not negative")
+    deadline = float(env.get("VMOPS_DEADLINE") or file_data.get("deadline", 10.0))
+    breaker = float(env.get("VMOPS_BREAKER_SECONDS") or file_data.get("breaker", 30.0))
+    if not (poll > 0 and timeout > 0 and poll_min >= 0 and deadline > 0 and breaker >= 0):
+        raise ValueError("VMOPS_POLL_INTERVAL, VMOPS_OP_TIMEOUT and VMOPS_DEADLINE must be positive, "
+                         "VMOPS_POLL_MIN and VMOPS_BREAKER_SECONDS not negative")
     db_url = str(env.get("VMOPS_DB_URL") or file_data.get("db_url") or "").strip() or None
     has_keys = any(isinstance(v, dict) and "api_key" in v for v in file_data.values())
     warnings = security_warnings(path, has_keys, providers, enabled)
     return Config(home=home, providers=providers, enabled=enabled, poll_interval=poll, op_timeout=timeout,
-                  poll_min=poll_min, warnings=warnings, db_url=db_url)
+                  poll_min=poll_min, deadline=deadline, breaker_seconds=breaker, warnings=warnings, db_url=db_url)
 
 
 CONFIG_TEMPLATE = """\
@@ -508,6 +523,8 @@ CONFIG_TEMPLATE = """\
 # name an environment variable (api_key_env) or a file readable only by you (api_key_file).
 
 # providers = ["crusoe", "lambda", "nebius"]
+# deadline = 10   # seconds a command waits for a provider's answer before reporting it unavailable
+# breaker = 30    # seconds reads skip a provider that just did not answer (0 = always ask)
 # ca_bundle = "/etc/ssl/certs/my-private-ca.pem"   # CA certificates to trust for TLS (all providers)
 # db_url = "postgresql://vmops@db.example:5432/vmops"  # shared team state; password: ~/.pgpass or VMOPS_DB_PASSWORD_FILE
 

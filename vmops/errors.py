@@ -113,6 +113,18 @@ class OutcomeUnknown(ProviderUnavailable):
     default_hint = "Look the resource up by name before retrying (vmops does this itself for creates)"
 
 
+class Unreachable(ProviderUnavailable):
+    """Nothing answered: the connection was refused or timed out (or, as ``NoAnswer``, a read got no answer).
+
+    Never retried: a refused connection is refused again a moment later. It is what trips the circuit
+    breaker (``vmops.breaker``). Same kind and exit code as ProviderUnavailable."""
+
+
+class NoAnswer(Unreachable):
+    """A read was accepted and got no answer within the request timeout (a hung provider). Retried only
+    while the command's deadline allows: with the default request timeout equal to the deadline, never."""
+
+
 class MalformedAnswer(ProviderUnavailable):
     """The provider answered, but not in the shape its API promises (not JSON, truncated, wrong types,
     missing fields). Raised by an adapter's parsing layer instead of letting a TypeError escape."""
@@ -154,6 +166,8 @@ ALL_ERRORS: tuple[type[VmopsError], ...] = (
     OperationTimeout,
     ProviderUnavailable,
     OutcomeUnknown,
+    Unreachable,
+    NoAnswer,
     MalformedAnswer,
     StateError,
     PartialFailure,

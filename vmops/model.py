@@ -188,3 +188,7 @@ class CreateRequest:
     #: provider once per batch of creates). None: the adapter looks the name up itself before creating.
     #: Either way a lost answer adopts only a VM that is not in this set.
     known_ids: frozenset[str] | None = None
+    #: With ``wait=False``: read the new VM back from the provider (reservation, addresses, native state) before
+    #: returning. False: return what the create's answer says (its id, state ``creating``) and save one request
+    #: per VM, for a caller that waits on a list anyway (a fleet: bench figure 3). Creates that settle ignore it.
+    read_back: bool = True

@@ -3,16 +3,18 @@ the CLI, inventory, notebooks and playbooks share (fan-out with per-provider fai
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import threading
 from dataclasses import dataclass, field
-from typing import Callable, Generic, Iterable, Mapping, TypeVar
+from typing import TYPE_CHECKING, Callable, Generic, Iterable, Mapping, TypeVar
 
 from vmops.catalogue import PROVIDERS, resolve_type
 from vmops.config import Config, load_config
-from vmops.errors import UsageError, VmopsError
+from vmops.errors import ProviderUnavailable, Unreachable, UsageError, VmopsError
 from vmops.model import GpuShape, Instance, Offer, Reservation
-from vmops.providers import get_provider
-from vmops.providers.base import Provider, Timing
+
+if TYPE_CHECKING:  # the adapters (httpx, grpc) load only when a provider is first used
+    from vmops.breaker import Breaker
+    from vmops.providers.base import Provider, Timing
 
 T = TypeVar("T")
 
@@ -32,10 +34,25 @@ class Session:
     """Entry point for Python users: ``Session().instances()``."""
 
     def __init__(self, config: Config | None = None, env: Mapping[str, str] | None = None,
-                 timing: Timing | None = None) -> None:
+                 timing: "Timing | None" = None) -> None:
         self.config = config or load_config(env)
         self.timing = timing
         self._providers: dict[str, Provider] = {}
+        self._lock = threading.Lock()
+        self._breaker: "Breaker | None" = None
+
+    @property
+    def breaker(self) -> "Breaker":
+        if self._breaker is None:
+            from vmops.breaker import Breaker
+
+            self._breaker = Breaker(self.config.home, self.config.breaker_seconds)
+        return self._breaker
+
+    @property
+    def deadline(self) -> float:
+        """The longest a fan-out waits for one provider (``VMOPS_DEADLINE``; a given Timing's own value wins)."""
+        return self.timing.deadline if self.timing is not None else self.config.deadline
 
     # -- providers ------------------------------------------------------------------------------
     def check_provider(self, name: str) -> str:
@@ -44,11 +61,14 @@ class Session:
             raise UsageError(f"unknown provider {name!r}", hint=f"Use one of: {', '.join(PROVIDERS)}")
         return key
 
-    def provider(self, name: str) -> Provider:
+    def provider(self, name: str) -> "Provider":
         key = self.check_provider(name)
-        if key not in self._providers:
-            self._providers[key] = get_provider(key, self.config, self.timing)
-        return self._providers[key]
+        with self._lock:
+            if key not in self._providers:
+                from vmops.providers import get_provider
+
+                self._providers[key] = get_provider(key, self.config, self.timing)
+            return self._providers[key]
 
     def provider_names(self, only: str | Iterable[str] | None = None) -> list[str]:
         if only is None or only == "":
@@ -68,26 +88,65 @@ class Session:
         self.close()
 
     # -- fan-out reads --------------------------------------------------------------------------
-    def fan_out(self, fn: Callable[[Provider], list[T]], providers: Iterable[str] | None = None) -> FanOut[T]:
-        """Call ``fn`` at each provider concurrently; a failing provider lands in ``failures``."""
+    def fan_out(self, fn: "Callable[[Provider], list[T]]", providers: Iterable[str] | None = None) -> FanOut[T]:
+        """Call ``fn`` at each provider concurrently; a failing provider lands in ``failures``.
+
+        Fail fast: a provider whose breaker is open (it failed to answer moments ago, see vmops.breaker) is
+        not asked; a provider that has not answered within the deadline is reported as unavailable and the
+        others' results are returned without it (its thread is a daemon, abandoned, bounded by the
+        adapter's own read timeout). Either failure opens its breaker; an answer closes it.
+        """
         names = list(providers) if providers is not None else self.provider_names()
         result: FanOut[T] = FanOut()
         if not names:
             return result
-        adapters = {n: self.provider(n) for n in names}
+        breaker = self.breaker
+        asked: list[str] = []
+        for n in names:
+            trip = breaker.open_trip(n, self.config.settings(n).url)
+            if trip is None:
+                asked.append(n)
+                continue
+            result.failures[n] = ProviderUnavailable(
+                f"skipped: it did not answer at {trip.failed_at_text()} ({trip.reason.rstrip('.')})",
+                provider=n, hint=f"vmops asks it again after {trip.retry_at_text()}; "
+                                 f"set VMOPS_BREAKER_SECONDS=0 to ask it now")
+        adapters = {n: self.provider(n) for n in asked}  # a bad setting raises here, as before
+        outcome: dict[str, list[T] | BaseException] = {}
+        done = threading.Condition()
 
-        def run(n: str) -> tuple[str, list[T] | VmopsError]:
+        def run(n: str) -> None:
             try:
-                return n, fn(adapters[n])
-            except VmopsError as e:
-                return n, e
+                out: list[T] | BaseException = fn(adapters[n])
+            except BaseException as e:  # noqa: BLE001 - handed to the caller's thread below
+                out = e
+            with done:
+                outcome[n] = out
+                done.notify_all()
 
-        with ThreadPoolExecutor(max_workers=len(names)) as pool:
-            for n, out in pool.map(run, names):
-                if isinstance(out, VmopsError):
-                    result.failures[n] = out
-                else:
-                    result.results[n] = out
+        for n in asked:
+            threading.Thread(target=run, args=(n,), name=f"vmops-fanout-{n}", daemon=True).start()
+        with done:  # the deadline counts from here: a command never waits longer for its reads
+            done.wait_for(lambda: len(outcome) == len(asked), timeout=self.deadline)
+            got = dict(outcome)
+        for n in asked:  # in the order asked, so output is stable
+            out = got.get(n)
+            if out is None:
+                err: VmopsError = ProviderUnavailable(
+                    f"no answer within {self.deadline:g} s", provider=n,
+                    hint="Its results are left out; retry later, or give it longer with VMOPS_DEADLINE (seconds)")
+                result.failures[n] = err
+                breaker.trip(n, self.config.settings(n).url, err.message)
+            elif isinstance(out, BaseException) and not isinstance(out, VmopsError):
+                raise out  # a bug or an interrupt, not a provider's failure: as if called here
+            elif isinstance(out, VmopsError):
+                result.failures[n] = out
+                if isinstance(out, Unreachable):
+                    breaker.trip(n, self.config.settings(n).url, out.message)
+            else:
+                result.results[n] = out
+                breaker.close(n)
+        result.failures = {n: result.failures[n] for n in names if n in result.failures}
         return result
 
     def instances(self, providers: Iterable[str] | None = None) -> FanOut[Instance]:

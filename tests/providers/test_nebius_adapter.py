@@ -28,11 +28,13 @@ from vmops.errors import (
     InsufficientCapacity,
     InvalidArgument,
     MalformedAnswer,
+    NoAnswer,
     NotFound,
     OperationTimeout,
     OutcomeUnknown,
     PermissionDenied,
     ProviderUnavailable,
+    Unreachable,
     Unsupported,
     UsageError,
     VmopsError,
@@ -204,17 +206,20 @@ def test_map_error_table() -> None:
         (c.RESOURCE_EXHAUSTED, "No capacity for a/b in p"): InsufficientCapacity,
         (c.UNIMPLEMENTED, "Method not found!"): Unsupported,
         (c.INTERNAL, "Exception deserializing request!"): ProviderUnavailable,
-        (c.DEADLINE_EXCEEDED, "Deadline Exceeded"): ProviderUnavailable,
+        (c.DEADLINE_EXCEEDED, "Deadline Exceeded"): NoAnswer,  # a read with no answer: retried only within the deadline
     }
     for (code, details), cls in cases.items():
         err = map_error(code, details, what="w")
         assert type(err) is cls, (code, details, type(err))
-        assert details in str(err) or cls is ProviderUnavailable
+        assert details in str(err) or issubclass(cls, ProviderUnavailable)
+    assert isinstance(map_error(c.DEADLINE_EXCEEDED, "Deadline Exceeded", what="w"), ProviderUnavailable)
+    lost = map_error(c.DEADLINE_EXCEEDED, "Deadline Exceeded", what="w", mutating=True)
+    assert type(lost) is OutcomeUnknown  # a mutation's lost answer stays "may have happened"
     rl = map_error(c.RESOURCE_EXHAUSTED, "rate limit exceeded", what="w", retry_after=1.5)
     assert isinstance(rl, ProviderUnavailable) and rl.retry_after == 1.5  # type: ignore[attr-defined]
     assert isinstance(map_error(c.UNAVAILABLE, "connection reset", what="w", mutating=True), OutcomeUnknown)
     refused = "failed to connect to all addresses; last error: UNKNOWN: Connection refused"
-    assert type(map_error(c.UNAVAILABLE, refused, what="w", mutating=True)) is ProviderUnavailable
+    assert type(map_error(c.UNAVAILABLE, refused, what="w", mutating=True)) is Unreachable  # nothing was sent: not OutcomeUnknown
 
 
 # ---- retries, lost answers, timeouts --------------------------------------------------------------------

@@ -284,9 +284,9 @@ def _down(vm_env, provider: str) -> dict[str, str]:
     return {**vm_env, key: dead_url("grpc" if provider == "nebius" else "http")}
 
 
-#: A provider that refuses connections costs the CLI its full retry schedule per call (half a minute or more for
-#: a destroy), so the ci budget runs one REST provider; `inv stress` runs all three wires.
-DOWN = ["crusoe", "lambda", "nebius"] if budget.budget() == "full" else ["crusoe"]
+#: A provider that refuses connections costs a command at most about a second (no retries of a refused
+#: connection: design.md, "Deadlines"), so every budget runs all three wires.
+DOWN = ["crusoe", "lambda", "nebius"]
 
 
 @pytest.mark.parametrize("provider", DOWN)

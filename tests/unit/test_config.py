@@ -63,3 +63,21 @@ def test_poll_settings_reach_the_adapters(tmp_path):
 def test_bad_timing_settings_are_refused(tmp_path, var, value):
     with pytest.raises(ValueError):
         load_config({"VMOPS_HOME": str(tmp_path), var: value})
+
+
+def test_deadline_and_breaker_settings(tmp_path):
+    import pytest
+
+    from vmops.providers import get_provider
+
+    (tmp_path / "config.toml").write_text("deadline = 4\nbreaker = 0\n")
+    cfg = load_config({"VMOPS_HOME": str(tmp_path)})
+    assert (cfg.deadline, cfg.breaker_seconds) == (4.0, 0.0)
+    timing = get_provider("lambda", cfg).timing
+    assert (timing.deadline, timing.request_timeout, timing.connect_timeout) == (4.0, 4.0, 1.0)
+    env = load_config({"VMOPS_HOME": str(tmp_path), "VMOPS_DEADLINE": "20", "VMOPS_BREAKER_SECONDS": "5"})
+    assert (env.deadline, env.breaker_seconds) == (20.0, 5.0)  # the environment wins
+    defaults = load_config({"VMOPS_HOME": str(tmp_path / "none")})
+    assert (defaults.deadline, defaults.breaker_seconds) == (10.0, 30.0)
+    with pytest.raises(ValueError, match="VMOPS_DEADLINE"):
+        load_config({"VMOPS_HOME": str(tmp_path), "VMOPS_DEADLINE": "-1"})

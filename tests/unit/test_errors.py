@@ -1,12 +1,20 @@
 """Typed errors: distinct exit codes per class (the README's table), readable sentences."""
 
-from vmops.errors import ALL_ERRORS, MalformedAnswer, OutcomeUnknown, ProviderUnavailable, UsageError
+from vmops.errors import (
+    ALL_ERRORS,
+    MalformedAnswer,
+    NoAnswer,
+    OutcomeUnknown,
+    ProviderUnavailable,
+    Unreachable,
+    UsageError,
+)
 
 
 def test_each_error_class_has_its_own_exit_code_except_outcome_unknown():
     codes = {}
     for cls in ALL_ERRORS:
-        if cls in (OutcomeUnknown, MalformedAnswer):  # kinds of ProviderUnavailable: same exit code on purpose
+        if cls in (OutcomeUnknown, MalformedAnswer, Unreachable, NoAnswer):  # kinds of ProviderUnavailable: same exit code
             assert cls.exit_code == ProviderUnavailable.exit_code
             continue
         assert cls.exit_code not in codes, (cls, codes.get(cls.exit_code))

@@ -14,13 +14,33 @@ def _adapter(timing: Timing) -> CrusoeProvider:
     return CrusoeProvider(ProviderSettings("crusoe", "http://127.0.0.1:9", Secret("k"), scope="proj-001"), timing)
 
 
-def test_poll_delay_is_proportional_between_min_and_interval() -> None:
+def test_poll_delay_runs_to_the_typical_duration_then_backs_off() -> None:
     p = _adapter(Timing(poll_interval=1.0, poll_min=0.05, poll_fraction=0.05))
-    assert p.poll_delay(0.0) == 0.05  # the first polls are quick
-    assert abs(p.poll_delay(3.0) - 0.15) < 1e-9  # 5 % of what was already waited: overshoot <= 5 %
-    assert p.poll_delay(60.0) == 1.0  # capped by the configured interval
-    delays = [p.poll_delay(t / 10) for t in range(0, 600)]
-    assert delays == sorted(delays)  # never polls faster as the wait grows
+    assert p.poll_delay(0.0, expected=3.0) == 1.0  # before the typical duration: at most an interval
+    assert abs(p.poll_delay(2.5, expected=3.0) - 0.5) < 1e-9  # ... and never past it
+    assert abs(p.poll_delay(3.0, expected=3.0) - 0.15) < 1e-9  # at it: poll_fraction of the wait
+    assert abs(p.poll_delay(4.0, expected=3.0) - 0.5) < 1e-9  # late: half the overtime (geometric back-off)
+    assert p.poll_delay(60.0, expected=3.0) == 1.0  # capped by the configured interval
+    assert p.poll_delay(0.0) == 0.05  # no typical duration: the first polls are quick
+    after = [p.poll_delay(3.0 + t / 10, expected=3.0) for t in range(0, 600)]
+    assert after == sorted(after)  # never polls faster as the overtime grows
+    # a 3 s create polled from its answer: 1, 2, 3 s, then every poll that misses backs off
+    t, polls = 0.0, 0
+    while t < 3.0:
+        t += p.poll_delay(t, expected=3.0)
+        polls += 1
+    assert polls == 3 and abs(t - 3.0) < 1e-9
+
+
+def test_typical_durations_come_from_the_catalogue() -> None:
+    from vmops.model import State
+    from vmops.providers.base import TARGETS
+
+    p = _adapter(Timing())
+    assert p.expected_seconds({"a": TARGETS["create"]}) == 2.5  # ../shared/provider-apis.md 1.4
+    assert p.expected_seconds({"a": TARGETS["destroy"]}) == 2.0
+    assert p.expected_seconds({"a": frozenset({State.RUNNING, State.ERROR, State.DELETED})}) == 2.5
+    assert p.expected_seconds({}) == 0.0
 
 
 def test_poll_delay_never_exceeds_a_short_configured_interval() -> None:

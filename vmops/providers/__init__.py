@@ -28,6 +28,7 @@ def get_provider(name: str, config: "Config", timing: "Timing | None" = None) ->
     from vmops.providers.base import Timing as _Timing
 
     timing = timing or _Timing(poll_interval=config.poll_interval, poll_min=config.poll_min,
-                               op_timeout=config.op_timeout)
+                               op_timeout=config.op_timeout, request_timeout=config.deadline,
+                               connect_timeout=min(1.0, config.deadline), deadline=config.deadline)
     settings = config.settings(name)
     return adapter_class(name, settings.dialect)(settings, timing)

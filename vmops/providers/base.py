@@ -7,8 +7,8 @@ Every adapter subclasses ``Provider``. Rules every adapter keeps:
 * Mutations are settled by default: ``create``/``stop``/``start``/``reboot``/``reset``/``restart``
   return the instance in its target state, ``destroy`` returns it in ``State.DELETED`` once it is gone.
   ``wait=False`` returns what the provider answered at once.
-* ``wait_for`` waits on many instances with one list call per poll tick (not one get per instance); ticks
-  are proportional to the time already waited (``poll_delay``).
+* ``wait_for`` waits on many instances with one list call per poll tick (not one get per instance); the
+  first poll comes at the operation's typical duration (catalogue), later ones back off (``poll_delay``).
 * Idempotent reads retry transient failures; creates are never blindly retried (see ``create``).
 """
 
@@ -53,7 +53,9 @@ class Timing:
     retry_attempts: int = 5
     retry_base_delay: float = 0.5
     retry_max_delay: float = 30.0
-    request_timeout: float = 30.0
+    request_timeout: float = 10.0  # the longest wait for one answer (by default the whole deadline)
+    connect_timeout: float = 1.0  # a provider that does not accept a connection within this is unreachable
+    deadline: float = 10.0  # a read (with its retries) and a fan-out give up on a provider after this
 
 
 @dataclass(frozen=True)
@@ -144,16 +146,31 @@ class Provider(ABC):
         return results
 
     # ---- waiting -------------------------------------------------------------------------------
-    def poll_delay(self, waited: float) -> float:
-        """The pause before the next poll after ``waited`` seconds of waiting: proportional polling.
+    def poll_delay(self, waited: float, expected: float = 0.0) -> float:
+        """The pause before the next poll after ``waited`` seconds of a wait expected to take ``expected``.
 
-        A fixed tick adds up to a whole tick to every wait (1 s on a 3 s create). Pausing for a fixed
-        fraction of the time already waited bounds that overshoot to the fraction (5 %), while the number of
-        polls grows only with the logarithm of the wait (a 3 s wait costs about 40 polls, each one list
-        call for all the instances being waited on); ``poll_interval`` caps the pause for long waits.
+        Until the typical duration (catalogue ``typical``) the pauses run to it, capped by ``poll_interval``
+        (so a failure is still seen within an interval): a 3 s create is polled at 1, 2 and 3 s. Past it the
+        pauses back off geometrically (half the overtime, at least ``poll_min`` and ``poll_fraction`` of the
+        whole wait, at most ``poll_interval``): an operation that is late by d costs about log1.5(d/poll_min)
+        polls and ends at most ~d/2 after it settled. ``poll_interval`` caps every pause.
         """
         t = self.timing
-        return min(t.poll_interval, max(min(t.poll_min, t.poll_interval), t.poll_fraction * waited))
+        if waited < expected:
+            return min(t.poll_interval, expected - waited)
+        over = waited - expected
+        least = min(t.poll_min, t.poll_interval)
+        return min(t.poll_interval, max(least, t.poll_fraction * waited, 0.5 * over))
+
+    def expected_seconds(self, targets: dict[str, frozenset[State]]) -> float:
+        """The typical duration of what ``targets`` waits for (RUNNING: create, DELETED: destroy, STOPPED: stop)."""
+        if not targets:
+            return 0.0
+        wanted = list(targets.values())
+        for state, verb in ((State.RUNNING, "create"), (State.DELETED, "destroy"), (State.STOPPED, "stop")):
+            if all(state in w for w in wanted):
+                return self.catalogue.typical_seconds(verb)
+        return 0.0
 
     def wait_for(
         self,
@@ -161,16 +178,22 @@ class Provider(ABC):
         *,
         timeout: float | None = None,
         on_tick: Callable[[dict[str, Instance]], None] | None = None,
+        expected: float | None = None,
     ) -> dict[str, Instance]:
         """Wait until every instance id reaches one of its target states; one list call per tick.
 
-        An instance missing from the list counts as DELETED. Raises OperationTimeout naming the first
-        instance still not settled and its state. An instance in ERROR while not targeted raises too.
+        ``expected``: seconds from now until the operation typically finishes (default: the catalogue's
+        typical duration of what the targets wait for); the first poll is then (or after ``poll_interval``),
+        not at once. An instance missing from the list counts as DELETED. Raises OperationTimeout naming the
+        first instance still not settled and its state. An instance in ERROR while not targeted raises too.
         """
         timeout = self.timing.op_timeout if timeout is None else timeout
+        expected = self.expected_seconds(targets) if expected is None else max(0.0, expected)
         started = time.monotonic()
         deadline = started + timeout
         seen: dict[str, Instance] = {}
+        if expected > 0:
+            time.sleep(min(self.poll_delay(0.0, expected), timeout))
         while True:
             current = {i.id: i for i in self.list_instances() if i.id in targets}
             pending = []
@@ -197,11 +220,15 @@ class Provider(ABC):
                     f"waiting for {'/'.join(sorted(s.value for s in targets[iid]))}",
                     provider=self.name, instance_id=iid, stuck_state=st,
                 )
-            time.sleep(self.poll_delay(time.monotonic() - started))
+            time.sleep(self.poll_delay(time.monotonic() - started, expected))
 
-    def settle(self, instance: Instance, verb: str, *, timeout: float | None = None) -> Instance:
-        """Wait for one instance to reach the target of ``verb`` (helper for adapters)."""
-        result = self.wait_for({instance.id: TARGETS[verb]}, timeout=timeout)[instance.id]
+    def settle(self, instance: Instance, verb: str, *, timeout: float | None = None,
+               expected: float | None = None) -> Instance:
+        """Wait for one instance to reach the target of ``verb`` (helper for adapters); ``expected`` defaults
+        to the typical duration of ``verb`` at this provider."""
+        if expected is None:
+            expected = self.catalogue.typical_seconds(verb)
+        result = self.wait_for({instance.id: TARGETS[verb]}, timeout=timeout, expected=expected)[instance.id]
         return result
 
     def check_access(self) -> str:

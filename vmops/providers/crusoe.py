@@ -476,13 +476,15 @@ class CrusoeProvider(Provider):
 
     # ------------------------------------------------------------------ settling
     def _settle(self, inst: Instance, op: dict[str, Any] | None, verb: str) -> Instance:
-        deadline = time.monotonic() + self.timing.op_timeout
+        began = time.monotonic()
+        deadline = began + self.timing.op_timeout
         if op and op.get("operation_id"):
             op = self._wait_operation(inst, op, deadline)
             if op.get("state") == "FAILED":
                 self._fail_created(inst, op, verb)
         remaining = max(0.0, deadline - time.monotonic())
-        result = self.settle(inst, verb, timeout=remaining)
+        expected = self.catalogue.typical_seconds(verb) - (time.monotonic() - began)
+        result = self.settle(inst, verb, timeout=remaining, expected=max(0.0, expected))
         if verb != "destroy" and result.state is State.DELETED:
             raise InsufficientCapacity(f"instance {inst.id} ({inst.name}) disappeared while waiting for it to "
                                        f"finish {verb}", provider=self.name)
@@ -491,6 +493,7 @@ class CrusoeProvider(Provider):
     def _wait_operation(self, inst: Instance, op: dict[str, Any], deadline: float) -> dict[str, Any]:
         path = f"{self._instances_path()}/operations/{segment(str(op['operation_id']), 'operation id')}"
         started = time.monotonic()
+        expected = self.catalogue.typical_seconds("operation")
         while op.get("state") == "IN_PROGRESS":
             if time.monotonic() >= deadline:
                 try:
@@ -501,7 +504,7 @@ class CrusoeProvider(Provider):
                     f"{str(op.get('action', '')).lower() or 'operation'} of instance {inst.id} ({inst.name}) "
                     f"has not finished after {self.timing.op_timeout:g}s; the instance is still {st}",
                     provider=self.name, instance_id=inst.id, stuck_state=st)
-            time.sleep(self.poll_delay(time.monotonic() - started))
+            time.sleep(self.poll_delay(time.monotonic() - started, expected))
             op = obj(self._get(path), self.name, "GET operation")
             text(op, "state", self.name, "GET operation")
         return op

@@ -12,9 +12,17 @@ from urllib.parse import quote
 import httpx
 
 from vmops.config import ProviderSettings, redact
-from vmops.errors import InvalidArgument, MalformedAnswer, OutcomeUnknown, ProviderUnavailable, VmopsError
+from vmops.errors import (
+    InvalidArgument,
+    MalformedAnswer,
+    NoAnswer,
+    OutcomeUnknown,
+    ProviderUnavailable,
+    Unreachable,
+    VmopsError,
+)
 from vmops.providers.base import Timing
-from vmops.providers.retry import RetryAfter, with_retries
+from vmops.providers.retry import DEADLINE_HINT, RetryAfter, with_retries
 from vmops.providers.wire import MAX_ID_LENGTH
 from vmops.providers.tls import NotTransient, is_verify_failure, ssl_context, unsendable_key_error, verify_error
 
@@ -100,7 +108,8 @@ class RestClient:
                       else f"{auth_scheme} {settings.api_key.reveal()}".strip())
         self._client = httpx.Client(
             base_url=settings.url,
-            timeout=httpx.Timeout(timing.request_timeout, connect=min(10.0, timing.request_timeout)),
+            timeout=httpx.Timeout(timing.request_timeout,
+                                  connect=min(timing.connect_timeout, timing.request_timeout)),
             headers={"Accept": "application/json"},
             verify=ssl_context(settings) if settings.url.startswith("https://") else _no_tls(),
             trust_env=False,
@@ -141,6 +150,7 @@ class RestClient:
                 attempts=self.timing.retry_attempts,
                 base_delay=self.timing.retry_base_delay,
                 max_delay=self.timing.retry_max_delay,
+                budget=self.timing.deadline,
             )
         except NotTransient as e:
             raise e.error from None
@@ -160,10 +170,18 @@ class RestClient:
         except httpx.ConnectError as e:
             if is_verify_failure(str(e)):
                 raise NotTransient(verify_error(self.settings, self.base_url, _reason(e))) from None
-            raise ProviderUnavailable(f"cannot connect to {self.base_url} ({_reason(e)})", provider=self.provider) from None
+            raise Unreachable(f"cannot connect to {self.base_url} ({_reason(e)})", provider=self.provider) from None
         except httpx.ConnectTimeout:
-            raise ProviderUnavailable(f"connection to {self.base_url} timed out", provider=self.provider) from None
-        except (httpx.ReadError, httpx.RemoteProtocolError, httpx.ReadTimeout, httpx.WriteError) as e:
+            raise Unreachable(f"connection to {self.base_url} timed out after {self.timing.connect_timeout:g} s",
+                              provider=self.provider) from None
+        except httpx.ReadTimeout:
+            what = f"{method} {path.split('?')[0]}"
+            if idempotent:
+                raise NoAnswer(f"{what}: no answer within {self.timing.request_timeout:g} s",
+                               provider=self.provider, hint=DEADLINE_HINT) from None
+            raise OutcomeUnknown(f"{what}: no answer within {self.timing.request_timeout:g} s after the request "
+                                 f"was sent; it may have taken effect", provider=self.provider) from None
+        except (httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError) as e:
             what = f"{method} {path.split('?')[0]}"
             if idempotent:
                 raise ProviderUnavailable(f"{what}: the connection failed before an answer ({_reason(e)})",

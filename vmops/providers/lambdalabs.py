@@ -32,6 +32,7 @@ from vmops.errors import (
     PermissionDenied,
     ProviderUnavailable,
     ReservedCannotTerminate,
+    Unreachable,
     Unsupported,
     VmopsError,
 )
@@ -343,6 +344,13 @@ class LambdaProvider(Provider):
     def _new_named(self, name: str, before: set[str]) -> list[Instance]:
         return [i for i in self.find_by_name(name) if i.id not in before]
 
+    def launched(self, iid: str, request: CreateRequest, region: str | None) -> Instance:
+        """A VM as the launch answer tells it (an id only): booting, no addresses yet (``read_back=False``)."""
+        native = self.catalogue.type_named(request.native_type)
+        return Instance(provider=self.name, id=iid, name=request.name, state=State.CREATING,
+                        native_state="(launched)", native_type=request.native_type,
+                        gpu=native.shape if native else None, region=region)
+
     def create(self, request: CreateRequest, *, wait: bool = True) -> Instance:
         if not isinstance(request.name, str) or not request.name.strip():
             raise InvalidArgument("a Lambda instance needs a non-empty name (vmops finds lost launches by name)",
@@ -368,6 +376,8 @@ class LambdaProvider(Provider):
             try:
                 ids = self._launched_ids(self._post("/instance-operations/launch", body))
             except ProviderUnavailable as e:  # includes OutcomeUnknown, MalformedAnswer, 5xx and 429
+                if isinstance(e, Unreachable):  # nothing listens: nothing was launched, and asking again waits
+                    raise
                 last = e
                 self._sleep(self._delay(e, attempt))
                 try:
@@ -386,6 +396,9 @@ class LambdaProvider(Provider):
                 continue
             if not ids:
                 raise ProviderUnavailable(f"launch of {request.name} returned no instance id", provider=self.name)
+            if not wait and not request.read_back:
+                inst = self.launched(str(ids[0]), request, region)
+                break
             try:
                 inst = self.get_instance(str(ids[0]))
             except ProviderUnavailable:

@@ -48,16 +48,18 @@ from vmops.errors import (
     InsufficientCapacity,
     InvalidArgument,
     MalformedAnswer,
+    NoAnswer,
     NotFound,
     OutcomeUnknown,
     PermissionDenied,
     ProviderUnavailable,
+    Unreachable,
     Unsupported,
     VmopsError,
 )
 from vmops.model import CreateRequest, GpuShape, Instance, Offer, Reservation, ReservationPolicy, State, map_state
 from vmops.providers.base import TARGETS, Capabilities, Provider, Timing
-from vmops.providers.retry import RetryAfter, backoff_delay, with_retries
+from vmops.providers.retry import DEADLINE_HINT, RetryAfter, backoff_delay, with_retries
 from vmops.providers.wire import MAX_ID_LENGTH
 from vmops.providers.tls import NotTransient, is_verify_failure, read_ca_bundle, unsendable_key_error, verify_error
 
@@ -125,6 +127,10 @@ def map_error(code: grpc.StatusCode, details: str, *, what: str, mutating: bool 
         if mutating and not nothing_sent:
             return OutcomeUnknown(f"{what}: the answer was lost ({code.name}: {d}); it may have taken effect",
                                   provider=provider)
+        if nothing_sent:
+            return Unreachable(f"{what}: {code.name} ({d})", provider=provider)
+        if code == grpc.StatusCode.DEADLINE_EXCEEDED:  # a read that got no answer within the deadline
+            return NoAnswer(f"{what}: no answer in time ({d})", provider=provider, hint=DEADLINE_HINT)
         return ProviderUnavailable(f"{what}: {code.name} ({d})", provider=provider)
     if code == grpc.StatusCode.INTERNAL and "deserializing response" in d.lower():  # the answer's bytes did not decode
         return MalformedAnswer(f"{what}: the answer is not a valid protobuf message ({d})", provider=provider)
@@ -237,6 +243,7 @@ class NebiusProvider(Provider):
                 attempts=self.timing.retry_attempts,
                 base_delay=self.timing.retry_base_delay,
                 max_delay=self.timing.retry_max_delay,
+                budget=self.timing.deadline,
             )
         except NotTransient as e:
             raise e.error from None
@@ -416,10 +423,13 @@ class NebiusProvider(Provider):
                     if adopted is not None:
                         iid = adopted.id
                         break
-                if attempt == attempts - 1:
+                if attempt == attempts - 1 or isinstance(e, Unreachable):  # nothing listens: nothing was sent
                     raise
                 self._pause(attempt, e)
         assert iid is not None
+        if not wait and not request.read_back:  # what the answer says: the operation names the new id
+            return Instance(provider=self.name, id=iid, name=request.name, state=State.CREATING,
+                            native_state="(created)", native_type=nt.name, gpu=nt.shape)
         if not wait:
             return self.get_instance(iid)
         inst = self.wait_for({iid: TARGETS["create"]})[iid]
@@ -447,7 +457,7 @@ class NebiusProvider(Provider):
                 self._call(method, req_cls(id=instance_id), what=what, mutating=True)
                 break
             except ProviderUnavailable as e:
-                if attempt == attempts - 1:
+                if attempt == attempts - 1 or isinstance(e, Unreachable):  # nothing listens: nothing was sent
                     raise
                 retried = True
                 self._pause(attempt, e)

@@ -10,9 +10,13 @@ import random
 import time
 from typing import Callable, TypeVar
 
-from vmops.errors import OutcomeUnknown, ProviderUnavailable
+from vmops.errors import NoAnswer, OutcomeUnknown, ProviderUnavailable, Unreachable
 
 T = TypeVar("T")
+
+#: what to do about a provider that accepted a request and did not answer in time
+DEADLINE_HINT = ("The provider accepted the request but did not answer; retry later, or give it longer with "
+                 "VMOPS_DEADLINE (seconds)")
 
 
 class RetryAfter(ProviderUnavailable):
@@ -37,18 +41,32 @@ def with_retries(
     max_delay: float,
     retry_on: tuple[type[BaseException], ...] = (ProviderUnavailable,),
     sleep: Callable[[float], None] = time.sleep,
+    budget: float | None = None,
 ) -> T:
-    """Call ``fn``; on a transient error retry up to ``attempts`` times in all, honouring Retry-After."""
+    """Call ``fn``; on a transient error retry up to ``attempts`` times in all, honouring Retry-After.
+
+    ``Unreachable`` is never retried (``NoAnswer`` is, within the budget). With a ``budget`` (seconds from
+    the first attempt: the command's deadline) no retry starts once its pause would end after the budget:
+    the last error is raised instead of waiting on."""
     last: BaseException | None = None
+    ends = None if budget is None else time.monotonic() + budget
     for attempt in range(max(1, attempts)):
         try:
             return fn()
+        except Unreachable as e:
+            if not isinstance(e, NoAnswer):
+                raise
+            last = e
+            if attempt == attempts - 1 or (ends is not None and time.monotonic() >= ends):
+                break
         except retry_on as e:  # type: ignore[misc]
             last = e
             if attempt == attempts - 1:
                 break
             ra = getattr(e, "retry_after", None)
             delay = min(max_delay, ra) if ra is not None else backoff_delay(attempt, base_delay, max_delay)
+            if ends is not None and time.monotonic() + delay > ends:
+                break
             sleep(delay)
     assert last is not None
     raise last

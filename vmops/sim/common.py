@@ -42,6 +42,8 @@ FAULT_KINDS = (
     "fail_after_accept",  # create accepted, later fails (Crusoe: op FAILED out_of_stock; Nebius: ERROR)
     "lose_response",  # the mutation is committed, then the connection is dropped before the answer
     "malformed",  # the call is served, then its answer is spoiled as ``variant`` says (see module docstring)
+    "hang",  # accept the call and never answer: hold it ``hang_s`` real seconds (or until stop/reset), then
+    #          drop it without an answer (REST: the connection is closed; gRPC: UNAVAILABLE). Nothing is served.
 )
 MALFORMED_VARIANTS = ("non_json", "truncated", "wrong_types", "missing_fields", "unknown_enum", "empty")
 
@@ -68,6 +70,7 @@ class Fault:
     latency_s: float = 0.0
     per_seconds: float = 12.0
     variant: str = ""  # kind "malformed" only: one of MALFORMED_VARIANTS
+    hang_s: float = 300.0  # kind "hang" only: the bound on how long a call is held (real seconds)
     fired: int = 0
 
     def __post_init__(self) -> None:
@@ -95,6 +98,31 @@ class FaultSet:
         self._faults: list[Fault] = list(faults)
         self._rng = rng or random.Random()
         self._last_accept: dict[int, float] = {}
+        self._release = threading.Event()
+        self._held = 0
+
+    def hang(self, seconds: float) -> None:
+        """Hold the calling request thread for ``seconds`` or until ``release_hangs`` (stop, reset, clear)."""
+        with self._lock:
+            release = self._release
+            self._held += 1
+        try:
+            release.wait(max(0.0, seconds))
+        finally:
+            with self._lock:
+                self._held -= 1
+
+    def held(self) -> int:
+        """How many calls a ``hang`` holds right now."""
+        with self._lock:
+            return self._held
+
+    def release_hangs(self) -> None:
+        """Let every held (``hang``) call go at once; later hangs hold again. Called by stop and reset, so a
+        server with hung calls still stops cleanly."""
+        with self._lock:
+            self._release.set()
+            self._release = threading.Event()
 
     def add(self, fault: Fault) -> Fault:
         with self._lock:
@@ -105,6 +133,7 @@ class FaultSet:
         with self._lock:
             self._faults.clear()
             self._last_accept.clear()
+        self.release_hangs()
 
     def list(self) -> list[Fault]:
         with self._lock:

@@ -18,6 +18,7 @@ is counted before auth (auth failures count too); faults apply before the endpoi
   removed with its capacity returned. The real Crusoe API reports such failures; the reference server never
   does (its operations only ever reach SUCCEEDED), so this shape appears only under this fault.
 * ``lose_response`` -> the change is committed, then the connection is dropped before the answer.
+* ``hang`` -> the call is held unanswered (nothing served), then the connection is dropped.
 * ``malformed`` (with ``variant``) -> the call is served, then a successful answer is spoiled (see
   ``vmops.sim.common``); ``unknown_enum`` rewrites ``state``, ``billing_type``, ``status`` and ``action``.
 
@@ -651,6 +652,7 @@ class CrusoeSim(Simulator):
         return self.port
 
     def stop(self) -> None:
+        self.faults.release_hangs()
         if self._server is not None:
             self._server.stop()
             self._server = None

@@ -15,7 +15,8 @@ Fault kinds that apply: ``error`` (500 -> ``global/internal-error``, 503 ->
 ``global/service-unavailable``, 429 -> ``global/rate-limited`` with Retry-After), ``rate_limit``
 (429 ``global/rate-limited``; the real Lambda accepts about one launch per 12 s: use
 ``{endpoint: launch, kind: rate_limit, per_seconds: 12}``, scaled by the time scale), ``latency`` and
-``lose_response`` (the mutation is committed, then the connection drops before the answer).
+``lose_response`` (the mutation is committed, then the connection drops before the answer), ``hang``
+(the call is held unanswered, nothing served, then the connection drops).
 ``never_complete`` and ``fail_after_accept`` do not apply to a synchronous API and are ignored here.
 ``malformed`` (with ``variant``) serves the call, then spoils a successful answer (see
 ``vmops.sim.common``); ``unknown_enum`` rewrites ``status``.
@@ -487,6 +488,7 @@ class LambdaSim(Simulator):
         return self.port
 
     def stop(self) -> None:
+        self.faults.release_hangs()
         if self._server is not None:
             self._server.stop()
         self._server = None

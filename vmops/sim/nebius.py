@@ -32,7 +32,8 @@ Deliberate extensions (off unless used; the reference has none of them):
   Operation snapshot for the SAME instance and creates nothing (this is what the real Nebius API does
   with its X-Idempotency-Key header; the reference server ignores the header). Keys are remembered only
   for accepted creates, until ``reset()``.
-* Fault injection and request counters per endpoint name (``ENDPOINTS``): ``error`` (abort with
+* Fault injection and request counters per endpoint name (``ENDPOINTS``): ``hang`` (the RPC is held
+  unanswered, then aborted UNAVAILABLE; see ``vmops.sim.common``), ``error`` (abort with
   ``fault.grpc_code``, details ``fault.message`` or ``injected <CODE>``), ``latency``, ``rate_limit``
   (RESOURCE_EXHAUSTED ``rate limit exceeded`` with trailing metadata ``retry-after`` in seconds),
   ``never_complete`` (the mutation is accepted but its transition never fires: the instance stays
@@ -428,6 +429,7 @@ class NebiusSim(Simulator):
         return bound
 
     def stop(self) -> None:
+        self.faults.release_hangs()
         if self._server is not None:
             self._server.stop(grace=0).wait(5)
             self._server = None
@@ -448,6 +450,11 @@ class NebiusSim(Simulator):
         for f in fired:
             if f.kind == "latency":
                 time.sleep(f.latency_s)
+        for f in fired:
+            if f.kind == "hang":  # accepted, never answered: hold the RPC, then drop it unanswered
+                self.requests.record(endpoint, False, "fault:hang")
+                self.faults.hang(f.hang_s)
+                context.abort(grpc.StatusCode.UNAVAILABLE, "connection reset")
         effects = _Effects()
         for f in fired:
             if f.kind == "error":

@@ -73,6 +73,12 @@ def guard(
         if f.kind == "latency":
             time.sleep(f.latency_s)
     for f in fired:
+        if f.kind == "hang":  # accepted, never answered: hold the call, then drop the connection unanswered
+            sim.requests.record(endpoint, False, "fault:hang", path)
+            sim.faults.hang(f.hang_s)
+            if request_scope is not None:
+                request_scope.setdefault(LOSE_KEY, {})["lose"] = True
+            raise FaultResponse(503, {}, {})
         if f.kind == "error":
             headers = {}
             if f.status == 429:

@@ -1,0 +1,96 @@
+"""Fail fast, through the real `vm` program against the simulators on loopback: a provider that hangs
+(accepts and never answers: the ``hang`` fault) or refuses connections is reported and the others' results
+are shown (exit 14); the circuit breaker in the state directory keeps the next command from asking it again,
+and never makes a mutation skip a provider. Speed figures live in bench/; the time bounds here are only
+generous guards against waiting through retry schedules again (the old cost was 156 s for a hung provider)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from vmops.sim.common import Fault
+
+from tests.fleet.conftest import dead_url
+from tests.reliability.rig import vm
+
+DEADLINE = 2.0
+#: generous: the deadline plus start-up on a loaded machine, far below any retry schedule
+GUARD_S = DEADLINE * 3 + 10
+
+
+def _env(vm_env: dict[str, str], **extra: str) -> dict[str, str]:
+    return {**vm_env, "VMOPS_DEADLINE": f"{DEADLINE:g}", **extra}
+
+
+def _timed(env: dict[str, str], *args: str):
+    t = time.monotonic()
+    r = vm(env, *args)
+    return r, time.monotonic() - t
+
+
+@pytest.mark.parametrize("provider", ["lambda", "nebius"])
+def test_hung_provider_list_shows_the_others_and_exits_14(sims, vm_env, provider) -> None:
+    sims[provider].faults.add(Fault("*", "hang"))
+    r, took = _timed(_env(vm_env), "list", "--json")
+    assert r.code == 14, r.err
+    assert {i["provider"] for i in r.json()} == {"crusoe", "lambda", "nebius"} - {provider}
+    assert f"{provider} could not be listed" in r.err and "no answer" in r.err and "VMOPS_DEADLINE" in r.err
+    assert "Traceback" not in r.err
+    assert sims[provider].requests.count("list_instances" if provider == "lambda" else "InstanceService/List") == 1
+    assert took < GUARD_S, took
+
+
+def test_hung_provider_cost_leaves_it_out_and_exits_14(sims, vm_env) -> None:
+    sims["crusoe"].faults.add(Fault("*", "hang"))
+    r, took = _timed(_env(vm_env), "cost", "--json")
+    assert r.code == 14, r.err
+    assert "crusoe" in r.json()["missing_providers"] and "no answer" in r.err
+    assert took < GUARD_S, took
+
+
+def test_refused_connection_is_reported_at_once_without_retries(sims, vm_env) -> None:
+    env = _env(vm_env, VMOPS_NEBIUS_ENDPOINT=dead_url("grpc"), VMOPS_LAMBDA_URL=dead_url())
+    r, took = _timed(env, "list", "--json")
+    assert r.code == 14, r.err
+    assert {i["provider"] for i in r.json()} == {"crusoe"}
+    assert "cannot connect" in r.err and "nebius could not be listed" in r.err
+    assert took < GUARD_S, took
+    created = vm({**env, "VMOPS_PROVIDERS": "lambda"}, "create", "--provider", "lambda", "--gpu", "h100:1",
+                 "--name", "nowhere")
+    assert created.code == 12 and "cannot connect" in created.err, created.err
+
+
+def test_breaker_skips_a_provider_that_just_failed_then_asks_again(sims, vm_env) -> None:
+    lam = sims["lambda"]
+    lam.faults.add(Fault("*", "hang"))
+    env = _env(vm_env)
+    first = vm(env, "list", "--json")
+    assert first.code == 14 and lam.requests.count("list_instances") == 1
+    assert (Path(env["VMOPS_HOME"]) / "breaker" / "lambda.json").exists()
+    # the next command does not ask it at all, and says when it will and how to force it
+    second = vm(env, "list", "--json")
+    assert second.code == 14 and {i["provider"] for i in second.json()} == {"crusoe", "nebius"}
+    assert "skipped" in second.err and "VMOPS_BREAKER_SECONDS=0" in second.err and "asks it again after" in second.err
+    assert lam.requests.count("list_instances") == 1
+    # forced: asked (and, now that it answers, the breaker is closed for the commands after)
+    lam.faults.clear()
+    forced = vm({**env, "VMOPS_BREAKER_SECONDS": "0"}, "list", "--json")
+    assert forced.code == 0, forced.err
+    assert lam.requests.count("list_instances") == 2
+    again = vm(env, "list", "--json")
+    assert again.code == 0 and lam.requests.count("list_instances") == 3
+
+
+def test_breaker_never_makes_a_mutation_skip(sims, vm_env) -> None:
+    lam = sims["lambda"]
+    lam.faults.add(Fault("*", "hang"))
+    env = _env(vm_env)
+    assert vm(env, "list").code == 14  # the breaker is now open for lambda
+    lam.faults.clear()
+    made = vm({**env, "VMOPS_PROVIDERS": "lambda"}, "create", "--provider", "lambda", "--gpu", "h100:1",
+              "--name", "despite-breaker", "--json")
+    assert made.code == 0, made.err
+    assert lam.requests.count("launch") == 1
