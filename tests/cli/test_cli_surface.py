@@ -128,7 +128,7 @@ def test_completion_scripts_and_values(env, tmp_path):
     for shell in ("bash", "zsh", "fish"):
         r = vm(["completion", shell], env)
         assert r.code == 0 and "_VM_COMPLETE" in r.out
-    assert _complete("vm fleet ", env)[:5] == ["create", "destroy", "list", "reconcile", "status"]
+    assert _complete("vm fleet ", env) == ["create", "destroy", "list", "reconcile", "start", "status", "stop"]
     assert "--provider" in _complete("vm create --p", env) and "--pty" not in _complete("vm create --p", env)
     assert _complete("vm create --provider ", env) == ["crusoe", "lambda", "nebius"]
     gpus = _complete("vm create -p lambda --gpu ", env)

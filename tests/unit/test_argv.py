@@ -25,7 +25,7 @@ def test_invoke_task_arguments_become_vm_arguments():
     from vmops.cli.fleet_cmds import create, reconcile
 
     argv = to_argv(create, {"gpu": "h100:8", "count": "3", "name": "", "dry_run": True, "json": False,
-                            "output": "", "min": 0, "policy": "spread"})
+                            "output": "", "min": "", "policy": ""})  # --min, --policy: not given
     assert argv == ["--gpu", "h100:8", "--count", "3", "--dry-run"]
     assert to_argv(reconcile, {"fleet": None, "all": True}) == ["--all"]
     assert to_argv(reconcile, {"fleet": "f1"}) == ["f1"]  # `inv fleet.reconcile --fleet f1` = `vm fleet reconcile f1`

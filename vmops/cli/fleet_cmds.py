@@ -44,7 +44,7 @@ MEMBER_COLUMNS = (
     Column("state", "STATE", keep=True),
     Column("reserved", "RESERVED"),
     Column("public_ip", "PUBLIC IP"),
-    Column("price_per_hour", "$/HR", ">"),
+    Column("price_per_hour", "$/HR", ">", keep=True),
     Column("last_error", "NOTE"),
 )
 FLEET_COLUMNS = (
@@ -65,7 +65,7 @@ DECISION_COLUMNS = (
     Column("name", "NAME", keep=True),
     Column("provider", "PROVIDER", keep=True),
     Column("id", "ID"),
-    Column("price_per_hour", "$/HR", ">"),
+    Column("price_per_hour", "$/HR", ">", keep=True),
     Column("reason", "WHY", keep=True),
 )
 EVENT_COLUMNS = (
@@ -152,8 +152,7 @@ def _print_view(view: "FleetView", wide: bool = False, all_members: bool = False
     print_table(rows, MEMBER_COLUMNS, empty="(no members that may exist)", wide=wide)
     hidden = len(view.members) - len(rows)
     if hidden:
-        note(f"{hidden} earlier attempt(s) that left no VM (failed, destroyed or gone) not shown; "
-             "--all-members shows them")
+        note(f"{hidden} attempt(s) that left no VM not shown (--all-members)")
     for c in view.changes:
         note(f"reconciled: {c}")
     for w in view.warnings:

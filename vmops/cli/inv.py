@@ -12,6 +12,8 @@ from typing import Any, Iterator
 
 import click
 from invoke import Collection, Task
+import keyword
+
 from invoke.exceptions import Exit
 
 
@@ -20,7 +22,8 @@ def _flag_name(p: click.Parameter) -> str:
     if isinstance(p, click.Argument):
         return p.name or "arg"
     longs = [o for o in p.opts if o.startswith("--")]
-    return (longs[0] if longs else p.opts[0]).lstrip("-").replace("-", "_")
+    name = (longs[0] if longs else p.opts[0]).lstrip("-").replace("-", "_")
+    return name + "_" if keyword.iskeyword(name) else name  # --from: invoke flag --from (trailing _ dropped)
 
 
 def _invoke_default(p: click.Parameter) -> Any:

@@ -149,8 +149,7 @@ class CreateRun:
         if not self.request.stopping:
             assert result is not None
             return result
-        self.ctx.note("interrupted: no new creates; rolling back what this command made "
-                      "(press Ctrl-C again to stop and leave the fleet recorded)")
+        self.ctx.note("interrupted: rolling back what this made; Ctrl-C again leaves it recorded")
         try:
             self._drain()
             self.ctx.sync(self.store.fleet(self.fleet.id))
