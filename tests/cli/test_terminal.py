@@ -160,3 +160,20 @@ def test_progress_plain_on_a_terminal_is_line_per_event(vm_env):
     assert len(events) >= 2 and all(ln.startswith("[") and len(ln) <= COLS for ln in events)
     assert not [ln for ln in lines if ln.split()[:2] == ["PROVIDER", "REQ"]]  # no live table
     assert vm(["fleet", "destroy", "plain2"], vm_env).code == 0
+
+
+@pytest.mark.parametrize("answer,code,state", [("n", 1, "active"), ("y", 0, "destroyed")])
+def test_fleet_destroy_shows_its_decision_asks_and_honours_the_answer(vm_env, answer, code, state):
+    """On a terminal `vm fleet destroy` prints the Decision (each VM, why, cost before and after), fitting
+    80 columns, then asks; what it then does is exactly that."""
+    name = f"fd-{answer}"
+    assert vm(["fleet", "create", "-g", "h100", "-c", "2", "-n", name, "-q"], vm_env).code == 0
+    term = Terminal(["fleet", "destroy", name], vm_env)
+    term.expect(r"Destroy fleet fd-\w as shown above\? \[y/N\]")
+    shown = screen_of(term.raw)
+    assert any(ln.startswith(f"Decision: destroy {name}: 2 destroy") for ln in shown)
+    assert sum(1 for ln in shown if ln.startswith("destroy ")) == 2 and all(len(ln) <= COLS for ln in shown)
+    term.send(answer + "\n")
+    assert term.finish()[0] == code
+    st = json.loads(vm(["fleet", "status", name, "-o", "json"], vm_env).out)
+    assert st["state"] == state
