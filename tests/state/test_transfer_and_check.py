@@ -137,3 +137,34 @@ def test_check_lists_each_difference_and_changes_nothing(sims, config, make_mana
     mgr.destroy("chk")
     mgr.provider("crusoe").destroy(lost.id)
     assert check_state(mgr).exit_code == AGREE
+
+
+def test_vm_state_commands_as_a_user_runs_them(tmp_path, pg_url, monkeypatch, sims, vm_env) -> None:
+    """`vm state import/export/check` through the real program: the import is all or nothing and
+    idempotent, a clash is exit 13 naming it, check exits 0 when record and providers agree, 14 when not."""
+    import json
+
+    from tests.cli.helpers import vm
+
+    src = tmp_path / "laptop" / "state.db"
+    _laptop(src, monkeypatch)
+    team = {**vm_env, "VMOPS_DB_URL": pg_url, "VMOPS_HOME": str(tmp_path / "cron-host")}
+    r = vm(["state", "import", "--from", f"sqlite:///{src}", "-o", "json"], team)
+    assert r.code == 0, r.err
+    assert sorted(json.loads(r.out)["copied"]) == ["eval", "train"]
+    r = vm(["state", "import", "--from", f"sqlite:///{src}", "-o", "json"], team)
+    assert r.code == 0 and json.loads(r.out)["copied"] == []
+    owners = {f["name"]: f["owner"] for f in json.loads(vm(["fleet", "list", "-o", "json"], team).out)}
+    assert owners == {"train": "alice", "eval": "alice"}
+    other = tmp_path / "other" / "state.db"
+    with Store(other) as s:
+        s.claim_fleet("train", gpu="h100:8", count=1, min_count=1, policy="spread")
+    r = vm(["state", "import", "--from", f"sqlite:///{other}"], team)
+    assert r.code == 13 and "train" in r.err
+    # the laptop's fleets name instances the simulators do not have: check says so, and exits 14
+    r = vm(["state", "check", "-o", "json"], team)
+    assert r.code == 14 and {d["fleet"] for d in json.loads(r.out)["differences"]} == {"train", "eval"}
+    fresh = {**vm_env, "VMOPS_HOME": str(tmp_path / "fresh")}
+    assert vm(["fleet", "create", "-g", "h100", "-c", "1", "-n", "ok1", "-q"], fresh).code == 0
+    r = vm(["state", "check"], fresh)
+    assert r.code == 0 and "agree" in r.out
