@@ -105,7 +105,9 @@ def raise_failures(failures: dict[str, VmopsError], names: list[str], what: str)
 
 
 def show_instances(instances: list["Instance"], fmt: str, wide: bool = False, single: bool = False) -> None:
-    rows = [instance_json(i.to_dict()) for i in instances]
+    from vmops.pricing import priced_instance
+
+    rows = [instance_json(priced_instance(i)) for i in instances]  # the one price rule: reserved = prepaid $0
     if fmt == "json":
         print_json(rows[0] if single and rows else rows)
     else:
@@ -405,9 +407,11 @@ def capacity(gpu: str, provider: str | None, output: str, as_json: bool, wide: b
         names = s.provider_names(provider)
         result = s.offers(shape, names)
         rows = []
+        from vmops.pricing import priced_offer
+
         for o in result.flat():
-            d = o.to_dict()
-            d["billing"] = f"reserved {o.reservation_id}" if o.reserved else "on-demand"
+            d = priced_offer(o)  # the one price rule: reserved capacity is prepaid ($0), its commitment apart
+            d["billing"] = f"reserved {o.reservation_id} (prepaid)" if o.reserved else "on-demand"
             if o.available is None:
                 d["available"] = {True: "yes", False: "none", None: "unknown"}[o.has_capacity]
             rows.append(d)
