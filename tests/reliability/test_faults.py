@@ -19,7 +19,7 @@ from vmops.state import FleetState, MemberStatus, Store
 from tests.reliability import budget, summary
 from tests.reliability.fleetcheck import dialect_tag as _tag
 from tests.fleet.conftest import dead_url
-from tests.reliability.fleetcheck import clear_faults, fleet_at_providers, instances, seed_faults
+from tests.reliability.fleetcheck import clear_faults, destroyed_unasked, fleet_at_providers, instances, others, seed_faults
 from tests.reliability.rig import REQUEST_TIMEOUT, SLOW, close, manager, spec, state_path, transient_faults, vm
 
 FLEET = 16
@@ -48,6 +48,7 @@ def test_transient_faults_fleet_of_16(sims, config, seed) -> None:
     twice, nothing unrecorded; destroy (retried while it reports members left) leaves nothing."""
     name = f"tf{seed}"
     seed_faults(sims, seed)
+    bystanders = others(instances(config), [name])  # every other VM: none may be touched
     transient_faults(sims, 0.20)
     mgr = manager(config, request_timeout=REQUEST_TIMEOUT)
     problems: list[str] = []
@@ -77,9 +78,13 @@ def test_transient_faults_fleet_of_16(sims, config, seed) -> None:
     if after_destroy.vms:
         problems.append(f"after destroy: {after_destroy.summary()}")
     leaked = orphans + len(after_destroy.vms)
+    unasked = destroyed_unasked(bystanders, others(instances(config), [name]))
+    if unasked:
+        problems.append(f"{unasked} VM(s) outside the fleet destroyed")
     ok = not problems
     summary.record("transient faults 20%: fleet of 16", passed=ok, leaked=leaked, duplicates=dups,
-                   detail=f"seed {seed}: " + ("; ".join(problems) or f"ok, destroy runs {destroy_runs}"))
+                   detail=f"seed {seed}: " + ("; ".join(problems) or f"ok, destroy runs {destroy_runs}"),
+                   unasked=unasked)
     assert (running, dups, orphans, len(after_destroy.vms)) == (FLEET, 0, 0, 0), f"seed {seed}: {problems}"
     assert ok, f"seed {seed}: {problems}"
     recorded = {(v.provider, v.id) for v in after_create.vms}
