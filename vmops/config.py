@@ -562,3 +562,24 @@ def write_config_template(home: Path) -> Path:
     finally:
         os.close(fd)
     return path
+
+
+def missing_key(config: "Config", provider: str) -> str | None:
+    """The variable to set when ``provider`` points at a real (non-loopback) endpoint but has only the
+    simulator's test key: vmops never sends that key anywhere but a simulator."""
+    s = config.settings(provider)
+    if s.sources.get("api_key") != "default" or is_loopback_host(endpoint_host(s.url)):
+        return None
+    return f"VMOPS_{provider.upper()}_API_KEY"
+
+
+def check_key(config: "Config", name: str) -> None:
+    """Refuse (a usage error naming the variable) a provider at a real endpoint without a key of its own."""
+    from vmops.errors import UsageError
+
+    var = missing_key(config, name)
+    if var:
+        s = config.settings(name)
+        raise UsageError(f"{name} points at {s.url} but no API key is configured for it",
+                         hint=f"Set {var} (or {var}_FILE, or api_key_env / api_key_file in [{name}] of "
+                              f"{config.config_path})")

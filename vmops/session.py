@@ -65,8 +65,10 @@ class Session:
         key = self.check_provider(name)
         with self._lock:
             if key not in self._providers:
+                from vmops.config import check_key
                 from vmops.providers import get_provider
 
+                check_key(self.config, key)  # a real endpoint never gets the simulators' test key
                 self._providers[key] = get_provider(key, self.config, self.timing)
             return self._providers[key]
 

@@ -81,3 +81,21 @@ def test_deadline_and_breaker_settings(tmp_path):
     assert (defaults.deadline, defaults.breaker_seconds) == (10.0, 30.0)
     with pytest.raises(ValueError, match="VMOPS_DEADLINE"):
         load_config({"VMOPS_HOME": str(tmp_path), "VMOPS_DEADLINE": "-1"})
+
+
+def test_python_session_never_sends_the_simulator_key_to_a_real_endpoint(tmp_path):
+    """The rule is in vmops.config and the Session applies it, so notebooks and playbooks get it too, not
+    only the CLI: a non-loopback endpoint with no key of its own is a usage error naming the variable."""
+    import pytest
+
+    from vmops.errors import UsageError
+    from vmops.session import Session
+
+    s = Session(env={"VMOPS_HOME": str(tmp_path), "VMOPS_CRUSOE_URL": "https://crusoe.example.internal",
+                     "VMOPS_CRUSOE_DIALECT": "reference"})
+    with pytest.raises(UsageError, match="no API key") as ei:
+        s.provider("crusoe")
+    assert "VMOPS_CRUSOE_API_KEY" in (ei.value.hint or "")
+    keyed = Session(env={"VMOPS_HOME": str(tmp_path), "VMOPS_CRUSOE_URL": "https://crusoe.example.internal",
+                         "VMOPS_CRUSOE_DIALECT": "reference", "VMOPS_CRUSOE_API_KEY": "k-123"})
+    assert keyed.provider("crusoe").name == "crusoe"  # built, nothing sent

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from vmops.cli.base import command, group, make_output, output_options
 from vmops.cli.output import Column, note, print_json, print_rows
+from vmops.config import check_key, missing_key  # noqa: F401 - the rule lives in vmops.config
 from vmops.errors import UsageError
 
 if TYPE_CHECKING:
@@ -16,25 +17,6 @@ if TYPE_CHECKING:
 #: Where a setting's value came from, in words (config.ProviderSettings.sources).
 SOURCE_WORDS = {"env": "environment", "file": "config file", "default": "default", "global": "global setting",
                 "key-file": "key file"}
-
-
-def missing_key(config: "Config", provider: str) -> str | None:
-    """The variable to set when ``provider`` points at a real endpoint but has only the simulator's key."""
-    from vmops.config import endpoint_host, is_loopback_host
-
-    s = config.settings(provider)
-    if s.sources.get("api_key") != "default" or is_loopback_host(endpoint_host(s.url)):
-        return None
-    return f"VMOPS_{provider.upper()}_API_KEY"
-
-
-def check_key(config: "Config", name: str) -> None:
-    var = missing_key(config, name)
-    if var:
-        s = config.settings(name)
-        raise UsageError(f"{name} points at {s.url} but no API key is configured for it",
-                         hint=f"Set {var} (or {var}_FILE, or api_key_env / api_key_file in [{name}] of "
-                              f"{config.config_path})")
 
 
 def _source(src: str | None) -> str:

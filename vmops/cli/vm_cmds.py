@@ -55,18 +55,12 @@ MAX_NAME_LENGTH = 128
 
 
 def session() -> "Session":
-    """A Session for the CLI: a configuration that does not load, or a provider used at a real endpoint
-    without a key, is a usage error naming what to fix."""
-    from vmops.cli.config_cmds import check_key
+    """A Session for the CLI: a configuration that does not load is a usage error naming what to fix (a
+    provider used at a real endpoint without a key is refused by the Session itself, vmops.config.check_key)."""
     from vmops.session import Session
 
-    class CheckedSession(Session):
-        def provider(self, name: str) -> Any:  # the first use of a provider checks its key
-            check_key(self.config, self.check_provider(name))
-            return super().provider(name)
-
     try:
-        return CheckedSession()
+        return Session()
     except ValueError as e:  # bad config file / VMOPS_PROVIDERS
         raise UsageError(str(e), hint="Fix the configuration (`vm config show`)") from None
 
