@@ -64,7 +64,7 @@ def _port_free(port: int) -> bool:
 
 
 def _answers(address: str) -> bool:
-    hostport = address.split("://", 1)[-1]
+    hostport = address.split("://", 1)[-1].split("/", 1)[0]  # a cloud simulator's URL has a path (/v1alpha5)
     host, _, port = hostport.rpartition(":")
     try:
         with socket.create_connection((host, int(port)), timeout=1):

@@ -178,9 +178,12 @@ class CreateRun:
             for c in self.ctx.sync(fleet):
                 self.ctx.note(f"resume: {c}")
             self.ctx.members.settle(fleet, self.progress, self.stop)
+        if self.stop.is_set():  # Ctrl-C while resuming: execute() rolls back (nothing of this run yet)
+            return CreateResult(self.store.fleet(fleet.id), self.store.members(fleet.id), self.attempts,
+                                self.resumed, 0, self.plan)
         running = len(self._running())
         need = spec.count - running
-        if need <= 0 or self.stop.is_set():
+        if need <= 0:
             return self._decide()
         plan = self.ctx.plan(spec, need)
         self.plan = plan

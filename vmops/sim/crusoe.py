@@ -1,4 +1,4 @@
-"""Simulator of the Crusoe reference server (REST, FastAPI), per /work/shared/provider-apis.md §0.2 and §1.
+"""Simulator of the Crusoe reference server (REST, FastAPI), per ../shared/provider-apis.md §0.2 and §1.
 
 It reproduces the wire exactly: routes in the reference order (so ``GET .../instances/operations`` is
 shadowed by get-instance), FastAPI's 422/404/405/307 behaviour and /docs, check order
