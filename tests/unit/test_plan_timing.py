@@ -86,6 +86,15 @@ def test_a_slow_booting_provider_keeps_at_least_one_vm() -> None:
     assert shares(make_plan(H8, 4, SpreadPolicy(), offers, paces=paces)) == {"lambda": 1, "crusoe": 3}
 
 
+def test_a_paced_provider_may_launch_while_the_others_boot() -> None:
+    offers = [offer("lambda", 10.0), offer("crusoe", 20.0, 50)]
+    paces = {"lambda": LaunchPace(LAMBDA_CLOUD.limits, to_running=300.0), "crusoe": LaunchPace(to_running=180.0)}
+    # 16 launches go out in the 180 s Crusoe's VMs take to boot (at 0, 12, ..., 180 s); the boot time itself
+    # does not grow with the share, so it moves nothing
+    assert shares(make_plan(H8, 20, CheapestPolicy(), offers, paces=paces)) == {"lambda": 16, "crusoe": 4}
+    assert shares(make_plan(H8, 20, SpreadPolicy(), offers, paces=paces)) == {"lambda": 10, "crusoe": 10}
+
+
 def test_without_paces_the_cap_changes_nothing() -> None:
     offers = [offer("a", 3.0, 4), offer("b", 1.0), offer("c", 2.0, 1), offer("a", 5.0, 2, reserved=True)]
     for policy in (SpreadPolicy(), CheapestPolicy()):

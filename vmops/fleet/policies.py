@@ -9,7 +9,7 @@ plan prints and sums, so ``cheapest`` minimises exactly the plan's total.
 Time (docs/design.md, "Plans that know time"): a policy gets a ``FleetClock`` (vmops/fleet/timing.py) with the
 providers' launch paces. ``fastest`` minimises the expected time to a running fleet; a policy that says
 ``time_capped`` (``spread``, ``cheapest``) has its allocation passed through ``cap_by_time`` by the planner, so no
-provider gets more VMs than it can have running in the time the others take while the others have room.
+provider gets more VMs than it can launch in the time the others take while the others have room.
 
 Offers with an unknown count (a provider that only says "has capacity", or cannot say at all) are
 treated as able to take any number: the create loop's failover covers an optimistic guess.
@@ -99,11 +99,12 @@ def _room(offers: Sequence[Offer], placements: Sequence[Placement]) -> dict[int,
 
 
 def cap_by_time(placements: Sequence[Placement], offers: Sequence[Offer], clock: FleetClock) -> list[Placement]:
-    """The time cap, the one rule: while the slowest provider's share takes longer than both the other providers'
-    shares and one VM there, move one of its VMs (its most expensive first) to another provider's offer of the
-    same kind (reserved or on-demand) with room, the one whose time grows least (then the cheapest), as long as
-    that provider's time stays below the slowest one's. A provider keeps at least one VM; when the others have no
-    room, it keeps the rest."""
+    """The time cap, the one rule: no provider gets more VMs than it can launch in the time the others take. While
+    the slowest provider's share takes longer than one VM there plus the slowest other provider's share (i.e. its
+    launches are still being sent when the others run), move one of its VMs (its most expensive first) to
+    another provider's offer of the same kind (reserved or on-demand) with room, the one whose time grows least
+    (then the cheapest), as long as that provider's time stays below the slowest one's. A provider keeps at least
+    one VM; when the others have no room, it keeps the rest."""
     out = [Placement(p.offer, p.count) for p in placements]
     left = _room(offers, out)
     counts: dict[str, int] = {}
@@ -115,7 +116,7 @@ def cap_by_time(placements: Sequence[Placement], offers: Sequence[Offer], clock:
             break
         slow = max(times, key=lambda q: (times[q], q))
         others = max((t for q, t in times.items() if q != slow), default=0.0)
-        if times[slow] <= max(others, expected_seconds(clock.pace(slow), 1)):
+        if times[slow] <= others + expected_seconds(clock.pace(slow), 1):
             break
         src = next((i for i in reversed(range(len(out))) if out[i].offer.provider == slow and out[i].count > 0),
                    None)
