@@ -90,10 +90,16 @@ class ProviderEntry:
     # How long each operation typically takes, in seconds from the mutation's answer (verb -> seconds;
     # "operation" = an operation object's completion). Waits make their first poll then (design.md, "Polling").
     typical: Mapping[str, float] = field(default_factory=dict)
+    # The same for the real API where it differs (the planner's expected time to running; waits keep polling from
+    # ``typical``); a verb missing here falls back to ``typical``.
+    cloud_typical: Mapping[str, float] = field(default_factory=dict)
 
-    def typical_seconds(self, verb: str | None) -> float:
-        """The typical duration of ``verb`` here; 0 (poll at once) when unknown."""
-        return float(self.typical.get(verb, 0.0)) if verb else 0.0
+    def typical_seconds(self, verb: str | None, dialect: str = "reference") -> float:
+        """The typical duration of ``verb`` here in ``dialect``; 0 (poll at once) when unknown."""
+        if not verb:
+            return 0.0
+        table = self.cloud_typical if dialect == "cloud" and verb in self.cloud_typical else self.typical
+        return float(table.get(verb, 0.0))
 
     def type_for(self, shape: GpuShape) -> NativeType | None:
         """The type for ``shape``: the reference dialect's first, else the cloud dialect's (a cloud adapter maps
@@ -175,6 +181,7 @@ CRUSOE = ProviderEntry(
     # restart at +3 s; stop, start and delete at +2 s
     typical={"operation": 2.0, "create": 2.5, "start": 2.0, "stop": 2.0, "restart": 3.0, "reboot": 2.0,
              "reset": 2.0, "destroy": 2.0},
+    cloud_typical={"create": 180.0},  # cloud-apis.md §4.1 row 27: "minutes" (unconfirmed); an estimate
 )
 
 LAMBDA = ProviderEntry(
@@ -210,6 +217,7 @@ LAMBDA = ProviderEntry(
     cloud_max_per_launch=1,
     # ../shared/provider-apis.md section 2: everything is synchronous (active at launch, gone at terminate)
     typical={"create": 0.0, "restart": 0.0, "destroy": 0.0},
+    cloud_typical={"create": 300.0},  # cloud-apis.md §2.3: booting 3-5 min (single GPU) to 10-15 min (multi-GPU)
 )
 
 NEBIUS = ProviderEntry(
@@ -236,6 +244,7 @@ NEBIUS = ProviderEntry(
     public_hosts=("compute.api.nebius.cloud",),
     # ../shared/provider-apis.md section 3.6: create RUNNING at +3 s; stop, start and delete at +2 s
     typical={"create": 3.0, "start": 2.0, "stop": 2.0, "destroy": 2.0},
+    cloud_typical={"create": 120.0},  # cloud-apis.md §4.3 row 29: "tens of seconds to minutes"; an estimate
 )
 
 PROVIDERS: dict[str, ProviderEntry] = {p.name: p for p in (CRUSOE, LAMBDA, NEBIUS)}

@@ -22,7 +22,7 @@ options:
   gpu: {description: GPU shape for present (h100, h100:8)., type: str}
   count: {description: Number of VMs for present., type: int}
   min: {description: Fewest VMs that still make a fleet (default count, all-or-nothing)., type: int}
-  policy: {description: spread, cheapest or pack., type: str, default: spread}
+  policy: {description: spread, cheapest, pack or fastest., type: str, default: spread}
   allow_unterminable_reserved: {description: Allow landing on reserved capacity the API cannot terminate., type: bool, default: false}
   protect: {description: Fleet names/patterns (or member VM names/ids) that absent/reconcile must not touch., type: list, elements: str, default: []}
   max_destroy:

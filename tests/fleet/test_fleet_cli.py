@@ -84,7 +84,7 @@ def test_cli_dry_run_prints_plan_and_changes_nothing(sims, vm_env) -> None:
 @pytest.mark.parametrize("bad,msg", [
     (["--count", "0"], "--count must be at least 1"),
     (["--count", "2", "--min", "3"], "--min must be between 1 and --count"),
-    (["--count", "2", "--policy", "fastest"], "unknown policy"),
+    (["--count", "2", "--policy", "slowest"], "unknown policy"),
     (["--count", "2", "--name", "Bad_Name"], "not a valid fleet name"),
     (["--count", "x"], "--count takes a whole number"),
 ])

@@ -75,10 +75,10 @@ def test_capacity_semantics() -> None:
 
 
 def test_registry_and_lookup() -> None:
-    assert set(POLICIES) == {"spread", "cheapest", "pack"}
+    assert set(POLICIES) == {"spread", "cheapest", "pack", "fastest"}
     assert get_policy("SPREAD").name == "spread"
-    with pytest.raises(ValueError, match="unknown policy 'fastest'"):
-        get_policy("fastest")
+    with pytest.raises(ValueError, match="unknown policy 'slowest'"):
+        get_policy("slowest")
 
 
 def _by_provider(placements) -> dict[str, int]:

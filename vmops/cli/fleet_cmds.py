@@ -7,6 +7,7 @@ Heavy imports (adapters, the fleet manager) happen inside the command bodies.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -109,6 +110,16 @@ def _fleet_name(name: str | None) -> str:
         raise usage(str(e), hint="`vm fleet list` shows the fleets on record") from None
 
 
+def _span(seconds: float) -> str:
+    """A duration for people: 45s, 4m 12s, 1h 5m."""
+    s = math.ceil(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60}s"
+    return f"{s // 3600}h {s % 3600 // 60}m"
+
+
 def _print_plan(plan: "Plan", wide: bool = False) -> None:
     print(f"Plan: {plan.count} x {plan.gpu} VM(s), policy {plan.policy}")
     print_table(plan.rows(), PLAN_COLUMNS, empty="(nothing can be placed)", wide=wide)
@@ -121,6 +132,10 @@ def _print_plan(plan: "Plan", wide: bool = False) -> None:
         extra.append(f"{plan.unpriced_vms} with no known price")
     print(f"Total: ${plan.total_per_hour:,.2f}/hour for {plan.planned} VM(s)"
           + (" (" + "; ".join(extra) + ")" if extra else ""))
+    if plan.planned:
+        shares = plan.provider_seconds()
+        each = ", ".join(f"{p} {_span(t)}" for p, t in shares.items())
+        print(f"Expected to run in: {_span(plan.expected_seconds)}" + (f" ({each})" if len(shares) > 1 else ""))
     if plan.shortfall:
         print(f"Short: {plan.shortfall} VM(s) cannot be placed on current capacity")
     if plan.skipped:
@@ -191,7 +206,7 @@ def _confirmer(yes: bool, what: str, wide: bool) -> "Any":
     return ask
 
 
-POLICIES = ("spread", "cheapest", "pack")  # checked by vmops.fleet (FleetSpec.validated); here for completion
+POLICIES = ("spread", "cheapest", "pack", "fastest")  # checked by vmops.fleet (FleetSpec.validated); here for completion
 RESERVED = ("never", "prefer", "only")
 
 
@@ -218,7 +233,7 @@ def fleet() -> None:
 @click.option("--min", "min_", type=WholeNumber(), default=None,
               help="Fewest running VMs that count as success (default: --count, all-or-nothing; a resume keeps "
                    "the recorded one)")
-@click.option("--policy", default=None, help="Scheduling policy: spread (default), cheapest or pack; a resume "
+@click.option("--policy", default=None, help="Scheduling policy: spread (default), cheapest, pack or fastest; a resume "
               "keeps the recorded one",
               shell_complete=lambda ctx, param, incomplete: [p for p in POLICIES if p.startswith(incomplete)])
 @click.option("--reserved", type=click.Choice(RESERVED, case_sensitive=False), default=None,

@@ -1,7 +1,8 @@
 """Planning a fleet: ask every eligible provider what it can supply (concurrently), drop what must not
 be used (vmops/reserved.py decides which reserved or on-demand offers the fleet's ``--reserved`` mode
 admits), and let the policy allocate, reserved offers before on-demand ones. A plan is pure data: rendering it
-(``--dry-run``) changes nothing. Its prices are vmops/pricing.py's, the same rule every other view uses."""
+(``--dry-run``) changes nothing. Its prices are vmops/pricing.py's, the same rule every other view uses; its
+times are vmops/fleet/timing.py's, from each provider's launch pace (its adapter's ``launch_pace``)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ from typing import Any, Callable, Mapping, Sequence
 
 from vmops.catalogue import provider_entry
 from vmops.errors import UsageError, VmopsError
-from vmops.fleet.policies import Placement, Policy, capacity, cheapest_order, get_policy
+from vmops.fleet.policies import Placement, Policy, cap_by_time, capacity, cheapest_order, get_policy
 from vmops.fleet.spec import FleetSpec
+from vmops.fleet.timing import FleetClock, expected_seconds
 from vmops.model import GpuShape, Offer
 from vmops.pricing import priced_offer, total
 from vmops.providers.base import Provider
+from vmops.providers.pacing import LaunchPace
 from vmops.reserved import ALLOW_RESERVED_FLAG, DEFAULT_MODE, ReservedMode, screen_offers
 
 __all__ = ["ALLOW_RESERVED_FLAG", "Plan", "ProviderAnswer", "Skipped", "eligible_providers", "gather_offers",
@@ -52,6 +55,7 @@ class Plan:
     placements: list[Placement]
     options: list[Offer]  # every usable offer, in failover order (the policy's choice first)
     skipped: list[Skipped] = field(default_factory=list)
+    paces: Mapping[str, LaunchPace] = field(default_factory=dict)  # per provider; none = instant
 
     @property
     def planned(self) -> int:
@@ -88,12 +92,30 @@ class Plan:
                  if p.price.prepaid and p.price.commitment_per_hour is not None]
         return round(sum(c * n for c, n in known), 4) if known else None
 
+    @property
+    def clock(self) -> FleetClock:
+        return FleetClock(self.paces)
+
+    def provider_seconds(self) -> dict[str, float]:
+        """Expected seconds until each provider's share runs (vmops/fleet/timing.py), in placement order."""
+        counts: dict[str, int] = {}
+        for p in self.placements:
+            counts[p.offer.provider] = counts.get(p.offer.provider, 0) + p.count
+        return self.clock.totals(counts)
+
+    @property
+    def expected_seconds(self) -> float:
+        """Expected seconds until the whole plan runs: the slowest provider's (providers work in parallel)."""
+        return max(self.provider_seconds().values(), default=0.0)
+
     def rows(self) -> list[dict[str, Any]]:
         """One row per placement, for a table or JSON."""
         out = []
+        so_far: dict[str, int] = {}
         for p in self.placements:
             o = p.offer
             price = p.price
+            so_far[o.provider] = so_far.get(o.provider, 0) + p.count
             out.append({
                 "provider": o.provider,
                 "region": o.region or "-",
@@ -108,6 +130,8 @@ class Plan:
                 "price_origin": price.origin.value,
                 "prepaid": price.prepaid,
                 "commitment_per_hour": price.commitment_per_hour,
+                # until this placement's VMs run (its provider's earlier placements are sent first)
+                "expected_seconds": expected_seconds(self.clock.pace(o.provider), so_far[o.provider]),
             })
         return out
 
@@ -122,6 +146,8 @@ class Plan:
             "prepaid_vms": self.prepaid_vms,
             "commitment_per_hour": self.commitment_per_hour,
             "unpriced_vms": self.unpriced_vms,
+            "expected_seconds": self.expected_seconds,
+            "expected_seconds_by_provider": self.provider_seconds(),
             "placements": self.rows(),
             "failover_options": [priced_offer(o) for o in self.options],
             "skipped": [s.to_dict() for s in self.skipped],
@@ -196,19 +222,27 @@ def make_plan(
     policy: Policy,
     offers: Sequence[Offer],
     skipped: Sequence[Skipped] = (),
+    paces: Mapping[str, LaunchPace] | None = None,
 ) -> Plan:
     """Allocate ``count`` VMs: reserved offers first (only there in ``--reserved prefer|only``), then the
-    rest on on-demand offers, each step by the policy. Failover options: the chosen offers, then the others
-    reserved first, cheapest first."""
+    rest on on-demand offers, each step by the policy (and the time cap if the policy says ``time_capped``),
+    the second step knowing the first's shares. ``paces``: each provider's launch pace (none: instant).
+    Failover options: the chosen offers, then the others reserved first, cheapest first."""
     reserved = [o for o in offers if o.reserved]
     on_demand = [o for o in offers if not o.reserved]
-    placements = policy.allocate(reserved, count) if reserved else []
+    clock = FleetClock(dict(paces or {}))
+
+    def step(step_offers: list[Offer], n: int, clock: FleetClock) -> list[Placement]:
+        got = policy.allocate(step_offers, n, clock)
+        return cap_by_time(got, step_offers, clock) if policy.time_capped else got
+
+    placements = step(reserved, count, clock) if reserved else []
     left = count - sum(p.count for p in placements)
     if left > 0 and on_demand:
-        placements += policy.allocate(on_demand, left)
+        placements += step(on_demand, left, clock.with_base((p.offer.provider, p.count) for p in placements))
     chosen = [p.offer for p in placements]
     rest = [o for o in cheapest_order(reserved) + cheapest_order(on_demand) if all(o is not c for c in chosen)]
-    return Plan(shape, count, policy.name, placements, chosen + rest, list(skipped))
+    return Plan(shape, count, policy.name, placements, chosen + rest, list(skipped), dict(paces or {}))
 
 
 def plan_fleet(spec: FleetSpec, provider: Callable[[str], Provider], enabled: Sequence[str],
@@ -224,4 +258,4 @@ def plan_fleet(spec: FleetSpec, provider: Callable[[str], Provider], enabled: Se
     offers, more = usable_offers(answers, providers, allow_unterminable_reserved=spec.allow_unterminable_reserved,
                                  reserved=spec.reserved)
     return make_plan(spec.gpu, spec.count if count is None else count, get_policy(spec.policy_name), offers,
-                     skipped + more)
+                     skipped + more, {n: p.launch_pace() for n, p in providers.items()})

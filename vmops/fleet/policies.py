@@ -6,6 +6,11 @@ loop never looks inside it. Register a new one in ``POLICIES``.
 Every price here is vmops.pricing's (reserved capacity is prepaid: $0 per VM-hour), the same figure the
 plan prints and sums, so ``cheapest`` minimises exactly the plan's total.
 
+Time (docs/design.md, "Plans that know time"): a policy gets a ``FleetClock`` (vmops/fleet/timing.py) with the
+providers' launch paces. ``fastest`` minimises the expected time to a running fleet; a policy that says
+``time_capped`` (``spread``, ``cheapest``) has its allocation passed through ``cap_by_time`` by the planner, so no
+provider gets more VMs than it can launch in the time the others take while the others have room.
+
 Offers with an unknown count (a provider that only says "has capacity", or cannot say at all) are
 treated as able to take any number: the create loop's failover covers an optimistic guess.
 """
@@ -17,6 +22,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Protocol, Sequence
 
+from vmops.fleet.timing import NO_CLOCK, FleetClock, expected_seconds
 from vmops.model import Offer
 from vmops.pricing import Price, offer_price
 
@@ -78,17 +84,67 @@ def _merge(placements: list[Placement]) -> list[Placement]:
 class Policy(Protocol):
     name: str
     description: str
+    time_capped: bool  # the planner applies ``cap_by_time`` to this policy's allocation
 
-    def allocate(self, offers: Sequence[Offer], count: int) -> list[Placement]:
+    def allocate(self, offers: Sequence[Offer], count: int, clock: FleetClock = NO_CLOCK) -> list[Placement]:
         """Place up to ``count`` VMs on ``offers``; may place fewer if capacity runs out."""
         ...
+
+
+def _room(offers: Sequence[Offer], placements: Sequence[Placement]) -> dict[int, float]:
+    left = {id(o): capacity(o) for o in offers}
+    for p in placements:
+        left[id(p.offer)] = left.get(id(p.offer), math.inf) - p.count
+    return left
+
+
+def cap_by_time(placements: Sequence[Placement], offers: Sequence[Offer], clock: FleetClock) -> list[Placement]:
+    """The time cap, the one rule: no provider gets more VMs than it can launch in the time the others take. While
+    the slowest provider's share takes longer than one VM there plus the slowest other provider's share (i.e. its
+    launches are still being sent when the others run), move one of its VMs (its most expensive first) to
+    another provider's offer of the same kind (reserved or on-demand) with room, the one whose time grows least
+    (then the cheapest), as long as that provider's time stays below the slowest one's. A provider keeps at least
+    one VM; when the others have no room, it keeps the rest."""
+    out = [Placement(p.offer, p.count) for p in placements]
+    left = _room(offers, out)
+    counts: dict[str, int] = {}
+    for p in out:
+        counts[p.offer.provider] = counts.get(p.offer.provider, 0) + p.count
+    for _ in range(sum(counts.values()) * max(1, len(offers))):  # bound: every move shrinks the slowest share
+        times = clock.totals(counts)
+        if not times:
+            break
+        slow = max(times, key=lambda q: (times[q], q))
+        others = max((t for q, t in times.items() if q != slow), default=0.0)
+        if times[slow] <= others + expected_seconds(clock.pace(slow), 1):
+            break
+        src = next((i for i in reversed(range(len(out))) if out[i].offer.provider == slow and out[i].count > 0),
+                   None)
+        if src is None:
+            break
+        kind = out[src].offer.reserved
+        room = [o for o in offers if o.provider != slow and o.reserved == kind and left[id(o)] >= 1]
+        if not room:
+            break
+        dest = min(room, key=lambda o: (clock.seconds(o.provider, counts.get(o.provider, 0) + 1), _price_key(o),
+                                         o.provider, o.region or ""))
+        if clock.seconds(dest.provider, counts.get(dest.provider, 0) + 1) >= times[slow]:
+            break
+        out[src] = Placement(out[src].offer, out[src].count - 1)
+        left[id(out[src].offer)] += 1
+        left[id(dest)] -= 1
+        counts[slow] -= 1
+        counts[dest.provider] = counts.get(dest.provider, 0) + 1
+        out.append(Placement(dest, 1))
+    return _merge([p for p in out if p.count > 0])
 
 
 class CheapestPolicy:
     name = "cheapest"
     description = "lowest price per GPU-hour first (prepaid reserved capacity costs $0 per hour)"
+    time_capped = True
 
-    def allocate(self, offers: Sequence[Offer], count: int) -> list[Placement]:
+    def allocate(self, offers: Sequence[Offer], count: int, clock: FleetClock = NO_CLOCK) -> list[Placement]:
         out: list[Placement] = []
         left = count
         for o in cheapest_order(offers):
@@ -104,8 +160,9 @@ class CheapestPolicy:
 class SpreadPolicy:
     name = "spread"
     description = "balance VMs across providers for resilience (default)"
+    time_capped = True
 
-    def allocate(self, offers: Sequence[Offer], count: int) -> list[Placement]:
+    def allocate(self, offers: Sequence[Offer], count: int, clock: FleetClock = NO_CLOCK) -> list[Placement]:
         by_provider: "OrderedDict[str, list[Offer]]" = OrderedDict()
         for o in cheapest_order(offers):
             by_provider.setdefault(o.provider, []).append(o)
@@ -129,8 +186,9 @@ class SpreadPolicy:
 class PackPolicy:
     name = "pack"
     description = "as few providers as possible (one that can supply everything, if any)"
+    time_capped = False
 
-    def allocate(self, offers: Sequence[Offer], count: int) -> list[Placement]:
+    def allocate(self, offers: Sequence[Offer], count: int, clock: FleetClock = NO_CLOCK) -> list[Placement]:
         by_provider: "OrderedDict[str, list[Offer]]" = OrderedDict()
         for o in cheapest_order(offers):
             by_provider.setdefault(o.provider, []).append(o)
@@ -165,7 +223,38 @@ class PackPolicy:
         return out
 
 
-POLICIES: dict[str, Policy] = {p.name: p for p in (SpreadPolicy(), CheapestPolicy(), PackPolicy())}
+class FastestPolicy:
+    name = "fastest"
+    description = "least expected time until the whole fleet runs (launch pacing and boot time), then cheapest"
+    time_capped = False  # it minimises the time itself
+
+    def allocate(self, offers: Sequence[Offer], count: int, clock: FleetClock = NO_CLOCK) -> list[Placement]:
+        """Greedy: each VM goes where the fleet's expected time (its slowest provider's) grows least; ties go
+        to the provider whose own time grows least, then to the cheaper offer."""
+        order = cheapest_order(offers)
+        rank = {id(o): i for i, o in enumerate(order)}
+        left = {id(o): capacity(o) for o in offers}
+        counts = {p: 0 for p in dict.fromkeys([*clock.base, *(o.provider for o in order)])}
+        out: list[Placement] = []
+        for _ in range(count):
+            room = [o for o in order if left[id(o)] > 0]
+            if not room:
+                break
+            now = {p: clock.seconds(p, n) for p, n in counts.items()}
+
+            def key(o: Offer) -> tuple[float, float, int]:
+                mine = clock.seconds(o.provider, counts[o.provider] + 1)
+                rest = max((t for p, t in now.items() if p != o.provider), default=0.0)
+                return max(mine, rest), mine, rank[id(o)]
+
+            best = min(room, key=key)
+            left[id(best)] -= 1
+            counts[best.provider] += 1
+            out.append(Placement(best, 1))
+        return _merge(out)
+
+
+POLICIES: dict[str, Policy] = {p.name: p for p in (SpreadPolicy(), CheapestPolicy(), PackPolicy(), FastestPolicy())}
 DEFAULT_POLICY = "spread"
 
 

@@ -23,6 +23,7 @@ from vmops.catalogue import ProviderEntry, provider_entry
 from vmops.config import ProviderSettings
 from vmops.errors import NotFound, OperationTimeout, Unsupported, VmopsError
 from vmops.model import CreateRequest, GpuShape, Instance, Offer, Reservation, State
+from vmops.providers.pacing import LaunchPace, PaceLimits
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,15 @@ class Provider(ABC):
         self.settings = settings
         self.timing = timing or Timing()
         self.catalogue: ProviderEntry = provider_entry(self.name)
+
+    # ---- pace --------------------------------------------------------------------------------
+    def pace_limits(self) -> PaceLimits:
+        """This adapter's client-side pacing (none: an adapter whose API has limits overrides this)."""
+        return PaceLimits()
+
+    def launch_pace(self) -> LaunchPace:
+        """What the planner needs to know how long N creates here take (docs/design.md, "Plans that know time")."""
+        return LaunchPace(self.pace_limits(), self.catalogue.typical_seconds("create", self.settings.dialect))
 
     # ---- reads ---------------------------------------------------------------------------------
     @abstractmethod

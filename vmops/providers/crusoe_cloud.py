@@ -152,12 +152,16 @@ class CrusoeCloudProvider(CrusoeProvider):
             except SignatureError:
                 self._cred_error = AuthError("the Crusoe secret key is not base64url text", provider=self.name,
                                              hint="Copy the secret key exactly as the console showed it")
-        interval = (settings.request_interval if settings.request_interval is not None
-                    else self.catalogue.cloud_request_interval)
-        self._pacer = (pacer_for(self.name, settings.url, str(settings.key_id), PaceLimits(request_interval=interval))
-                       if interval > 0 else None)
+        limits = self.pace_limits()
+        self._pacer = (pacer_for(self.name, settings.url, str(settings.key_id), limits)
+                       if limits.request_interval > 0 else None)
         return RestClient(settings, self.timing, map_error, auth=signer, before_send=self._before_send,
                           on_rate_limited=self._slow_down)
+
+    def pace_limits(self) -> PaceLimits:
+        interval = (self.settings.request_interval if self.settings.request_interval is not None
+                    else self.catalogue.cloud_request_interval)
+        return PaceLimits(request_interval=interval)
 
     def _slow_down(self, path: str, retry_after: float | None) -> None:
         if self._pacer is not None:

@@ -96,6 +96,9 @@ class LambdaCloudProvider(LambdaProvider):
         return RestClient(settings, self.timing, lambda r: map_error(r, secret), auth_scheme="Bearer",
                           before_send=self._paced, on_rate_limited=self._slow_down)
 
+    def pace_limits(self) -> PaceLimits:
+        return self.limits
+
     def _paced(self, method: str, path: str) -> None:
         self._pacer.acquire(launch=path.endswith(LAUNCH_PATH))
 

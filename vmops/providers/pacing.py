@@ -22,6 +22,15 @@ class PaceLimits:
     max_per_launch: int = 1  # instances one launch may ask for (Lambda: 1)
 
 
+@dataclass(frozen=True)
+class LaunchPace:
+    """How fast a provider brings VMs up: its client-side pacing and its typical create-to-running time (the
+    catalogue's, for the adapter's dialect). Data for the planner (vmops/fleet/timing.py); nothing here waits."""
+
+    limits: PaceLimits = PaceLimits()
+    to_running: float = 0.0  # seconds from a create's answer to RUNNING
+
+
 class Pacer:
     """Slots for requests and launches; ``acquire`` returns the monotonic time the caller may send at."""
 
