@@ -221,3 +221,21 @@ def test_default_fleet_does_not_take_reservations(sims, config, make_manager) ->
     with Session(config) as s:
         (vm,) = [i for i in s.provider("crusoe").list_instances() if i.id == result.members[0].instance_id]
     assert not vm.reserved and result.fleet.reserved_mode == "never"
+
+
+def test_fleet_destroy_keeps_a_lookalike_not_on_record_unless_asked(sims, config, make_manager) -> None:
+    from vmops.fleet.report import UnrecordedKept
+
+    mgr = make_manager({"VMOPS_PROVIDERS": "crusoe"})
+    mgr.create(spec("h100", 1, "lk"))
+    hand = mgr.provider("crusoe").create(CreateRequest(name="vmops-lk-002", native_type="h100.1x",
+                                                       region="us-east1"))
+    shown = mgr.preview_destroy("lk")
+    assert [h.instance_id for h in shown.held] == [hand.id]
+    with pytest.raises(UnrecordedKept) as ei:
+        mgr.destroy("lk")
+    assert ei.value.exit_code == 14
+    assert _ids(config, "lk") == {hand.id}  # the member went, the VM nobody named stayed
+    assert mgr.store.get_fleet("lk").state is FleetState.DESTROYED
+    mgr.destroy("lk", include_unrecorded=True)
+    assert _ids(config, "lk") == set()

@@ -110,3 +110,16 @@ def test_power_decision_prices_the_change() -> None:
     assert len(d.of(ActionKind.STOP)) == 2 and (d.cost_before, d.cost_after) == (4.0, 0.0)
     d = decide_power(o, [], start=False, can_stop={"p": False})
     assert not d.actions and len(d.held) == 2
+
+
+def test_destroy_holds_vms_not_on_record_unless_asked() -> None:
+    """A VM named for the fleet that the record does not hold (a hand-made look-alike on a provider without
+    labels, a duplicate) was never named by the user: fleet destroy keeps it unless asked."""
+    f = fleet(count=1, min_count=1)
+    o = obs(f, [member(1, "a")], [vm("a", "vmops-train-001"), vm("x", "vmops-train-002")])
+    sync = sync_actions(o, adopt=True)
+    d = decide_destroy(o, sync, {"p": True})
+    assert [a.instance_id for a in d.destroys] == ["a"] and [h.instance_id for h in d.held] == ["x"]
+    assert "--include-unrecorded" in d.held[0].reason and not d.of(ActionKind.ADOPT)
+    d = decide_destroy(o, sync, {"p": True}, include_unrecorded=True)
+    assert sorted(a.instance_id for a in d.destroys) == ["a", "x"] and not d.held

@@ -359,11 +359,14 @@ def _decided(view: "FleetView", out: Any) -> None:
                                "vm fleet destroy train            # asks first on a terminal",
                                "vm fleet destroy train -y -o json"])
 @FLEET_ARG
+@click.option("--include-unrecorded", is_flag=True,
+              help="Also destroy VMs named for the fleet that are not on record (shown first)")
 @dry_run_option
 @yes_option
 @output_options(csv=False)
 @quiet_option
-def destroy(fleet: str, dry_run: bool, yes: bool, output: str, as_json: bool, wide: bool, quiet: bool) -> None:
+def destroy(fleet: str, include_unrecorded: bool, dry_run: bool, yes: bool, output: str, as_json: bool, wide: bool,
+            quiet: bool) -> None:
     """Destroy every VM of a fleet (shown first); run it again to finish what could not be destroyed."""
     set_quiet(quiet)
     out = make_output(output, as_json, wide)
@@ -371,10 +374,11 @@ def destroy(fleet: str, dry_run: bool, yes: bool, output: str, as_json: bool, wi
     mgr = _manager()
     with mgr:
         if dry_run:
-            d = mgr.preview_destroy(name)
+            d = mgr.preview_destroy(name, include_unrecorded=include_unrecorded)
             print_json(d.to_dict()) if out.json else _print_decision(d, out.wide)
             return
-        _decided(mgr.destroy(name, confirm=_confirmer(yes, f"Destroy fleet {name}", out.wide)), out)
+        _decided(mgr.destroy(name, confirm=_confirmer(yes, f"Destroy fleet {name}", out.wide),
+                             include_unrecorded=include_unrecorded), out)
 
 
 @command("reconcile", examples=["vm fleet reconcile train --dry-run", "vm fleet reconcile --all -y",

@@ -133,12 +133,26 @@ def _undestroyable(m: MemberRecord | None, inst: Instance | None, terminate_rese
     return None
 
 
-def decide_destroy(obs: Observation, sync: list[Action], terminate_reserved: dict[str, bool]) -> Decision:
-    """``vm fleet destroy F``: every VM of the fleet goes, except what the provider can never destroy."""
+def decide_destroy(obs: Observation, sync: list[Action], terminate_reserved: dict[str, bool], *,
+                   include_unrecorded: bool = False) -> Decision:
+    """``vm fleet destroy F``: every member of the fleet goes, except what the provider can never destroy.
+
+    VMs that are the fleet's by the ownership rule but not on record (a duplicate left by a lost answer, a
+    hand-made look-alike on a provider without labels) were never named by the user: they are held, and
+    destroyed only with ``include_unrecorded`` (or once a reconcile, which shows them, adopts them)."""
+    unrecorded = [a for a in sync if a.kind is ActionKind.ADOPT]
+    if not include_unrecorded:
+        sync = [a for a in sync if a.kind is not ActionKind.ADOPT]
     vms = _after_sync(obs, sync)
     d = Decision(obs.fleet.name, "destroy", list(sync), unreachable=dict(obs.failures))
-    d.cost_before = _cost(vms)
+    d.cost_before = _cost(vms) + (0.0 if include_unrecorded else sum(a.price_per_hour for a in unrecorded))
     kept = 0.0
+    if not include_unrecorded:
+        for a in unrecorded:
+            d.held.append(Action(ActionKind.DESTROY, a.name, a.provider, a.instance_id,
+                                 "named for this fleet but not on record (kept: --include-unrecorded destroys it; "
+                                 "`vm fleet reconcile` adopts it)", None, a.price_per_hour))
+            kept += a.price_per_hour
     for a, m, inst in vms:
         if m is not None and m.status is MemberStatus.REQUESTED and not m.instance_id and not (
                 a is not None and a.kind is ActionKind.RESOLVE):
@@ -168,7 +182,7 @@ def decide_reconcile(obs: Observation, sync: list[Action], terminate_reserved: d
     if fleet.state is FleetState.DESTROYING or (fleet.state is FleetState.DESTROYED and any(
             m is not None for _, m, _ in _after_sync(obs, sync))) or (
             fleet.state is FleetState.DESTROYED and any(a.kind is ActionKind.ADOPT for a in sync)):
-        d = decide_destroy(obs, sync, terminate_reserved)
+        d = decide_destroy(obs, sync, terminate_reserved, include_unrecorded=True)  # reconcile adopts them
         d.command = "reconcile"
         d.notes.insert(0, "finishing a destroy that was asked for earlier")
         return d

@@ -29,7 +29,7 @@ from vmops.fleet.naming import generate_fleet_name
 from vmops.fleet.observe import Observation, count, health, observe
 from vmops.fleet.planner import Plan, plan_fleet
 from vmops.fleet.progress import Listener, Progress
-from vmops.fleet.report import CreateResult, FleetDestroyIncomplete, FleetInterrupted, FleetView, Undestroyed
+from vmops.fleet.report import CreateResult, FleetDestroyIncomplete, FleetInterrupted, FleetView, Undestroyed, UnrecordedKept
 from vmops.fleet.spec import FleetSpec, Limits
 from vmops.providers.base import Provider
 from vmops.session import Session
@@ -218,18 +218,22 @@ class FleetManager:
                  "another --gpu")
 
     # ------------------------------------------------------------------ destroy
-    def preview_destroy(self, name: str) -> Decision:
+    def preview_destroy(self, name: str, *, include_unrecorded: bool = False) -> Decision:
         """What ``destroy`` would do now (reads only)."""
         fleet = self._reading().get_fleet(name)
         obs = self.observe(fleet)
-        return decide_destroy(obs, sync_actions(obs, adopt=True), self._terminate_reserved(obs))
+        return decide_destroy(obs, sync_actions(obs, adopt=True), self._terminate_reserved(obs),
+                              include_unrecorded=include_unrecorded)
 
-    def destroy(self, name: str, *, confirm: Confirm | None = None) -> FleetView:
+    def destroy(self, name: str, *, confirm: Confirm | None = None, include_unrecorded: bool = False) -> FleetView:
+        """Destroy the fleet's members (``include_unrecorded``: also VMs that are the fleet's by the ownership
+        rule but not on record). Exit 14 (FleetDestroyIncomplete) while anything named for it is left."""
         fleet = self._reading().get_fleet(name)
         with self.lock(name):
             fleet = self.store.fleet(fleet.id)
             obs = self.observe(fleet)
-            decision = decide_destroy(obs, sync_actions(obs, adopt=True), self._terminate_reserved(obs))
+            decision = decide_destroy(obs, sync_actions(obs, adopt=True), self._terminate_reserved(obs),
+                                      include_unrecorded=include_unrecorded)
             if confirm is not None and decision.touches_vms and not confirm(decision):
                 raise Cancelled(f"destroy of fleet {name!r} cancelled")
             fleet = self.store.set_fleet_state(fleet.id, FleetState.DESTROYING, message="destroy requested")
@@ -246,15 +250,20 @@ class FleetManager:
         left = members.destroy(members.members_for(fleet, decision.destroys + decision.held))
         view = FleetView(self.store.fleet(fleet.id), self.store.members(fleet.id),
                          [f"{p}: could not refresh ({e})" for p, e in obs.failures.items()], changes, decision)
+        kept = [a for a in decision.held if a.member_id is None and a.instance_id]  # unrecorded, not named
         if not left and not obs.failures:
             view.fleet = self.store.set_fleet_state(fleet.id, FleetState.DESTROYED, error=None,
                                                     message="every member is gone")
+            if kept:
+                raise UnrecordedKept(fleet.name, kept)
             return view
         if not left:  # a provider could not be listed: its members were destroyed by id, not confirmed
             still = [m for m in view.members if m.status.may_exist]
             if not still:
                 view.fleet = self.store.set_fleet_state(fleet.id, FleetState.DESTROYED, error=None,
                                                         message="every member is gone")
+                if kept:
+                    raise UnrecordedKept(fleet.name, kept)
                 return view
             left = [Undestroyed(m, m.last_error or "its provider could not be listed") for m in still]
         msg = f"fleet {fleet.name!r}: {len(left)} member(s) could not be destroyed and stay recorded"

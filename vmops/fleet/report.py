@@ -96,6 +96,19 @@ class FleetInterrupted(Interrupted):
         super().__init__(message, hint=hint)
 
 
+class UnrecordedKept(PartialFailure):
+    """A fleet was destroyed, but VMs named for it that are not on record were kept (never named by the user)."""
+
+    def __init__(self, fleet: str, kept: Sequence[Any]) -> None:  # Sequence[vmops.fleet.decision.Action]
+        self.kept = list(kept)
+        self.tables = (Table(None, (("provider", "PROVIDER"), ("id", "ID"), ("name", "NAME"), ("reason", "WHY")),
+                             tuple(a.to_dict() for a in self.kept)),)
+        super().__init__(
+            f"fleet {fleet!r} is destroyed, but {len(self.kept)} VM(s) named for it and not on record were kept "
+            "(they may bill)",
+            hint=f"`vm fleet destroy {fleet} --include-unrecorded` destroys them too; `vm list` shows them")
+
+
 class OutcomeUnknownMembers(PartialFailure):
     """A command ended with members whose create outcome is unknown: VMs that may exist and bill."""
 
