@@ -310,8 +310,8 @@ class FleetManager:
             decision = decide_reconcile(obs, sync, self._terminate_reserved(obs), destroy_surplus=destroy_surplus)
             if confirm is not None and decision.touches_vms and not confirm(decision):
                 raise Cancelled(f"reconcile of fleet {name!r} cancelled")
-            if fleet.state in (FleetState.DESTROYING, FleetState.DESTROYED) and decision.next_state in (
-                    FleetState.DESTROYED.value, FleetState.DESTROYING.value):
+            if fleet.state is FleetState.DESTROYING or (fleet.state is FleetState.DESTROYED and (
+                    decision.destroys or decision.held)):
                 if fleet.state is FleetState.DESTROYED:
                     fleet = self.store.set_fleet_state(fleet.id, FleetState.DESTROYING,
                                                        message="VMs found after destroy")
