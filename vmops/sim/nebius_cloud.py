@@ -639,6 +639,10 @@ class NebiusCloudSim(Simulator):
         with self.lock:
             return len(self.disks)
 
+    def disk_names(self) -> list[str]:
+        with self.lock:
+            return sorted(d.metadata.name for d in self.disks.values())
+
     def instance_count(self) -> int:
         with self.lock:
             return len(self.instances)
