@@ -56,6 +56,9 @@ LAMBDA_CLOUD_SCENARIO = {"request_interval_s": 1.0, "request_burst": 3, "launch_
 CLOUD_PACING = {"lambda": (1.0 * TEST_SCALE, 4.0 * TEST_SCALE), "crusoe": (0.0, 0.0)}
 CRUSOE_CLOUD_KEY = ("vmopsTestAccessKey01", "AAECAwQFBgcICQoLDA0ODw")
 LAMBDA_CLOUD_KEY = "lambda-cloud-test-key-001"
+#: the Nebius cloud simulator's static IAM token and its (first) project: what its ``client_env`` names too
+NEBIUS_CLOUD_TOKEN = "nebius-iam-token-001"
+NEBIUS_CLOUD_PARENT = "project-e00vmopssim01"
 TEST_PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJvmopsTestKeyOnlyForSimulators0000000000 vmops-test"
 
 
@@ -114,16 +117,18 @@ def cloud_env(sims: dict, public_key: str) -> dict[str, str]:
     """Variables that switch the given providers' simulators to the cloud dialect (credentials, pacing, key)."""
     env: dict[str, str] = {}
     for name in sims:
-        if name not in CLOUD_PACING:
-            continue
         p = f"VMOPS_{name.upper()}_"
         env[p + "DIALECT"] = "cloud"
-        env[p + "REQUEST_INTERVAL"], env[p + "LAUNCH_INTERVAL"] = (str(x) for x in CLOUD_PACING[name])
+        if name in CLOUD_PACING:
+            env[p + "REQUEST_INTERVAL"], env[p + "LAUNCH_INTERVAL"] = (str(x) for x in CLOUD_PACING[name])
     if "crusoe" in sims:
         env["VMOPS_CRUSOE_ACCESS_KEY_ID"], env["VMOPS_CRUSOE_SECRET_KEY"] = CRUSOE_CLOUD_KEY
         env["VMOPS_CRUSOE_SSH_PUBLIC_KEY_FILE"] = public_key
     if "lambda" in sims:
         env["VMOPS_LAMBDA_API_KEY"] = LAMBDA_CLOUD_KEY
+    if "nebius" in sims:  # the test simulator is plaintext (the adapter's default is TLS)
+        env.update({"VMOPS_NEBIUS_TLS": "0", "VMOPS_NEBIUS_IAM_TOKEN": NEBIUS_CLOUD_TOKEN,
+                    "VMOPS_NEBIUS_PARENT": NEBIUS_CLOUD_PARENT, "VMOPS_NEBIUS_SSH_PUBLIC_KEY_FILE": public_key})
     return env
 
 
@@ -135,7 +140,7 @@ both_dialects = pytest.mark.parametrize("dialect", DIALECTS)
 @pytest.fixture
 def dialect() -> str:
     """The dialect the ``sims``/``vm_env``/``config`` fixtures speak: reference unless a test parametrizes it
-    (``both_dialects``). Nebius has no cloud simulator here, so it stays on the reference one."""
+    (``both_dialects``); "cloud" means every provider's simulator of its real public API."""
     return "reference"
 
 
@@ -180,12 +185,10 @@ def nebius_sim(_nebius_server):
 
 
 @pytest.fixture
-def sims(dialect, request, nebius_sim):
-    """All three simulators, reset; Crusoe's and Lambda's in the dialect under test."""
-    cloud = dialect == "cloud"
-    return {"crusoe": request.getfixturevalue("crusoe_cloud_sim" if cloud else "crusoe_sim"),
-            "lambda": request.getfixturevalue("lambda_cloud_sim" if cloud else "lambda_sim"),
-            "nebius": nebius_sim}
+def sims(dialect, request):
+    """All three simulators, reset, in the dialect under test."""
+    suffix = "_cloud_sim" if dialect == "cloud" else "_sim"
+    return {name: request.getfixturevalue(name + suffix) for name in ("crusoe", "lambda", "nebius")}
 
 
 def sim_env(home: Path, sims: dict) -> dict[str, str]:

@@ -242,6 +242,7 @@ NEBIUS = ProviderEntry(
     default_api_key="nebius-test-key-001",
     default_scope="project-e1a2b3c4",
     public_hosts=("compute.api.nebius.cloud",),
+    cloud_secret_vars=("IAM_TOKEN",),  # the static IAM token is the credential `vm config show`/doctor report
     # ../shared/provider-apis.md section 3.6: create RUNNING at +3 s; stop, start and delete at +2 s
     typical={"create": 3.0, "start": 2.0, "stop": 2.0, "destroy": 2.0},
     cloud_typical={"create": 120.0},  # cloud-apis.md §4.3 row 29: "tens of seconds to minutes"; an estimate

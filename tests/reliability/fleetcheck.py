@@ -71,6 +71,17 @@ def destroyed_unasked(before: Snapshot, after: Snapshot) -> int:
     return sum(1 for k, v in before.items() if k not in after or after[k][1] in ("deleting", "deleted"))
 
 
+def boot_disks_left(sims: Mapping[str, Simulator], fleet: str) -> list[str]:
+    """Boot disks named for ``fleet``'s members (``<VM name>-boot``) that a provider still holds: a disk bills
+    like a VM. Only the Nebius cloud dialect makes disks (its simulator lists them); elsewhere none."""
+    found: list[str] = []
+    for sim in sims.values():
+        names = getattr(sim, "disk_names", None)
+        if names is not None:
+            found += [d for d in names() if d.endswith("-boot") and belongs_to(d.removesuffix("-boot"), fleet)]
+    return found
+
+
 @dataclass
 class FleetAtProviders:
     """One fleet as the providers hold it, and how that compares with the record."""

@@ -24,7 +24,7 @@ from vmops.state import FleetState, Store
 from tests.conftest import both_dialects
 from tests.reliability.fleetcheck import dialect_tag as _tag
 from tests.reliability import budget, summary
-from tests.reliability.fleetcheck import changed, clear_faults, destroyed_unasked, fleet_at_providers, instances, others, rng_for
+from tests.reliability.fleetcheck import boot_disks_left, changed, clear_faults, destroyed_unasked, fleet_at_providers, instances, others, rng_for
 from tests.reliability.rig import close, kill, manager, spec, start, state_path, vm, wait_until
 
 CREATES = {"crusoe": "create_instance", "lambda": "launch", "nebius": "InstanceService/Create"}
@@ -111,24 +111,30 @@ def _finish(vm_env: Mapping[str, str], config, name: str) -> tuple[list[str], in
 
 
 def _verdict(scenario: str, seed: int, how: str, config, name: str, before, problems: list[str],
-             duplicates: int) -> None:
+             duplicates: int, sims: Mapping[str, Simulator]) -> None:
     after = instances(config)
     left = fleet_at_providers(config, name, after)
     now = others(after, [name])
     diff = changed(before, now)
     if left.vms:
         problems.append(f"left: {left.summary()}")
+    disks = boot_disks_left(sims, name)
     if diff:
         problems.append("other VMs changed: " + "; ".join(diff[:3]))
     if duplicates:
         problems.append(f"{duplicates} duplicate(s) after reconcile")
-    ok = not problems
+    ok = not problems and not disks
     summary.record(scenario, passed=ok, leaked=len(left.vms), duplicates=duplicates,
-                   detail=f"seed {seed} ({how}): " + ("; ".join(problems) or "ok"),
+                   detail=f"seed {seed} ({how}): " + ("; ".join(problems + [f"boot disks left: {disks}"] * bool(disks))
+                                                      or "ok"),
                    unasked=destroyed_unasked(before, now))
     assert not left.vms, f"seed {seed} ({how}): {left.summary()}"
     assert not diff, f"seed {seed} ({how}): {diff}"
-    assert duplicates == 0 and ok, f"seed {seed} ({how}): {problems}"
+    assert duplicates == 0 and not problems, f"seed {seed} ({how}): {problems}"
+    if disks:  # counted as a failed trial above; XFAIL (not a red suite) until the fleet layer asks for them
+        pytest.xfail(f"seed {seed} ({how}): boot disks left {disks}: a Nebius boot disk whose VM is gone (killed "
+                     "between disk and instance create, or between instance and disk delete) is not asked for by "
+                     "`vm fleet destroy` (lifecycle gap reported on issue 14)")
 
 
 def _maybe_slow(sims, rng) -> None:
@@ -155,7 +161,7 @@ def test_sigkill_during_fleet_create(sims, vm_env, config, seed, dialect) -> Non
     how += "; " + _left_by_kill(vm_env, config, name)
     problems, dups, _ = _finish(vm_env, config, name)
     _verdict(f"SIGKILL during fleet create, then reconcile + destroy{_tag(dialect)}", seed, how, config, name, before,
-             problems, dups)
+             problems, dups, sims)
 
 
 # ---- SIGKILL during `vm fleet destroy` ----------------------------------------------------------------------
@@ -180,7 +186,7 @@ def test_sigkill_during_fleet_destroy(sims, vm_env, config, seed, dialect) -> No
     how += "; " + _left_by_kill(vm_env, config, name)
     problems, dups, _ = _finish(vm_env, config, name)
     _verdict(f"SIGKILL during fleet destroy, then reconcile + destroy{_tag(dialect)}", seed, how, config, name, before,
-             problems, dups)
+             problems, dups, sims)
 
 
 # ---- Ctrl-C during `vm fleet create` -----------------------------------------------------------------------
@@ -229,7 +235,7 @@ def test_ctrl_c_during_fleet_create_rolls_back(sims, vm_env, config, seed) -> No
             problems.append(f"destroy exit {d.code}")
     elif "rolled back" not in err or state is not FleetState.FAILED:
         problems.append(f"no rollback reported (fleet {state.value}): {err.strip()[-300:]}")
-    _verdict("Ctrl-C during fleet create: rollback", seed, how, config, name, before, problems, 0)
+    _verdict("Ctrl-C during fleet create: rollback", seed, how, config, name, before, problems, 0, sims)
 
 
 #: Longest a `vm fleet create` may take to exit after one Ctrl-C (rollback included) before it counts as hung.
@@ -277,4 +283,4 @@ def test_ctrl_c_at_any_point_finishes_under_load(sims, vm_env, config, seed) -> 
     d = vm(vm_env, "fleet", "destroy", name)
     if d.code not in (0, 5):  # 5: the interrupt came before anything was recorded
         problems.append(f"destroy exit {d.code}: {d.err.strip()[-300:]}")
-    _verdict("Ctrl-C at any point under CPU load: exits in time", seed, how, config, name, before, problems, 0)
+    _verdict("Ctrl-C at any point under CPU load: exits in time", seed, how, config, name, before, problems, 0, sims)

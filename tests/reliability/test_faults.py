@@ -16,10 +16,19 @@ from vmops.fleet.report import FleetCreateFailed, FleetDestroyIncomplete
 from vmops.sim.common import Fault
 from vmops.state import FleetState, MemberStatus, Store
 
+from tests.conftest import DIALECTS
 from tests.reliability import budget, summary
 from tests.reliability.fleetcheck import dialect_tag as _tag
 from tests.fleet.conftest import dead_url
-from tests.reliability.fleetcheck import clear_faults, destroyed_unasked, fleet_at_providers, instances, others, seed_faults
+from tests.reliability.fleetcheck import (
+    boot_disks_left,
+    clear_faults,
+    destroyed_unasked,
+    fleet_at_providers,
+    instances,
+    others,
+    seed_faults,
+)
 from tests.reliability.rig import REQUEST_TIMEOUT, SLOW, close, manager, spec, state_path, transient_faults, vm
 
 FLEET = 16
@@ -97,9 +106,8 @@ CREATE = {"crusoe": "create_instance", "lambda": "launch", "nebius": "InstanceSe
 LIST = {"crusoe": "list_instances", "lambda": "list_instances", "nebius": "InstanceService/List"}
 
 
-#: (provider, dialect) pairs: Crusoe and Lambda in both dialects, Nebius on its reference simulator
-PROVIDER_DIALECTS = [("crusoe", "reference"), ("crusoe", "cloud"), ("lambda", "reference"), ("lambda", "cloud"),
-                     ("nebius", "reference")]
+#: (provider, dialect) pairs: every provider in both dialects
+PROVIDER_DIALECTS = [(p, d) for p in ("crusoe", "lambda", "nebius") for d in DIALECTS]
 
 
 def _one_provider(config, provider: str, **kw):
@@ -130,11 +138,14 @@ def test_lost_create_answers_make_exactly_one_vm_per_member(sims, config, provid
     finally:
         close(mgr)
     left = fleet_at_providers(config, name).vms
+    disks = boot_disks_left(sims, name)
     ok = (result.fleet.state is FleetState.ACTIVE and len(at.running) == count and at.duplicates == 0
-          and not at.orphans and not left)
+          and not at.orphans and not left and not disks)
     summary.record(f"lost create answers ({how}): {provider}{_tag(dialect)}", passed=ok,
                    leaked=len(at.orphans) + len(left),
-                   duplicates=at.duplicates, detail=f"{at.summary()}; {creates} create request(s)")
+                   duplicates=at.duplicates,
+                   detail=f"{at.summary()}; {creates} create request(s); boot disks left: {disks or 0}")
+    assert not disks, f"boot disks left after the fleet's destroy: {disks}"
     assert at.duplicates == 0 and not at.orphans, at.summary()
     assert len(at.running) == count and len({v.name for v in at.vms}) == count, at.summary()
     assert set(at.recorded_live) == {(v.provider, v.id) for v in at.vms}
@@ -148,7 +159,9 @@ def test_lost_answer_while_the_provider_cannot_be_listed(sims, config, provider,
     """The create is committed, its answer lost, and every lookup that follows fails: vmops cannot know,
     so it keeps the member on record (requested, no id). Either the fleet is made by another member (the
     provider still takes creates) or the create fails saying this member is left (exit 14); either way
-    `fleet destroy`, once the provider answers, finds the VM by its name and removes it."""
+    `fleet destroy`, once the provider answers, finds the VM by its name and removes it. A provider with
+    idempotency keys (Nebius cloud) answers the resent create with the original operation, so vmops knows the
+    VM's id and records it (unconfirmed) instead of leaving the member unresolved."""
     name = f"blind-{provider[:3]}-{dialect[:3]}"
     sim = sims[provider]
     sim.faults.add(Fault(CREATE[provider], "lose_response", nth=(1,)))
@@ -157,6 +170,7 @@ def test_lost_answer_while_the_provider_cannot_be_listed(sims, config, provider,
     mgr = _one_provider(config, provider, request_timeout=REQUEST_TIMEOUT)
     err: FleetCreateFailed | None = None
     try:
+        keyed = mgr.provider(provider).capabilities.idempotency_key
         try:
             mgr.create(spec("h100", 1, name))
         except FleetCreateFailed as e:
@@ -167,16 +181,24 @@ def test_lost_answer_while_the_provider_cannot_be_listed(sims, config, provider,
     finally:
         close(mgr)
     after = fleet_at_providers(config, name)
+    disks = boot_disks_left(sims, name)
     lost = f"vmops-{name}-001"
+    if before.unresolved:  # vmops could not learn the VM's id: the member stays on record without one
+        resolved = before.unresolved == 1 and lost in {v.name for v in before.vms}
+        reason = "outcome unknown"
+    else:  # the resent create's answer named the VM (idempotency key): on record, or removed by the rollback
+        resolved, reason = keyed and not before.orphans, ""
     said = err is None or (err.exit_code == 14 and [u.member.name for u in err.undestroyed] == [lost]
-                           and any("outcome unknown" in u.reason for u in err.undestroyed))
-    ok = said and before.unresolved == 1 and lost in {v.name for v in before.vms} and not after.vms
+                           and any(reason in u.reason for u in err.undestroyed))
+    ok = said and resolved and not after.vms and not disks
     summary.record(f"lost create answer, provider unreadable: {provider}{_tag(dialect)}", passed=ok,
                    leaked=len(after.vms),
                    duplicates=before.duplicates,
-                   detail=f"create {'failed' if err else 'made the fleet'}; after create: {before.summary()}")
-    assert said, str(err)
-    assert before.unresolved == 1 and lost in {v.name for v in before.vms}, before.summary()
+                   detail=f"create {'failed' if err else 'made the fleet'}; after create: {before.summary()}; "
+                          f"boot disks left: {disks or 0}")
+    assert not disks, f"boot disks left after the fleet's destroy: {disks}"
+    assert said, (str(err), err and [(u.member.name, u.reason) for u in err.undestroyed])
+    assert resolved, before.summary()
     assert before.duplicates == 0
     assert not after.vms and out.fleet.state is FleetState.DESTROYED and ok
 

@@ -88,12 +88,19 @@ def test_sim_host_serves_the_cloud_dialect(tmp_path: Path) -> None:
             assert proc.poll() is None and time.monotonic() < deadline
             time.sleep(0.05)
         data = json.loads(state.read_text())
-        assert data["dialects"]["crusoe"] == data["dialects"]["lambda"] == "cloud"
+        assert data["dialects"] == {"crusoe": "cloud", "lambda": "cloud", "nebius": "cloud"}
         env = data["client_env"]
         assert env["VMOPS_CRUSOE_URL"].endswith("/v1alpha5") and env["VMOPS_LAMBDA_LAUNCH_INTERVAL"] == "0.6"
         r = httpx.get(env["VMOPS_LAMBDA_URL"] + "/instance-types",
                       headers={"Authorization": f"Bearer {env['VMOPS_LAMBDA_API_KEY']}"})
         assert r.status_code == 200 and "gpu_8x_h100_sxm5" in r.json()["data"]
+        # the printed variables are enough for vmops to reach the Nebius cloud simulator (token, project, TLS)
+        from vmops.config import load_config
+        from vmops.session import Session
+
+        with Session(load_config({**env, "VMOPS_HOME": str(tmp_path / "home"), "VMOPS_PROVIDERS": "nebius"})) as s:
+            out, adapter = s.instances(), type(s.provider("nebius")).__name__
+        assert not out.failures and adapter == "NebiusCloudProvider"
     finally:
         proc.terminate()
         proc.wait(timeout=10)

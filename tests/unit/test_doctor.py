@@ -9,9 +9,9 @@ from vmops.config import load_config
 from vmops.doctor import run_doctor
 
 
-def test_doctor_reports_dialect_credential_source_and_call(crusoe_cloud_sim, lambda_cloud_sim, nebius_sim,
+def test_doctor_reports_dialect_credential_source_and_call(crusoe_cloud_sim, lambda_cloud_sim, nebius_cloud_sim,
                                                            public_key_file: str, tmp_path: Path) -> None:
-    sims = {"crusoe": crusoe_cloud_sim, "lambda": lambda_cloud_sim, "nebius": nebius_sim}
+    sims = {"crusoe": crusoe_cloud_sim, "lambda": lambda_cloud_sim, "nebius": nebius_cloud_sim}
     env = {**sim_env(tmp_path, sims), **cloud_env(sims, public_key_file)}
     report = run_doctor(load_config(env))
     by = {c.provider: c for c in report.checks}
@@ -22,7 +22,9 @@ def test_doctor_reports_dialect_credential_source_and_call(crusoe_cloud_sim, lam
     assert c.clock_skew_s is not None and abs(c.clock_skew_s) < 5 and "VM types" in c.result
     assert by["lambda"].dialect == "cloud" and "instance types" in by["lambda"].result
     assert by["lambda"].clock_skew_s is None
-    assert by["nebius"].dialect == "reference" and by["nebius"].ok
+    n = by["nebius"]
+    assert (n.dialect, n.credential_source, n.ok) == ("cloud", "env:VMOPS_NEBIUS_IAM_TOKEN", True)
+    assert "nebius-iam-token-001" not in str(n.to_dict())
 
 
 def test_doctor_failure_has_hint_and_no_secret(crusoe_cloud_sim, lambda_sim, public_key_file: str,

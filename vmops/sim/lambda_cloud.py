@@ -360,10 +360,10 @@ class LambdaCloudSim(Simulator):
                                 status_code=404)
 
         def enter(endpoint: str, request: Request) -> Any:
-            effects = guard(sim, endpoint, request.scope, _fault_body)
-            key = sim.authenticate(request.headers.get("authorization", ""))
-            sim.check_limits(key, endpoint)
-            return effects
+            def admit() -> None:
+                sim.check_limits(sim.authenticate(request.headers.get("authorization", "")), endpoint)
+
+            return guard(sim, endpoint, request.scope, _fault_body, admit)
 
         def body_of(body: Any) -> dict[str, Any]:
             if not isinstance(body, dict):

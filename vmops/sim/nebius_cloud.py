@@ -156,6 +156,7 @@ class _Project:
 
 class NebiusCloudSim(Simulator):
     name: ClassVar[str] = "nebius"
+    dialect: ClassVar[str] = "cloud"
     default_port: ClassVar[int] = 50052
     ENDPOINTS: ClassVar[Mapping[str, bool]] = {
         "InstanceService/Get": False, "InstanceService/GetByName": False, "InstanceService/List": False,
@@ -638,6 +639,10 @@ class NebiusCloudSim(Simulator):
         with self.lock:
             return len(self.disks)
 
+    def disk_names(self) -> list[str]:
+        with self.lock:
+            return sorted(d.metadata.name for d in self.disks.values())
+
     def instance_count(self) -> int:
         with self.lock:
             return len(self.instances)
@@ -726,6 +731,14 @@ class NebiusCloudSim(Simulator):
             self._server.stop(grace=0).wait(5)
             self._server = None
         self.scheduler.shutdown()
+
+    def client_env(self) -> dict[str, str]:
+        """Dialect, endpoint, plaintext or TLS as served, a static test token and the first project. The SSH
+        public key stays the user's (``VMOPS_NEBIUS_SSH_PUBLIC_KEY_FILE`` or ~/.ssh/id_ed25519.pub); a TLS
+        simulator's CA is the caller's to name (``VMOPS_NEBIUS_CA_BUNDLE``)."""
+        return {"VMOPS_NEBIUS_DIALECT": "cloud", "VMOPS_NEBIUS_ENDPOINT": self.address,
+                "VMOPS_NEBIUS_TLS": "1" if self.tls else "0", "VMOPS_NEBIUS_IAM_TOKEN": sorted(STATIC_TOKENS)[0],
+                "VMOPS_NEBIUS_PARENT": self.parent}
 
     @property
     def address(self) -> str:

@@ -56,11 +56,15 @@ def guard(
     endpoint: str,
     request_scope: dict[str, Any] | None,
     error_body: Callable[[Fault, int], Any],
+    admit: Callable[[], None] | None = None,
 ) -> Effects:
     """Count the call and apply the faults that fire for it.
 
     Raises FaultResponse for an injected error or rate limit; sleeps for latency; returns the deferred
-    effects. ``error_body(fault, status)`` builds the provider-styled error body.
+    effects. ``error_body(fault, status)`` builds the provider-styled error body. ``admit()`` (a simulator's
+    own authentication and rate limits, raising its error) runs on arrival, before any injected latency: a
+    slow answer delays the work, not the admission (else two requests sent an interval apart could be
+    judged closer together than they were sent).
     """
     n = sim.requests.begin(endpoint)
     mutating = bool(sim.ENDPOINTS.get(endpoint, False))
@@ -68,6 +72,8 @@ def guard(
     if request_scope is not None:
         request_scope.setdefault(LOSE_KEY, {})["endpoint"] = endpoint
     fired = sim.faults.match(endpoint, n, sim.time_scale)
+    if admit is not None:
+        admit()
     effects = Effects()
     for f in fired:
         if f.kind == "latency":
