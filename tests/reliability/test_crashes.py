@@ -131,10 +131,7 @@ def _verdict(scenario: str, seed: int, how: str, config, name: str, before, prob
     assert not left.vms, f"seed {seed} ({how}): {left.summary()}"
     assert not diff, f"seed {seed} ({how}): {diff}"
     assert duplicates == 0 and not problems, f"seed {seed} ({how}): {problems}"
-    if disks:  # counted as a failed trial above; XFAIL (not a red suite) until the fleet layer asks for them
-        pytest.xfail(f"seed {seed} ({how}): boot disks left {disks}: a Nebius boot disk whose VM is gone (killed "
-                     "between disk and instance create, or between instance and disk delete) is not asked for by "
-                     "`vm fleet destroy` (lifecycle gap reported on issue 14)")
+    assert not disks, f"seed {seed} ({how}): boot disks left {disks}"
 
 
 def _maybe_slow(sims, rng) -> None:

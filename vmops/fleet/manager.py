@@ -248,6 +248,7 @@ class FleetManager:
         # Held members go through destroy() too: it sends nothing for them, but marks a member the provider
         # can never destroy through its API once (``undestroyable``) and reports each with its reason.
         left = members.destroy(members.members_for(fleet, decision.destroys + decision.held))
+        changes += members.release_leftovers(fleet)
         view = FleetView(self.store.fleet(fleet.id), self.store.members(fleet.id),
                          [f"{p}: could not refresh ({e})" for p, e in obs.failures.items()], changes, decision)
         kept = [a for a in decision.held if a.member_id is None and a.instance_id]  # unrecorded, not named
@@ -323,6 +324,7 @@ class FleetManager:
             left = members.destroy(members.members_for(fleet, decision.destroys)) if decision.destroys else []
             for a in decision.destroys:
                 changes.append(f"destroyed {a.name} ({a.instance_id}) at {a.provider}: {a.reason}")
+            changes += members.release_leftovers(fleet)
             state = FleetState(decision.next_state) if decision.next_state else fleet.state
             if state is not fleet.state:
                 error = None if state is FleetState.ACTIVE else "; ".join(decision.notes) or None

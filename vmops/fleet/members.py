@@ -310,6 +310,23 @@ class Members:
             parts = list(pool.map(lambda part: adapter.destroy_many(part, wait=False), slices))
         return [r for part in parts for r in part]
 
+    def release_leftovers(self, fleet: FleetRecord) -> list[str]:
+        """Ask each provider the fleet used to delete what it still holds for members whose VMs are gone
+        (vmops.providers.base.Provider.release_leftovers: a Nebius boot disk left by a crash). Returns what
+        went, or why a provider could not be asked, as text."""
+        gone: dict[str, list[str]] = {}
+        for m in self.store.members(fleet.id):
+            if not m.status.may_exist:
+                gone.setdefault(m.provider, []).append(m.name)
+        out: list[str] = []
+        for provider, names in sorted(gone.items()):
+            try:
+                out += [f"deleted {what} at {provider} (left behind by an earlier crash)"
+                        for what in self.provider(provider).release_leftovers(names)]
+            except VmopsError as e:
+                out.append(f"{provider}: could not check for leftovers of gone members ({e.message})")
+        return out
+
     # ---- stop / start ------------------------------------------------------------------------------
     def power(self, members: Sequence[MemberRecord], *, start: bool) -> list[Undestroyed]:
         """Stop (or start) members and wait; returns the ones that failed, with why."""

@@ -250,6 +250,12 @@ class Provider(ABC):
         """Server clock minus this machine's, in seconds, where requests are signed with the time; else None."""
         return None
 
+    def release_leftovers(self, vm_names: Iterable[str]) -> list[str]:
+        """Delete what this provider still holds for VMs vmops made under ``vm_names`` that no longer exist
+        (Nebius cloud: their boot disks, when a crash came between the disk and the instance); returns what
+        was deleted. Most providers make nothing beside the VM: nothing to do."""
+        return []
+
     def close(self) -> None:
         """Release connections."""
 

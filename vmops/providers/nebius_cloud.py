@@ -33,7 +33,7 @@ import uuid
 from dataclasses import replace
 from datetime import timezone
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterator, Mapping, TypeVar
+from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping, TypeVar
 
 import grpc
 
@@ -367,6 +367,19 @@ class NebiusCloudProvider(Provider):
                                 lambda t: disk_service_pb2.ListDisksRequest(parent_id=parent, page_size=size,
                                                                             page_token=t),
                                 f"listing disks of {parent}"))
+
+    def release_leftovers(self, vm_names: Iterable[str]) -> list[str]:
+        """Delete the boot disks vmops made (``<VM name>-boot``) for VMs named ``vm_names`` that no instance
+        holds any more: a crash between disk and instance create, or between instance and disk delete, leaves
+        them behind, and a disk bills. A disk attached to anything is never touched."""
+        wanted = {f"{n}-boot" for n in vm_names}
+        if not wanted:
+            return []
+        loose = [d for d in self.list_disks() if d.metadata.name in wanted and not d.status.read_write_attachment
+                 and not list(d.status.read_only_attachments)]
+        self._delete_disks_quietly([d.metadata.id for d in loose])
+        gone = {d.metadata.id for d in self.list_disks()}
+        return [d.metadata.name for d in loose if d.metadata.id not in gone]
 
     def reservations(self) -> list[Reservation]:
         """Reservations are capacity block groups (tenant-scoped, another service): not read by this dialect."""
