@@ -78,10 +78,6 @@ class Decision:
     def touches_vms(self) -> bool:
         return any(a.kind.touches_vm for a in self.actions)
 
-    @property
-    def empty(self) -> bool:
-        return not self.actions
-
     def summary(self) -> str:
         """One line: counts per action and the cost change."""
         counts: dict[str, int] = {}

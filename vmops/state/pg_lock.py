@@ -42,8 +42,8 @@ class PgFleetLock:
     def acquire(self) -> "PgFleetLock":
         import psycopg
 
-        from vmops.state.pg_backend import pg_error
-        from vmops.state.store import utcnow
+        from vmops.state.clock import utcnow
+        from vmops.state.pg_errors import pg_error
 
         if self._conn is not None:
             return self

@@ -20,7 +20,6 @@ import socket
 import threading
 import weakref
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -28,6 +27,7 @@ from vmops.errors import NotFound, StateError
 from vmops.procs import pid_alive
 from vmops.model import State
 from vmops.state.backend import Backend, Lock, transaction
+from vmops.state.clock import utcnow
 from vmops.state.identity import operator, version
 from vmops.state.records import (
     LIVE,
@@ -47,10 +47,6 @@ if TYPE_CHECKING:
 DEFAULT_BUSY_TIMEOUT = 30.0
 
 _UNSET: Any = object()
-
-
-def utcnow() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class Store:
@@ -338,11 +334,6 @@ class Store:
                 self._event(fleet_id, "fleet", from_state=old.state.value, to_state=state.value,
                             message=message or error if error is not _UNSET else message)
             return self._fleet_by_id(fleet_id)
-
-    def set_owner(self, fleet_id: int) -> None:
-        with self.write():
-            self._exec("UPDATE fleet SET owner_pid = ?, owner_host = ?, updated_at = ? WHERE id = ?",
-                       (os.getpid(), socket.gethostname(), utcnow(), fleet_id))
 
     # ---- members -------------------------------------------------------------------------------
     def add_member(
