@@ -78,8 +78,7 @@ def unused_port() -> int:
 # ---- reads and normalization ---------------------------------------------------------------------------
 def test_capabilities() -> None:
     c = LambdaProvider.capabilities
-    assert (c.stop_start, c.restart, c.reboot, c.reset, c.batch_launch) == (False, True, False, False, True)
-    assert (c.exact_capacity, c.capacity_signal, c.labels, c.terminate_reserved) == (False, True, False, False)
+    assert (c.stop_start, c.labels, c.terminate_reserved, c.idempotency_key) == (False, False, False, False)
 
 
 def test_list_normalizes_seeds(lp: LambdaProvider) -> None:

@@ -384,8 +384,7 @@ def test_unsupported_verbs_raise_before_any_call(rig: Rig) -> None:
             verb("anything")
     assert rig.sim.requests.counts() == {}
     caps = type(rig.provider).capabilities
-    assert caps.stop_start and caps.labels and caps.idempotency_key
-    assert not (caps.regions or caps.exact_capacity or caps.capacity_signal or caps.reboot or caps.reset or caps.restart)
+    assert caps.stop_start and caps.labels and caps.idempotency_key and caps.terminate_reserved
 
 
 def test_bad_credential_and_wrong_parent(rig: Rig) -> None:

@@ -28,21 +28,21 @@ from vmops.providers.pacing import LaunchPace, PaceLimits
 
 @dataclass(frozen=True)
 class Capabilities:
+    """What callers above the adapters must know to treat a provider right; each flag is read there (a verb a
+    provider lacks needs no flag: its method raises Unsupported before anything is sent)."""
+
+    #: can a VM be stopped and started (idle cleanup stops instead of destroying; fleet stop/start)?
     stop_start: bool = True
+    #: does a VM carry labels (fleet ownership is proven by labels, else by the state store and name)?
     labels: bool = False
-    exact_capacity: bool = False  # reports how many VMs can be made
-    capacity_signal: bool = True  # reports at least whether on-demand capacity exists
-    batch_launch: bool = False
-    reboot: bool = False
-    reset: bool = False
-    restart: bool = False
-    regions: bool = True
-    terminate_reserved: bool = True  # can a reserved instance be destroyed through the API?
+    #: can a reserved instance be destroyed through the API?
+    terminate_reserved: bool = True
     #: Can a create be kept off reserved capacity (ReservationPolicy.FORBID honoured everywhere)? False where
     #: the provider places a create into an eligible reservation by itself (Crusoe, ../shared/provider-apis.md
     #: §1.5): its adapter can then only avoid locations with a free reservation of the type.
     forbid_reserved: bool = True
-    idempotency_key: bool = False  # does create accept an idempotency key?
+    #: does a create carry an idempotency key, so a resend cannot make a second VM?
+    idempotency_key: bool = False
 
 
 @dataclass(frozen=True)

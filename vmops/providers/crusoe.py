@@ -18,7 +18,6 @@ Reservation policy (Crusoe places a create into a matching reservation by itself
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
 import httpx
@@ -36,10 +35,10 @@ from vmops.errors import (
     VmopsError,
 )
 from vmops.model import CreateRequest, GpuShape, Instance, Offer, Reservation, ReservationPolicy, State, map_state
+from vmops.providers import protocol
 from vmops.providers.base import Capabilities, DestroyResult, Provider, Timing
 from vmops.providers.http import RestClient, parse_utc, segment
 from vmops.providers.wire import integer, items, number, obj, parsing, text
-from vmops.providers.retry import backoff_delay, find_created
 from vmops.config import ProviderSettings
 
 STATE: dict[str, State] = {
@@ -106,9 +105,7 @@ def map_error(resp: httpx.Response) -> VmopsError:
 
 class CrusoeProvider(Provider):
     name = "crusoe"
-    capabilities = Capabilities(stop_start=True, labels=False, exact_capacity=True, capacity_signal=True,
-                                batch_launch=False, reboot=True, reset=True, restart=True, regions=True,
-                                terminate_reserved=True, idempotency_key=False,
+    capabilities = Capabilities(stop_start=True, labels=False, terminate_reserved=True, idempotency_key=False,
                                 forbid_reserved=False)
 
     def __init__(self, settings: ProviderSettings, timing: Timing | None = None) -> None:
@@ -342,28 +339,17 @@ class CrusoeProvider(Provider):
             body["reservation_id"] = reservation_id
         before = (set(request.known_ids) if request.known_ids is not None
                   else {i.id for i in self.find_by_name(request.name)})
-        attempts = max(1, self.timing.retry_attempts)
-        answer: dict[str, Any] | None = None
-        adopted: Instance | None = None
-        for attempt in range(attempts):
-            try:
-                answer = self._client.request("POST", self._instances_path(), json=body, idempotent=False)
-                created = self._instance(obj(answer, self.name, "POST instances").get("instance"), "POST instances")
-                break
-            except ProviderUnavailable as e:  # lost/unreadable answer, 5xx, 429, connection failure: look first
-                found = find_created(lambda: [i for i in self.find_by_name(request.name) if i.id not in before], e,
-                                     grace=self.timing.request_timeout, step=self.timing.poll_interval)
-                if found:
-                    adopted = max(found, key=lambda i: (i.created_at or datetime.min.replace(tzinfo=timezone.utc)))
-                    break
-                if attempt == attempts - 1:
-                    raise
-                ra = getattr(e, "retry_after", None)
-                time.sleep(min(self.timing.retry_max_delay, ra) if ra is not None
-                           else backoff_delay(attempt, self.timing.retry_base_delay, self.timing.retry_max_delay))
-        if adopted is not None:
-            return self._settle(adopted, None, "create") if wait else adopted
-        assert answer is not None
+
+        def send() -> tuple[Any, Instance]:  # an unreadable answer is a lost one: looked for like it
+            answer = self._client.request("POST", self._instances_path(), json=body, idempotent=False)
+            return answer, self._instance(obj(answer, self.name, "POST instances").get("instance"), "POST instances")
+
+        done = protocol.create_resolving(
+            send, lambda: [i for i in self.find_by_name(request.name) if i.id not in before], self.timing)
+        if done.adopted is not None:
+            return self._settle(done.adopted, None, "create") if wait else done.adopted
+        assert done.answer is not None
+        answer, created = done.answer
         return self._settle(created, self._operation(answer, "POST instances"), "create") if wait else created
 
     def _operation(self, answer: Any, what: str) -> dict[str, Any] | None:
@@ -378,30 +364,25 @@ class CrusoeProvider(Provider):
 
     def _mutate(self, verb: str, instance_id: str, method: str, path: str, body: Any,
                 took_effect: Callable[[Instance], bool]) -> tuple[Instance | None, dict[str, Any] | None]:
-        """Send a state-changing call. On a lost/transient answer, check whether it took effect before
-        retrying (bounded). Returns (instance from the answer, operation) - or (current instance, None)."""
-        attempts = max(1, self.timing.retry_attempts)
-        for attempt in range(attempts):
-            try:
-                answer = self._client.request(method, path, json=body, idempotent=False)
-                what = f"{method} instance"
-                inst = obj(answer, self.name, what).get("instance")
-                return (self._instance(inst, what) if inst is not None else None), self._operation(answer, what)
-            except ProviderUnavailable as e:
-                try:
-                    current = self.get_instance(instance_id)
-                except NotFound:
-                    if verb == "destroy":
-                        return None, None
-                    raise
-                if took_effect(current):  # the answer was lost (or a 5xx came after the change)
-                    return current, None
-                if attempt == attempts - 1:
-                    raise
-                ra = getattr(e, "retry_after", None)
-                time.sleep(min(self.timing.retry_max_delay, ra) if ra is not None
-                           else backoff_delay(attempt, self.timing.retry_base_delay, self.timing.retry_max_delay))
-        raise AssertionError("unreachable")
+        """Send a state-changing call through the shared protocol: on a lost/transient answer, check whether it
+        took effect before resending. Returns (instance from the answer, operation), or (current instance,
+        None) when the check found it done, or (None, None) when a destroyed instance is gone."""
+        seen: list[Instance] = []
+
+        def send() -> tuple[Instance | None, dict[str, Any] | None]:
+            answer = self._client.request(method, path, json=body, idempotent=False)
+            what = f"{method} instance"
+            inst = obj(answer, self.name, what).get("instance")
+            return (self._instance(inst, what) if inst is not None else None), self._operation(answer, what)
+
+        def confirm() -> bool:  # the answer was lost (or a 5xx came after the change)
+            seen.append(self.get_instance(instance_id))
+            return took_effect(seen[-1])
+
+        sent = protocol.mutate_confirming(send, confirm, self.timing, gone_is_done=verb == "destroy")
+        if sent is not None:
+            return sent
+        return (seen[-1] if seen and took_effect(seen[-1]) else None), None
 
     def _action(self, verb: str, instance_id: str, method: str, suffix: str, body: Any, wait: bool,
                 took_effect: Callable[[Instance], bool]) -> Instance:

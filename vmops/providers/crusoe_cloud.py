@@ -124,9 +124,7 @@ def shape_of(product: str, gpu_type: str | None = None, num_gpu: int | None = No
 
 class CrusoeCloudProvider(CrusoeProvider):
     name = "crusoe"
-    capabilities = Capabilities(stop_start=True, labels=False, exact_capacity=True, capacity_signal=True,
-                                batch_launch=False, reboot=False, reset=True, restart=True, regions=True,
-                                terminate_reserved=True, idempotency_key=False)
+    capabilities = Capabilities(stop_start=True, labels=False, terminate_reserved=True, idempotency_key=False)
 
     def __init__(self, settings: ProviderSettings, timing: Timing | None = None) -> None:
         if "://" in settings.url and "/" not in settings.url.split("://", 1)[1].rstrip("/"):

@@ -78,9 +78,7 @@ class LambdaCloudProvider(LambdaProvider):
     """Lambda Cloud's public API behind the normalized model."""
 
     name = "lambda"
-    capabilities = Capabilities(stop_start=False, labels=False, exact_capacity=False, capacity_signal=True,
-                                batch_launch=False, reboot=False, reset=False, restart=True, regions=True,
-                                terminate_reserved=True, idempotency_key=False)
+    capabilities = Capabilities(stop_start=False, labels=False, terminate_reserved=True, idempotency_key=False)
 
     def _rest_client(self) -> RestClient:
         """The reference client's shape with the cloud error envelope, paced by the process-wide pacer."""

@@ -32,14 +32,14 @@ from vmops.errors import (
     PermissionDenied,
     ProviderUnavailable,
     ReservedCannotTerminate,
-    Unreachable,
     Unsupported,
     VmopsError,
 )
 from vmops.model import CreateRequest, GpuShape, Instance, Offer, Reservation, ReservationPolicy, State, map_state
+from vmops.providers import protocol
 from vmops.providers.base import TARGETS, Capabilities, DestroyResult, Provider, Timing
 from vmops.providers.http import RestClient, parse_utc, segment
-from vmops.providers.retry import RetryAfter, backoff_delay, find_created
+from vmops.providers.retry import RetryAfter
 from vmops.providers.wire import flag, integer, malformed, number, obj, parsing, text
 
 #: Lambda's documented statuses -> canonical state. Live instances on the wire are always "active";
@@ -109,6 +109,12 @@ def map_error(resp: httpx.Response, secret: str = "") -> VmopsError:
     return cls(message, provider="lambda", hint=hint)
 
 
+#: a launch: a refused connection ends it; the pause comes before the lookup by name, and after the last
+#: failed launch there is still a look
+LAUNCH_RESEND = protocol.Resend(unreachable_ends=True, pause_first=True)
+#: a terminate of one id: the pause comes before the lookup; the last failure is raised without one
+TERMINATE_RESEND = protocol.Resend(pause_first=True, look_after_last=False)
+
 _GPU_DESC = re.compile(r"^\s*([A-Za-z][A-Za-z0-9]*)")
 
 
@@ -116,19 +122,7 @@ class LambdaProvider(Provider):
     """Lambda Cloud behind the normalized model."""
 
     name = "lambda"
-    capabilities = Capabilities(
-        stop_start=False,
-        labels=False,
-        exact_capacity=False,
-        capacity_signal=True,
-        batch_launch=True,
-        reboot=False,
-        reset=False,
-        restart=True,
-        regions=True,
-        terminate_reserved=False,
-        idempotency_key=False,
-    )
+    capabilities = Capabilities(stop_start=False, labels=False, terminate_reserved=False, idempotency_key=False)
 
     def __init__(self, settings: ProviderSettings, timing: Timing | None = None) -> None:
         super().__init__(settings, timing)
@@ -341,9 +335,6 @@ class LambdaProvider(Provider):
             raise malformed(self.name, what, "`instance_ids` is not a list of ids")
         return ids
 
-    def _new_named(self, name: str, before: set[str]) -> list[Instance]:
-        return [i for i in self.find_by_name(name) if i.id not in before]
-
     def launched(self, iid: str, request: CreateRequest, region: str | None) -> Instance:
         """A VM as the launch answer tells it (an id only): booting, no addresses yet (``read_back=False``)."""
         native = self.catalogue.type_named(request.native_type)
@@ -369,45 +360,32 @@ class LambdaProvider(Provider):
         # adopts only a VM this call made.
         before = (set(request.known_ids) if request.known_ids is not None
                   else {i.id for i in self.find_by_name(request.name)})
-        attempts = max(1, self.timing.retry_attempts)
-        inst: Instance | None = None
-        last: ProviderUnavailable | None = None
-        for attempt in range(attempts):
-            try:
-                ids = self._launched_ids(self._post("/instance-operations/launch", body))
-            except ProviderUnavailable as e:  # includes OutcomeUnknown, MalformedAnswer, 5xx and 429
-                if isinstance(e, Unreachable):  # nothing listens: nothing was launched, and asking again waits
-                    raise
-                last = e
-                self._sleep(self._delay(e, attempt))
-                try:
-                    found = find_created(lambda: self._new_named(request.name, before), e,
-                                         grace=self.timing.request_timeout, step=self.timing.poll_interval,
-                                         sleep=self._sleep)
-                except ProviderUnavailable:
-                    if isinstance(e, RetryAfter):
-                        raise
-                    raise OutcomeUnknown(
-                        f"launch of {request.name} may have happened ({e.message}) and looking it up by name failed",
-                        provider=self.name, hint="Check `vm list` for the name before creating it again") from None
-                if found:
-                    inst = found[0]
-                    break
-                continue
+
+        def lookup_failed(sent: ProviderUnavailable, lookup: ProviderUnavailable) -> VmopsError:
+            if isinstance(sent, RetryAfter):  # refused, so nothing was launched: the lookup's own error
+                return lookup
+            return OutcomeUnknown(
+                f"launch of {request.name} may have happened ({sent.message}) and looking it up by name failed",
+                provider=self.name, hint="Check `vm list` for the name before creating it again")
+
+        # an unreadable answer is a lost one; nothing listening means nothing was launched (asking again waits)
+        done = protocol.create_resolving(
+            lambda: self._launched_ids(self._post("/instance-operations/launch", body)),
+            lambda: [i for i in self.find_by_name(request.name) if i.id not in before], self.timing,
+            sleep=self._sleep, resend=LAUNCH_RESEND, lookup_failed=lookup_failed)
+        if done.adopted is not None:
+            inst = done.adopted
+        else:
+            ids = done.answer or []
             if not ids:
                 raise ProviderUnavailable(f"launch of {request.name} returned no instance id", provider=self.name)
             if not wait and not request.read_back:
-                inst = self.launched(str(ids[0]), request, region)
-                break
+                return self.launched(str(ids[0]), request, region)
             try:
                 inst = self.get_instance(str(ids[0]))
             except ProviderUnavailable:
                 raise OutcomeUnknown(f"launched {request.name} as {ids[0]} but could not read it back",
                                      provider=self.name, hint="Check it with `vm get` before creating it again") from None
-            break
-        if inst is None:
-            assert last is not None
-            raise last
         if region and inst.region is None:
             inst = replace(inst, region=region)
         if wait and inst.state is not State.RUNNING:
@@ -454,39 +432,31 @@ class LambdaProvider(Provider):
     def _terminate_one(self, inst: Instance, *, wait: bool) -> Instance:
         """Terminate exactly one id. A lost answer is resolved by looking the instance up: gone means
         done, still there means the terminate can safely be sent again (bounded)."""
-        attempts = max(1, self.timing.retry_attempts)
-        done: Instance | None = None
-        for attempt in range(attempts):
+        gone = False
+
+        def confirm() -> bool:  # gone means done; still listed means the terminate can be sent again
+            nonlocal gone
             try:
-                data = self._post("/instance-operations/terminate", {"instance_ids": [inst.id]})
-            except ProviderUnavailable as e:  # OutcomeUnknown, 5xx, 429
-                if attempt == attempts - 1:
-                    raise
-                self._sleep(self._delay(e, attempt))
-                try:
-                    self.get_instance(inst.id)
-                except NotFound:
-                    done = replace(inst, state=State.DELETED, native_state="terminated")
-                    break
-                continue
+                self.get_instance(inst.id)
+            except NotFound:
+                gone = True
+            return gone
+
+        data = protocol.mutate_confirming(lambda: self._post("/instance-operations/terminate", {"instance_ids": [inst.id]}),
+                                          confirm, self.timing, sleep=self._sleep, resend=TERMINATE_RESEND)
+        if gone:
+            done = replace(inst, state=State.DELETED, native_state="terminated")
+        else:
             try:
                 items = self._objects(obj(data, self.name, "POST terminate", "`data`").get("terminated_instances")
                                       or [], "POST terminate")
                 done = self._instance(items[0], "POST terminate") if items else replace(inst, state=State.DELETING)
             except ProviderUnavailable:  # the terminate was accepted; the answer is unreadable: check below
                 done = replace(inst, state=State.DELETING)
-            break
-        assert done is not None
         if wait:
             settled = self.wait_for({inst.id: TARGETS["destroy"]})[inst.id]
             done = replace(done, state=State.DELETED) if settled.state is State.DELETED else settled
         return done
-
-    def _delay(self, e: ProviderUnavailable, attempt: int) -> float:
-        ra = e.retry_after if isinstance(e, RetryAfter) else None
-        if ra is None:
-            ra = backoff_delay(attempt, self.timing.retry_base_delay, self.timing.retry_max_delay)
-        return min(self.timing.retry_max_delay, ra)
 
     def destroy_many(self, instance_ids: Iterable[str], *, wait: bool = True) -> list[DestroyResult]:
         """One terminate per id (a failed batch would leave earlier ids gone without saying so), then a

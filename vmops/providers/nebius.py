@@ -30,7 +30,6 @@ Decisions worth knowing:
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from datetime import datetime, timezone
 from typing import Any, Callable, ClassVar, Mapping, TypeVar
@@ -59,7 +58,8 @@ from vmops.errors import (
 )
 from vmops.model import CreateRequest, GpuShape, Instance, Offer, Reservation, ReservationPolicy, State, map_state
 from vmops.providers.base import TARGETS, Capabilities, Provider, Timing
-from vmops.providers.retry import DEADLINE_HINT, RetryAfter, backoff_delay, with_retries
+from vmops.providers import protocol
+from vmops.providers.retry import DEADLINE_HINT, RetryAfter, with_retries
 from vmops.providers.wire import MAX_ID_LENGTH
 from vmops.providers.tls import NotTransient, is_verify_failure, read_ca_bundle, unsendable_key_error, verify_error
 
@@ -83,6 +83,12 @@ _POLICY = {ReservationPolicy.AUTO: pb.AUTO, ReservationPolicy.FORBID: pb.FORBID,
 _CONNECT_FAILED = ("failed to connect", "connection refused", "name resolution", "dns resolution")
 #: after a lost create answer, an instance created this long before the create began still counts as ours
 _CLOCK_SLACK_S = 5.0
+#: a create carries an idempotency key: it is looked for only when its answer was lost or unreadable (once; the
+#: key deduplicates a resend that races a late first one), resent with the same key after any other transient
+#: failure, and a refused connection ends it (nothing was sent)
+CREATE_RESEND = protocol.Resend(look_on=(OutcomeUnknown, MalformedAnswer), unreachable_ends=True)
+#: Stop/Start/Delete are resent without a look (a repeat is harmless); a refused resend is confirmed instead
+MUTATE_RESEND = protocol.Resend(look_on=(), unreachable_ends=True)
 
 
 class InstanceFailed(InsufficientCapacity):
@@ -168,19 +174,8 @@ def _check_id(instance_id: str, what: str = "instance id") -> str:
 
 class NebiusProvider(Provider):
     name: ClassVar[str] = "nebius"
-    capabilities: ClassVar[Capabilities] = Capabilities(
-        stop_start=True,
-        labels=True,
-        exact_capacity=False,  # reservations only; on-demand capacity cannot be read
-        capacity_signal=False,
-        batch_launch=False,
-        reboot=False,
-        reset=False,
-        restart=False,
-        regions=False,
-        terminate_reserved=True,
-        idempotency_key=True,
-    )
+    capabilities: ClassVar[Capabilities] = Capabilities(stop_start=True, labels=True, terminate_reserved=True,
+                                                        idempotency_key=True)
 
     def __init__(self, settings: ProviderSettings, timing: Timing | None = None) -> None:
         super().__init__(settings, timing)
@@ -247,11 +242,6 @@ class NebiusProvider(Provider):
             )
         except NotTransient as e:
             raise e.error from None
-
-    def _pause(self, attempt: int, err: VmopsError) -> None:
-        ra = getattr(err, "retry_after", None)
-        base = backoff_delay(attempt, self.timing.retry_base_delay, self.timing.retry_max_delay)
-        time.sleep(min(self.timing.retry_max_delay, ra) if ra is not None else base)
 
     # ---- normalization -------------------------------------------------------------------------
     def _native(self, native_type: str) -> NativeType | None:
@@ -379,18 +369,15 @@ class NebiusProvider(Provider):
         req.spec.reservation_policy.reservation_ids.extend(request.reservation_ids)
         return req
 
-    def _find_created(self, request: CreateRequest, since: datetime) -> Instance | None:
-        """The instance a lost create made: same name, labels included, created since ``since`` (newest)."""
+    def _find_created(self, request: CreateRequest, since: datetime) -> list[Instance]:
+        """What a lost create made: same name, labels included, created since ``since``."""
         want = {str(k): str(v) for k, v in request.labels.items()}
-        found = [
+        return [
             i for i in self.find_by_name(request.name)
             if all(i.labels.get(k) == v for k, v in want.items())
             and (i.created_at is None or i.created_at.timestamp() >= since.timestamp() - _CLOCK_SLACK_S)
             and i.state is not State.DELETING
         ]
-        if not found:
-            return None
-        return max(found, key=lambda i: i.created_at or since)
 
     def create(self, request: CreateRequest, *, wait: bool = True) -> Instance:
         nt = self._native(request.native_type)
@@ -406,27 +393,18 @@ class NebiusProvider(Provider):
         key = request.idempotency_key or str(uuid.uuid4())
         started = datetime.now(timezone.utc)
         what = f"creating instance {request.name!r} ({nt.name}) in {self.parent}"
-        attempts = max(1, self.timing.retry_attempts)
-        iid: str | None = None
-        for attempt in range(attempts):
-            try:
-                op = self._call(self._instances.Create, req, what=what, mutating=True,
-                                metadata=(("x-idempotency-key", key),))
-                if not op.resource_id:
-                    raise MalformedAnswer(f"malformed answer to {what}: the operation names no instance",
-                                          provider=self.name)
-                iid = op.resource_id
-                break
-            except ProviderUnavailable as e:  # OutcomeUnknown, MalformedAnswer, RetryAfter, unreachable
-                if isinstance(e, (OutcomeUnknown, MalformedAnswer)):
-                    adopted = self._find_created(request, started)
-                    if adopted is not None:
-                        iid = adopted.id
-                        break
-                if attempt == attempts - 1 or isinstance(e, Unreachable):  # nothing listens: nothing was sent
-                    raise
-                self._pause(attempt, e)
-        assert iid is not None
+
+        def send() -> str:  # the same key on every send, so the server deduplicates as well
+            op = self._call(self._instances.Create, req, what=what, mutating=True,
+                            metadata=(("x-idempotency-key", key),))
+            if not op.resource_id:
+                raise MalformedAnswer(f"malformed answer to {what}: the operation names no instance",
+                                      provider=self.name)
+            return str(op.resource_id)
+
+        done = protocol.create_resolving(send, lambda: self._find_created(request, started), self.timing,
+                                         grace=0.0, resend=CREATE_RESEND)
+        iid = done.adopted.id if done.adopted is not None else done.answer
         if not wait and not request.read_back:  # what the answer says: the operation names the new id
             return Instance(provider=self.name, id=iid, name=request.name, state=State.CREATING,
                             native_state="(created)", native_type=nt.name, gpu=nt.shape)
@@ -450,30 +428,14 @@ class NebiusProvider(Provider):
             "destroy": (self._instances.Delete, svc.DeleteInstanceRequest, "deleting", {State.DELETING}),
         }[verb]
         what = f"{rpc} instance {instance_id}"
-        attempts = max(1, self.timing.retry_attempts)
-        retried = False
-        for attempt in range(attempts):
-            try:
-                self._call(method, req_cls(id=instance_id), what=what, mutating=True)
-                break
-            except ProviderUnavailable as e:
-                if attempt == attempts - 1 or isinstance(e, Unreachable):  # nothing listens: nothing was sent
-                    raise
-                retried = True
-                self._pause(attempt, e)
-            except (FailedPrecondition, NotFound):
-                if not retried:
-                    raise
-                # an earlier attempt whose answer was lost may have done it already
-                try:
-                    current = self.get_instance(instance_id)
-                except NotFound:
-                    if verb == "destroy":
-                        break
-                    raise
-                if current.state in accepted or current.state in TARGETS[verb]:
-                    break
-                raise
+
+        def confirm() -> bool:  # a resend was refused: an earlier attempt whose answer was lost may have done it
+            current = self.get_instance(instance_id)
+            return current.state in accepted or current.state in TARGETS[verb]
+
+        protocol.mutate_confirming(lambda: self._call(method, req_cls(id=instance_id), what=what, mutating=True),
+                                   confirm, self.timing, gone_is_done=verb == "destroy", resend=MUTATE_RESEND,
+                                   confirm_refusals=(FailedPrecondition, NotFound))
         if not wait:
             try:
                 return self.get_instance(instance_id)

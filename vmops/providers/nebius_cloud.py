@@ -58,16 +58,14 @@ from vmops.errors import (
     NotFound,
     OperationTimeout,
     PermissionDenied,
-    ProviderUnavailable,
     UsageError,
     VmopsError,
 )
 from vmops.model import CreateRequest, GpuShape, Instance, Offer, Reservation, ReservationPolicy, State, map_state
-from vmops.providers import nebius_auth
+from vmops.providers import nebius_auth, protocol
 from vmops.providers.base import TARGETS, Capabilities, Provider, Timing
 from vmops.providers.nebius import _check_id, _endpoint
 from vmops.providers.nebius_cloud_errors import NameTaken, map_error, rpc_error_parts, service_error, status_code
-from vmops.providers.retry import backoff_delay
 from vmops.providers.tls import NotTransient, is_verify_failure, read_ca_bundle, verify_error
 
 log = logging.getLogger("vmops.grpc")
@@ -121,10 +119,8 @@ def cloud_init(public_key: str) -> str:
 
 class NebiusCloudProvider(Provider):
     name: ClassVar[str] = "nebius"
-    capabilities: ClassVar[Capabilities] = Capabilities(
-        stop_start=True, labels=True, exact_capacity=False, capacity_signal=False, batch_launch=False,
-        reboot=False, reset=False, restart=False, regions=False, terminate_reserved=True, idempotency_key=True,
-    )
+    capabilities: ClassVar[Capabilities] = Capabilities(stop_start=True, labels=True, terminate_reserved=True,
+                                                        idempotency_key=True)
 
     def __init__(self, settings: ProviderSettings, timing: Timing | None = None, *,
                  clock: Callable[[], float] = time.time) -> None:
@@ -239,17 +235,10 @@ class NebiusCloudProvider(Provider):
     def _retrying(self, fn: Callable[[], T], what: str) -> T:
         """Bounded retries of transient failures, malformed answers included (a mutation's retry carries the
         same idempotency key inside ``fn``, so the server does not run it twice)."""
-        attempts = max(1, self.timing.retry_attempts)
-        for attempt in range(attempts):
-            try:
-                return fn()
-            except NotTransient as e:
-                raise e.error from None
-            except ProviderUnavailable as e:
-                if attempt == attempts - 1:
-                    raise
-                self._pause(attempt, e)
-        raise AssertionError("unreachable")
+        try:
+            return protocol.retrying(fn, self.timing)
+        except NotTransient as e:
+            raise e.error from None
 
     def _read(self, method: Callable[..., T], request: Any, *, what: str) -> T:
         return self._retrying(lambda: self._call(method, request, what=what), what)
@@ -266,11 +255,6 @@ class NebiusCloudProvider(Provider):
             return op
 
         return self._retrying(once, what)
-
-    def _pause(self, attempt: int, err: VmopsError) -> None:
-        ra = getattr(err, "retry_after", None)
-        base = backoff_delay(attempt, self.timing.retry_base_delay, self.timing.retry_max_delay)
-        time.sleep(min(self.timing.retry_max_delay, ra) if ra is not None else base)
 
     def _await(self, op: operation_pb2.Operation, what: str) -> operation_pb2.Operation:
         """Poll ``OperationService/Get`` until the operation has a status; a non-OK one is raised, mapped."""

@@ -1,7 +1,8 @@
-"""Retry with exponential backoff for idempotent calls (reads, and mutations that are safe to repeat).
+"""The retry loop and its pacing, written once: exponential backoff for idempotent calls (reads, and mutations
+that are safe to repeat), honouring Retry-After.
 
-Creates never go through here blindly: an adapter retries a create only after looking the VM up by
-name (see each adapter's ``create``).
+Creates and state changes never go through here blindly: ``vmops.providers.protocol`` looks for what a failed
+send did before it sends again, pacing its resends with ``retry_delay``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,13 @@ def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random | No
     return r * min(cap, base * (2**attempt))
 
 
+def retry_delay(error: BaseException, attempt: int, base: float, cap: float) -> float:
+    """The pause before try ``attempt + 2``: the provider's Retry-After when it gave one, else full-jitter
+    backoff; never more than ``cap``."""
+    ra = getattr(error, "retry_after", None)
+    return min(cap, ra) if ra is not None else backoff_delay(attempt, base, cap)
+
+
 def with_retries(
     fn: Callable[[], T],
     *,
@@ -42,18 +50,26 @@ def with_retries(
     retry_on: tuple[type[BaseException], ...] = (ProviderUnavailable,),
     sleep: Callable[[float], None] = time.sleep,
     budget: float | None = None,
+    retry_unreachable: bool = False,
+    on_retry: Callable[[BaseException], None] | None = None,
 ) -> T:
     """Call ``fn``; on a transient error retry up to ``attempts`` times in all, honouring Retry-After.
 
-    ``Unreachable`` is never retried (``NoAnswer`` is, within the budget). With a ``budget`` (seconds from
-    the first attempt: the command's deadline) no retry starts once its pause would end after the budget:
-    the last error is raised instead of waiting on."""
+    ``Unreachable`` is never retried (``NoAnswer`` is, at once, within the budget) unless ``retry_unreachable``
+    (then it is paced like any transient error). With a ``budget`` (seconds from the first attempt: the
+    command's deadline) no retry starts once its pause would end after the budget: the last error is raised
+    instead of waiting on. ``on_retry`` hears each error that is retried, before the pause."""
     last: BaseException | None = None
     ends = None if budget is None else time.monotonic() + budget
     for attempt in range(max(1, attempts)):
         try:
             return fn()
         except Unreachable as e:
+            if retry_unreachable:
+                last = e
+                if attempt == attempts - 1 or not _pause(e, attempt, base_delay, max_delay, ends, sleep, on_retry):
+                    break
+                continue
             if not isinstance(e, NoAnswer):
                 raise
             last = e
@@ -61,15 +77,22 @@ def with_retries(
                 break
         except retry_on as e:  # type: ignore[misc]
             last = e
-            if attempt == attempts - 1:
+            if attempt == attempts - 1 or not _pause(e, attempt, base_delay, max_delay, ends, sleep, on_retry):
                 break
-            ra = getattr(e, "retry_after", None)
-            delay = min(max_delay, ra) if ra is not None else backoff_delay(attempt, base_delay, max_delay)
-            if ends is not None and time.monotonic() + delay > ends:
-                break
-            sleep(delay)
     assert last is not None
     raise last
+
+
+def _pause(error: BaseException, attempt: int, base: float, cap: float, ends: float | None,
+           sleep: Callable[[float], None], on_retry: Callable[[BaseException], None] | None) -> bool:
+    """Sleep before the next try; False (no sleep) when the pause would end past the budget ``ends``."""
+    delay = retry_delay(error, attempt, base, cap)
+    if ends is not None and time.monotonic() + delay > ends:
+        return False
+    if on_retry:
+        on_retry(error)
+    sleep(delay)
+    return True
 
 
 def find_created(
