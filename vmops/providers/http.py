@@ -22,7 +22,8 @@ from vmops.errors import (
     VmopsError,
 )
 from vmops.providers.base import Timing
-from vmops.providers.retry import DEADLINE_HINT, RetryAfter, with_retries
+from vmops.providers import protocol
+from vmops.providers.retry import DEADLINE_HINT, RetryAfter
 from vmops.providers.wire import MAX_ID_LENGTH
 from vmops.providers.tls import NotTransient, is_verify_failure, ssl_context, unsendable_key_error, verify_error
 
@@ -145,13 +146,7 @@ class RestClient:
         try:
             if not idempotent:
                 return once()
-            return with_retries(
-                once,
-                attempts=self.timing.retry_attempts,
-                base_delay=self.timing.retry_base_delay,
-                max_delay=self.timing.retry_max_delay,
-                budget=self.timing.deadline,
-            )
+            return protocol.reading(once, self.timing)
         except NotTransient as e:
             raise e.error from None
 

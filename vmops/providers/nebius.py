@@ -59,7 +59,7 @@ from vmops.errors import (
 from vmops.model import CreateRequest, GpuShape, Instance, Offer, Reservation, ReservationPolicy, State, map_state
 from vmops.providers.base import TARGETS, Capabilities, Provider, Timing
 from vmops.providers import protocol
-from vmops.providers.retry import DEADLINE_HINT, RetryAfter, with_retries
+from vmops.providers.retry import DEADLINE_HINT, RetryAfter
 from vmops.providers.wire import MAX_ID_LENGTH
 from vmops.providers.tls import NotTransient, is_verify_failure, read_ca_bundle, unsendable_key_error, verify_error
 
@@ -232,16 +232,7 @@ class NebiusProvider(Provider):
                             provider=self.name) from None
 
     def _read(self, method: Callable[..., T], request: Any, *, what: str) -> T:
-        try:
-            return with_retries(
-                lambda: self._call_once(method, request, what=what, mutating=False),
-                attempts=self.timing.retry_attempts,
-                base_delay=self.timing.retry_base_delay,
-                max_delay=self.timing.retry_max_delay,
-                budget=self.timing.deadline,
-            )
-        except NotTransient as e:
-            raise e.error from None
+        return protocol.reading(lambda: self._call_once(method, request, what=what, mutating=False), self.timing)
 
     # ---- normalization -------------------------------------------------------------------------
     def _native(self, native_type: str) -> NativeType | None:

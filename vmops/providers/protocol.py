@@ -1,7 +1,9 @@
 """The protocol every adapter follows around its wire calls, written once (design.md "Shared protocol").
 
-* ``retrying``: bounded retries of a call that is safe to repeat, paced by Retry-After or jittered backoff
-  (the loop is ``retry.with_retries``).
+* ``reading``: a read's retries: bounded, paced by Retry-After or jittered backoff, within the command's deadline,
+  never after a refused connection (nothing listens). ``retrying``: the same loop for a repeatable call that
+  also retries a refused connection and has no deadline (the cloud adapters' follow-up reads and mutations
+  that carry an idempotency key). Both are ``retry.with_retries``.
 * ``create_resolving``: send a create; when its answer is lost or refused transiently, look for what it made
   (by name / idempotency key, through the adapter's ``find_new``) before any resend, and adopt a find.
   A create is never re-sent blindly.
@@ -25,9 +27,20 @@ from vmops.errors import NotFound, ProviderUnavailable, Unreachable, VmopsError
 from vmops.model import Instance
 from vmops.providers.base import Timing
 from vmops.providers.retry import find_created, retry_delay, with_retries
+from vmops.providers.tls import NotTransient
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+def reading(fn: Callable[[], T], timing: Timing, *, sleep: Callable[[float], None] = time.sleep) -> T:
+    """``fn()`` (a read) with up to ``timing.retry_attempts`` tries on transient failures within ``timing.deadline``;
+    a refused connection is raised at once, and so is an error a retry loop must not retry (``NotTransient``)."""
+    try:
+        return with_retries(fn, attempts=timing.retry_attempts, base_delay=timing.retry_base_delay,
+                            max_delay=timing.retry_max_delay, sleep=sleep, budget=timing.deadline)
+    except NotTransient as e:
+        raise e.error from None
 
 
 def retrying(fn: Callable[[], T], timing: Timing, *, sleep: Callable[[float], None] = time.sleep,
