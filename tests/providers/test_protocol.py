@@ -4,7 +4,6 @@ simulators count what reached them."""
 
 from __future__ import annotations
 
-import socket
 from typing import Any, Callable, Iterator
 
 import pytest
@@ -19,6 +18,7 @@ from vmops.providers.nebius import NebiusProvider
 from vmops.sim.common import Fault
 from vmops.sim.lambdalabs import LambdaSim
 from vmops.sim.nebius import NebiusSim
+from tests.providers.test_lambda_adapter import unused_port
 
 TIMING = Timing(poll_interval=0.02, op_timeout=10, retry_attempts=3, retry_base_delay=0.01, retry_max_delay=0.05,
                 request_timeout=2.0)
@@ -39,14 +39,6 @@ class Trace:
             self.events.append(event)
             return fn()
         return call
-
-
-def _unused_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def _lambda(url: str) -> LambdaProvider:
@@ -121,7 +113,7 @@ def test_look_on_limits_the_looks_to_answers_that_may_have_been_lost(lp: LambdaP
 
 
 def test_unreachable_ends_stops_at_a_refused_connection() -> None:
-    p = _lambda(f"http://127.0.0.1:{_unused_port()}")
+    p = _lambda(f"http://127.0.0.1:{unused_port()}")
     try:
         trace = Trace()
         send = trace.wrap("send", lambda: p._post(LAUNCH, {"name": "x"}))
@@ -217,7 +209,7 @@ def test_confirm_refusals_confirms_a_refused_resend(neb: NebiusProvider, nebius_
 
 
 def test_reading_never_retries_a_refused_connection_and_retrying_does() -> None:
-    p = _lambda(f"http://127.0.0.1:{_unused_port()}")
+    p = _lambda(f"http://127.0.0.1:{unused_port()}")
     try:
         trace = Trace()
         call = trace.wrap("send", lambda: p._client.request("POST", "/api/v1/instances", idempotent=False))
