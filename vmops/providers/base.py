@@ -9,7 +9,7 @@ Every adapter subclasses ``Provider``. Rules every adapter keeps:
   ``wait=False`` returns what the provider answered at once.
 * ``wait_for`` waits on many instances with one list call per poll tick (not one get per instance); the
   first poll comes at the operation's typical duration (catalogue), later ones back off (``poll_delay``).
-* Idempotent reads retry transient failures; creates are never blindly retried (see ``create``).
+* Reads retry transient failures; mutations go through ``protocol`` (a create is never blindly re-sent).
 """
 
 from __future__ import annotations
