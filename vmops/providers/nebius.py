@@ -474,6 +474,9 @@ class NebiusProvider(Provider):
                 if current.state in accepted or current.state in TARGETS[verb]:
                     break
                 raise
+        if not wait and verb == "destroy":  # accepted: the caller's wait lists it (no read per VM)
+            return Instance(provider=self.name, id=instance_id, name="", state=State.DELETING,
+                            native_state="(deleting)", native_type="")
         if not wait:
             try:
                 return self.get_instance(instance_id)
