@@ -47,6 +47,9 @@ def test_out_of_reach_minimum_gives_up_and_deletes_members_still_creating(sims, 
     # holds 3 h100:8 on demand, so once Nebius is out, 4 can no longer be reached: the run must give up at
     # once and delete the creating Crusoe members, not wait for their operation timeout.
     sims["crusoe"].faults.add(Fault("create_instance", "never_complete"))
+    # Nebius refuses only after a while, so that Crusoe's creates are accepted first (without the delay the
+    # run may give up before sending them at all, which is right too, but not what this test is about)
+    sims["nebius"].faults.add(Fault("InstanceService/Create", "latency", latency_s=1.5))
     sims["nebius"].faults.add(Fault("InstanceService/Create", "error", grpc_code="RESOURCE_EXHAUSTED",
                                     message="No capacity for this platform"))
     mgr = make_manager({"VMOPS_PROVIDERS": "crusoe,nebius"})
