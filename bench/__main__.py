@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import cli_bench, faults_bench, fleet_bench, inventory_bench, report, state_bench  # noqa: E402
+from bench import cli_bench, faults_bench, fleet_bench, inventory_bench, pipeline_bench, report, state_bench  # noqa: E402
 from bench.result import Figure  # noqa: E402
 from bench.simhost import SimHost, stop_all  # noqa: E402
 
@@ -64,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
                 if "faults" in only:
                     log("fail fast (one provider down / hung) and one VM's create")
                     figures += faults_bench.run_faults(host, args.runs, log)
+                    log("give up early (an impossible fleet) and a slow provider during a fleet create")
+                    figures += pipeline_bench.run_pipelines(host, log)
                 if "state" in only:
                     log(f"state store with {args.fleets} fleets of {state_bench.MEMBERS} members")
                     figures += state_bench.run_state(host, args.fleets, args.runs, log)

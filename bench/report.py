@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.fleet_bench import CREATE_TARGET as fleet_target
 from bench.result import Figure
 
 
@@ -68,7 +69,7 @@ def plot(series: list[dict[str, Any]], path: Path) -> bool:
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.2))
     a1.plot(n, [s["create_ratio"] for s in series], "o-", label="fleet create / floor")
     a1.plot(n, [s["destroy_ratio"] for s in series], "s-", label="fleet destroy / floor")
-    a1.axhline(1.15, color="grey", ls="--", lw=1, label="target 1.15")
+    a1.axhline(fleet_target, color="grey", ls="--", lw=1, label=f"target {fleet_target:g}")
     a1.axhline(1.0, color="black", lw=0.5)
     a1.set_xscale("log", base=2)
     a1.set_xlabel("fleet size N (VMs)")

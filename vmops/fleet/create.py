@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -23,6 +23,7 @@ from vmops.errors import (
     VmopsError,
 )
 from vmops.fleet.interrupt import Abandoned, StopRequest
+from vmops.fleet.lanes import Lanes
 from vmops.fleet.members import Members
 from vmops.fleet.naming import member_name
 from vmops.fleet.observe import member_fields, status_for
@@ -67,6 +68,11 @@ class _Options:
     def kill_provider(self, provider: str) -> None:
         with self.lock:
             self.dead.update(id(o) for o in self.offers if o.provider == provider)
+
+    def left(self) -> float:
+        """How many more VMs the live options can take (infinite where an offer's capacity is unknown)."""
+        with self.lock:
+            return sum(self.remaining[id(o)] for o in self.offers if id(o) not in self.dead)
 
     def next(self) -> Offer | None:
         """The next offer in plan order that is alive and has capacity left (taking one unit)."""
@@ -114,9 +120,13 @@ class CreateRun:
         self.progress = Progress(ctx.listener)
         self.attempts: list[Attempt] = []
         self.alock = threading.Lock()
-        self.sems: dict[str, threading.Semaphore] = {}
         self.plan: Plan | None = None
-        self.pool: ThreadPoolExecutor | None = None
+        #: set by Ctrl-C (through ``_watch``) or when the minimum is out of reach: the lanes stop sending
+        self.halt = threading.Event()
+        #: how many could still run when the run gave up early (None: it did not)
+        self.gave_up: int | None = None
+        self.lanes: Lanes[Offer] | None = None
+        self.options = _Options([])
         #: member ids on record before this run: never rolled back by it
         self.before: frozenset[int] = frozenset(m.id for m in self.store.members(fleet.id))
         #: provider -> VM name -> ids of the VMs carrying it, from one list per provider per round
@@ -125,12 +135,6 @@ class CreateRun:
     def _attempt(self, a: Attempt) -> None:
         with self.alock:
             self.attempts.append(a)
-
-    def _sem(self, provider: str) -> threading.Semaphore:
-        with self.alock:
-            if provider not in self.sems:
-                self.sems[provider] = threading.Semaphore(self.ctx.limits.per_provider)
-            return self.sems[provider]
 
     def _running(self) -> list[MemberRecord]:
         return [m for m in self.store.members(self.fleet.id) if m.status is MemberStatus.RUNNING]
@@ -167,9 +171,10 @@ class CreateRun:
         raise FleetInterrupted(msg + " everything it had made", hint="") from None
 
     def _drain(self) -> None:
-        """Let in-flight creates finish (each records its answer); cancel the ones not started."""
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
+        """Let in-flight creates finish (each records its answer); the lanes send nothing new."""
+        self.halt.set()
+        if self.lanes is not None:
+            self.lanes.join()
 
     def _execute(self) -> CreateResult:
         fleet = self.fleet
@@ -190,6 +195,7 @@ class CreateRun:
         for s in plan.skipped:
             self._attempt(Attempt(s.provider, s.region, None, None, "skipped", s.reason))
         options = _Options.from_plan(plan)
+        self.options = options
         slots: list[Offer] = [p.offer for p in plan.placements for _ in range(p.count)]
         # Slots the plan could not place go straight to failover (which may find nothing).
         for _ in range(max(0, need - len(slots))):
@@ -197,51 +203,67 @@ class CreateRun:
             if o is None:
                 break
             slots.append(o)
-        self.pool = ThreadPoolExecutor(max_workers=self.ctx.limits.max_parallel, thread_name_prefix="vmops-create")
-        try:
-            while slots and not self.stop.is_set():
-                self._list_names({o.provider for o in options.offers})
-                if self.stop.is_set():
-                    break
-                with self.store.write():  # every member row of the round in one commit, before any create
-                    rows = [self._new_member(o) for o in slots]
-                futures: list[Future[MemberRecord | None]] = []
-                for o, m in zip(slots, rows):
-                    futures.append(self.pool.submit(self._make_one, o, options, m))
-                for f in futures:
-                    while True:
-                        try:
-                            f.result(timeout=0.1)
-                            break
-                        except TimeoutError:
-                            continue
-                if self.stop.is_set():
-                    break
-                failed = self.ctx.members.settle(fleet, self.progress, self.stop)
-                slots = []
-                if failed and not self.stop.is_set():
-                    # Errors after acceptance: clean them up, and send those members to the next option.
-                    left = self.ctx.members.destroy(failed)
-                    for m in failed:
-                        self._attempt(Attempt(m.provider, m.region, m.native_type, m.name, "failed",
-                                              (m.last_error or "failed") + "; cleaned up"
-                                              if not any(u.member.id == m.id for u in left) else
-                                              (m.last_error or "failed") + "; could NOT be cleaned up"))
-                        for o in options.offers:
-                            if o.provider == m.provider and o.region == m.region and o.native_type == m.native_type:
-                                options.kill(o)
-                    for _ in failed:
-                        o = options.next()
-                        if o is not None:
-                            slots.append(o)
-                if len(self._running()) >= spec.count:
-                    break
-        finally:
-            self.pool.shutdown(wait=not self.stop.is_set(), cancel_futures=self.stop.is_set())
+        # One pipeline per provider (vmops.fleet.lanes): its creates, its wait, its record, its failures'
+        # replacements routed to the lane of the provider they go to. Nobody waits for a slow provider.
+        self.lanes = Lanes(self._lane, lambda o: o.provider, self.request, "create")
+        self.lanes.route(slots)
+        self.lanes.join(tick=self._watch)
         if self.stop.is_set():
             return CreateResult(self.store.fleet(fleet.id), self.store.members(fleet.id), self.attempts,
                                 self.resumed, 0, self.plan)
         return self._decide()
+
+    def _watch(self) -> None:
+        """Between join slices: a Ctrl-C halts the lanes (they finish what is in flight and record it)."""
+        if self.stop.is_set():
+            self.halt.set()
+
+    # ---- one provider's pipeline ----------------------------------------------------------------------
+    def _lane(self, provider: str, offers: list[Offer]) -> None:
+        """Create ``offers`` at ``provider``, wait for them to run, clean up and replace the ones that fail."""
+        if self.halt.is_set():
+            return  # no row written for them: nothing can exist under their names
+        self._list_names(provider)
+        if self.halt.is_set():
+            return
+        with self.store.write():  # this batch's member rows in one commit, before any of its creates
+            rows = [self._new_member(o) for o in offers]
+        workers = max(1, min(len(rows), self.ctx.limits.per_provider))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"vmops-create-{provider}") as pool:
+            made = list(pool.map(lambda pair: self._make_one(pair[0], pair[1]), zip(offers, rows)))
+        accepted = [m.id for m in made if m is not None and m.status is MemberStatus.ACCEPTED]
+        if not accepted or self.halt.is_set():
+            return
+        failed = self.ctx.members.settle(self.fleet, self.progress, self.halt, only=accepted)
+        if not failed or self.halt.is_set():
+            return
+        # Errors after acceptance: clean them up, and send those members to the next option.
+        left = self.ctx.members.destroy(failed)
+        options = self.options
+        for m in failed:
+            self._attempt(Attempt(m.provider, m.region, m.native_type, m.name, "failed",
+                                  (m.last_error or "failed") + "; cleaned up"
+                                  if not any(u.member.id == m.id for u in left) else
+                                  (m.last_error or "failed") + "; could NOT be cleaned up"))
+            for o in options.offers:
+                if o.provider == m.provider and o.region == m.region and o.native_type == m.native_type:
+                    options.kill(o)
+        replacements = [o for o in (options.next() for _ in failed) if o is not None]
+        self.lanes.route(replacements)
+        self._check_reachable()
+
+    def _check_reachable(self) -> None:
+        """Give up as soon as the minimum is out of reach: what runs, what is in flight, what is queued and
+        what the remaining options can still take fall short of ``--min``. The lanes then stop sending and
+        waiting, and the outcome (a rollback, which deletes members still creating) follows at once."""
+        if self.halt.is_set():
+            return
+        live = sum(1 for m in self.store.members(self.fleet.id)
+                   if m.status in (MemberStatus.RUNNING, MemberStatus.ACCEPTED, MemberStatus.REQUESTED))
+        reach = live + (self.lanes.pending() if self.lanes is not None else 0) + self.options.left()
+        if reach < self.spec.min:
+            self.gave_up = int(reach)
+            self.halt.set()
 
     def _decide(self) -> CreateResult:
         fleet = self.fleet
@@ -283,6 +305,9 @@ class CreateRun:
             left = self._rollback(f"only {len(running)} of {spec.count} running (min {spec.min})")
             msg = (f"fleet {fleet.name!r}: only {len(running)} of {spec.count} x {spec.gpu} VMs could be made "
                    f"(min {spec.min}); rolled back")
+            if self.gave_up is not None:
+                msg = (f"fleet {fleet.name!r}: only {self.gave_up} of {spec.count} x {spec.gpu} VMs could still "
+                       f"be made (min {spec.min}); gave up as soon as that was clear and rolled back")
         if left:
             msg += f", but {len(left)} member(s) could not be destroyed and stay recorded"
         elif not self.resumed:
@@ -314,8 +339,8 @@ class CreateRun:
         return left
 
     # ---- names already taken -------------------------------------------------------------------------
-    def _list_names(self, providers: set[str]) -> None:
-        """List each provider once before a round of creates (instead of one name lookup per create).
+    def _list_names(self, provider: str) -> None:
+        """List the provider once before a batch of creates (instead of one name lookup per create).
 
         Each create then tells its adapter which VMs already carried its name (``CreateRequest.known_ids``),
         so a lost answer still adopts only a VM made by that create. Member names are unique per fleet and
@@ -323,36 +348,35 @@ class CreateRun:
         appear between this list and the create except through that create. A provider that cannot be
         listed is left out: its adapter looks each name up itself.
         """
-        def fetch(p: str) -> tuple[str, dict[str, frozenset[str]] | None]:
-            try:
-                by_name: dict[str, set[str]] = {}
-                for i in self.ctx.provider(p).list_instances():
-                    by_name.setdefault(i.name, set()).add(i.id)
-                return p, {n: frozenset(ids) for n, ids in by_name.items()}
-            except VmopsError:
-                return p, None
-
-        self.names = {}
-        if not providers:
-            return
-        with ThreadPoolExecutor(max_workers=len(providers), thread_name_prefix="vmops-names") as pool:
-            for p, names in pool.map(fetch, sorted(providers)):
-                if names is not None:
-                    self.names[p] = names
+        try:
+            by_name: dict[str, set[str]] = {}
+            for i in self.ctx.provider(provider).list_instances():
+                by_name.setdefault(i.name, set()).add(i.id)
+            self.names[provider] = {n: frozenset(ids) for n, ids in by_name.items()}
+        except VmopsError:
+            self.names.pop(provider, None)
 
     def _known_ids(self, provider: str, name: str) -> frozenset[str] | None:
         names = self.names.get(provider)
         return None if names is None else names.get(name, frozenset())
 
     # ---- one VM ------------------------------------------------------------------------------------
-    def _make_one(self, offer: Offer | None, options: _Options, row: MemberRecord | None = None) -> MemberRecord | None:
+    def _make_one(self, offer: Offer | None, row: MemberRecord | None = None) -> MemberRecord | None:
         """Create one VM at ``offer`` (its member ``row`` already written, or written here); on failure move on
-        to the next option (a new row each). Returns the accepted member."""
-        if self.stop.is_set() and row is not None:  # never attempted: nothing can exist under its name
+        to the next option: at this provider in this lane (a new row), elsewhere by routing it to that
+        provider's lane. Returns the accepted member."""
+        provider = offer.provider if offer is not None else ""
+        options = self.options
+        if self.halt.is_set() and row is not None:  # never attempted: nothing can exist under its name
             self.store.update_member(row.id, status=MemberStatus.FAILED, state=State.DELETED,
-                                     last_error="not attempted: the create was interrupted")
+                                     last_error="not attempted: the create was interrupted"
+                                     if self.stop.is_set() else "not attempted: the minimum was out of reach")
             return None
-        while offer is not None and not self.stop.is_set():
+        while offer is not None and not self.halt.is_set():
+            if offer.provider != provider:
+                assert self.lanes is not None
+                self.lanes.route([offer])
+                return None
             if options.is_dead(offer):
                 # Another create to this option was just refused (capacity, auth ...): do not send this one
                 # there too; move on to the next option.
@@ -371,6 +395,12 @@ class CreateRun:
             else:
                 options.kill(offer)
             offer = options.next()
+            if offer is None:
+                self._check_reachable()
+        if row is not None:  # halted before this row's create was sent
+            self.store.update_member(row.id, status=MemberStatus.FAILED, state=State.DELETED,
+                                     last_error="not attempted: the create was interrupted"
+                                     if self.stop.is_set() else "not attempted: the minimum was out of reach")
         return None
 
     def _request(self, offer: Offer, member: MemberRecord, adapter: Provider) -> CreateRequest:
@@ -379,7 +409,8 @@ class CreateRun:
                                           allow_unterminable=self.spec.allow_unterminable_reserved)
         return CreateRequest(name=member.name, native_type=offer.native_type, region=offer.region, labels=labels,
                              idempotency_key=member.idempotency_key, reservation_policy=policy, reservation_ids=ids,
-                             known_ids=self._known_ids(offer.provider, member.name))
+                             known_ids=self._known_ids(offer.provider, member.name),
+                             read_back=False)  # the lane's wait lists the provider anyway
 
     def _new_member(self, offer: Offer) -> MemberRecord:
         """The member row (deterministic name, idempotency key), written before its create is sent."""
@@ -397,8 +428,7 @@ class CreateRun:
         req = self._request(offer, member, adapter)
         kill_provider = False
         try:
-            with self._sem(offer.provider):
-                inst = adapter.create(req, wait=False)
+            inst = adapter.create(req, wait=False)
         except (InsufficientCapacity, FailedPrecondition, NotFound) as e:
             return self._failed(member, offer, e.message, kill_provider)
         except (AuthError, PermissionDenied) as e:

@@ -11,7 +11,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable, Sequence
 
 from vmops import pricing
-from vmops.errors import FailedPrecondition, OperationTimeout, ProviderUnavailable, ReservedCannotTerminate, VmopsError
+from vmops.errors import (
+    FailedPrecondition,
+    NotFound,
+    OperationTimeout,
+    ProviderUnavailable,
+    ReservedCannotTerminate,
+    VmopsError,
+)
 from vmops.fleet.decision import Action, ActionKind
 from vmops.fleet.interrupt import Abandoned, StopRequest
 from vmops.fleet.observe import Observation, member_fields, status_for
@@ -19,7 +26,7 @@ from vmops.fleet.progress import Progress
 from vmops.fleet.report import Undestroyed
 from vmops.fleet.spec import Limits
 from vmops.model import Instance, State
-from vmops.providers.base import DestroyResult, Provider
+from vmops.providers.base import DestroyResult, Provider, WaitCancelled
 from vmops.state import LIVE, FleetRecord, MemberRecord, MemberStatus, Store
 
 #: What a member create waits for: running, or a state that will never become running.
@@ -37,6 +44,32 @@ def member_price(inst: Instance, m: MemberRecord | None) -> float | None:
     if per_hour is None and m is not None:
         return m.price_per_hour
     return per_hour
+
+
+def wait_one_by_one(adapter: Provider, by_iid: dict[str, MemberRecord],
+                    stop: threading.Event | None) -> dict[str, Instance]:
+    """Wait for members to settle with one read per member per poll (the fallback when the provider's list
+    fails): the pauses of ``Provider.poll_delay``; raises the first read's error when nothing can be read."""
+    started = time.monotonic()
+    expected = adapter.expected_seconds({iid: SETTLED for iid in by_iid})
+    seen: dict[str, Instance] = {}
+    while True:
+        for iid in [i for i in by_iid if i not in seen or seen[i].state not in SETTLED]:
+            try:
+                seen[iid] = adapter.get_instance(iid)
+            except NotFound:
+                seen[iid] = Instance(adapter.name, iid, by_iid[iid].name, State.DELETED, "(gone)", "")
+        if all(i.state in SETTLED for i in seen.values()):
+            return seen
+        if time.monotonic() - started > adapter.timing.op_timeout:
+            raise OperationTimeout(f"{len(by_iid)} member(s) still not running after {adapter.timing.op_timeout:g}s",
+                                   provider=adapter.name)
+        delay = adapter.poll_delay(time.monotonic() - started, expected)
+        if stop is not None:
+            if stop.wait(delay):
+                raise Stopped()
+        else:
+            time.sleep(delay)
 
 
 def per_provider(groups: dict[str, list[MemberRecord]], fn: Callable[[str, list[MemberRecord]], None],
@@ -172,7 +205,7 @@ class Members:
             result: dict[str, Instance] = {}
             for attempt in range(self.limits.wait_retries + 1):
                 try:
-                    result = adapter.wait_for({iid: SETTLED for iid in by_iid}, on_tick=tick)
+                    result = adapter.wait_for({iid: SETTLED for iid in by_iid}, on_tick=tick, cancel=stop)
                     break
                 except OperationTimeout:
                     try:
@@ -187,10 +220,19 @@ class Members:
                                                    f"within {adapter.timing.op_timeout:g}s; was {inst.state.value})",
                                                    inst.native_type)
                     break
-                except Stopped:
+                except (Stopped, WaitCancelled):
                     return
                 except ProviderUnavailable as e:
                     if attempt == self.limits.wait_retries:
+                        # The list failed every time: read the members one by one, the only proof left that
+                        # they run (a provider whose list is broken may still answer for one VM).
+                        try:
+                            result = wait_one_by_one(adapter, by_iid, stop)
+                            break
+                        except (Stopped, WaitCancelled):
+                            return
+                        except VmopsError:
+                            pass
                         for m in by_iid.values():
                             self.store.update_member(m.id, last_error=f"provider stopped answering while waiting: {e.message}")
                         return

@@ -14,6 +14,7 @@ Every adapter subclasses ``Provider``. Rules every adapter keeps:
 
 from __future__ import annotations
 
+import threading
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -24,6 +25,10 @@ from vmops.config import ProviderSettings
 from vmops.errors import NotFound, OperationTimeout, Unsupported, VmopsError
 from vmops.model import CreateRequest, GpuShape, Instance, Offer, Reservation, State
 from vmops.providers.pacing import LaunchPace, PaceLimits
+
+
+class WaitCancelled(Exception):
+    """A ``wait_for`` ended early because its ``cancel`` event was set (the caller asked it to stop)."""
 
 
 @dataclass(frozen=True)
@@ -189,6 +194,7 @@ class Provider(ABC):
         timeout: float | None = None,
         on_tick: Callable[[dict[str, Instance]], None] | None = None,
         expected: float | None = None,
+        cancel: threading.Event | None = None,
     ) -> dict[str, Instance]:
         """Wait until every instance id reaches one of its target states; one list call per tick.
 
@@ -196,15 +202,25 @@ class Provider(ABC):
         typical duration of what the targets wait for); the first poll is then (or after ``poll_interval``),
         not at once. An instance missing from the list counts as DELETED. Raises OperationTimeout naming the
         first instance still not settled and its state. An instance in ERROR while not targeted raises too.
+        ``cancel``: once set, the wait ends within a moment (WaitCancelled), even in the middle of a pause.
         """
         timeout = self.timing.op_timeout if timeout is None else timeout
         expected = self.expected_seconds(targets) if expected is None else max(0.0, expected)
         started = time.monotonic()
         deadline = started + timeout
         seen: dict[str, Instance] = {}
+
+        def pause(seconds: float) -> None:
+            if cancel is None:
+                time.sleep(seconds)
+            elif cancel.wait(seconds):
+                raise WaitCancelled()
+
         if expected > 0:
-            time.sleep(min(self.poll_delay(0.0, expected), timeout))
+            pause(min(self.poll_delay(0.0, expected), timeout))
         while True:
+            if cancel is not None and cancel.is_set():
+                raise WaitCancelled()
             current = {i.id: i for i in self.list_instances() if i.id in targets}
             pending = []
             for iid, want in targets.items():
@@ -230,7 +246,7 @@ class Provider(ABC):
                     f"waiting for {'/'.join(sorted(s.value for s in targets[iid]))}",
                     provider=self.name, instance_id=iid, stuck_state=st,
                 )
-            time.sleep(self.poll_delay(time.monotonic() - started, expected))
+            pause(self.poll_delay(time.monotonic() - started, expected))
 
     def settle(self, instance: Instance, verb: str, *, timeout: float | None = None,
                expected: float | None = None) -> Instance:

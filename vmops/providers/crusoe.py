@@ -17,6 +17,7 @@ Reservation policy (Crusoe places a create into a matching reservation by itself
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any, Callable, Iterable
 
@@ -51,6 +52,8 @@ STATE: dict[str, State] = {
 }
 
 RESERVATION_PRICE_SOURCE = "crusoe reservation price"
+#: seconds a capacity read is reused by placement (see ``Crusoe._capacity``)
+PLACEMENT_CAPACITY_AGE = 1.0
 API_PRICE_SOURCE = "crusoe vm-types API price_per_hour_usd"
 
 #: error code in ``{"detail":{"code":...}}`` -> (vmops error class, hint or None for the class default)
@@ -113,6 +116,8 @@ class CrusoeProvider(Provider):
         self._client = self._rest_client()
         self._type_prices: dict[str, float] | None = None
         self._reservation_prices: dict[str, float] = {}
+        self._capacity_lock = threading.Lock()
+        self._capacity_read: tuple[float, list[dict[str, Any]]] | None = None
 
     # ------------------------------------------------------------------ plumbing
     def _rest_client(self) -> RestClient:
@@ -238,13 +243,24 @@ class CrusoeProvider(Provider):
     def reservations(self) -> list[Reservation]:
         return [self._reservation(r) for r in self._load_reservation_prices()]
 
-    def _capacity(self) -> list[dict[str, Any]]:
-        """Capacity rows with their fields checked (location, vm_type: strings; counts: whole numbers)."""
-        what, p = "GET capacity", self.name
-        return [{"location": text(r, "location", p, what, required=True), "vm_type": text(r, "vm_type", p, what) or "",
-                 **{k: integer(r, k, p, what, 0) for k in ("on_demand_available", "reserved_available",
-                                                            "total_available")}}
-                for r in items(self._get(f"{self._base}/capacity"), "items", p, what)]
+    def _capacity(self, max_age: float = 0.0) -> list[dict[str, Any]]:
+        """Capacity rows with their fields checked (location, vm_type: strings; counts: whole numbers).
+
+        ``max_age``: a read at most this old may be reused (concurrent callers share one read). Placement
+        uses it so that a fleet's burst of creates reads capacity once, not once per create: the check
+        against free reservations is a check-then-create race at any age, and a second is well inside it.
+        """
+        with self._capacity_lock:
+            if self._capacity_read is not None and time.monotonic() - self._capacity_read[0] <= max_age:
+                return self._capacity_read[1]
+            what, p = "GET capacity", self.name
+            rows = [{"location": text(r, "location", p, what, required=True),
+                     "vm_type": text(r, "vm_type", p, what) or "",
+                     **{k: integer(r, k, p, what, 0) for k in ("on_demand_available", "reserved_available",
+                                                                "total_available")}}
+                    for r in items(self._get(f"{self._base}/capacity"), "items", p, what)]
+            self._capacity_read = (time.monotonic(), rows)
+            return rows
 
     def offers(self, shape: GpuShape | None = None) -> list[Offer]:
         offers: list[Offer] = []
@@ -273,7 +289,7 @@ class CrusoeProvider(Provider):
             return self._strict_placement(req)
         if req.region is not None and policy is ReservationPolicy.AUTO:
             return req.region, None
-        rows = [r for r in self._capacity() if r.get("vm_type") == req.native_type
+        rows = [r for r in self._capacity(PLACEMENT_CAPACITY_AGE) if r.get("vm_type") == req.native_type
                 and (req.region is None or r.get("location") == req.region)]
         if policy is ReservationPolicy.FORBID:
             if req.region is not None and any(int(r.get("reserved_available", 0)) > 0 for r in rows):

@@ -427,6 +427,9 @@ class NebiusProvider(Provider):
         protocol.mutate_confirming(lambda: self._call(method, req_cls(id=instance_id), what=what, mutating=True),
                                    confirm, self.timing, gone_is_done=verb == "destroy", resend=MUTATE_RESEND,
                                    confirm_refusals=(FailedPrecondition, NotFound))
+        if not wait and verb == "destroy":  # accepted: the caller's wait lists it (no read per VM)
+            return Instance(provider=self.name, id=instance_id, name="", state=State.DELETING,
+                            native_state="(deleting)", native_type="")
         if not wait:
             try:
                 return self.get_instance(instance_id)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 import uuid
 from dataclasses import replace
@@ -619,13 +620,14 @@ class NebiusCloudProvider(Provider):
 
     # ---- waiting ---------------------------------------------------------------------------------
     def wait_for(self, targets: dict[str, frozenset[State]], *, timeout: float | None = None,
-                 on_tick: Callable[[dict[str, Instance]], None] | None = None) -> dict[str, Instance]:
+                 on_tick: Callable[[dict[str, Instance]], None] | None = None, expected: float | None = None,
+                 cancel: threading.Event | None = None) -> dict[str, Instance]:
         """The base wait, plus two rules of this dialect: an instance this adapter created that falls back to
         STOPPED while RUNNING was wanted is reported in ERROR (the late capacity failure), and the boot disk
         of an instance seen gone is deleted."""
         late = {iid for iid, want in targets.items() if iid in self._creating and State.RUNNING in want}
         widened = {iid: (want | {State.STOPPED} if iid in late else want) for iid, want in targets.items()}
-        seen = super().wait_for(widened, timeout=timeout, on_tick=on_tick)
+        seen = super().wait_for(widened, timeout=timeout, on_tick=on_tick, expected=expected, cancel=cancel)
         disks: list[str] = []
         for iid in list(seen):
             inst = seen[iid]
