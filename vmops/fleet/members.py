@@ -17,6 +17,7 @@ from vmops.errors import (
     OperationTimeout,
     ProviderUnavailable,
     ReservedCannotTerminate,
+    Unreachable,
     VmopsError,
 )
 from vmops.fleet.decision import Action, ActionKind
@@ -317,7 +318,9 @@ class Members:
                         self.store.update_member(m.id, status=MemberStatus.DESTROY_FAILED, undestroyable=True,
                                                  last_error=why)
                         left.append(Undestroyed(self.store.member(m.id), why))
-                    elif isinstance(r.error, (ProviderUnavailable, FailedPrecondition)) and attempt + 1 < self.limits.destroy_attempts:
+                    elif (isinstance(r.error, (ProviderUnavailable, FailedPrecondition))
+                          and not isinstance(r.error, Unreachable)  # refused: fail fast, asking again waits
+                          and attempt + 1 < self.limits.destroy_attempts):
                         retry[r.id] = m
                     else:
                         why = r.error.message if r.error else "unknown failure"
