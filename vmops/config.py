@@ -129,10 +129,13 @@ class NebiusCloudSettings:
     page_size: int = 100
 
     def describe(self) -> dict[str, Any]:
+        discovered = "discovered at first use (`vm doctor` shows the result)"
         return {"iam_token": self.iam_token.masked(), "credentials_file": self.credentials_file,
                 "token_endpoint": self.token_endpoint, "vpc_endpoint": self.vpc_endpoint, "subnet": self.subnet,
-                "image_family": self.image_family, "ssh_public_key_file": self.ssh_public_key_file,
-                "page_size": self.page_size}
+                "subnet_source": "config" if self.subnet else discovered,
+                "image_family": self.image_family,
+                "image_family_source": "config" if self.image_family else discovered,
+                "ssh_public_key_file": self.ssh_public_key_file, "page_size": self.page_size}
 
 
 def _nebius_cloud_settings(env: Mapping[str, str], section: Mapping[str, Any]) -> NebiusCloudSettings:
