@@ -4,8 +4,6 @@ providers' own reservation counters say so."""
 
 from __future__ import annotations
 
-import pytest
-
 from vmops.model import GpuShape
 from vmops.session import Session
 
