@@ -548,6 +548,8 @@ def test_cloud_reservations_are_the_organizations_for_this_project(public_key_fi
         assert wrong.organization() == "12345678-0000-0000-0000-000000000000"
         with pytest.raises(PermissionDenied):
             wrong.reservations()
+        od = wrong.offers(GpuShape("h100", 8))  # on-demand offers survive an organization it may not read
+        assert od and not any(o.reserved for o in od)
 
 
 def test_cloud_reservation_specification_at_create(public_key_file: str, tmp_path: Path) -> None:

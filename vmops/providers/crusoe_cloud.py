@@ -22,6 +22,7 @@ missing VM as 404 or 403; error tokens in ``code`` or ``message``.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from dataclasses import dataclass, replace
@@ -50,6 +51,8 @@ from vmops.providers.http import RestClient, parse_utc, segment
 from vmops.providers.pacing import PaceLimits, pacer_for
 from vmops.providers.sshkeys import public_key_text
 from vmops.providers.wire import integer, items, obj, parsing, text
+
+log = logging.getLogger("vmops.crusoe")
 
 DEFAULT_VERSION = "/v1alpha5"
 
@@ -393,7 +396,12 @@ class CrusoeCloudProvider(CrusoeProvider):
             price, source = self._list_price(product)
             out.append(Offer(provider=self.name, gpu=gpu, native_type=product, region=location, price_per_hour=price,
                              price_source=source or LIST_PRICE_NOTE, available=n, has_capacity=n > 0))
-        for r in self.reservations():
+        try:
+            reservations = self.reservations()
+        except (PermissionDenied, NotFound, InvalidArgument) as e:  # a project member may not read the org's
+            log.warning("crusoe: no reserved offers (%s)", e.message)
+            reservations = []
+        for r in reservations:
             if not r.active or r.gpu is None or (shape is not None and r.gpu != shape):
                 continue
             out.append(Offer(provider=self.name, gpu=r.gpu, native_type=r.native_type, region=r.region,
