@@ -586,3 +586,31 @@ def test_cloud_reservation_specification_at_create(public_key_file: str, tmp_pat
         with pytest.raises(InvalidArgument, match="does not include project"):
             p.create(CreateRequest("theirs", big, reservation_policy=ReservationPolicy.STRICT,
                                    reservation_ids=("rsv-other-project",)))
+
+
+def test_cloud_sim_checks_reservation_specification_and_organization(crusoe_cloud_sim: Any, public_key_file: str,
+                                                                    tmp_path: Path) -> None:
+    """The simulator answers like the contract says: the two forms are mutually exclusive, the strategy is one of
+    two words, another organization is 403; nothing is created by a refused body."""
+    from vmops.providers.crusoe_sign import CrusoeSigner
+    from vmops.sim.crusoe_cloud import TEST_PROJECT
+    from tests.conftest import CRUSOE_CLOUD_KEY
+
+    base = crusoe_cloud_sim.address
+    auth = CrusoeSigner(*CRUSOE_CLOUD_KEY)
+    body = {"name": "spec", "type": "h100-80gb-sxm-ib.8x", "location": "us-east1-a",
+            "ssh_public_key": "ssh-ed25519 AAAA x"}
+    url = f"{base}/projects/{TEST_PROJECT}/compute/vms/instances"
+    with httpx.Client(auth=auth) as c:
+        both = c.post(url, json={**body, "reservation_specification": {"id": RSV_H100,
+                                                                         "selection_strategy": "lowest_cost"}})
+        odd = c.post(url, json={**body, "reservation_specification": {"selection_strategy": "cheapest"}})
+        other = c.get(f"{base}/organizations/00000000-0000-0000-0000-000000000000/reservations")
+        mine = c.get(f"{base}/organizations/{ORG_ID}/reservations")
+    assert [r.status_code for r in (both, odd, other, mine)] == [400, 400, 403, 200]
+    assert "mutually exclusive" in both.json()["message"]
+    (row,) = mine.json()["items"]
+    assert {"id", "reservation_type", "product_line", "duration", "quantity", "used_quantity", "locations",
+            "projects", "contract_start_date", "contract_end_date", "delivery_deadline", "date_delivered", "vm_ids",
+            "price"} <= set(row)
+    assert "spec" not in crusoe_cloud_sim.instance_names()
