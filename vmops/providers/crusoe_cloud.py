@@ -217,7 +217,7 @@ class CrusoeCloudProvider(CrusoeProvider):
         """The configured organization, else the one the project belongs to (its reservations live there)."""
         if self._organization:
             return self._organization
-        project = self.project()
+        project = self.project()  # discovering the project also reads its organization
         if not self._organization:
             org = next((o for pid, o in self._projects() if pid == project), None)
             if not org:

@@ -96,7 +96,6 @@ PUBLIC_SUFFIX = ".api.nebius.cloud"
 PUBLIC_TOKEN_ENDPOINT = "tokens.iam.api.nebius.cloud:443"
 PUBLIC_VPC_ENDPOINT = "vpc.api.nebius.cloud:443"
 PUBLIC_IAM_ENDPOINT = "cpl.iam.api.nebius.cloud:443"  # ProjectService (cloud-apis.md §3.1)
-DEFAULT_IMAGE_FAMILY = nebius_images.DEFAULT_IMAGE_FAMILY
 BOOT_DISK_GIB = 200
 DEFAULT_SSH_KEYS = ("~/.ssh/id_ed25519.pub", "~/.ssh/id_rsa.pub")
 _KEY_CHARS = re.compile(r"^[A-Za-z0-9-]{8,128}$")
