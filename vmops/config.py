@@ -16,7 +16,8 @@ servers and the bundled simulators) or ``cloud`` (the provider's real public API
 the URL's host is one of the provider's public hosts (``vmops.catalogue``), else ``reference``. In the cloud
 dialect a provider may read its secret from more variables first (Crusoe: ``VMOPS_CRUSOE_SECRET_KEY`` /
 ``_SECRET_KEY_FILE``, with ``VMOPS_CRUSOE_ACCESS_KEY_ID`` as ``key_id``; then the ``[default]`` profile of
-``~/.crusoe/config``, or the file named by ``VMOPS_CRUSOE_PROFILE``).
+``~/.crusoe/config``, or the file named by ``VMOPS_CRUSOE_PROFILE``), and ``VMOPS_CRUSOE_ORGANIZATION_ID``
+(``organization_id`` in [crusoe]) names the organization whose reservations apply (default: the project's).
 
 Key sources, first found wins: ``VMOPS_<P>_API_KEY``, ``VMOPS_<P>_API_KEY_FILE``, the variable named by
 ``api_key_env``, the file named by ``api_key_file``, ``api_key``, the default (simulator test key). vmops
@@ -128,10 +129,13 @@ class NebiusCloudSettings:
     page_size: int = 100
 
     def describe(self) -> dict[str, Any]:
+        discovered = "discovered at first use (`vm doctor` shows the result)"
         return {"iam_token": self.iam_token.masked(), "credentials_file": self.credentials_file,
                 "token_endpoint": self.token_endpoint, "vpc_endpoint": self.vpc_endpoint, "subnet": self.subnet,
-                "image_family": self.image_family, "ssh_public_key_file": self.ssh_public_key_file,
-                "page_size": self.page_size}
+                "subnet_source": "config" if self.subnet else discovered,
+                "image_family": self.image_family,
+                "image_family_source": "config" if self.image_family else discovered,
+                "ssh_public_key_file": self.ssh_public_key_file, "page_size": self.page_size}
 
 
 def _nebius_cloud_settings(env: Mapping[str, str], section: Mapping[str, Any]) -> NebiusCloudSettings:
@@ -168,6 +172,9 @@ class ProviderSettings:
     request_interval: float | None = None  # client-side pacing; None = the catalogue's value for the dialect
     launch_interval: float | None = None
     nebius_cloud: NebiusCloudSettings | None = None  # Nebius only: what its cloud dialect reads
+    #: Crusoe cloud only: the organization whose reservations apply (``VMOPS_CRUSOE_ORGANIZATION_ID`` or
+    #: ``organization_id`` in [crusoe]); None = the project's, from ``GET /organizations/projects``
+    organization: str | None = None
 
     def describe(self) -> dict[str, Any]:
         """Printable view, key masked."""
@@ -177,6 +184,7 @@ class ProviderSettings:
             "api_key": self.api_key.masked(),
             "key_id": _mask_id(self.key_id),
             "scope": self.scope,
+            **({"organization": self.organization} if self.organization else {}),
             "ssh_key": self.ssh_key,
             "tls": self.tls,
             "ca_bundle": self.ca_bundle,
@@ -439,6 +447,8 @@ def _provider_settings(entry: ProviderEntry, env: Mapping[str, str], section: Ma
     scope = pick("scope", entry.scope_var, ("project", "parent", "scope"), entry.default_scope) if entry.scope_var else None
     if dialect == "cloud" and sources.get("scope") == "default":
         scope = None  # the default names a simulator's project; the cloud adapter discovers the account's own
+    organization = (pick("organization", "ORGANIZATION_ID", ("organization_id", "organization"), None)
+                    if entry.name == "crusoe" else None)
     ssh_key = str(pick("ssh_key", "SSH_KEY", ("ssh_key",), "vmops"))
     tls_raw = pick("tls", "TLS", ("tls",), None)
     tls = _truthy(str(tls_raw)) if tls_raw is not None else url.startswith("https://")
@@ -473,6 +483,7 @@ def _provider_settings(entry: ProviderEntry, env: Mapping[str, str], section: Ma
         request_interval=pacing["request_interval"],
         launch_interval=pacing["launch_interval"],
         nebius_cloud=_nebius_cloud_settings(env, section) if entry.name == "nebius" else None,
+        organization=str(organization).strip() or None if organization else None,
     )
 
 

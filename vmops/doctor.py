@@ -1,6 +1,7 @@
 """`vm doctor`'s core: per provider, which dialect and endpoint vmops uses, which credential from where (masked),
-the clock skew where requests are signed with the time (Crusoe cloud), and the result of one cheap authenticated
-call with a hint when it fails. Returns dataclasses; front ends render them."""
+the clock skew where requests are signed with the time (Crusoe cloud), the settings an adapter discovers when they
+are not configured (Nebius cloud: subnet and image family) with where each came from, and the result of one cheap
+authenticated call with a hint when it fails. Returns dataclasses; front ends render them."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Sequence
 from vmops.config import Config, redact
 from vmops.errors import VmopsError
 from vmops.providers import get_provider
-from vmops.providers.base import Timing
+from vmops.providers.base import Resolved, Timing
 
 #: a clock further off than this makes signed requests fail at providers with a freshness window
 SKEW_WARNING_S = 60.0
@@ -28,11 +29,14 @@ class ProviderCheck:
     key_id: str | None  # masked
     clock_skew_s: float | None
     ok: bool
-    result: str  # what the cheap call saw, or the error
+    result: str  # what the cheap call saw (and the resolved settings), or the error
     hint: str | None = None
+    resolved: tuple[Resolved, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+        out: dict[str, object] = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        out["resolved"] = [{"setting": r.setting, "value": r.value, "source": r.source} for r in self.resolved]
+        return out
 
 
 @dataclass(frozen=True)
@@ -49,10 +53,14 @@ def check_provider(config: Config, name: str, timing: Timing | None = None) -> P
     described = s.describe()
     skew: float | None = None
     hint: str | None = None
+    resolved: tuple[Resolved, ...] = ()
     try:
         with get_provider(name, config, timing) as adapter:
             skew = adapter.clock_skew()
             result, ok = adapter.check_access(), True
+            resolved = adapter.resolved()
+            if resolved:
+                result += "; " + "; ".join(f"{r.setting} {r.value} ({r.source})" for r in resolved)
     except VmopsError as e:
         result, ok, hint = redact(e.message), False, e.hint or None
     except Exception as e:  # an adapter bug must not hide the other providers
@@ -63,7 +71,7 @@ def check_provider(config: Config, name: str, timing: Timing | None = None) -> P
         provider=name, dialect=s.dialect, dialect_source=s.sources.get("dialect", "default"), endpoint=s.url,
         credential=s.api_key.masked(), credential_source=s.sources.get("api_key", "default"),
         key_id=described.get("key_id"), clock_skew_s=None if skew is None else round(skew, 1), ok=ok,
-        result=result, hint=hint)
+        result=result, hint=hint, resolved=resolved)
 
 
 def run_doctor(config: Config, providers: Sequence[str] | None = None, timing: Timing | None = None) -> DoctorReport:

@@ -62,8 +62,12 @@ CLOUD_PROTO_FILES: tuple[str, ...] = (
     "nebius/compute/v1/operation_service.proto",
     "nebius/compute/v1/instance_service.proto",
     "nebius/compute/v1/disk_service.proto",
+    "nebius/compute/v1/image.proto",
+    "nebius/compute/v1/image_service.proto",
     "nebius/iam/v1/token_service.proto",
     "nebius/iam/v1/token_exchange_service.proto",
+    "nebius/iam/v1/container.proto",
+    "nebius/iam/v1/project_service.proto",
     "nebius/vpc/v1/subnet.proto",
     "nebius/vpc/v1/subnet_service.proto",
 )

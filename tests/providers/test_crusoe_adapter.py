@@ -494,3 +494,123 @@ def test_cloud_maps_reference_type_names_and_refuses_unknown(crusoe_cloud_sim: A
         nokey.create(CreateRequest("nokey", "a100-80gb.1x"))
     assert "VMOPS_CRUSOE_SSH_PUBLIC_KEY_FILE" in (e.value.hint or "")
     assert crusoe_cloud_sim.requests.count("create_instance") == before
+
+
+# ------------------------------------------------------------------ cloud: organization reservations (§1.3, §4 rows 24/25)
+ORG_ID = "99999999-8888-7777-6666-555555555555"
+OTHER = "22222222-2222-3333-4444-555555555555"
+RSV_H100 = "aaaaaaaa-0000-4000-8000-000000000001"
+
+
+def _reservation_world(project: str) -> dict[str, Any]:
+    """Five reservations over two pages (page size 2): two usable by ``project``, three not."""
+    return {"page_size": 2, "reservations": [
+        {"id": RSV_H100, "product_line": "h100", "quantity": 16, "locations": ["us-east1-a"], "projects": [project],
+         "price": 2.5},
+        {"id": "rsv-a100-all", "product_line": "a100", "quantity": 3, "used_quantity": 1, "projects": [],
+         "locations": ["us-northcentral1-a", "us-east1-a"], "price": 1.25, "contract_start_date": "2026-01-01",
+         "contract_end_date": "2099-01-01"},
+        {"id": "rsv-other-project", "product_line": "h100", "quantity": 8, "locations": ["us-east1-a"],
+         "projects": [OTHER], "price": 1.0},
+        {"id": "rsv-expired", "product_line": "h100", "quantity": 8, "locations": ["us-east1-a"],
+         "projects": [project], "price": 0.5, "contract_start_date": "2024-01-01T00:00:00Z",
+         "contract_end_date": "2025-01-01T00:00:00Z"},
+        {"id": "rsv-l40s", "product_line": "l40s", "quantity": 2, "locations": ["us-east1-a"], "projects": [project],
+         "price": None},
+    ]}
+
+
+def test_cloud_reservations_are_the_organizations_for_this_project(public_key_file: str, tmp_path: Path) -> None:
+    from vmops.sim.crusoe_cloud import TEST_PROJECT, CrusoeCloudSim
+
+    with CrusoeCloudSim(SimOptions(time_scale=0.05, scenario=_reservation_world(TEST_PROJECT))) as sim:
+        p = _cloud(sim, public_key_file, tmp_path)
+        rs = {r.id: r for r in p.reservations()}
+        assert sorted(rs) == sorted([RSV_H100, "rsv-a100-all", "rsv-expired", "rsv-l40s"])  # not the other project's
+        assert sim.requests.count("list_reservations") == 3  # every page followed
+        h = rs[RSV_H100]  # 16 GPUs of the h100 line = two 8 x H100 VMs, priced per GPU-hour x 8
+        assert (h.native_type, h.gpu, h.region, h.active, h.total_vms, h.used_vms, h.price_per_hour) == \
+            ("h100-80gb-sxm-ib.8x", GpuShape("h100", 8), "us-east1-a", True, 2, 0, 20.0)
+        a = rs["rsv-a100-all"]  # dates alone parse; 3 GPUs with 1 used = 0 free 8x VMs
+        assert (a.native_type, a.active, a.total_vms, a.used_vms, a.region) == \
+            ("a100-80gb.8x", True, 0, 0, "us-northcentral1-a")
+        assert not rs["rsv-expired"].active and rs["rsv-expired"].available_vms == 0
+        assert (rs["rsv-l40s"].native_type, rs["rsv-l40s"].total_vms, rs["rsv-l40s"].price_per_hour) == \
+            ("l40s-48gb.1x", 2, None)
+        reserved = {o.reservation_id: o for o in p.offers() if o.reserved}
+        assert set(reserved) == {RSV_H100, "rsv-a100-all", "rsv-l40s"}  # active ones; expired/other project: not
+        assert reserved["rsv-a100-all"].has_capacity is False
+        assert (reserved[RSV_H100].available, reserved[RSV_H100].has_capacity) == (2, True)
+        assert {o.reservation_id for o in p.offers(GpuShape("h100", 8)) if o.reserved} == {RSV_H100}
+        # the organization came from the project listing; a configured one is used as given
+        assert p.organization() == ORG_ID
+        wrong = _cloud(sim, public_key_file, tmp_path, VMOPS_CRUSOE_ORGANIZATION_ID="12345678-0000-0000-0000-000000000000")
+        assert wrong.organization() == "12345678-0000-0000-0000-000000000000"
+        with pytest.raises(PermissionDenied):
+            wrong.reservations()
+        od = wrong.offers(GpuShape("h100", 8))  # on-demand offers survive an organization it may not read
+        assert od and not any(o.reserved for o in od)
+
+
+def test_cloud_reservation_specification_at_create(public_key_file: str, tmp_path: Path) -> None:
+    from vmops.sim.crusoe_cloud import TEST_PROJECT, CrusoeCloudSim
+
+    with CrusoeCloudSim(SimOptions(time_scale=0.05, scenario=_reservation_world(TEST_PROJECT))) as sim:
+        p = _cloud(sim, public_key_file, tmp_path)
+        big, on_demand = "h100-80gb-sxm-ib.8x", sim.capacity_of("us-east1-a", "h100-80gb-sxm-ib.8x")
+        named = p.create(CreateRequest("named", big, reservation_policy=ReservationPolicy.STRICT,
+                                       reservation_ids=(RSV_H100,)))
+        assert (named.reserved, named.reservation_id, named.region) == (True, RSV_H100, "us-east1-a")
+        forbid = p.create(CreateRequest("forbid", big, region="us-east1-a",
+                                        reservation_policy=ReservationPolicy.FORBID))
+        assert (forbid.reserved, forbid.region) == (False, "us-east1-a")  # on_demand: next to a free reservation
+        assert sim.capacity_of("us-east1-a", big) == on_demand - 1
+        picked = p.create(CreateRequest("picked", big, reservation_policy=ReservationPolicy.STRICT))
+        assert picked.reservation_id == RSV_H100  # the only eligible one (the cheaper rsv-expired is over)
+        assert sim.reservation_use(RSV_H100) == 16 and sim.capacity_of("us-east1-a", big) == on_demand - 1
+        before = sim.requests.count("create_instance")
+        with pytest.raises(InsufficientCapacity, match="no reservation"):
+            p.create(CreateRequest("full", big, reservation_policy=ReservationPolicy.STRICT))
+        assert sim.requests.count("create_instance") == before  # nothing sent
+        with pytest.raises(InvalidArgument, match="16 free|0 of 16 free"):  # a named full one: Crusoe says why
+            p.create(CreateRequest("full2", big, reservation_policy=ReservationPolicy.STRICT,
+                                   reservation_ids=(RSV_H100,)))
+        assert [r.used_vms for r in p.reservations() if r.id == RSV_H100] == [2]
+        p.destroy(named.id)
+        assert sim.reservation_use(RSV_H100) == 8
+        auto = p.create(CreateRequest("auto", big, region="us-east1-a"))  # no specification: lowest_cost
+        assert auto.reservation_id == RSV_H100
+        small = p.create(CreateRequest("small", "l40s-48gb.1x", reservation_policy=ReservationPolicy.STRICT,
+                                       reservation_ids=("rsv-l40s",)))
+        assert (small.reservation_id, sim.reservation_use("rsv-l40s")) == ("rsv-l40s", 1)
+        with pytest.raises(InvalidArgument, match="does not include project"):
+            p.create(CreateRequest("theirs", big, reservation_policy=ReservationPolicy.STRICT,
+                                   reservation_ids=("rsv-other-project",)))
+
+
+def test_cloud_sim_checks_reservation_specification_and_organization(crusoe_cloud_sim: Any, public_key_file: str,
+                                                                    tmp_path: Path) -> None:
+    """The simulator answers like the contract says: the two forms are mutually exclusive, the strategy is one of
+    two words, another organization is 403; nothing is created by a refused body."""
+    from vmops.providers.crusoe_sign import CrusoeSigner
+    from vmops.sim.crusoe_cloud import TEST_PROJECT
+    from tests.conftest import CRUSOE_CLOUD_KEY
+
+    base = crusoe_cloud_sim.address
+    auth = CrusoeSigner(*CRUSOE_CLOUD_KEY)
+    body = {"name": "spec", "type": "h100-80gb-sxm-ib.8x", "location": "us-east1-a",
+            "ssh_public_key": "ssh-ed25519 AAAA x"}
+    url = f"{base}/projects/{TEST_PROJECT}/compute/vms/instances"
+    with httpx.Client(auth=auth) as c:
+        both = c.post(url, json={**body, "reservation_specification": {"id": RSV_H100,
+                                                                         "selection_strategy": "lowest_cost"}})
+        odd = c.post(url, json={**body, "reservation_specification": {"selection_strategy": "cheapest"}})
+        other = c.get(f"{base}/organizations/00000000-0000-0000-0000-000000000000/reservations")
+        mine = c.get(f"{base}/organizations/{ORG_ID}/reservations")
+    assert [r.status_code for r in (both, odd, other, mine)] == [400, 400, 403, 200]
+    assert "mutually exclusive" in both.json()["message"]
+    (row,) = mine.json()["items"]
+    assert {"id", "reservation_type", "product_line", "duration", "quantity", "used_quantity", "locations",
+            "projects", "contract_start_date", "contract_end_date", "delivery_deadline", "date_delivered", "vm_ids",
+            "price"} <= set(row)
+    assert "spec" not in crusoe_cloud_sim.instance_names()

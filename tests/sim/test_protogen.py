@@ -145,3 +145,33 @@ def test_cloud_stubs_follow_the_public_api_numbers_and_coexist_with_the_referenc
     assert lists["page_size"].type == F.TYPE_INT64
     methods = {m.name for m in instance_service_pb2.DESCRIPTOR.services_by_name["InstanceService"].methods}
     assert methods >= {"Get", "GetByName", "List", "Create", "Delete", "Start", "Stop"}
+
+
+def test_image_and_project_stubs_follow_the_official_descriptors() -> None:
+    """ImageService and ProjectService (outside cloud-apis.md's subset): the numbers of the official serialized
+    descriptors (the `nebius` PyPI package 0.6.29, generated from github.com/nebius/api), copied by hand."""
+    from vmops._gen.cloud._pool import POOL
+    from vmops._gen.cloud.nebius.compute.v1 import image_pb2, image_service_pb2
+    from vmops._gen.cloud.nebius.iam.v1 import container_pb2, project_service_pb2
+
+    def numbers(msg: object) -> dict[str, int]:
+        return {f.name: f.number for f in msg.DESCRIPTOR.fields}  # type: ignore[attr-defined]
+
+    assert image_pb2.Image.DESCRIPTOR.file.pool is POOL
+    assert numbers(image_pb2.Image) == {"metadata": 1, "spec": 2, "status": 3}
+    assert numbers(image_pb2.ImageSpec) == {"description": 1, "image_family": 2, "version": 3, "cpu_architecture": 6,
+                                            "image_family_human_readable": 7, "recommended_platforms": 8}
+    assert numbers(image_pb2.ImageStatus) == {"state": 1, "state_description": 2, "storage_size_bytes": 3,
+                                              "min_disk_size_bytes": 4, "reconciling": 5}
+    assert dict(image_pb2.ImageStatus.State.items()) == {"UNSPECIFIED": 0, "CREATING": 1, "READY": 2,
+                                                         "UPDATING": 3, "DELETING": 4, "ERROR": 5}
+    assert numbers(image_service_pb2.GetImageLatestByFamilyRequest) == {"image_family": 1, "parent_id": 2}
+    assert numbers(image_service_pb2.ListPublicRequest) == {"region": 1, "page_size": 2, "page_token": 3}
+    assert numbers(image_service_pb2.ListImagesResponse) == {"items": 1, "next_page_token": 2}
+    service = image_service_pb2.DESCRIPTOR.services_by_name["ImageService"]
+    assert service.full_name == "nebius.compute.v1.ImageService"
+    assert {m.name: (m.input_type.name, m.output_type.name) for m in service.methods} == {
+        "GetLatestByFamily": ("GetImageLatestByFamilyRequest", "Image"),
+        "ListPublic": ("ListPublicRequest", "ListImagesResponse")}
+    assert numbers(container_pb2.ContainerStatus) == {"region": 4}
+    assert numbers(project_service_pb2.GetProjectRequest) == {"id": 1}

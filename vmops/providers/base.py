@@ -84,6 +84,16 @@ TARGETS: dict[str, frozenset[State]] = {
 }
 
 
+@dataclass(frozen=True)
+class Resolved:
+    """A setting an adapter resolved at run time, with where it came from ("config", "discovered ..."), for
+    `vm doctor` (Nebius cloud: the subnet and the image family)."""
+
+    setting: str
+    value: str
+    source: str
+
+
 class Provider(ABC):
     """One cloud, behind the normalized model."""
 
@@ -265,6 +275,11 @@ class Provider(ABC):
     def clock_skew(self) -> float | None:
         """Server clock minus this machine's, in seconds, where requests are signed with the time; else None."""
         return None
+
+    def resolved(self) -> tuple[Resolved, ...]:
+        """Settings a create needs that may be discovered instead of configured, resolved now (`vm doctor`);
+        a setting that cannot be resolved raises its typed error. Most adapters resolve nothing."""
+        return ()
 
     def release_leftovers(self, vm_names: Iterable[str]) -> list[str]:
         """Delete what this provider still holds for VMs vmops made under ``vm_names`` that no longer exist

@@ -4,7 +4,16 @@ It shares the operation machinery of the reference adapter (``CrusoeProvider``: 
 failed-create cleanup, destroy and destroy_many) and replaces the wire: signed requests (``crusoe_sign``),
 ``VMOPS_CRUSOE_URL`` including the API version, project discovery, paginated lists, the real instance and
 operation objects, PATCH actions (START/STOP/RESET; restart = STOP then START), capacities + types + quotas for
-offers, and the shared create/mutate protocol (``vmops.providers.protocol``).
+offers, organization reservations (below), and the shared create/mutate protocol (``vmops.providers.protocol``).
+
+Reservations (§1.3 "Reservations", §4 rows 24/25) belong to the organization (``VMOPS_CRUSOE_ORGANIZATION_ID``,
+else the project's ``organization_id`` from ``GET /organizations/projects``). Each one is a product line
+(``h100``) with a ``quantity`` in one or more locations; vmops shows it as VMs of the line's largest product the
+project may use (``h100-80gb-sxm-ib.8x``), in its first location, counting ``quantity``/``used_quantity`` as GPUs
+and ``price`` as USD per GPU-hour (both units are unconfirmed). Only reservations listing this project (or no
+project) and inside their contract dates are active. Creates send ``reservation_specification``: ``{id}`` for
+a strict policy (an id given, else the eligible reservation Crusoe's ``lowest_cost`` would pick), ``{selection_strategy:
+"on_demand"}`` to forbid reservations, nothing for auto (Crusoe's default, ``lowest_cost``).
 
 Unconfirmed points (§5) are accepted in every documented variant: states with or without ``STATE_``; unknown
 states are transitional; the new VM id from ``operation.metadata.id`` or else found by its unique name; a
@@ -13,6 +22,7 @@ missing VM as 404 or 403; error tokens in ``code`` or ``message``.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from dataclasses import dataclass, replace
@@ -42,6 +52,8 @@ from vmops.providers.pacing import PaceLimits, pacer_for
 from vmops.providers.sshkeys import public_key_text
 from vmops.providers.wire import integer, items, obj, parsing, text
 
+log = logging.getLogger("vmops.crusoe")
+
 DEFAULT_VERSION = "/v1alpha5"
 
 #: native state without the optional ``STATE_`` prefix -> canonical state (§1.3; only RUNNING, DELETING and
@@ -69,6 +81,7 @@ _RPC_PREFIX = re.compile(r"^rpc error: code = \w+ desc = ")
 _PRODUCT = re.compile(r"^([a-z]+\d+[a-z]*)(?:-[0-9a-z-]+)?\.(\d+)x$")
 _GPU_TYPE = re.compile(r"^\s*([A-Za-z]+\d+[A-Za-z]*)")
 LIST_PRICE_NOTE = "crusoe published list price (the API has no prices)"
+RESERVATION_PRICE_NOTE = "crusoe reservation price"
 
 
 def map_error(resp: httpx.Response) -> VmopsError:
@@ -130,6 +143,7 @@ class CrusoeCloudProvider(CrusoeProvider):
         if "://" in settings.url and "/" not in settings.url.split("://", 1)[1].rstrip("/"):
             settings = replace(settings, url=settings.url.rstrip("/") + DEFAULT_VERSION)
         self._project: str | None = settings.scope
+        self._organization: str | None = settings.organization
         self._types: dict[str, CloudType] | None = None
         super().__init__(settings, timing)
 
@@ -176,20 +190,40 @@ class CrusoeCloudProvider(CrusoeProvider):
     def _base(self) -> str:
         return f"/projects/{segment(self.project(), 'project')}"
 
+    def _projects(self) -> list[tuple[str, str | None]]:
+        """``(project id, organization id)`` of every project the key's user belongs to."""
+        what = "GET organizations/projects"
+        found = items(self._get("/organizations/projects"), "items", self.name, what)
+        return [(str(text(p, "id", self.name, what, required=True)), text(p, "organization_id", self.name, what))
+                for p in found]
+
     def project(self) -> str:
         """The configured project, else the only project the key's user belongs to (§1.1)."""
         if self._project:
             return self._project
-        what = "GET organizations/projects"
-        found = items(self._get("/organizations/projects"), "items", self.name, what)
-        ids = [text(p, "id", self.name, what, required=True) for p in found]
+        projects = self._projects()
+        ids = [pid for pid, _ in projects]
         if len(ids) != 1:
             raise InvalidArgument(
                 f"no Crusoe project is configured and this key can reach {len(ids)} projects", provider=self.name,
                 hint="Set VMOPS_CRUSOE_PROJECT (or `project` in [crusoe]) to one of: " + ", ".join(map(str, ids))
                 if ids else "Create a project in the Crusoe console first")
-        self._project = str(ids[0])
+        self._project, self._organization = ids[0], self._organization or projects[0][1]
         return self._project
+
+    def organization(self) -> str:
+        """The configured organization, else the one the project belongs to (its reservations live there)."""
+        if self._organization:
+            return self._organization
+        project = self.project()  # discovering the project also reads its organization
+        if not self._organization:
+            org = next((o for pid, o in self._projects() if pid == project), None)
+            if not org:
+                raise InvalidArgument(f"cannot tell which Crusoe organization project {project} belongs to",
+                                      provider=self.name,
+                                      hint="Set VMOPS_CRUSOE_ORGANIZATION_ID (or `organization_id` in [crusoe])")
+            self._organization = org
+        return self._organization
 
     def _pages(self, path: str, params: Mapping[str, str], what: str) -> list[Mapping[str, Any]]:
         """Every item of a paginated list: ``next_token`` until ``next_page_token`` comes back empty."""
@@ -279,9 +313,53 @@ class CrusoeCloudProvider(CrusoeProvider):
         return [i for i in (self._instance(vm, what) for vm in found) if i.name == name]
 
     def reservations(self) -> list[Reservation]:
-        """Crusoe keeps reservations per organization (§1.3); vmops does not map them yet: none are shown, and
-        creates leave placement to Crusoe (``reservation_specification``)."""
-        return []
+        """The organization's reservations that include this project (see the module docstring)."""
+        what, p = "GET organizations/reservations", self.name
+        project = self.project()
+        rows = self._pages(f"/organizations/{segment(self.organization(), 'organization')}/reservations", {}, what)
+        out: list[Reservation] = []
+        for r in rows:
+            with parsing(p, what):
+                projects = r.get("projects") or []
+                if not isinstance(projects, list):
+                    raise TypeError("projects is not a list")
+                if projects and project not in projects:
+                    continue
+                out.append(self._reservation_of(r, what))
+        return out
+
+    def _line_product(self, line: str) -> str | None:
+        """The product a reservation of product line ``line`` is shown in: the line's product with the most GPUs
+        (a catalogue name first, then any product the types endpoint lists)."""
+        types = self.cloud_types()
+        same = [t for t in types.values() if t.shape is not None and t.shape.model == line.lower()]
+        if not same:
+            return None
+        known = {t.name for t in self.catalogue.cloud_types}
+        best = max(same, key=lambda t: (t.shape.count if t.shape else 0, t.name in known, t.name))
+        return best.name
+
+    def _reservation_of(self, r: Mapping[str, Any], what: str) -> Reservation:
+        p = self.name
+        rid = str(text(r, "id", p, what, required=True))
+        line = text(r, "product_line", p, what) or ""
+        product = self._line_product(line)
+        gpu = self._shape(product) if product else None
+        per_vm = gpu.count if gpu else 1
+        quantity, used = integer(r, "quantity", p, what, 0), integer(r, "used_quantity", p, what, 0)
+        locations = [str(x) for x in (r.get("locations") or []) if isinstance(x, str)]
+        start, end = text(r, "contract_start_date", p, what), text(r, "contract_end_date", p, what)
+        now = time.time()
+        began, ends = parse_utc(start), parse_utc(end)  # a date alone (2026-08-01) parses too
+        active = (began is None or began.timestamp() <= now) and (ends is None or now < ends.timestamp())
+        price = r.get("price")
+        unit = float(price) if isinstance(price, (int, float)) and not isinstance(price, bool) else None
+        total_vms = quantity // per_vm
+        return Reservation(
+            provider=self.name, id=rid, name=f"{text(r, 'reservation_type', p, what) or 'reservation'} {line}".strip(),
+            native_type=product or line, gpu=gpu, region=locations[0] if locations else None, active=active,
+            total_vms=total_vms, used_vms=max(0, total_vms - max(0, quantity - used) // per_vm),
+            price_per_hour=round(unit * per_vm, 4) if unit is not None else None, start=start, end=end)
 
     def _quota_left(self) -> dict[str, int]:
         """Instances the project may still make per product family (``available`` of its GPU quotas)."""
@@ -316,6 +394,18 @@ class CrusoeCloudProvider(CrusoeProvider):
             price, source = self._list_price(product)
             out.append(Offer(provider=self.name, gpu=gpu, native_type=product, region=location, price_per_hour=price,
                              price_source=source or LIST_PRICE_NOTE, available=n, has_capacity=n > 0))
+        try:
+            reservations = self.reservations()
+        except (PermissionDenied, NotFound, InvalidArgument) as e:  # a project member may not read the org's
+            log.warning("crusoe: no reserved offers (%s)", e.message)
+            reservations = []
+        for r in reservations:
+            if not r.active or r.gpu is None or (shape is not None and r.gpu != shape):
+                continue
+            out.append(Offer(provider=self.name, gpu=r.gpu, native_type=r.native_type, region=r.region,
+                             price_per_hour=r.price_per_hour, price_source=RESERVATION_PRICE_NOTE,
+                             available=r.available_vms, has_capacity=r.available_vms > 0, reserved=True,
+                             reservation_id=r.id))
         return out
 
     # ------------------------------------------------------------------ create
@@ -347,26 +437,46 @@ class CrusoeCloudProvider(CrusoeProvider):
                 return r["location"]
         raise InsufficientCapacity(f"no Crusoe location has capacity for {product}", provider=self.name)
 
-    @staticmethod
-    def _reservation_spec(request: CreateRequest) -> dict[str, Any] | None:
+    def _reservation_spec(self, request: CreateRequest, product: str) -> tuple[dict[str, Any] | None, str | None]:
+        """``(reservation_specification, the reservation's location)`` of a create (§1.3, §4 row 25)."""
         policy = request.reservation_policy
-        if policy is ReservationPolicy.STRICT:
-            if not request.reservation_ids:
-                raise InvalidArgument("a strict reservation policy needs a reservation id at Crusoe", provider="crusoe",
-                                      hint="Pass --reservation ID")
-            return {"id": request.reservation_ids[0]}
         if policy is ReservationPolicy.FORBID:
-            return {"selection_strategy": "on_demand"}
-        return None  # AUTO: Crusoe's default placement (reservations first, lowest cost)
+            return {"selection_strategy": "on_demand"}, None
+        if policy is not ReservationPolicy.STRICT:
+            return None, None  # AUTO: Crusoe's default placement (lowest_cost: a reservation first)
+        shape = self._shape(product)
+        per_vm = shape.count if shape else 1
+        known = {r.id: r for r in self.reservations()}
+
+        def fits(r: Reservation) -> bool:
+            return (r.active and r.gpu is not None and shape is not None and r.gpu.model == shape.model
+                    and (request.region is None or r.region in (None, request.region))
+                    and r.available_vms * r.gpu.count >= per_vm)
+
+        if request.reservation_ids:
+            rid = next((i for i in request.reservation_ids if i in known and fits(known[i])),
+                       request.reservation_ids[0])  # none fits: the first, and Crusoe says why
+            found = known.get(rid)
+            return {"id": rid}, found.region if found else None
+        candidates = [r for r in known.values() if fits(r)]
+        if not candidates:
+            raise InsufficientCapacity(
+                f"no reservation of this Crusoe organization has free capacity for {product}"
+                + (f" in {request.region}" if request.region else "") + " in this project", provider=self.name,
+                hint="See `vm reservations`, or create with the auto reservation policy")
+        pick = min(candidates, key=lambda r: (r.price_per_hour if r.price_per_hour is not None else 0.0,
+                                              -r.available_vms, r.id))
+        return {"id": pick.id}, pick.region
 
     def create(self, request: CreateRequest, *, wait: bool = True) -> Instance:
         if not request.name:
             raise InvalidArgument("a Crusoe VM needs a name (vmops finds lost creates by name)", provider=self.name)
         product = self._product_for(request.native_type)
-        body: dict[str, Any] = {"name": request.name, "type": product,
-                                "location": self._location_for(product, request.region),
+        spec, reserved_in = self._reservation_spec(request, product)
+        location = (request.region or reserved_in or self._location_for(product, None) if spec and "id" in spec
+                    else self._location_for(product, request.region))
+        body: dict[str, Any] = {"name": request.name, "type": product, "location": location,
                                 "ssh_public_key": public_key_text(self.settings)}
-        spec = self._reservation_spec(request)
         if spec:
             body["reservation_specification"] = spec
         before = (set(request.known_ids) if request.known_ids is not None

@@ -9,6 +9,9 @@ system CA store unless ``VMOPS_NEBIUS_CA_BUNDLE``/``VMOPS_CA_BUNDLE`` names a PE
 
 Behaviour (docs/design.md, "Nebius cloud dialect"):
 
+* The image family is ``VMOPS_NEBIUS_IMAGE_FAMILY``, else discovered once per adapter and platform from
+  ``ImageService/ListPublic`` for the project's region (``VMOPS_NEBIUS_REGION``, else ``ProjectService/Get``)
+  by the rule in ``vmops.providers.nebius_images``.
 * create = boot disk from an image family (``DiskService/Create``, awaited), then the instance with that
   disk, the subnet, the labels and the SSH public key in cloud-init user data (``InstanceService/Create``,
   awaited). The boot disk carries the instance's labels and is named ``<instance name>-boot``.
@@ -42,9 +45,11 @@ from vmops._gen.cloud.nebius.common.v1 import metadata_pb2, operation_pb2
 from vmops._gen.cloud.nebius.common.v1 import operation_service_pb2 as ops
 from vmops._gen.cloud.nebius.common.v1 import operation_service_pb2_grpc as ops_grpc
 from vmops._gen.cloud.nebius.compute.v1 import disk_pb2, disk_service_pb2, disk_service_pb2_grpc
+from vmops._gen.cloud.nebius.compute.v1 import image_pb2, image_service_pb2, image_service_pb2_grpc
 from vmops._gen.cloud.nebius.compute.v1 import instance_pb2 as pb
 from vmops._gen.cloud.nebius.compute.v1 import instance_service_pb2 as svc
 from vmops._gen.cloud.nebius.compute.v1 import instance_service_pb2_grpc as svc_grpc
+from vmops._gen.cloud.nebius.iam.v1 import project_service_pb2, project_service_pb2_grpc
 from vmops._gen.cloud.nebius.iam.v1 import token_exchange_service_pb2_grpc as tokens_grpc
 from vmops._gen.cloud.nebius.iam.v1 import token_service_pb2 as tokens
 from vmops._gen.cloud.nebius.vpc.v1 import subnet_pb2, subnet_service_pb2, subnet_service_pb2_grpc
@@ -63,8 +68,8 @@ from vmops.errors import (
     VmopsError,
 )
 from vmops.model import CreateRequest, GpuShape, Instance, Offer, Reservation, ReservationPolicy, State, map_state
-from vmops.providers import nebius_auth, protocol
-from vmops.providers.base import TARGETS, Capabilities, Provider, Timing
+from vmops.providers import nebius_auth, nebius_images, protocol
+from vmops.providers.base import TARGETS, Capabilities, Provider, Resolved, Timing
 from vmops.providers.nebius import _check_id, _endpoint
 from vmops.providers.nebius_cloud_errors import NameTaken, map_error, rpc_error_parts, service_error, status_code
 from vmops.providers.tls import NotTransient, is_verify_failure, read_ca_bundle, verify_error
@@ -89,8 +94,7 @@ STATE: Mapping[str, State] = {
 PUBLIC_SUFFIX = ".api.nebius.cloud"
 PUBLIC_TOKEN_ENDPOINT = "tokens.iam.api.nebius.cloud:443"
 PUBLIC_VPC_ENDPOINT = "vpc.api.nebius.cloud:443"
-#: the image family dstack uses; ImageService is outside the contract's proto subset, so it is not discovered
-DEFAULT_IMAGE_FAMILY = "ubuntu22.04-cuda12"
+PUBLIC_IAM_ENDPOINT = "cpl.iam.api.nebius.cloud:443"  # ProjectService (cloud-apis.md §3.1)
 BOOT_DISK_GIB = 200
 DEFAULT_SSH_KEYS = ("~/.ssh/id_ed25519.pub", "~/.ssh/id_rsa.pub")
 _KEY_CHARS = re.compile(r"^[A-Za-z0-9-]{8,128}$")
@@ -135,12 +139,19 @@ class NebiusCloudProvider(Provider):
         public = endpoint_host(target).endswith(PUBLIC_SUFFIX)
         self.vpc_target = _endpoint(self.cloud.vpc_endpoint or (PUBLIC_VPC_ENDPOINT if public else target))[0]
         self.token_target = _endpoint(self.cloud.token_endpoint or (PUBLIC_TOKEN_ENDPOINT if public else target))[0]
+        self.iam_target = _endpoint(PUBLIC_IAM_ENDPOINT)[0] if public else target
         self._channels: dict[str, grpc.Channel] = {}
         compute = self._channel(target)
         self._instances = svc_grpc.InstanceServiceStub(compute)
         self._disks = disk_service_pb2_grpc.DiskServiceStub(compute)
         self._operations = ops_grpc.OperationServiceStub(compute)
         self._subnets = subnet_service_pb2_grpc.SubnetServiceStub(self._channel(self.vpc_target))
+        self._images = image_service_pb2_grpc.ImageServiceStub(compute)
+        self._projects = project_service_pb2_grpc.ProjectServiceStub(self._channel(self.iam_target))
+        self._public_images: list[nebius_images.PublicImage] | None = None  # of the project's region
+        self._region: str | None = settings.region
+        self._image_choice: dict[tuple[str, ...], nebius_images.ImageChoice] = {}
+        self._subnet_source = "config" if self.cloud.subnet else "discovered"
         self._token_service = tokens_grpc.TokenExchangeServiceStub(self._channel(self.token_target))
         self.credentials = self._token_source(clock)
         self._subnet: str | None = self.cloud.subnet
@@ -399,6 +410,46 @@ class NebiusCloudProvider(Provider):
         self._subnet = found[0].metadata.id
         return self._subnet
 
+    def region(self) -> str:
+        """The project's region: ``VMOPS_NEBIUS_REGION``, else ``ProjectService/Get`` (§3.1: one region per project)."""
+        if self._region:
+            return self._region
+        parent = self.parent
+        project = self._read(self._projects.Get, project_service_pb2.GetProjectRequest(id=parent),
+                             what=f"getting project {parent}")
+        region = project.status.region or project.spec.region
+        if not region:
+            raise UsageError(f"project {parent} names no region", provider=self.name,
+                             hint="Set VMOPS_NEBIUS_REGION, or VMOPS_NEBIUS_IMAGE_FAMILY to skip image discovery")
+        self._region = region
+        return region
+
+    def image_family(self, platform: str | None = None) -> nebius_images.ImageChoice:
+        """The image family boot disks for ``platform`` are made from (None: for every catalogue platform, as
+        `vm doctor` reports it): the configured one, else discovered once per adapter (``nebius_images``)."""
+        if self.cloud.image_family:
+            return nebius_images.ImageChoice(self.cloud.image_family, "config")
+        platforms = (platform,) if platform else tuple(sorted({t.name.partition("/")[0] for t in self.catalogue.types}))
+        if platforms not in self._image_choice:
+            region = self.region()
+            if self._public_images is None:
+                ready = image_pb2.ImageStatus.READY
+                self._public_images = [
+                    nebius_images.PublicImage(i.spec.image_family, i.status.state == ready,
+                                              tuple(i.spec.recommended_platforms))
+                    for i in self._pages(self._images.ListPublic,
+                                         lambda t: image_service_pb2.ListPublicRequest(
+                                             region=region, page_size=self.cloud.page_size, page_token=t),
+                                         f"listing public images of {region}")]
+            self._image_choice[platforms] = nebius_images.choose(self._public_images, platforms, region)
+        return self._image_choice[platforms]
+
+    def resolved(self) -> tuple[Resolved, ...]:
+        """The subnet and image family creates use, and whether configured or discovered (`vm doctor`)."""
+        subnet = self.subnet()
+        image = self.image_family()
+        return (Resolved("subnet", subnet, self._subnet_source), Resolved("image_family", image.family, image.source))
+
     def ssh_public_key(self) -> str:
         """The SSH public key text for cloud-init (a missing or unreadable key is a configuration error)."""
         configured = self.cloud.ssh_public_key_file
@@ -419,14 +470,14 @@ class NebiusCloudProvider(Provider):
                          hint=hint)
 
     # ---- mutations -------------------------------------------------------------------------------
-    def _create_disk(self, request: CreateRequest, key: str) -> str:
+    def _create_disk(self, request: CreateRequest, key: str, family: str) -> str:
         name = f"{request.name}-boot"
         req = disk_service_pb2.CreateDiskRequest()
         req.metadata.parent_id, req.metadata.name = self.parent, name
         req.metadata.labels.update({str(k): str(v) for k, v in request.labels.items()})
         req.spec.size_gibibytes = BOOT_DISK_GIB
         req.spec.type = disk_pb2.DiskSpec.NETWORK_SSD
-        req.spec.source_image_family.image_family = self.cloud.image_family or DEFAULT_IMAGE_FAMILY
+        req.spec.source_image_family.image_family = family
         what = f"creating boot disk {name!r} in {self.parent}"
         try:
             op = self._mutate(self._disks.Create, req, what=what, key=key)
@@ -474,7 +525,8 @@ class NebiusCloudProvider(Provider):
         user_data = cloud_init(self.ssh_public_key())  # configuration errors before any mutation
         subnet = self.subnet()
         platform, _, preset = nt.name.partition("/")
-        disk_id = self._create_disk(request, _idempotency_key(request.idempotency_key, "disk"))
+        family = self.image_family(platform).family
+        disk_id = self._create_disk(request, _idempotency_key(request.idempotency_key, "disk"), family)
         try:
             iid = self._create_instance(request, platform, preset, disk_id, subnet, user_data, wait)
         except BaseException:

@@ -9,10 +9,20 @@ in ``operation.metadata.id``, failures as ``FAILED`` with ``result.code = "out_o
 ``/capacities`` and ``/locations``, per-project ``/compute/vms/types`` (no prices) and ``/quotas``, errors as
 top-level ``{code, message, error_id}`` (code = the spec's token), no 422 (validation is a 400).
 
+Organization reservations (§1.3 "Reservations", §4 rows 24/25): ``GET /organizations/{org}/reservations``
+(paginated like every list; another organization: 403) with the contract's fields. A create's
+``reservation_specification`` is ``{id}`` (that reservation or a 400, never on-demand) or
+``{selection_strategy: lowest_cost | on_demand}`` (mutually exclusive); without one, ``lowest_cost``. A VM
+placed into a reservation consumes ``num_gpu`` of its ``quantity`` (the unit is unconfirmed; this simulator
+counts GPUs), not the location's on-demand capacity, and shows ``reservation_id``; deleting it (or
+``UNRESERVE``) frees them. A reservation is eligible for a VM when it is in its contract dates, lists the
+project in ``projects`` (empty = every project), has the type's product line (``h100`` for
+``h100-80gb-sxm-ib.8x``), the location among ``locations`` and enough free quantity.
+
 Endpoint names (faults, counters; * = mutating)::
 
     list_projects, list_locations, list_capacities, list_types, list_quotas, list_instances, get_instance,
-    create_instance*, patch_instance*, delete_instance*, get_operation, list_operations
+    create_instance*, patch_instance*, delete_instance*, get_operation, list_operations, list_reservations
 
 Fault kinds: ``error`` (the status, with the spec's token), ``rate_limit`` (429 ``too_many_requests`` with
 Retry-After), ``latency``, ``never_complete`` (the operation stays IN_PROGRESS), ``fail_after_accept``
@@ -22,7 +32,8 @@ Scenario section (``crusoe:``), every key optional: ``projects`` (list of ids; d
 ``keys`` ({access key id: secret}), ``page_size`` (default 5), ``max_skew_s`` (300), ``state_prefix``
 (true: ``STATE_RUNNING``; false: ``RUNNING``; both are documented), ``metadata_id`` (true: the new id is in
 ``operation.metadata.id``; false: ``metadata`` is empty, §6.2), ``missing_vm_status`` (404 or 403, §6.5),
-``capacity`` ({location: {type: quantity}}), ``instances`` (list of ``{name, type, location, state?, count?,
+``capacity`` ({location: {type: quantity}}), ``reservations`` (list of reservation objects, the contract's
+fields; missing dates = the contract runs from a month ago for a year), ``instances (list of ``{name, type, location, state?, count?,
 project?}``), ``op_s`` (operation duration, 2 s), ``boot_s`` (create to RUNNING, 3 s), ``delete_s`` (1 s);
 durations are scaled by the time scale.
 """
@@ -31,7 +42,7 @@ durations are scaled by the time scale.
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar, Mapping, Optional
 
 from vmops.providers.crusoe_sign import TIMESTAMP_HEADER, verify
@@ -63,6 +74,12 @@ SEED_CAPACITY: dict[str, dict[str, int]] = {
                            "l40s-48gb.1x": 0},
     "eu-iceland1-a": {"a100-80gb.1x": 2, "a100-80gb.8x": 0, "h100-80gb-sxm-ib.8x": 0, "mi300x-192gb.8x": 1},
 }
+#: one H100 reservation of this organization: 16 GPUs (two 8x VMs) in us-east1-a, for the test project only
+SEED_RESERVATIONS: tuple[dict[str, Any], ...] = (
+    {"id": "aaaaaaaa-0000-4000-8000-000000000001", "reservation_type": "RIPA", "product_line": "h100",
+     "duration": "12 months", "quantity": 16, "locations": ["us-east1-a"], "projects": [TEST_PROJECT],
+     "price": 2.5},
+)
 SEED_INSTANCES: tuple[dict[str, Any], ...] = (
     {"name": "gpu-worker-1", "type": "a100-80gb.8x", "location": "us-northcentral1-a"},
 )
@@ -73,6 +90,19 @@ _TOKENS = {400: "bad_request", 401: "bad_credential", 403: "unauthorized", 404: 
 
 def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _stamp(when: datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def product_line(vtype: str) -> str:
+    """``h100`` for ``h100-80gb-sxm-ib.8x``: what a reservation's ``product_line`` names."""
+    return vtype.split(".")[0].split("-")[0]
+
+
+def _gpus(vtype: str) -> int:
+    return next((t[5] for t in TYPES if t[0] == vtype), 1)
 
 
 class CloudError(Exception):
@@ -109,6 +139,22 @@ class CloudVm:
 
 
 @dataclass(eq=False)
+class CloudReservation:
+    id: str
+    product_line: str
+    quantity: int
+    locations: list[str]
+    projects: list[str]
+    price: Optional[float]
+    start: str
+    end: str
+    used_quantity: int = 0
+    reservation_type: str = "RIPA"
+    duration: str = "12 months"
+    vm_ids: list[str] = field(default_factory=list)
+
+
+@dataclass(eq=False)
 class CloudOp:
     operation_id: str
     project: str
@@ -130,6 +176,7 @@ class CrusoeCloudSim(Simulator):
         "list_projects": False, "list_locations": False, "list_capacities": False, "list_types": False,
         "list_quotas": False, "list_instances": False, "get_instance": False, "create_instance": True,
         "patch_instance": True, "delete_instance": True, "get_operation": False, "list_operations": False,
+        "list_reservations": False,
     }
 
     def __init__(self, options: Optional[SimOptions] = None) -> None:
@@ -152,6 +199,17 @@ class CrusoeCloudSim(Simulator):
             self.vms: dict[str, CloudVm] = {}
             self.ops: dict[str, CloudOp] = {}
             self._n = 0
+            now = datetime.now(timezone.utc)
+            self.reservations: dict[str, CloudReservation] = {}
+            for r in self._knob("reservations", SEED_RESERVATIONS):
+                rec = CloudReservation(
+                    id=str(r["id"]), product_line=str(r["product_line"]), quantity=int(r["quantity"]),
+                    locations=list(r.get("locations", [])), projects=list(r.get("projects", [])),
+                    price=r.get("price"), used_quantity=int(r.get("used_quantity", 0)),
+                    start=str(r.get("contract_start_date") or _stamp(now - timedelta(days=30))),
+                    end=str(r.get("contract_end_date") or _stamp(now + timedelta(days=335))),
+                    reservation_type=str(r.get("reservation_type", "RIPA")))
+                self.reservations[rec.id] = rec
             for spec in self._knob("instances", SEED_INSTANCES):
                 count = int(spec.get("count", 1))
                 for i in range(count):
@@ -205,6 +263,97 @@ class CrusoeCloudSim(Simulator):
             out["result"] = op.result
         return out
 
+    def reservation_wire(self, r: CloudReservation) -> dict[str, Any]:
+        return {"id": r.id, "reservation_type": r.reservation_type, "product_line": r.product_line,
+                "duration": r.duration, "quantity": r.quantity, "used_quantity": r.used_quantity,
+                "locations": list(r.locations), "projects": list(r.projects), "contract_start_date": r.start,
+                "contract_end_date": r.end, "delivery_deadline": r.start, "date_delivered": r.start,
+                "vm_ids": list(r.vm_ids), "price": r.price}
+
+    # ------------------------------------------------------------------ reservations (§1.3)
+    @staticmethod
+    def _in_contract(r: CloudReservation) -> bool:
+        def at(text: str) -> datetime:  # RFC 3339, or a date alone
+            when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+        return at(r.start) <= datetime.now(timezone.utc) < at(r.end)
+
+    def _why_not(self, r: CloudReservation, project: str, vtype: str, loc: str) -> Optional[str]:
+        """Why a VM of ``vtype`` in ``loc`` cannot use ``r`` (None: it can). Call with the lock held."""
+        if not self._in_contract(r):
+            return "is outside its contract dates"
+        if r.projects and project not in r.projects:
+            return f"does not include project {project}"
+        if r.product_line != product_line(vtype):
+            return f"is for product line {r.product_line}, not {product_line(vtype)}"
+        if r.locations and loc not in r.locations:
+            return f"is not in location {loc}"
+        if r.used_quantity + _gpus(vtype) > r.quantity:
+            return f"has {r.quantity - r.used_quantity} of {r.quantity} free, {_gpus(vtype)} needed"
+        return None
+
+    def _pick_reservation(self, project: str, vtype: str, loc: str, spec: Any) -> Optional[CloudReservation]:
+        """The reservation a create uses per its ``reservation_specification`` (None: on-demand)."""
+        if spec is None:
+            spec = {}
+        if not isinstance(spec, dict):
+            raise CloudError(400, "reservation_specification must be an object")
+        rid, strategy = spec.get("id"), spec.get("selection_strategy")
+        if rid and strategy:
+            raise CloudError(400, "reservation_specification: id and selection_strategy are mutually exclusive")
+        if rid:
+            r = self.reservations.get(str(rid))
+            if r is None:
+                raise CloudError(400, f"reservation {rid} not found")
+            why = self._why_not(r, project, vtype, loc)
+            if why:
+                raise CloudError(400, f"reservation {rid} {why}", code="reservation_unavailable")
+            return r
+        if strategy not in (None, "", "lowest_cost", "on_demand"):
+            raise CloudError(400, f"invalid selection_strategy {strategy!r}")
+        if strategy == "on_demand":
+            return None
+        fits = [r for r in self.reservations.values() if self._why_not(r, project, vtype, loc) is None]
+        return min(fits, key=lambda r: (r.price if r.price is not None else 0.0, r.id)) if fits else None
+
+    def _release_reservation(self, vm: CloudVm) -> None:
+        r = self.reservations.get(vm.reservation_id or "")
+        if r is not None and vm.id in r.vm_ids:
+            r.vm_ids.remove(vm.id)
+            r.used_quantity = max(0, r.used_quantity - _gpus(vm.type))
+        vm.reservation_id = None
+
+    def _take_reservation(self, vm: CloudVm, r: CloudReservation) -> None:
+        r.used_quantity += _gpus(vm.type)
+        r.vm_ids.append(vm.id)
+        vm.reservation_id = r.id
+
+    def list_reservations(self, org: str, q: Mapping[str, str]) -> dict[str, Any]:
+        if org != ORG:
+            raise CloudError(403, f"organization {org} is not accessible")
+        with self.lock:
+            rows = list(self.reservations.values())
+            start, page = self._page_bounds(q)
+            more = start + page < len(rows)
+            return {"items": [self.reservation_wire(r) for r in rows[start:start + page]],
+                    "next_page_token": str(start + page).encode().hex() if more else ""}
+
+    def _page_bounds(self, q: Mapping[str, str]) -> tuple[int, int]:
+        page = int(self._knob("page_size", 5))
+        if q.get("limit"):
+            try:
+                page = max(1, min(int(q["limit"]), 1000))
+            except ValueError:
+                raise CloudError(400, "limit must be a number") from None
+        start = 0
+        if q.get("next_token"):
+            try:
+                start = int(bytes.fromhex(q["next_token"]).decode())
+            except ValueError:
+                raise CloudError(400, "invalid next_token") from None
+        return start, page
+
     # ------------------------------------------------------------------ auth and scoping
     def authenticate(self, headers: Mapping[str, str], path: str, raw_query: str, method: str) -> str:
         ts = headers.get(TIMESTAMP_HEADER.lower(), "")
@@ -240,18 +389,7 @@ class CrusoeCloudSim(Simulator):
                     and (ids is None or vm.id in ids) and (names is None or vm.name in names)
                     and (types is None or vm.type in types) and (locs is None or vm.location in locs)
                     and (states is None or self._state(vm.state) in states or "STATE_" + vm.state in states)]
-            page = int(self._knob("page_size", 5))
-            if q.get("limit"):
-                try:
-                    page = max(1, min(int(q["limit"]), 1000))
-                except ValueError:
-                    raise CloudError(400, "limit must be a number") from None
-            start = 0
-            if q.get("next_token"):
-                try:
-                    start = int(bytes.fromhex(q["next_token"]).decode())
-                except ValueError:
-                    raise CloudError(400, "invalid next_token") from None
+            start, page = self._page_bounds(q)
             chunk = rows[start:start + page]
             more = start + page < len(rows)
             return {"items": [self.vm_wire(vm) for vm in chunk],
@@ -294,10 +432,14 @@ class CrusoeCloudSim(Simulator):
         with self.lock:
             if not any(l == loc for l, _ in self.capacity):
                 raise CloudError(400, f"unknown location {loc}")
-            if self.capacity.get((loc, vtype), 0) < 1:
-                raise CloudError(400, f"out_of_stock: no {vtype} capacity in {loc}", code="out_of_stock")
-            self.capacity[(loc, vtype)] -= 1
+            reservation = self._pick_reservation(project, vtype, loc, body.get("reservation_specification"))
+            if reservation is None:
+                if self.capacity.get((loc, vtype), 0) < 1:
+                    raise CloudError(400, f"out_of_stock: no {vtype} capacity in {loc}", code="out_of_stock")
+                self.capacity[(loc, vtype)] -= 1
             vm = self._add_vm(project, str(body["name"]), vtype, loc, "DEFINING")
+            if reservation is not None:
+                self._take_reservation(vm, reservation)
             vm.ssh_public_key = str(body["ssh_public_key"])
             op = self._op(project, vm.id, "CREATE")
             answer = {"operation": self.op_wire(op)}
@@ -309,7 +451,7 @@ class CrusoeCloudSim(Simulator):
             def fail() -> None:
                 with self.lock:
                     if self.vms.pop(vm.id, None) is not None:
-                        self.capacity[(loc, vtype)] += 1
+                        self._give_back(vm)
                 self._finish(op, "FAILED", {"code": "out_of_stock", "message": f"no {vtype} capacity left in {loc}"})
             sched.call_later(op_s, fail)
             return answer
@@ -327,8 +469,19 @@ class CrusoeCloudSim(Simulator):
             vm = self._vm(project, vm_id)
             op = self._op(project, vm.id, action)
             if action in ("RESERVE", "UNRESERVE", "UPDATE"):  # synchronous: done when the 200 comes back
-                if action != "UPDATE":
-                    vm.reservation_id = (str(body.get("reservation_id") or "") or None) if action == "RESERVE" else None
+                if action == "RESERVE":
+                    target = self.reservations.get(str(body.get("reservation_id") or ""))
+                    if target is None:
+                        raise CloudError(400, "RESERVE needs the reservation_id of a reservation")
+                    why = self._why_not(target, project, vm.type, vm.location)
+                    if why and vm.reservation_id != target.id:
+                        raise CloudError(400, f"reservation {target.id} {why}", code="reservation_unavailable")
+                    if vm.reservation_id != target.id:
+                        self._give_back(vm)
+                        self._take_reservation(vm, target)
+                elif action == "UNRESERVE" and vm.reservation_id:
+                    self._release_reservation(vm)
+                    self.capacity[(vm.location, vm.type)] = self.capacity.get((vm.location, vm.type), 0) - 1
                 op.state, op.completed_at = "SUCCEEDED", _now()
                 return {"operation": self.op_wire(op)}
             if action == "STOP":
@@ -370,11 +523,18 @@ class CrusoeCloudSim(Simulator):
         def gone() -> None:
             with self.lock:
                 if self.vms.pop(vm.id, None) is not None:
-                    self.capacity[(vm.location, vm.type)] = self.capacity.get((vm.location, vm.type), 0) + 1
+                    self._give_back(vm)
             self._finish(op)
 
         self.scheduler.call_later(float(self._knob("delete_s", 1.0)), gone)
         return answer
+
+    def _give_back(self, vm: CloudVm) -> None:
+        """Return what ``vm`` held: its reservation's quantity, else one unit of on-demand capacity."""
+        if vm.reservation_id:
+            self._release_reservation(vm)
+        else:
+            self.capacity[(vm.location, vm.type)] = self.capacity.get((vm.location, vm.type), 0) + 1
 
     def get_operation(self, project: str, op_id: str) -> dict[str, Any]:
         with self.lock:
@@ -466,6 +626,11 @@ class CrusoeCloudSim(Simulator):
                                             "relation": "owner", "resources": {}}
                                            for i, p in enumerate(sim.projects)]})
 
+        @app.get(base + "/organizations/{organization_id}/reservations")
+        def list_reservations(organization_id: str, request: Request) -> JSONResponse:
+            c = enter("list_reservations", request)
+            return JSONResponse(sim.list_reservations(organization_id, c["q"]))
+
         @app.get(base + "/locations")
         def list_locations(request: Request) -> JSONResponse:
             enter("list_locations", request)
@@ -532,6 +697,10 @@ class CrusoeCloudSim(Simulator):
     def instance_names(self) -> list[str]:
         with self.lock:
             return [vm.name for vm in self.vms.values()]
+
+    def reservation_use(self, reservation_id: str) -> int:
+        with self.lock:
+            return self.reservations[reservation_id].used_quantity
 
     def capacity_of(self, location: str, vtype: str) -> int:
         with self.lock:

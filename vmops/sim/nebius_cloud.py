@@ -1,9 +1,11 @@
 """Simulator of Nebius AI Cloud's public gRPC API (the cloud dialect, ../shared/cloud-apis.md section 3).
 
 One grpcio server on ``127.0.0.1:<port>`` (plaintext, or TLS with ``SimOptions.tls_certfile/keyfile``) serving
-every service a client needs, as section 3.7 allows for a fake server: ``nebius.compute.v1`` InstanceService
-and DiskService, ``nebius.common.v1`` OperationService (for operations of both), ``nebius.vpc.v1``
-SubnetService and ``nebius.iam.v1`` TokenExchangeService, from the stubs in ``vmops._gen.cloud``.
+every service a client needs, as section 3.7 allows for a fake server: ``nebius.compute.v1`` InstanceService,
+DiskService and ImageService (``ListPublic``, ``GetLatestByFamily``: ``vmops.sim.nebius_cloud_images``),
+``nebius.common.v1`` OperationService (for operations of both), ``nebius.vpc.v1`` SubnetService and
+``nebius.iam.v1`` TokenExchangeService and ProjectService (``Get``: the project's region), from the stubs in
+``vmops._gen.cloud``.
 
 What it reproduces:
 
@@ -14,7 +16,8 @@ What it reproduces:
   not expired) and answers ``{access_token, token_type "Bearer", expires_in}`` (``token_lifetime_s``).
 * Operations (``nebius.common.v1.Operation``): created in progress (no ``status``), finished by timers,
   readable with ``OperationService/Get`` and ``List``.
-* Disks: Create (size + ``source_image_family`` from ``IMAGE_FAMILIES``) -> READY at +1 s; Delete of an
+* Disks: Create (size + ``source_image_family``, a family of a READY public image of the project's region, else
+  NOT_FOUND) -> READY at +1 s; Delete of an
   attached disk fails FAILED_PRECONDITION (``bad_resource_state``), else the disk is gone at +0.5 s.
 * Instances: Create needs an existing READY, unattached disk and a subnet of the project; names are unique
   per project for instances and disks (ALREADY_EXISTS with ``resource_already_exists``). CREATING -> the
@@ -40,7 +43,7 @@ late capacity failure whatever the capacity), ``lose_response`` (committed, then
 
 Scenario section (``nebius:`` of a scenario file, for this simulator): ``parents`` (project ids),
 ``subnets`` (``{parent: [names]}``), ``capacity`` (``{parent: {"platform/preset": n}}``), ``capacity_failure``,
-``max_page_size``, ``token_lifetime_s``, ``service_accounts`` (``{id, public_key_id, public_key_pem}`` whose JWTs
+``max_page_size``, ``token_lifetime_s``, ``regions`` and ``images`` (``vmops.sim.nebius_cloud_images``), ``service_accounts`` (``{id, public_key_id, public_key_pem}`` whose JWTs
 the token exchange accepts), ``instances`` (``{name, parent_id, platform, preset, state, labels,
 count}``, each with its own boot disk).
 """
@@ -63,19 +66,22 @@ from vmops._gen.cloud.nebius.common.v1 import error_pb2, operation_pb2
 from vmops._gen.cloud.nebius.common.v1 import operation_service_pb2 as ops
 from vmops._gen.cloud.nebius.common.v1 import operation_service_pb2_grpc as ops_grpc
 from vmops._gen.cloud.nebius.compute.v1 import disk_pb2, disk_service_pb2, disk_service_pb2_grpc
+from vmops._gen.cloud.nebius.compute.v1 import image_service_pb2_grpc
 from vmops._gen.cloud.nebius.compute.v1 import instance_pb2 as pb
 from vmops._gen.cloud.nebius.compute.v1 import instance_service_pb2 as svc
 from vmops._gen.cloud.nebius.compute.v1 import instance_service_pb2_grpc as svc_grpc
+from vmops._gen.cloud.nebius.iam.v1 import project_service_pb2_grpc
 from vmops._gen.cloud.nebius.iam.v1 import token_exchange_service_pb2_grpc as tokens_grpc
 from vmops._gen.cloud.nebius.iam.v1 import token_service_pb2 as tokens
 from vmops._gen.cloud.nebius.vpc.v1 import subnet_pb2, subnet_service_pb2, subnet_service_pb2_grpc
 from vmops.sim.base import Simulator
 from vmops.sim.common import SimOptions
 from vmops.sim.nebius import _add_service, _status_code, spoil
+from vmops.sim.nebius_cloud_images import Abort as ImageAbort
+from vmops.sim.nebius_cloud_images import ImagesServicer, ProjectsServicer, PublicImages
 
 STATIC_TOKENS: frozenset[str] = frozenset({"nebius-iam-token-001"})
 PARENTS: tuple[str, ...] = ("project-e00vmopssim01",)
-IMAGE_FAMILIES: frozenset[str] = frozenset({"ubuntu22.04-cuda12", "ubuntu24.04-cuda12", "ubuntu24.04-cuda13.0"})
 CATALOG: dict[str, tuple[str, ...]] = {
     "gpu-h100-sxm": ("1gpu-16vcpu-200gb", "8gpu-160vcpu-1600gb"),
     "gpu-h200-sxm": ("1gpu-20vcpu-256gb", "8gpu-160vcpu-2048gb"),
@@ -167,6 +173,7 @@ class NebiusCloudSim(Simulator):
         "OperationService/Get": False, "OperationService/List": False,
         "SubnetService/Get": False, "SubnetService/List": False,
         "TokenExchangeService/Exchange": False,
+        "ImageService/ListPublic": False, "ImageService/GetLatestByFamily": False, "ProjectService/Get": False,
     }
 
     def __init__(self, options: SimOptions | None = None) -> None:
@@ -197,6 +204,7 @@ class NebiusCloudSim(Simulator):
                 s.status.state = subnet_pb2.SubnetStatus.READY
                 proj.subnets.append(s)
             self.projects[pid] = proj
+        self.public = PublicImages(sc, self.projects)
         self.instances: dict[str, pb.Instance] = {}
         self.disks: dict[str, disk_pb2.Disk] = {}
         self.operations: dict[str, operation_pb2.Operation] = {}
@@ -404,7 +412,8 @@ class NebiusCloudSim(Simulator):
             if spec.WhichOneof("size") is None or spec.type == disk_pb2.DiskSpec.UNSPECIFIED:
                 raise _Abort(S.INVALID_ARGUMENT, "spec.size and spec.type are required")
             family = spec.source_image_family.image_family
-            if spec.WhichOneof("source") == "source_image_family" and family not in IMAGE_FAMILIES:
+            if (spec.WhichOneof("source") == "source_image_family"
+                    and family not in self.public.ready_families(self.public.regions[md.parent_id])):
                 raise not_found("Image family", family)
             for d in self.disks.values():
                 if d.metadata.parent_id == md.parent_id and d.metadata.name == md.name and md.name:
@@ -687,7 +696,10 @@ class NebiusCloudSim(Simulator):
                 fx.malformed = f.variant
         try:
             with self.lock:
-                result = fn(fx)
+                try:
+                    result = fn(fx)
+                except ImageAbort as ie:
+                    raise _Abort(ie.code, ie.message) from None
         except _Abort as e:
             self.requests.record(endpoint, False, f"error:{e.code.name}")
             self._abort(context, e)
@@ -712,6 +724,10 @@ class NebiusCloudSim(Simulator):
         _add_service(ops_grpc.add_OperationServiceServicer_to_server, _Operations(self), server)
         _add_service(subnet_service_pb2_grpc.add_SubnetServiceServicer_to_server, _Subnets(self), server)
         _add_service(tokens_grpc.add_TokenExchangeServiceServicer_to_server, _Tokens(self), server)
+        _add_service(image_service_pb2_grpc.add_ImageServiceServicer_to_server,
+                     ImagesServicer(self.serve, lambda: self.public, self._page), server)
+        _add_service(project_service_pb2_grpc.add_ProjectServiceServicer_to_server,
+                     ProjectsServicer(self.serve, lambda: self.public), server)
         try:
             if self.tls:
                 cert, key = (Path(f).read_bytes() for f in self.tls)
