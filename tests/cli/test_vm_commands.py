@@ -285,3 +285,20 @@ def test_inv_task_with_a_positional_runs_the_same_command(vm_env):
                        cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout) == vm(["get", "train-node-01", "--json"], vm_env).json()
+
+
+def test_create_uses_reserved_capacity_only_when_asked(vm_env):
+    """Crusoe places a create into a free reservation by itself (rsv-002 holds a free h100.8x): a plain
+    `vm create` must stay on on-demand capacity; `--reserved only` goes into the reservation."""
+    plain = vm(["create", "-p", "crusoe", "-g", "h100:8", "-n", "plain-h100", "--json"], vm_env)
+    assert plain.code == 0, plain.err
+    [p] = plain.json()
+    assert not p["reserved"] and not p["reservation_id"], p
+    asked = vm(["create", "-p", "crusoe", "-g", "h100:8", "-n", "rsv-h100", "--reserved", "only", "--json"], vm_env)
+    assert asked.code == 0, asked.err
+    [a] = asked.json()
+    assert a["reserved"] and a["reservation_id"] == "rsv-002", a
+    for made in (p, a):
+        assert vm(["destroy", made["id"], "-p", "crusoe", "-y"], vm_env).code == 0
+    dry = vm(["create", "-p", "crusoe", "-g", "h100:8", "--dry-run"], vm_env)
+    assert dry.code == 0 and "on-demand" in dry.err, dry.err

@@ -140,6 +140,7 @@ def list_(provider: str | None, output: str, as_json: bool, wide: bool) -> None:
     "vm create -p crusoe -g h100:8             # one 8x H100 VM; waits till running",
     "vm create -p lambda -g gpu_1x_a100 -c 2 -n job   # native name; job-0, job-1",
     "vm create -p crusoe -g h100 -r us-east --dry-run # what would be made",
+    "vm create -p crusoe -g h100:8 --reserved only  # into a free reservation",
 ])
 @provider_option(required=True)
 @click.option("-g", "--gpu", type=GPU, required=True,
@@ -149,17 +150,24 @@ def list_(provider: str | None, output: str, as_json: bool, wide: bool) -> None:
 @click.option("-r", "--region", type=REGION, default="", help="Native region or alias (us-west, us-east, eu-west); "
               "default: one with capacity")
 @click.option("--reservation", default="", help="Create only into this reservation id (never on-demand)")
+@click.option("--reserved", type=click.Choice(("never", "prefer", "only"), case_sensitive=False), default=None,
+              help="Reserved capacity: never (default: on-demand only), prefer, or only (default with "
+                   "--reservation: only)")
+@click.option("--allow-unterminable-reserved", is_flag=True,
+              help="Allow reserved capacity the provider cannot terminate through its API")
 @wait_option
 @dry_run_option
 @output_options()
 @quiet_option
-def create(provider: str, gpu: str, count: int, name: str, region: str, reservation: str, no_wait: bool,
-           dry_run: bool, output: str, as_json: bool, wide: bool, quiet: bool) -> None:
-    """Create VMs at one provider; waits until they run (--no-wait: no)."""
+def create(provider: str, gpu: str, count: int, name: str, region: str, reservation: str, reserved: str | None,
+           allow_unterminable_reserved: bool, no_wait: bool, dry_run: bool, output: str, as_json: bool, wide: bool,
+           quiet: bool) -> None:
+    """Create VMs at one provider; waits until they run (--no-wait: no). Reserved capacity is used only
+    when asked (--reserved prefer|only, or --reservation ID)."""
     from vmops.catalogue import provider_entry
-    from vmops.model import CreateRequest, ReservationPolicy
     from vmops.providers.base import TARGETS
     from vmops.shapes import native_type_for
+    from vmops.single import create_requests, resolve_mode
 
     set_quiet(quiet)
     out = make_output(output, as_json, wide)
@@ -175,24 +183,27 @@ def create(provider: str, gpu: str, count: int, name: str, region: str, reservat
         native_region = provider_entry(provider).resolve_region(region or None)
     except ValueError as e:
         raise usage(str(e)) from None
+    mode = resolve_mode(reserved.lower() if reserved else None, (reservation,) if reservation else ())
     base = name or f"vm-{secrets.token_hex(3)}"
     names = [base] if count == 1 else [f"{base}-{i}" for i in range(count)]
     if dry_run:
         where = f" in {native_region}" if native_region else " in a region with capacity"
-        into = f" into reservation {reservation}" if reservation else ""
+        into = (f" into reservation {reservation}" if reservation else
+                f" (reserved capacity: {mode.value})" if mode.value != "never" else " on on-demand capacity")
         note(f"dry run: would create {', '.join(names)} ({native.shape}, {provider} type {native.name}) at "
              f"{provider}{where}{into}; list price ${native.list_price_per_hour:,.2f}/hour each; nothing was sent")
         return
     with session() as s:
         pname = provider
         adapter = s.provider(pname)
-        policy = ReservationPolicy.STRICT if reservation else ReservationPolicy.AUTO
+        requests = create_requests(adapter, native.name, names, region=native_region, reserved=mode,
+                                   reservation_ids=(reservation,) if reservation else (),
+                                   allow_unterminable_reserved=allow_unterminable_reserved)
         made: list[Instance] = []
         errors: list[tuple[str, VmopsError]] = []
         try:
-            for vm_name in names:
-                req = CreateRequest(name=vm_name, native_type=native.name, region=native_region,
-                                    reservation_policy=policy, reservation_ids=(reservation,) if reservation else ())
+            for req in requests:
+                vm_name = req.name
                 try:
                     inst = adapter.create(req, wait=False)
                 except VmopsError as e:
