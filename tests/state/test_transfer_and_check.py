@@ -139,6 +139,20 @@ def test_check_lists_each_difference_and_changes_nothing(sims, config, make_mana
     assert check_state(mgr).exit_code == AGREE
 
 
+def test_check_lists_each_provider_once_for_every_fleet(sims, config, make_manager, state_db) -> None:
+    """Hundreds of fleets must not mean hundreds of list calls: one list per provider per check."""
+    mgr = make_manager()
+    for name in ("one", "two", "three"):
+        mgr.create(spec("h100", 3, name))
+    lists = {"crusoe": "list_instances", "lambda": "list_instances", "nebius": "InstanceService/List"}
+    before = {p: sims[p].requests.count(e) for p, e in lists.items()}
+    report = check_state(mgr)
+    assert report.exit_code == AGREE and report.fleets == 3, report.to_dict()
+    assert {p: sims[p].requests.count(e) - before[p] for p, e in lists.items()} == {p: 1 for p in lists}
+    for name in ("one", "two", "three"):
+        mgr.destroy(name)
+
+
 def test_vm_state_commands_as_a_user_runs_them(tmp_path, pg_url, monkeypatch, sims, vm_env) -> None:
     """`vm state import/export/check` through the real program: the import is all or nothing and
     idempotent, a clash is exit 13 naming it, check exits 0 when record and providers agree, 14 when not."""

@@ -264,7 +264,9 @@ def classify(mgr: FleetManager, instances: Mapping[str, Sequence[Instance]], lab
         hours = age_hours(since, now)
         stuck = rec.state in STUCK_STATES and hours is not None and hours >= stuck_after_hours
         try:
-            d = mgr.preview_destroy(name) if stuck else mgr.preview_reconcile(name, destroy_surplus=destroy_surplus)
+            with mgr.previews_from(instances, failures):  # the lists taken before the record was read
+                d = (mgr.preview_destroy(name) if stuck
+                     else mgr.preview_reconcile(name, destroy_surplus=destroy_surplus))
         except VmopsError as e:
             plan.failed.append(FleetNote(name, rec.state.value, e.render()))
             continue

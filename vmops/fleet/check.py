@@ -66,13 +66,16 @@ def check_state(mgr: "FleetManager") -> CheckReport:
     vmops.fleet.lifecycle), plus VMs that are a fleet's by the ownership rule while no live fleet of that
     name is on record. Reads only."""
     report = CheckReport()
+    listing = mgr.session.instances()  # first the providers, once for every fleet; then the record
+    failures = {name: err.render() for name, err in listing.failures.items()}
     fleets = mgr.store.list_fleets()
     report.fleets = len(fleets)
     live = {f.name for f in fleets if f.state is not FleetState.DESTROYED}
     for f in fleets:
         if f.state is FleetState.DESTROYED:
             continue
-        d = mgr.preview_reconcile(f.name)
+        with mgr.previews_from(listing.results, failures):
+            d = mgr.preview_reconcile(f.name)
         report.unreachable.update(d.unreachable)
         for a in d.actions:
             if a.kind is ActionKind.REFRESH:
@@ -83,9 +86,7 @@ def check_state(mgr: "FleetManager") -> CheckReport:
             report.differences.append(Difference(f.name, a.name, a.provider, a.instance_id, what))
         for h in d.held:
             report.differences.append(Difference(f.name, h.name, h.provider, h.instance_id, f"held: {h.reason}"))
-    listing = mgr.session.instances()
-    for name, err in listing.failures.items():
-        report.unreachable[name] = err.render()
+    report.unreachable.update(failures)
     identities = mgr.store.identities
     for provider, insts in sorted(listing.results.items()):
         labelled = mgr.provider(provider).capabilities.labels

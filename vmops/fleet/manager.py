@@ -17,7 +17,8 @@ Nothing here names a provider.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator, Mapping
 
 from vmops.errors import InsufficientCapacity, NotFound, PartialFailure, ProviderUnavailable, VmopsError
 from vmops.fleet.create import CreateContext, CreateRun
@@ -31,6 +32,7 @@ from vmops.fleet.planner import Plan, plan_fleet
 from vmops.fleet.progress import Listener, Progress
 from vmops.fleet.report import CreateResult, FleetDestroyIncomplete, FleetInterrupted, FleetView, Undestroyed, UnrecordedKept
 from vmops.fleet.spec import FleetSpec, Limits
+from vmops.model import Instance
 from vmops.providers.base import Provider
 from vmops.session import Session
 from vmops.state import RESUMABLE, FleetRecord, FleetState, Store, store_exists, store_for
@@ -59,6 +61,9 @@ class FleetManager:
         self.limits = limits or Limits()
         self.listener = progress
         self.note = note or (lambda _msg: None)
+        #: provider -> its instance list, taken once for a run of previews (``previews_from``)
+        self._listings: dict[str, list[Instance]] = {}
+        self._unlisted: dict[str, str] = {}  # provider -> why that run's list failed
 
     # ------------------------------------------------------------------ plumbing
     @property
@@ -101,7 +106,24 @@ class FleetManager:
     def observe(self, fleet: FleetRecord) -> Observation:
         store = self.store
         return observe(fleet, store.members(fleet.id), store_id=store.identities, provider=self.provider,
-                       recorded=lambda p, iid: store.member_by_instance(p, iid) is not None)
+                       recorded=lambda p, iid: store.member_by_instance(p, iid) is not None,
+                       listed=self._listings, unlisted=self._unlisted)
+
+    @contextmanager
+    def previews_from(self, listings: Mapping[str, list[Instance]],
+                      failures: Mapping[str, str] | None = None) -> Iterator[None]:
+        """Inside, previews (``preview_reconcile``/``preview_destroy``) observe from these provider lists
+        instead of listing each fleet's providers again: one list per provider for a run over every fleet
+        (`vm state check`, nightly cleanup's plan). The lists must be taken before the record is read (what a
+        list shows was then already on record: write-ahead). ``failures``: providers whose list failed, and
+        why (not asked again per fleet). Only for reads; commands that act list afresh.
+        """
+        previous = self._listings, self._unlisted
+        self._listings, self._unlisted = dict(listings), dict(failures or {})
+        try:
+            yield
+        finally:
+            self._listings, self._unlisted = previous
 
     def _sync(self, fleet: FleetRecord, *, adopt: bool = True) -> list[str]:
         """Observe and apply the record-only actions; return what changed."""

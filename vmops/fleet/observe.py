@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping
 
 from vmops.errors import VmopsError
 from vmops.fleet.ownership import claim
@@ -131,10 +131,16 @@ class Observation:
 
 def observe(fleet: FleetRecord, members: list[MemberRecord], *, store_id: str | frozenset[str],
             provider: Callable[[str], Provider], recorded: Callable[[str, str], bool],
-            providers: Iterable[str] | None = None) -> Observation:
+            providers: Iterable[str] | None = None,
+            listed: Mapping[str, list[Instance]] | None = None,
+            unlisted: Mapping[str, str] | None = None) -> Observation:
     """List (concurrently, once each) every provider that was ever asked to make a member of ``fleet``
     (write-ahead: no other provider can hold one), plus ``providers``. ``recorded(provider, id)``: is a VM
-    recorded for any fleet (to tell another fleet's member from an unrecorded one)."""
+    recorded for any fleet (to tell another fleet's member from an unrecorded one). ``listed``: lists already
+    taken (before the record was read) that stand in for listing those providers again; ``unlisted``: why
+    such a list failed (those providers are not asked again)."""
+    listed = listed or {}
+    unlisted = unlisted or {}
     names = sorted({m.provider for m in members} | set(providers or ()))
     labelled: dict[str, bool] = {}
     obs = Observation(fleet, members, store_id, labelled)
@@ -143,7 +149,9 @@ def observe(fleet: FleetRecord, members: list[MemberRecord], *, store_id: str | 
         try:
             adapter = provider(n)
             labelled[n] = adapter.capabilities.labels
-            return n, adapter.list_instances()
+            if n in unlisted:
+                return n, unlisted[n]
+            return n, list(listed[n]) if n in listed else adapter.list_instances()
         except VmopsError as e:
             return n, e.render()
 
