@@ -92,11 +92,11 @@ def config_warnings() -> None:
     if _warned:
         return
     _warned = True
-    from vmops.config import load_config
+    from vmops.cli.base import load_cli_config
 
     try:
-        cfg = load_config()
-    except ValueError:
+        cfg = load_cli_config()
+    except UsageError:
         return
     for w in cfg.warnings:
         warn(w)
