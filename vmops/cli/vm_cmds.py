@@ -8,7 +8,6 @@ Heavy libraries are imported inside the command bodies (via vmops.session), neve
 
 from __future__ import annotations
 
-import secrets
 import sys
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -172,6 +171,8 @@ def create(provider: str, gpu: str, count: int, name: str, region: str, reservat
         native_region = provider_entry(provider).resolve_region(region or None)
     except ValueError as e:
         raise usage(str(e)) from None
+    import secrets
+
     base = name or f"vm-{secrets.token_hex(3)}"
     names = [base] if count == 1 else [f"{base}-{i}" for i in range(count)]
     if dry_run:
