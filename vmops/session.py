@@ -4,6 +4,7 @@ the CLI, inventory, notebooks and playbooks share (fan-out with per-provider fai
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Generic, Iterable, Mapping, TypeVar
 
@@ -39,7 +40,6 @@ class Session:
         self.timing = timing
         self._providers: dict[str, Provider] = {}
         self._lock = threading.Lock()
-        self._making: dict[str, threading.Lock] = {}  # provider -> held while its adapter is being made
         self._breaker: "Breaker | None" = None
 
     @property
@@ -63,31 +63,15 @@ class Session:
         return key
 
     def provider(self, name: str) -> "Provider":
-        """The adapter of provider ``name``, made on first use (its module, and httpx or grpc, load then).
-        Adapters of different providers may be made at once from several threads (``fan_out``)."""
         key = self.check_provider(name)
         with self._lock:
-            made = self._providers.get(key)
-            if made is not None:
-                return made
-            making = self._making.setdefault(key, threading.Lock())
-        with making:
-            with self._lock:
-                if key in self._providers:
-                    return self._providers[key]
-            from vmops.config import check_key
-            from vmops.providers import get_provider
+            if key not in self._providers:
+                from vmops.config import check_key
+                from vmops.providers import get_provider
 
-            check_key(self.config, key)  # a real endpoint never gets the simulators' test key
-            adapter = get_provider(key, self.config, self.timing)
-            with self._lock:
-                self._providers[key] = adapter
-            return adapter
-
-    def _check_key(self, key: str) -> None:
-        from vmops.config import check_key
-
-        check_key(self.config, key)
+                check_key(self.config, key)  # a real endpoint never gets the simulators' test key
+                self._providers[key] = get_provider(key, self.config, self.timing)
+            return self._providers[key]
 
     def provider_names(self, only: str | Iterable[str] | None = None) -> list[str]:
         if only is None or only == "":
@@ -96,11 +80,9 @@ class Session:
         return [self.check_provider(n) for n in names]
 
     def close(self) -> None:
-        with self._lock:
-            adapters = list(self._providers.values())
-            self._providers.clear()
-        for p in adapters:
+        for p in self._providers.values():
             p.close()
+        self._providers.clear()
 
     def __enter__(self) -> "Session":
         return self
@@ -132,23 +114,10 @@ class Session:
                 f"skipped: it did not answer at {trip.failed_at_text()} ({trip.reason.rstrip('.')})",
                 provider=n, hint=f"vmops asks it again after {trip.retry_at_text()}; "
                                  f"set VMOPS_BREAKER_SECONDS=0 to ask it now")
-        for n in asked:  # a provider at a real endpoint without a key is refused before anything is sent
-            self._check_key(n)
         outcome: dict[str, list[T] | BaseException] = {}
-        unusable: dict[str, BaseException] = {}  # provider -> why its adapter could not be made (a setting)
         done = threading.Condition()
 
-        def run(n: str) -> None:
-            # The adapter is made here, in the provider's own thread: the first provider's request is on the
-            # wire while the next one's library (httpx, grpc: tens of ms each) is still loading.
-            try:
-                adapter = self.provider(n)
-            except BaseException as e:  # noqa: BLE001 - raised in the caller's thread below
-                with done:
-                    unusable[n] = e
-                    outcome[n] = e
-                    done.notify_all()
-                return
+        def run(n: str, adapter: "Provider") -> None:
             try:
                 out: list[T] | BaseException = fn(adapter)
             except BaseException as e:  # noqa: BLE001 - handed to the caller's thread below
@@ -157,14 +126,17 @@ class Session:
                 outcome[n] = out
                 done.notify_all()
 
+        # Each provider's call starts as soon as its adapter is made: the first request is on the wire while
+        # the next adapter's library (httpx, grpc: tens of ms each) is still being imported.
+        until: float | None = None  # the deadline counts from the first call: a command never waits longer
         for n in asked:
-            threading.Thread(target=run, args=(n,), name=f"vmops-fanout-{n}", daemon=True).start()
-        with done:  # the deadline counts from here: a command never waits longer for its reads
-            done.wait_for(lambda: len(outcome) == len(asked) or bool(unusable), timeout=self.deadline)
+            adapter = self.provider(n)  # a bad setting raises here (calls already started are reads, dropped)
+            if until is None:
+                until = time.monotonic() + self.deadline
+            threading.Thread(target=run, args=(n, adapter), name=f"vmops-fanout-{n}", daemon=True).start()
+        with done:
+            done.wait_for(lambda: len(outcome) == len(asked), timeout=max(0.0, (until or 0.0) - time.monotonic()))
             got = dict(outcome)
-            bad = next((unusable[n] for n in asked if n in unusable), None)
-        if bad is not None:  # a bad setting is the command's error, as if the adapter had been made here
-            raise bad
         for n in asked:  # in the order asked, so output is stable
             out = got.get(n)
             if out is None:
