@@ -8,6 +8,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 HEAVY = ("grpc", "httpx", "pandas", "sqlite_utils", "fastapi", "uvicorn", "google.protobuf", "numpy", "matplotlib")
 NEVER_AT_START = (*HEAVY, "rich", "invoke")
 
@@ -110,18 +112,19 @@ def _state_with_a_fleet(home, env: dict[str, str]) -> None:
                          idempotency_key="k-0")
 
 
-def _record_env(tmp_path) -> dict[str, str]:
+def _record_env(tmp_path, db_url: str | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VMOPS_")}
-    return {**env, "VMOPS_HOME": str(tmp_path / "home")}
+    return {**env, "VMOPS_HOME": str(tmp_path / "home"), **({"VMOPS_DB_URL": db_url} if db_url else {})}
 
 
-def test_fleet_list_reads_the_record_without_sqlite_utils_manager_or_adapters(tmp_path):
-    env = _record_env(tmp_path)
+@pytest.mark.parametrize("state_db", ["sqlite", "postgresql"], indirect=True)
+def test_fleet_list_reads_the_record_without_sqlite_utils_manager_or_adapters(tmp_path, state_db):
+    env = _record_env(tmp_path, state_db)
     _state_with_a_fleet(tmp_path / "home", env)
     out = _run(["fleet", "list", "-o", "json"], env)
     assert out["code"] == 0
-    assert [f["name"] for f in json.loads(out["out"])] == ["train"]  # it did read the state file
-    assert "sqlite3" in out["mods"] and "vmops.state.store" in out["mods"]
+    assert [f["name"] for f in json.loads(out["out"])] == ["train"]  # it did read the store
+    assert ("psycopg" if state_db else "sqlite3") in out["mods"] and "vmops.state.store" in out["mods"]
     assert _offenders(out["mods"], NOT_FOR_THE_RECORD) == []
     assert out["loads"] == 1
 

@@ -11,7 +11,6 @@ Only click and vmops' light modules are imported here (`vm --help` start-up).
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeVar
 
@@ -74,6 +73,8 @@ def forget_cli_config() -> None:
 
 def suggest(word: str, choices: Sequence[str]) -> str:
     """`` (did you mean 'list'?)`` or ''."""
+    import difflib
+
     close = difflib.get_close_matches(word, list(choices), n=2, cutoff=0.6)
     if not close and len(word) >= 2:
         close = [c for c in choices if c.startswith(word)][:2]
