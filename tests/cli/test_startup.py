@@ -178,3 +178,22 @@ def test_closed_stdout_is_no_traceback(tmp_path):
         os.close(w)
     assert p.returncode == 141, p.stderr
     assert "Traceback" not in p.stderr
+
+
+def test_the_record_path_shows_what_the_fleet_manager_reads(tmp_path):
+    """`fleet status --no-refresh` and `fleet list` read the store in the front end (without importing the
+    manager): what they show is exactly the manager's own record view, so the two cannot drift apart."""
+    from vmops.config import load_config
+    from vmops.fleet.manager import FleetManager
+    from vmops.session import Session
+
+    env = _record_env(tmp_path)
+    _state_with_a_fleet(tmp_path / "home", env)
+    status = _run(["fleet", "status", "train", "--no-refresh", "-o", "json"], env)
+    listed = _run(["fleet", "list", "-o", "json"], env)
+    with FleetManager(Session(load_config(env))) as mgr:
+        view = mgr.status("train", refresh=False)
+        views = mgr.list()
+    assert json.loads(status["out"]) == json.loads(json.dumps(view.to_dict(), default=str))
+    assert [(f["name"], f["state"], f["running"], f["price_per_hour"]) for f in json.loads(listed["out"])] == \
+        [(v.fleet.name, v.state, v.counts.running, v.counts.price_per_hour) for v in views]
