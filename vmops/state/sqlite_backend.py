@@ -3,7 +3,7 @@
 One sqlite3 connection per backend. Reads (``query``) run on it directly; migrations, writes and the
 ``Store.db`` handle go through sqlite-utils' ``Database`` wrapped around that same connection, made (and
 sqlite-utils imported) on the first of them. A command that only reads (`vm fleet list`, `vm fleet status
---no-refresh`) therefore never imports sqlite-utils (~20-40 ms of its start-up; tests/cli/test_startup.py).
+--no-refresh`) therefore never imports sqlite-utils (~40 ms of its start-up; tests/cli/test_startup.py).
 
 Concurrency rules:
 
