@@ -4,6 +4,7 @@ the CLI, inventory, notebooks and playbooks share (fan-out with per-provider fai
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Generic, Iterable, Mapping, TypeVar
 
@@ -113,23 +114,28 @@ class Session:
                 f"skipped: it did not answer at {trip.failed_at_text()} ({trip.reason.rstrip('.')})",
                 provider=n, hint=f"vmops asks it again after {trip.retry_at_text()}; "
                                  f"set VMOPS_BREAKER_SECONDS=0 to ask it now")
-        adapters = {n: self.provider(n) for n in asked}  # a bad setting raises here, as before
         outcome: dict[str, list[T] | BaseException] = {}
         done = threading.Condition()
 
-        def run(n: str) -> None:
+        def run(n: str, adapter: "Provider") -> None:
             try:
-                out: list[T] | BaseException = fn(adapters[n])
+                out: list[T] | BaseException = fn(adapter)
             except BaseException as e:  # noqa: BLE001 - handed to the caller's thread below
                 out = e
             with done:
                 outcome[n] = out
                 done.notify_all()
 
+        # Each provider's call starts as soon as its adapter is made: the first request is on the wire while
+        # the next adapter's library (httpx, grpc: tens of ms each) is still being imported.
+        until: float | None = None  # the deadline counts from the first call: a command never waits longer
         for n in asked:
-            threading.Thread(target=run, args=(n,), name=f"vmops-fanout-{n}", daemon=True).start()
-        with done:  # the deadline counts from here: a command never waits longer for its reads
-            done.wait_for(lambda: len(outcome) == len(asked), timeout=self.deadline)
+            adapter = self.provider(n)  # a bad setting raises here (calls already started are reads, dropped)
+            if until is None:
+                until = time.monotonic() + self.deadline
+            threading.Thread(target=run, args=(n, adapter), name=f"vmops-fanout-{n}", daemon=True).start()
+        with done:
+            done.wait_for(lambda: len(outcome) == len(asked), timeout=max(0.0, (until or 0.0) - time.monotonic()))
             got = dict(outcome)
         for n in asked:  # in the order asked, so output is stable
             out = got.get(n)

@@ -41,6 +41,17 @@ def test_list_with_one_provider_down_shows_the_others(vm_env):
     assert "lambda" in r.err and "Traceback" not in r.err
 
 
+def test_list_with_an_adapter_that_cannot_be_made_is_that_settings_error(vm_env):
+    """Each provider's list starts as soon as its adapter is made, while the next adapter's library still loads
+    (vmops.session.fan_out); a setting that stops one from being made is still the command's error (exit 2,
+    the setting named, nothing listed), never a provider that "could not be listed"."""
+    env = {k: v for k, v in vm_env.items() if not k.startswith("VMOPS_NEBIUS_") or k == "VMOPS_NEBIUS_ENDPOINT"}
+    r = vm(["list", "--json"], {**env, "VMOPS_NEBIUS_DIALECT": "cloud"})
+    assert r.code == 2, r.err
+    assert "no Nebius credentials are configured" in r.err and "could not be listed" not in r.err
+    assert r.out == ""
+
+
 @pytest.mark.parametrize("provider,gpu", [("crusoe", "h100:1"), ("nebius", "h200"), ("lambda", "a100")])
 def test_create_get_destroy(vm_env, provider, gpu):
     r = vm(["create", "--provider", provider, "--gpu", gpu, "--name", f"cli-{provider}", "--json"], vm_env)

@@ -11,14 +11,16 @@ Only click and vmops' light modules are imported here (`vm --help` start-up).
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeVar
 
 import click
 
 from vmops.cli import complete
 from vmops.cli.registry import EXIT_CODES_LINE
+
+if TYPE_CHECKING:
+    from vmops.config import Config
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -45,8 +47,34 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
 )
 
 
+_config: "Config | None" = None
+
+
+def load_cli_config() -> "Config":
+    """The configuration, loaded once per `vm` run (vmops.cli.main.run forgets it between runs): one that does
+    not load is a usage error naming what to fix (a provider used at a real endpoint without a key is refused
+    by the Session, vmops.config.check_key)."""
+    global _config
+    if _config is None:
+        from vmops.config import load_config
+        from vmops.errors import UsageError
+
+        try:
+            _config = load_config()
+        except ValueError as e:  # bad config file / VMOPS_PROVIDERS
+            raise UsageError(str(e), hint="Fix the configuration (`vm config show`)") from None
+    return _config
+
+
+def forget_cli_config() -> None:
+    global _config
+    _config = None
+
+
 def suggest(word: str, choices: Sequence[str]) -> str:
     """`` (did you mean 'list'?)`` or ''."""
+    import difflib
+
     close = difflib.get_close_matches(word, list(choices), n=2, cutoff=0.6)
     if not close and len(word) >= 2:
         close = [c for c in choices if c.startswith(word)][:2]

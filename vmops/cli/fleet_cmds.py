@@ -21,15 +21,17 @@ from vmops.cli.base import (
     group,
     make_output,
     output_options,
+    load_cli_config,
     quiet_option,
     yes_option,
 )
 from vmops.cli.output import Column, note, print_json, print_table, render_table, set_quiet, usage, warn
 from vmops.cli.progress import MODES
-from vmops.errors import InsufficientCapacity
+from vmops.errors import InsufficientCapacity, NotFound
 from vmops.model import BILLED_STATES
 
 if TYPE_CHECKING:
+    from vmops.state import Store
     from vmops.fleet.decision import Decision
     from vmops.fleet.manager import FleetManager
     from vmops.fleet.planner import Plan
@@ -95,6 +97,17 @@ def _manager(progress: "Listener | None" = None) -> "FleetManager":
     from vmops.cli.vm_cmds import session
 
     return FleetManager(session(), progress=progress, note=note)
+
+
+def _record() -> "Store | None":
+    """The state store for a command that shows the record without asking a provider (`fleet list`, `fleet
+    status --no-refresh`), or None when there is no state file yet. It makes the same reads as
+    ``FleetManager.list()``/``status(refresh=False)`` without importing the manager, the session or an adapter
+    (their imports are most of a `vm` start-up: docs/design.md section 13; tests/cli/test_startup.py)."""
+    from vmops.state import store_exists, store_for
+
+    config = load_cli_config()
+    return store_for(config) if store_exists(config) else None
 
 
 def _fleet_name(name: str | None) -> str:
@@ -301,21 +314,30 @@ def create(gpu: str, count: int, name: str, min_: int | None, policy: str | None
 def list_(refresh: bool, output: str, as_json: bool, wide: bool) -> None:
     """List the fleets on record (from the state store; --refresh asks the providers too)."""
     out = make_output(output, as_json, wide)
-    mgr = _manager()
-    with mgr:
-        views = mgr.list(refresh=refresh)
-        rows = []
-        for v in views:
-            c = v.counts
-            rows.append({**v.fleet.to_dict(), "state": v.state, "running": c.running, "stopped": c.stopped,
-                         "unknown_outcome": c.unknown_outcome, "price_per_hour": c.price_per_hour})
-        if out.json:
-            print_json(rows)
-        else:
-            print_table(rows, FLEET_COLUMNS, empty="(no fleets)", wide=out.wide)
-        for v in views:
-            for w in v.warnings:
-                warn(f"{v.fleet.name}: {w}")
+    if refresh:
+        with _manager() as mgr:
+            views = mgr.list(refresh=True)
+    else:
+        from vmops.fleet.report import FleetView
+
+        views = []
+        store = _record()
+        if store is not None:
+            with store:
+                members = store.members_by_fleet()
+                views = [FleetView(f, members.get(f.id, [])) for f in store.list_fleets()]
+    rows = []
+    for v in views:
+        c = v.counts
+        rows.append({**v.fleet.to_dict(), "state": v.state, "running": c.running, "stopped": c.stopped,
+                     "unknown_outcome": c.unknown_outcome, "price_per_hour": c.price_per_hour})
+    if out.json:
+        print_json(rows)
+    else:
+        print_table(rows, FLEET_COLUMNS, empty="(no fleets)", wide=out.wide)
+    for v in views:
+        for w in v.warnings:
+            warn(f"{v.fleet.name}: {w}")
 
 
 FLEET_ARG = click.argument("fleet", metavar="FLEET", type=FLEET)
@@ -335,17 +357,28 @@ def status(fleet: str, no_refresh: bool, events: bool, all_members: bool, output
     set_quiet(quiet)
     out = make_output(output, as_json, wide)
     name = _fleet_name(fleet)
-    mgr = _manager()
-    with mgr:
-        view = mgr.status(name, refresh=not no_refresh)
-        history = [e.to_dict() for e in mgr.store.events(view.fleet.id)] if events else []
-        if out.json:
-            print_json({**view.to_dict(), **({"events": history} if events else {})})
-        else:
-            _print_view(view, out.wide, all_members)
-            if events:
-                print()
-                print_table(history, EVENT_COLUMNS, empty="(no events)", wide=out.wide)
+    if no_refresh:
+        from vmops.fleet.report import FleetView
+
+        store = _record()
+        if store is None:
+            raise NotFound("there are no fleets on record (no state file yet)",
+                           hint="Create one with `vm fleet create`")
+        with store:
+            record = store.get_fleet(name)
+            view = FleetView(record, store.members(record.id))
+            history = [e.to_dict() for e in store.events(record.id)] if events else []
+    else:
+        with _manager() as mgr:
+            view = mgr.status(name)
+            history = [e.to_dict() for e in mgr.store.events(view.fleet.id)] if events else []
+    if out.json:
+        print_json({**view.to_dict(), **({"events": history} if events else {})})
+    else:
+        _print_view(view, out.wide, all_members)
+        if events:
+            print()
+            print_table(history, EVENT_COLUMNS, empty="(no events)", wide=out.wide)
 
 
 def _decided(view: "FleetView", out: Any) -> None:

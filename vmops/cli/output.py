@@ -7,7 +7,6 @@ drawn on a terminal.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from dataclasses import dataclass
@@ -92,11 +91,11 @@ def config_warnings() -> None:
     if _warned:
         return
     _warned = True
-    from vmops.config import load_config
+    from vmops.cli.base import load_cli_config
 
     try:
-        cfg = load_config()
-    except ValueError:
+        cfg = load_cli_config()
+    except UsageError:
         return
     for w in cfg.warnings:
         warn(w)
@@ -269,6 +268,8 @@ def print_rows(rows: Sequence[dict[str, Any]], columns: Sequence[Column], fmt: s
 
 
 def print_json(obj: Any) -> None:
+    import json  # here: a table or plain output never needs it
+
     print(json.dumps(obj, indent=2, sort_keys=False, default=str))
 
 

@@ -8,7 +8,6 @@ Heavy libraries are imported inside the command bodies (via vmops.session), neve
 
 from __future__ import annotations
 
-import secrets
 import sys
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -22,6 +21,7 @@ from vmops.cli.base import (
     WholeNumber,
     command,
     dry_run_option,
+    load_cli_config,
     make_output,
     output_options,
     provider_option,
@@ -42,7 +42,7 @@ from vmops.cli.output import (
     usage,
     warn,
 )
-from vmops.errors import Interrupted, NotFound, PartialFailure, UsageError, VmopsError
+from vmops.errors import Interrupted, NotFound, PartialFailure, VmopsError
 
 if TYPE_CHECKING:
     from vmops.model import Instance
@@ -55,14 +55,10 @@ MAX_NAME_LENGTH = 128
 
 
 def session() -> "Session":
-    """A Session for the CLI: a configuration that does not load is a usage error naming what to fix (a
-    provider used at a real endpoint without a key is refused by the Session itself, vmops.config.check_key)."""
+    """A Session for the CLI, on the configuration loaded once (vmops.cli.base.load_cli_config)."""
     from vmops.session import Session
 
-    try:
-        return Session()
-    except ValueError as e:  # bad config file / VMOPS_PROVIDERS
-        raise UsageError(str(e), hint="Fix the configuration (`vm config show`)") from None
+    return Session(load_cli_config())
 
 
 def check_vm_name(name: str) -> str:
@@ -184,6 +180,8 @@ def create(provider: str, gpu: str, count: int, name: str, region: str, reservat
     except ValueError as e:
         raise usage(str(e)) from None
     mode = resolve_mode(reserved.lower() if reserved else None, (reservation,) if reservation else ())
+    import secrets
+
     base = name or f"vm-{secrets.token_hex(3)}"
     names = [base] if count == 1 else [f"{base}-{i}" for i in range(count)]
     if dry_run:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-import getpass
 import os
-import socket
 
 from vmops import __version__
+
+
+def hostname() -> str:
+    """This host's name (socket is imported here, on a write: a command that only reads never needs it)."""
+    import socket
+
+    return socket.gethostname()
 
 
 def operator() -> str:
@@ -14,11 +19,13 @@ def operator() -> str:
     name = os.environ.get("VMOPS_OPERATOR", "").strip()
     if name:
         return name
+    import getpass
+
     try:
         user = getpass.getuser()
     except (KeyError, OSError):  # no passwd entry (some containers)
         user = f"uid{os.getuid()}"
-    return f"{user}@{socket.gethostname()}"
+    return f"{user}@{hostname()}"
 
 
 def version() -> str:

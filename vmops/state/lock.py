@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import fcntl
 import os
-import socket
 from pathlib import Path
 
 from vmops.errors import StateError
-from vmops.state.identity import operator
+from vmops.state.identity import hostname, operator
 
 
 def refusal(fleet_name: str, pid: object, op: object, host: object) -> StateError:
@@ -48,7 +47,7 @@ class FleetLock:
             pid, op, host = (holder + ["", "", ""])[:3]
             raise refusal(self.path.stem, pid or "?", op, host) from None
         os.ftruncate(fd, 0)  # the holder's label: pid, operator, host (one a line)
-        os.pwrite(fd, f"{os.getpid()}\n{operator()}\n{socket.gethostname()}\n".encode(), 0)
+        os.pwrite(fd, f"{os.getpid()}\n{operator()}\n{hostname()}\n".encode(), 0)
         self._fd = fd
         return self
 

@@ -1,5 +1,10 @@
 """The SQLite backend (the default: ``$VMOPS_HOME/state.db``, through sqlite-utils).
 
+One sqlite3 connection per backend. Reads (``query``) run on it directly; migrations, writes and the
+``Store.db`` handle go through sqlite-utils' ``Database`` wrapped around that same connection, made (and
+sqlite-utils imported) on the first of them. A command that only reads (`vm fleet list`, `vm fleet status
+--no-refresh`) therefore never imports sqlite-utils (~40 ms of its start-up; tests/cli/test_startup.py).
+
 Concurrency rules:
 
 * WAL journal, so readers never block the writer and the writer never blocks readers.
@@ -23,14 +28,16 @@ import os
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import quote
 
 from vmops.errors import StateError
 from vmops.state.backend import Backend
 from vmops.state.lock import FleetLock
 from vmops.state.migrations import Dialect
-from vmops.state.sqlite_light import Database
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -44,12 +51,13 @@ class SqliteBackend(Backend):
                  read_only: bool = False) -> None:
         self.path = Path(path)
         self.busy_timeout = busy_timeout
+        self._db: "Database | None" = None
         if read_only:
             if not self.path.exists():
                 raise StateError(f"there is no state file {self.path}", hint="Check the path in the sqlite:/// URL")
             self._check_header()
             try:
-                self.db = self._connect(self.path, mode="ro")
+                self.conn = self._connect(self.path, mode="ro")
             except sqlite3.Error as e:
                 raise self.error("cannot open", e) from None
             return
@@ -62,36 +70,48 @@ class SqliteBackend(Backend):
             self._create_new(migrate)
         self._check_header()
         try:
-            self.db = self._connect(self.path)
+            self.conn = self._connect(self.path)
         except sqlite3.Error as e:
             raise self.error("cannot open", e) from None
 
     # ---- opening -------------------------------------------------------------------------------
-    def _connect(self, path: Path, *, create: bool = False, mode: str = "rw") -> Database:
+    def _connect(self, path: Path, *, create: bool = False, mode: str = "rw") -> sqlite3.Connection:
         """A connection that may not create the file (unless ``create``: then in WAL mode), FKs on."""
         uri = f"file:{quote(str(path.absolute()))}?mode={'rwc' if create else mode}"
         conn = sqlite3.connect(uri, uri=True, timeout=self.busy_timeout, isolation_level=None,
                                check_same_thread=False)
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-            db = Database(conn, execute_plugins=False)
             if create:
-                db.enable_wal()
-            db.execute("PRAGMA foreign_keys = ON")
+                self._wrap(conn).enable_wal()
+            conn.execute("PRAGMA foreign_keys = ON")
             # WAL + NORMAL: a commit is durable once it is in the WAL (an application crash, SIGKILL included,
             # loses nothing); only an OS crash or power cut can roll back the newest commits, whose VMs are
             # then found by their names (reconcile, orphans). FULL fsyncs every commit: 5 ms each on the
             # development disk, two per fleet member, serialised - seconds for a 512-VM fleet (bench).
-            db.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
         except BaseException:
             conn.close()
             raise
-        return db
+        return conn
+
+    def _wrap(self, conn: sqlite3.Connection) -> "Database":
+        """sqlite-utils' Database on ``conn`` (imported here, on the first migration, write or ``db``)."""
+        if self._db is None or self._db.conn is not conn:
+            from vmops.state.sqlite_light import Database
+
+            self._db = Database(conn, execute_plugins=False)
+        return self._db
+
+    @property
+    def db(self) -> "Database":
+        """sqlite-utils' Database on this backend's connection: migrations, writes, tools and tests."""
+        return self._wrap(self.conn)
 
     def after_migrate(self) -> None:
         """WAL for a (verified) vmops state file that is not in WAL mode yet (files vmops makes already are)."""
         try:
-            if self.db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            if self.conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
                 self.db.enable_wal()
         except sqlite3.Error as e:
             raise self.error("cannot open", e) from None
@@ -100,12 +120,12 @@ class SqliteBackend(Backend):
         """Build an empty, migrated state file under a temporary name and link it into place."""
         tmp = self.path.with_name(f".{self.path.name}.new-{os.getpid()}-{threading.get_ident()}")
         try:
-            db = self._connect(tmp, create=True)
+            conn = self._connect(tmp, create=True)
             try:
-                self.db = db
+                self.conn = conn
                 migrate(self)
             finally:
-                db.close()
+                conn.close()
             try:
                 os.link(tmp, self.path)
             except FileExistsError:
@@ -169,7 +189,7 @@ class SqliteBackend(Backend):
         return self.db
 
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-        cur = self.db.execute(sql, params)
+        cur = self.conn.execute(sql, params)
         cols = [c[0] for c in cur.description]
         return [dict(zip(cols, r)) for r in cur.fetchall()]
 
@@ -187,14 +207,14 @@ class SqliteBackend(Backend):
 
     def rollback(self) -> None:
         try:
-            if self.db.conn.in_transaction:
+            if self.conn.in_transaction:
                 self.db.execute("ROLLBACK")
         except sqlite3.Error:
             pass
 
     @property
     def in_transaction(self) -> bool:
-        return bool(self.db.conn.in_transaction)
+        return bool(self.conn.in_transaction)
 
     def tables(self) -> set[str]:
         return {r["name"] for r in self.query("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -203,4 +223,4 @@ class SqliteBackend(Backend):
         return FleetLock(self.path.parent, name)
 
     def close(self) -> None:
-        self.db.close()
+        self.conn.close()

@@ -16,7 +16,6 @@ messages (which the adapters build without keys) and who did what (operator, vmo
 from __future__ import annotations
 
 import os
-import socket
 import threading
 import weakref
 from contextlib import contextmanager
@@ -24,11 +23,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from vmops.errors import NotFound, StateError
-from vmops.procs import pid_alive
 from vmops.model import State
 from vmops.state.backend import Backend, Lock, transaction
 from vmops.state.clock import utcnow
-from vmops.state.identity import operator, version
+from vmops.state.identity import hostname, operator, version
 from vmops.state.records import (
     LIVE,
     RESUMABLE,
@@ -246,7 +244,9 @@ class Store:
         ``degraded``/``failed`` whose owner is gone is resumed, keeping its recorded ``min_count``, policy and
         reservation mode wherever the caller passes None; a destroyed one is archived and the name reused.
         """
-        pid, host = os.getpid(), socket.gethostname()
+        from vmops.procs import pid_alive
+
+        pid, host = os.getpid(), hostname()
         now = utcnow()
         with self.write():
             rows = self._query("SELECT * FROM fleet WHERE name = ?", (name,))

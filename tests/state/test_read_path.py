@@ -1,0 +1,53 @@
+"""The SQLite store's two paths on one connection: reads run on the sqlite3 connection itself (a command that
+only reads never imports sqlite-utils); migrations and writes go through sqlite-utils' Database wrapped around
+that same connection (vmops/state/sqlite_backend.py)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from vmops.state import Store
+
+READ_THEN_WRITE = """
+import json, sys
+from vmops.state import Store
+s = Store(sys.argv[1])
+fleets = [f.name for f in s.list_fleets()]
+members = {k: len(v) for k, v in s.members_by_fleet().items()}
+status = s.get_fleet("train").state.value
+after_reads = "sqlite_utils" in sys.modules
+s.log(s.get_fleet("train").id, "note", "a write")
+after_write = "sqlite_utils" in sys.modules
+same = s.db.conn is s._b.conn
+s.close()
+print(json.dumps([fleets, members, status, after_reads, after_write, same]))
+"""
+
+
+def _seed(path: Path) -> None:
+    with Store(path) as s:
+        f, _ = s.claim_fleet("train", gpu="h100:1", count=2, min_count=2, policy="spread")
+        for i in range(2):
+            s.add_member(f.id, name=f"train-{i}", provider="crusoe", region="us-east1", native_type="h100.1x",
+                         idempotency_key=f"k{i}")
+
+
+def test_reads_need_no_sqlite_utils_and_writes_use_it_on_the_same_connection(tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+    _seed(db)
+    p = subprocess.run([sys.executable, "-c", READ_THEN_WRITE, str(db)], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    fleets, members, status, after_reads, after_write, same = json.loads(p.stdout)
+    assert fleets == ["train"] and list(members.values()) == [2] and status == "creating"
+    assert after_reads is False  # listing, reading members and a fleet: sqlite3 only
+    assert after_write is True and same is True  # the write went through sqlite-utils, on the one connection
+    with Store(db) as s:  # and it landed
+        assert [e.message for e in s.events(s.get_fleet("train").id)][-1] == "a write"
+
+
+def test_a_new_state_file_is_made_through_sqlite_utils_in_wal_mode(tmp_path: Path) -> None:
+    with Store(tmp_path / "state.db") as s:
+        assert type(s.db).__module__ == "sqlite_utils.db"
+        assert s.db.journal_mode == "wal"
+        assert {"fleet", "member", "event", "meta"} <= set(s.db.table_names())
