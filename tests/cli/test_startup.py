@@ -31,7 +31,8 @@ RUN_AND_LIST_MODULES = (
 )
 #: what a command that only reads the state file never needs (the record is enough)
 NOT_FOR_THE_RECORD = (*HEAVY, "rich", "invoke", "vmops.fleet.manager", "vmops.session", "vmops.providers.http",
-                      "vmops.providers.crusoe", "vmops.providers.nebius")
+                      "vmops.providers.crusoe", "vmops.providers.nebius", "vmops.providers.base",
+                      "vmops.fleet.policies", "vmops.fleet.planner")
 
 
 def _run(args: list[str], env: dict[str, str] | None = None) -> dict:

@@ -1,21 +1,20 @@
 """Fleets: N VMs of one GPU shape over several providers, managed as one unit (see ``manager``).
 
-Kept light: import ``vmops.fleet.manager`` for the manager itself (it pulls in the session/adapters).
-"""
+Kept light: the names below load on first use (PEP 562), so `import vmops.fleet.report` loads no policy,
+planner or provider code (`vm fleet list` reads only the record)."""
 
-from vmops.fleet.naming import belongs_to, generate_fleet_name, member_name, parse_member_name
-from vmops.fleet.ownership import FLEET_LABEL, STORE_LABEL
-from vmops.fleet.policies import DEFAULT_POLICY, POLICIES, Placement, get_policy
+from importlib import import_module
+from typing import Any
 
-__all__ = [
-    "DEFAULT_POLICY",
-    "FLEET_LABEL",
-    "POLICIES",
-    "STORE_LABEL",
-    "Placement",
-    "belongs_to",
-    "generate_fleet_name",
-    "get_policy",
-    "member_name",
-    "parse_member_name",
-]
+_WHERE = {
+    "belongs_to": "naming", "generate_fleet_name": "naming", "member_name": "naming", "parse_member_name": "naming",
+    "FLEET_LABEL": "ownership", "STORE_LABEL": "ownership",
+    "DEFAULT_POLICY": "policies", "POLICIES": "policies", "Placement": "policies", "get_policy": "policies",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'vmops.fleet' has no attribute {name!r}")
+    return getattr(import_module(f"vmops.fleet.{_WHERE[name]}"), name)

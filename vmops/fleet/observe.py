@@ -6,15 +6,16 @@ how a fleet's health is counted from its members' real states (``Counts``): one 
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Callable, Iterable, Mapping
 
 from vmops.errors import VmopsError
 from vmops.fleet.ownership import claim
 from vmops.model import BILLED_STATES, Instance, State
-from vmops.providers.base import Provider
 from vmops.state import LIVE, FleetRecord, FleetState, MemberRecord, MemberStatus
+
+if TYPE_CHECKING:
+    from vmops.providers.base import Provider
 
 
 def status_for(state: State) -> MemberStatus:
@@ -156,6 +157,8 @@ def observe(fleet: FleetRecord, members: list[MemberRecord], *, store_id: str | 
             return n, e.render()
 
     if names:
+        from concurrent.futures import ThreadPoolExecutor
+
         with ThreadPoolExecutor(max_workers=len(names), thread_name_prefix="vmops-observe") as pool:
             for n, out in pool.map(fetch, names):
                 if isinstance(out, str):
