@@ -8,7 +8,7 @@ Heavy imports (adapters, the fleet manager) happen inside the command bodies.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
@@ -219,6 +219,19 @@ def _confirmer(yes: bool, what: str, wide: bool) -> "Any":
     return ask
 
 
+def _show_or_apply(out: Any, dry_run: bool, yes: bool, what: str, preview: Callable[[Any], "Decision"],
+                   apply: Callable[[Any, Any], Any]) -> None:
+    """A fleet command that changes VMs: with --dry-run show its Decision and stop; else apply it through the
+    manager, which shows the same Decision and asks (``_confirmer``) before acting."""
+    mgr = _manager()
+    with mgr:
+        if dry_run:
+            d = preview(mgr)
+            print_json(d.to_dict()) if out.json else _print_decision(d, out.wide)
+            return
+        _decided(apply(mgr, _confirmer(yes, what, out.wide)), out)
+
+
 POLICIES = ("spread", "cheapest", "pack", "fastest")  # checked by vmops.fleet (FleetSpec.validated); here for completion
 RESERVED = ("never", "prefer", "only")
 
@@ -404,14 +417,9 @@ def destroy(fleet: str, include_unrecorded: bool, dry_run: bool, yes: bool, outp
     set_quiet(quiet)
     out = make_output(output, as_json, wide)
     name = _fleet_name(fleet)
-    mgr = _manager()
-    with mgr:
-        if dry_run:
-            d = mgr.preview_destroy(name, include_unrecorded=include_unrecorded)
-            print_json(d.to_dict()) if out.json else _print_decision(d, out.wide)
-            return
-        _decided(mgr.destroy(name, confirm=_confirmer(yes, f"Destroy fleet {name}", out.wide),
-                             include_unrecorded=include_unrecorded), out)
+    _show_or_apply(out, dry_run, yes, f"Destroy fleet {name}",
+                   lambda mgr: mgr.preview_destroy(name, include_unrecorded=include_unrecorded),
+                   lambda mgr, ask: mgr.destroy(name, confirm=ask, include_unrecorded=include_unrecorded))
 
 
 @command("reconcile", examples=["vm fleet reconcile train --dry-run", "vm fleet reconcile --all -y",
@@ -488,14 +496,9 @@ def _power(start: bool) -> Any:
         set_quiet(quiet)
         out = make_output(output, as_json, wide)
         name = _fleet_name(fleet)
-        mgr = _manager()
-        with mgr:
-            if dry_run:
-                d = mgr.preview_power(name, start=start)
-                print_json(d.to_dict()) if out.json else _print_decision(d, out.wide)
-                return
-            _decided(mgr.power(name, start=start, confirm=_confirmer(yes, f"{verb.capitalize()} fleet {name}",
-                                                                      out.wide)), out)
+        _show_or_apply(out, dry_run, yes, f"{verb.capitalize()} fleet {name}",
+                       lambda mgr: mgr.preview_power(name, start=start),
+                       lambda mgr, ask: mgr.power(name, start=start, confirm=ask))
 
     return power
 
