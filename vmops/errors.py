@@ -125,6 +125,11 @@ class NoAnswer(Unreachable):
     while the command's deadline allows: with the default request timeout equal to the deadline, never."""
 
 
+class Silent(Unreachable):
+    """Not sent: the provider already left calls unanswered for the command's deadline (vmops.providers.silence).
+    Never retried, never looked into: nothing was sent."""
+
+
 class MalformedAnswer(ProviderUnavailable):
     """The provider answered, but not in the shape its API promises (not JSON, truncated, wrong types,
     missing fields). Raised by an adapter's parsing layer instead of letting a TypeError escape."""

@@ -224,7 +224,7 @@ class Members:
                 except (Stopped, WaitCancelled):
                     return
                 except ProviderUnavailable as e:
-                    if attempt == self.limits.wait_retries:
+                    if attempt == self.limits.wait_retries or isinstance(e, Unreachable):
                         # The list failed every time: read the members one by one, the only proof left that
                         # they run (a provider whose list is broken may still answer for one VM).
                         try:

@@ -23,6 +23,7 @@ from vmops.errors import (
 )
 from vmops.providers.base import Timing
 from vmops.providers import protocol
+from vmops.providers.silence import Silence
 from vmops.providers.retry import DEADLINE_HINT, RetryAfter
 from vmops.providers.wire import MAX_ID_LENGTH
 from vmops.providers.tls import NotTransient, is_verify_failure, ssl_context, unsendable_key_error, verify_error
@@ -107,6 +108,7 @@ class RestClient:
         self._on_rate_limited = on_rate_limited
         self._auth = ("" if self._key_error or auth is not None
                       else f"{auth_scheme} {settings.api_key.reveal()}".strip())
+        self.silence = Silence(settings.name, timing.deadline)
         self._client = httpx.Client(
             base_url=settings.url,
             timeout=httpx.Timeout(timing.request_timeout,
@@ -160,8 +162,10 @@ class RestClient:
             log.debug("%s %s %s%s params=%s headers=%s", self.provider, method, self.base_url, path, params,
                       {k: ("****" if k.lower() == "authorization" else v) for k, v in headers.items()})
         try:
-            resp = self._client.request(method, path, json=json, params=params, headers=headers,
-                                        **({"auth": self._signer} if self._signer is not None else {}))
+            resp = self.silence.around(
+                lambda: self._client.request(method, path, json=json, params=params, headers=headers,
+                                             **({"auth": self._signer} if self._signer is not None else {})),
+                _no_answer)
         except httpx.ConnectError as e:
             if is_verify_failure(str(e)):
                 raise NotTransient(verify_error(self.settings, self.base_url, _reason(e))) from None
@@ -202,6 +206,13 @@ class RestClient:
             raise ProviderUnavailable(f"server error HTTP {resp.status_code} on {method} {path.split('?')[0]}",
                                       provider=self.provider)
         raise self.map_error(resp)
+
+
+def _no_answer(e: BaseException) -> bool | None:
+    """For ``Silence``: a timeout got no answer; a refused connection says nothing either way."""
+    if isinstance(e, (httpx.ReadTimeout, httpx.ConnectTimeout)):
+        return True
+    return None
 
 
 def _reason(e: Exception) -> str:

@@ -57,6 +57,7 @@ from vmops.errors import (
     VmopsError,
 )
 from vmops.model import CreateRequest, GpuShape, Instance, Offer, Reservation, ReservationPolicy, State, map_state
+from vmops.providers.silence import GRPC_CONNECT_FAILED, Silence, grpc_no_answer
 from vmops.providers.base import TARGETS, Capabilities, Provider, Timing
 from vmops.providers import protocol
 from vmops.providers.retry import DEADLINE_HINT, RetryAfter
@@ -80,7 +81,6 @@ STATE: Mapping[str, State] = {
 }
 
 _POLICY = {ReservationPolicy.AUTO: pb.AUTO, ReservationPolicy.FORBID: pb.FORBID, ReservationPolicy.STRICT: pb.STRICT}
-_CONNECT_FAILED = ("failed to connect", "connection refused", "name resolution", "dns resolution")
 #: after a lost create answer, an instance created this long before the create began still counts as ours
 _CLOCK_SLACK_S = 5.0
 #: a create carries an idempotency key: it is looked for only when its answer was lost or unreadable (once; the
@@ -129,7 +129,7 @@ def map_error(code: grpc.StatusCode, details: str, *, what: str, mutating: bool 
         return Unsupported(f"{what}: the endpoint does not implement this call ({d})", provider=provider,
                            hint="Check that VMOPS_NEBIUS_ENDPOINT points at a Nebius compute API")
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-        nothing_sent = any(s in d.lower() for s in _CONNECT_FAILED)
+        nothing_sent = any(s in d.lower() for s in GRPC_CONNECT_FAILED)
         if mutating and not nothing_sent:
             return OutcomeUnknown(f"{what}: the answer was lost ({code.name}: {d}); it may have taken effect",
                                   provider=provider)
@@ -179,6 +179,7 @@ class NebiusProvider(Provider):
 
     def __init__(self, settings: ProviderSettings, timing: Timing | None = None) -> None:
         super().__init__(settings, timing)
+        self.silence = Silence(self.name, self.timing.deadline)
         target, scheme_tls = _endpoint(settings.url)
         self.target = target
         tls = settings.tls if scheme_tls is None else scheme_tls
@@ -220,7 +221,9 @@ class NebiusProvider(Provider):
             log.debug("nebius %s %s (%s) metadata=%s", "grpcs" if self.tls else "grpc", self.target, what,
                       [(k, "****" if k == "authorization" else v) for k, v in self._auth + metadata])
         try:
-            return method(request, metadata=self._auth + metadata, timeout=self.timing.request_timeout)
+            return self.silence.around(
+                lambda: method(request, metadata=self._auth + metadata, timeout=self.timing.request_timeout),
+                grpc_no_answer)
         except grpc.RpcError as e:
             code = e.code() if callable(getattr(e, "code", None)) else grpc.StatusCode.UNKNOWN
             details = e.details() if callable(getattr(e, "details", None)) else str(e)

@@ -71,6 +71,7 @@ from vmops.model import CreateRequest, GpuShape, Instance, Offer, Reservation, R
 from vmops.providers import nebius_auth, nebius_images, protocol
 from vmops.providers.base import TARGETS, Capabilities, Provider, Resolved, Timing
 from vmops.providers.nebius import _check_id, _endpoint
+from vmops.providers.silence import Silence, grpc_no_answer
 from vmops.providers.nebius_cloud_errors import NameTaken, map_error, rpc_error_parts, service_error, status_code
 from vmops.providers.tls import NotTransient, is_verify_failure, read_ca_bundle, verify_error
 
@@ -130,6 +131,7 @@ class NebiusCloudProvider(Provider):
     def __init__(self, settings: ProviderSettings, timing: Timing | None = None, *,
                  clock: Callable[[], float] = time.time) -> None:
         super().__init__(settings, timing)
+        self.silence = Silence(self.name, self.timing.deadline)
         self.cloud: NebiusCloudSettings = settings.nebius_cloud or NebiusCloudSettings()
         target, scheme_tls = _endpoint(settings.url)
         self.target = target
@@ -220,7 +222,8 @@ class NebiusCloudProvider(Provider):
     def _raw(self, method: Callable[..., T], request: Any, metadata: tuple[tuple[str, str], ...], what: str,
              mutating: bool) -> T:
         try:
-            return method(request, metadata=metadata, timeout=self.timing.request_timeout)
+            return self.silence.around(
+                lambda: method(request, metadata=metadata, timeout=self.timing.request_timeout), grpc_no_answer)
         except grpc.RpcError as e:
             code, details, err = rpc_error_parts(e)
             log.debug("nebius %s -> %s", what, code.name)

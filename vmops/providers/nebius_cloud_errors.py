@@ -26,8 +26,8 @@ from vmops.errors import (
     VmopsError,
 )
 from vmops.providers.retry import RetryAfter
+from vmops.providers.silence import GRPC_CONNECT_FAILED
 
-_CONNECT_FAILED = ("failed to connect", "connection refused", "name resolution", "dns resolution")
 
 
 class NameTaken(FailedPrecondition):
@@ -109,7 +109,7 @@ def map_error(code: grpc.StatusCode, details: str, err: error_pb2.ServiceError |
     if code == grpc.StatusCode.INTERNAL and "deserializing response" in d.lower():
         return MalformedAnswer(f"{what}: the answer is not a valid protobuf message ({d})", provider=provider)
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-        nothing_sent = not sent or any(s in d.lower() for s in _CONNECT_FAILED)
+        nothing_sent = not sent or any(s in d.lower() for s in GRPC_CONNECT_FAILED)
         if mutating and not nothing_sent:
             return OutcomeUnknown(f"{what}: the answer was lost ({code.name}: {d}); it may have taken effect",
                                   provider=provider)

@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Generic, TypeVar
 
-from vmops.errors import NotFound, ProviderUnavailable, Unreachable, VmopsError
+from vmops.errors import NotFound, ProviderUnavailable, Silent, Unreachable, VmopsError
 from vmops.model import Instance
 from vmops.providers.base import Timing
 from vmops.providers.retry import find_created, retry_delay, with_retries
@@ -84,6 +84,8 @@ def _send_looking(send: Callable[[], T], look: Callable[[ProviderUnavailable], R
             return send(), None
         except ProviderUnavailable as e:  # lost/unreadable answer, 5xx, 429, refused connection
             last = attempt == attempts - 1
+            if isinstance(e, Silent):  # not sent, and the provider is not answering: no look, no resend
+                raise
             if (resend.unreachable_ends and isinstance(e, Unreachable)) or (last and not resend.look_after_last):
                 raise
             if resend.pause_first:

@@ -11,7 +11,7 @@ import random
 import time
 from typing import Callable, TypeVar
 
-from vmops.errors import NoAnswer, OutcomeUnknown, ProviderUnavailable, Unreachable
+from vmops.errors import NoAnswer, OutcomeUnknown, ProviderUnavailable, Silent, Unreachable
 
 T = TypeVar("T")
 
@@ -65,6 +65,8 @@ def with_retries(
         try:
             return fn()
         except Unreachable as e:
+            if isinstance(e, Silent):  # not sent: the provider already took the deadline without answering
+                raise
             if retry_unreachable:
                 last = e
                 if attempt == attempts - 1 or not _pause(e, attempt, base_delay, max_delay, ends, sleep, on_retry):

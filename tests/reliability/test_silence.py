@@ -1,0 +1,80 @@
+"""A provider that accepts calls and never answers costs one deadline per command, not a timeout per call,
+retry and member (vmops.providers.silence). Through the real `vm` program against the simulators, and the
+latch's own rules with a stepped clock. Counted in requests the hung simulator received, not in seconds."""
+
+from __future__ import annotations
+
+import pytest
+
+from vmops.errors import Silent
+from vmops.providers.silence import SILENT_FOR, Silence
+from vmops.sim.common import Fault
+
+from tests.fleet.conftest import at_providers
+from tests.reliability.rig import vm
+
+
+def test_fleet_destroy_with_a_hung_provider_asks_it_once_and_finishes_the_others(sims, vm_env, config) -> None:
+    env = {**vm_env, "VMOPS_DEADLINE": "1", "VMOPS_BREAKER_SECONDS": "0"}
+    made = vm(env, "fleet", "create", "--gpu", "h100", "--count", "6", "--name", "hung6", "--policy", "spread",
+              "--json")
+    assert made.code == 0, made.err
+    at = {m["provider"] for m in made.json()["members"]}
+    assert at == {"crusoe", "lambda", "nebius"}
+    sims["nebius"].faults.add(Fault("*", "hang"))
+    before = len(sims["nebius"].requests.records())
+    r = vm(env, "fleet", "destroy", "hung6", "-y")
+    asked = len(sims["nebius"].requests.records()) - before
+    assert r.code == 14, r.err
+    assert "not asked: it left calls unanswered" in r.out + r.err, r.err
+    # one list went unanswered for the whole deadline; nothing else was sent to it (it used to be dozens)
+    assert asked == 1, [x.endpoint for x in sims["nebius"].requests.records()[before:]]
+    sims["nebius"].faults.clear()
+    assert {v.provider for v in at_providers(config, "hung6")} == {"nebius"}  # the others went meanwhile
+    again = vm(env, "fleet", "destroy", "hung6", "-y")
+    assert again.code == 0, again.err
+    assert at_providers(config, "hung6") == []
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_latch_trips_at_the_deadline_clears_on_an_answer_and_expires() -> None:
+    clock = _Clock()
+    s = Silence("nebius", 10.0, clock=clock)
+    s.unanswered(6.0)
+    s.check()  # under the deadline: still asked (a single slow answer changes nothing)
+    s.unanswered(4.0)
+    with pytest.raises(Silent):
+        s.check()
+    clock.now += SILENT_FOR
+    s.check()  # expired: asked again
+    s.unanswered(10.0)
+    with pytest.raises(Silent):
+        s.check()
+    s.answered()
+    s.check()
+
+
+def test_around_counts_only_calls_that_got_no_answer() -> None:
+    clock = _Clock()
+    s = Silence("crusoe", 5.0, clock=clock)
+
+    def slow_timeout() -> None:
+        clock.now += 5.0
+        raise TimeoutError
+
+    with pytest.raises(TimeoutError):
+        s.around(slow_timeout, lambda e: isinstance(e, TimeoutError))
+    with pytest.raises(Silent):
+        s.around(lambda: None, lambda e: True)
+    clock.now += SILENT_FOR
+    assert s.around(lambda: 42, lambda e: True) == 42  # asked again after the latch; the answer clears it
+    with pytest.raises(ConnectionRefusedError):  # a refused connection says nothing either way
+        s.around(lambda: (_ for _ in ()).throw(ConnectionRefusedError()), lambda e: None)
+    s.check()
