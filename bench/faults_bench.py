@@ -97,7 +97,7 @@ def run_faults(host: SimHost, runs: int, log: Callable[[str], None]) -> list[Fig
 def _fleet_destroy_down(host: SimHost, env: dict[str, str], log: Callable[[str], None]) -> list[Figure]:
     host.reset()
     cfg = load_config(env)
-    floors = direct_create_delete(cfg, ["lambda", "nebius"])
+    floors = direct_create_delete(cfg, ["crusoe", "lambda", "nebius"])
     made = run(VM + ["fleet", "create", "--gpu", "h100", "--count", "6", "--name", "bench-down", "--json"], env,
                timeout=300)
     where = {m["provider"] for m in json.loads(made.stdout)["members"] if m["status"] == "running"}
@@ -111,9 +111,31 @@ def _fleet_destroy_down(host: SimHost, env: dict[str, str], log: Callable[[str],
     run(VM + ["fleet", "destroy", "bench-down"], env, timeout=300)  # crusoe back: the rest goes
     floor = max(floors[p][1] for p in up)
     log(f"fleet destroy with crusoe down: {down.wall_s:.2f}s (floor {floor:.2f}s)")
-    return [Figure("7 fail fast", "vm fleet destroy (6 VMs), crusoe refusing connections", down.wall_s, "s", floor,
-                   f"direct delete-to-gone at {max(up, key=lambda p: floors[p][1])}", REFUSED_TARGET_S,
-                   target_on="over", note="exit 14; the crusoe members stay recorded as destroying")]
+    out = [Figure("7 fail fast", "vm fleet destroy (6 VMs), crusoe refusing connections", down.wall_s, "s", floor,
+                  f"direct delete-to-gone at {max(up, key=lambda p: floors[p][1])}", REFUSED_TARGET_S,
+                  target_on="over", note="exit 14; the crusoe members stay recorded as destroying")]
+    # The same with Nebius hung (accepts, never answers): the others go, Nebius costs one deadline.
+    made = run(VM + ["fleet", "create", "--gpu", "h100", "--count", "6", "--name", "bench-hung", "--json"], env,
+               timeout=300)
+    where = {m["provider"] for m in json.loads(made.stdout)["members"] if m["status"] == "running"}
+    if "nebius" not in where or len(where) < 2:
+        raise RuntimeError(f"fleet bench-hung landed at {sorted(where)}; need nebius and another provider")
+    up = sorted(where - {"nebius"})
+    host.add_fault("nebius", {"endpoint": "*", "kind": "hang"})
+    try:
+        hung = run(VM + ["fleet", "destroy", "bench-hung", "-y"], {**env, "VMOPS_BREAKER_SECONDS": "0"},
+                   check=False, timeout=600)
+    finally:
+        host.clear_faults("nebius")
+    if hung.exit_code != 14:
+        raise RuntimeError(f"vm fleet destroy with nebius hung exited {hung.exit_code}, expected 14")
+    run(VM + ["fleet", "destroy", "bench-hung", "-y"], env, timeout=300)
+    floor = max(floors[p][1] for p in up)
+    log(f"fleet destroy with nebius hung: {hung.wall_s:.2f}s (floor {floor:.2f}s)")
+    out.append(Figure("7 fail fast", "vm fleet destroy (6 VMs), nebius hung", hung.wall_s, "s", floor,
+                      "direct delete-to-gone of the providers still up", DEADLINE_S, target_on="over",
+                      note=f"default deadline {DEADLINE_S:g} s; exit 14; the nebius members stay recorded"))
+    return out
 
 
 def _single_creates(host: SimHost, env: dict[str, str], log: Callable[[str], None]) -> list[Figure]:
