@@ -59,6 +59,7 @@ from vmops.errors import (
     OperationTimeout,
     PermissionDenied,
     ProviderUnavailable,
+    Unreachable,
     UsageError,
     VmopsError,
 )
@@ -246,7 +247,7 @@ class NebiusCloudProvider(Provider):
             except NotTransient as e:
                 raise e.error from None
             except ProviderUnavailable as e:
-                if attempt == attempts - 1:
+                if attempt == attempts - 1 or isinstance(e, Unreachable):  # nothing listens: asking again waits
                     raise
                 self._pause(attempt, e)
         raise AssertionError("unreachable")
