@@ -31,5 +31,5 @@ def dialect_seeds(full: int, ci: int, base: int = 1000, *, cloud: tuple[int, int
     Ids read ``reference-seed-1007``: ``-k seed-1007`` reruns a seed on both, ``-k cloud-seed-1007`` on one."""
     import pytest
 
-    return [pytest.param(d, s, id=f"{d}-seed-{s}") for d, n in (("reference", trials(full, ci)), ("cloud", trials(*cloud)))
-            for s in seeds(full, ci, base)[:n]]
+    runs = (("reference", trials(full, ci)), ("cloud", trials(*cloud)))
+    return [pytest.param(d, s, id=f"{d}-seed-{s}") for d, n in runs for s in seeds(full, ci, base)[:n]]

@@ -280,4 +280,5 @@ def test_ctrl_c_at_any_point_finishes_under_load(sims, vm_env, config, seed, dia
     d = vm(vm_env, "fleet", "destroy", name)
     if d.code not in (0, 5):  # 5: the interrupt came before anything was recorded
         problems.append(f"destroy exit {d.code}: {d.err.strip()[-300:]}")
-    _verdict(f"Ctrl-C at any point under CPU load: exits in time{_tag(dialect)}", seed, how, config, name, before, problems, 0, sims)
+    _verdict(f"Ctrl-C at any point under CPU load: exits in time{_tag(dialect)}", seed, how, config, name, before,
+             problems, 0, sims)

@@ -290,7 +290,8 @@ def test_every_create_failing_after_acceptance_is_cleaned_up_and_replaced_elsewh
     ok = (ok and not left and not disks and providers_failed == {"crusoe", "nebius"}
           and {v.provider for v in at.vms} == {"lambda"})
     summary.record(f"failed after acceptance: replaced elsewhere{_tag(dialect)}", passed=ok,
-                   leaked=len(still) + len(left), duplicates=at.duplicates, detail=f"{detail}; boot disks left: {disks or 0}")
+                   leaked=len(still) + len(left), duplicates=at.duplicates,
+                   detail=f"{detail}; boot disks left: {disks or 0}")
     assert providers_failed == {"crusoe", "nebius"}, [(m.name, m.provider, m.last_error) for m in result.members]
     assert {v.provider for v in at.vms} == {"lambda"} and len(at.running) == count, at.summary()
     assert not disks, f"boot disks left after the fleet's destroy: {disks}"
