@@ -477,6 +477,26 @@ def test_cloud_every_native_state_maps() -> None:
         p.to_instance(cloud_pb.Instance())
 
 
+def test_cloud_refused_connection_is_unreachable_not_retried_and_never_an_unknown_outcome(ssh_key_file: Path) -> None:
+    """Nothing listens at the endpoint: nothing was sent, so a create is not "outcome unknown" (a fleet would
+    keep its member unresolved and exit 14), and asking again only waits (design.md, "Deadlines")."""
+    refused = "failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:1: Connection refused"
+    c = grpc.StatusCode
+    assert type(cloud_map_error(c.UNAVAILABLE, refused, None, what="w", mutating=True)) is Unreachable
+    assert type(cloud_map_error(c.UNAVAILABLE, "connection reset", None, what="w", mutating=True)) is OutcomeUnknown
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"127.0.0.1:{s.getsockname()[1]}"
+    p = make_cloud(dead, ssh_key_file=ssh_key_file, subnet="vpcsubnet-e00x")
+    try:
+        with pytest.raises(Unreachable):
+            p.create(CreateRequest(name="nowhere", native_type=H100_1))
+        with pytest.raises(Unreachable):
+            p.list_instances()
+    finally:
+        p.close()
+
+
 def test_cloud_create_makes_a_labelled_boot_disk_and_destroy_leaves_nothing(
         cloud: NebiusCloudProvider, nebius_cloud_sim: NebiusCloudSim) -> None:
     sim = nebius_cloud_sim
@@ -693,7 +713,7 @@ def test_cloud_map_error_reads_service_error_details() -> None:
     assert "gpu-h100-sxm: Not enough resources" in str(cloud_map_error(c.RESOURCE_EXHAUSTED, "no", cases[5][1], what="w"))
     assert isinstance(cloud_map_error(c.UNAVAILABLE, "reset", None, what="w", mutating=True), OutcomeUnknown)
     assert type(cloud_map_error(c.UNAVAILABLE, "Connection refused", None, what="w", mutating=True)) \
-        is ProviderUnavailable
+        is Unreachable  # nothing was sent (a kind of ProviderUnavailable: same exit code), as in the reference map
 
 
 # ---- IAM tokens ------------------------------------------------------------------------------------------

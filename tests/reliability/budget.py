@@ -22,3 +22,14 @@ def trials(full: int, ci: int) -> int:
 def seeds(full: int, ci: int, base: int = 1000) -> list[int]:
     """Deterministic seeds: the same trials every run, so a failure names a seed that reproduces it."""
     return list(range(base, base + trials(full, ci)))
+
+
+def dialect_seeds(full: int, ci: int, base: int = 1000, *, cloud: tuple[int, int]) -> list:
+    """``(dialect, seed)`` parameters for a seeded scenario run on both dialects: ``seeds(full, ci, base)`` on
+    the reference dialect and the first ``cloud = (full, ci)`` of the same seeds on the cloud dialect (its
+    simulators pace requests like the real services, so a trial costs more; the CI budget stays bounded).
+    Ids read ``reference-seed-1007``: ``-k seed-1007`` reruns a seed on both, ``-k cloud-seed-1007`` on one."""
+    import pytest
+
+    runs = (("reference", trials(full, ci)), ("cloud", trials(*cloud)))
+    return [pytest.param(d, s, id=f"{d}-seed-{s}") for d, n in runs for s in seeds(full, ci, base)[:n]]

@@ -187,8 +187,8 @@ def test_sigkill_during_fleet_destroy(sims, vm_env, config, seed, dialect) -> No
 
 
 # ---- Ctrl-C during `vm fleet create` -----------------------------------------------------------------------
-@pytest.mark.parametrize("seed", budget.seeds(20, 4, base=5000), ids=lambda s: f"seed-{s}")
-def test_ctrl_c_during_fleet_create_rolls_back(sims, vm_env, config, seed) -> None:
+@pytest.mark.parametrize("dialect,seed", budget.dialect_seeds(20, 4, base=5000, cloud=(12, 4)))
+def test_ctrl_c_during_fleet_create_rolls_back(sims, vm_env, config, seed, dialect) -> None:
     """SIGINT once while creates are in flight: no new creates, what was made is rolled back, exit 130, the
     fleet is recorded failed. Every fourth trial presses Ctrl-C twice (the second during the rollback): the
     fleet stays recorded and `vm fleet destroy` finishes it."""
@@ -232,15 +232,15 @@ def test_ctrl_c_during_fleet_create_rolls_back(sims, vm_env, config, seed) -> No
             problems.append(f"destroy exit {d.code}")
     elif "rolled back" not in err or state is not FleetState.FAILED:
         problems.append(f"no rollback reported (fleet {state.value}): {err.strip()[-300:]}")
-    _verdict("Ctrl-C during fleet create: rollback", seed, how, config, name, before, problems, 0, sims)
+    _verdict(f"Ctrl-C during fleet create: rollback{_tag(dialect)}", seed, how, config, name, before, problems, 0, sims)
 
 
 #: Longest a `vm fleet create` may take to exit after one Ctrl-C (rollback included) before it counts as hung.
 CTRL_C_DEADLINE = 60.0
 
 
-@pytest.mark.parametrize("seed", budget.seeds(full=60, ci=12, base=7000), ids=lambda s: f"seed-{s}")
-def test_ctrl_c_at_any_point_finishes_under_load(sims, vm_env, config, seed) -> None:
+@pytest.mark.parametrize("dialect,seed", budget.dialect_seeds(full=60, ci=12, base=7000, cloud=(20, 3)))
+def test_ctrl_c_at_any_point_finishes_under_load(sims, vm_env, config, seed, dialect) -> None:
     """SIGINT at a seeded moment anywhere in a create (start-up, planning, claiming, creating, waiting),
     with a CPU hog running beside it: the process always exits (130, or 0 if it had already finished),
     never with a traceback, within a deadline; and `vm fleet destroy` then leaves nothing behind. Ctrl-C is
@@ -280,4 +280,5 @@ def test_ctrl_c_at_any_point_finishes_under_load(sims, vm_env, config, seed) -> 
     d = vm(vm_env, "fleet", "destroy", name)
     if d.code not in (0, 5):  # 5: the interrupt came before anything was recorded
         problems.append(f"destroy exit {d.code}: {d.err.strip()[-300:]}")
-    _verdict("Ctrl-C at any point under CPU load: exits in time", seed, how, config, name, before, problems, 0, sims)
+    _verdict(f"Ctrl-C at any point under CPU load: exits in time{_tag(dialect)}", seed, how, config, name, before,
+             problems, 0, sims)

@@ -87,3 +87,54 @@ def test_a_server_holding_hung_calls_stops(cls) -> None:
         done.wait(0.01)
     sim.stop()
     assert done.wait(15)  # the held call was let go, and stop returned
+
+
+def _cloud_list(sim) -> None:
+    """One list call to a cloud-dialect simulator, authenticated as its clients are (Crusoe's fault is drawn
+    before the signature is checked, so an unsigned call reaches it)."""
+    from vmops.sim.crusoe_cloud import CrusoeCloudSim
+    from vmops.sim.lambda_cloud import LambdaCloudSim
+
+    if isinstance(sim, CrusoeCloudSim):
+        from vmops.sim.crusoe_cloud import TEST_PROJECT
+
+        httpx.get(f"{sim.address}/projects/{TEST_PROJECT}/compute/vms/instances", timeout=60)
+    elif isinstance(sim, LambdaCloudSim):
+        httpx.get(sim.address + "/instances", timeout=60, headers={"Authorization": "Bearer lambda-cloud-test-key-001"})
+    else:
+        from vmops._gen.cloud.nebius.compute.v1 import instance_service_pb2 as csvc
+        from vmops._gen.cloud.nebius.compute.v1 import instance_service_pb2_grpc as csvc_grpc
+
+        with grpc.insecure_channel(sim.address) as ch:
+            csvc_grpc.InstanceServiceStub(ch).List(csvc.ListInstancesRequest(parent_id=sim.parent), timeout=60,
+                                                   metadata=(("authorization", "Bearer nebius-iam-token-001"),))
+
+
+@pytest.mark.parametrize("cls_path", ["vmops.sim.crusoe_cloud:CrusoeCloudSim", "vmops.sim.lambda_cloud:LambdaCloudSim",
+                                      "vmops.sim.nebius_cloud:NebiusCloudSim"])
+def test_cloud_simulators_hang_too_and_stop_releases_the_call(cls_path) -> None:
+    """The cloud dialect's simulators draw their faults through the same code (vmops.sim.common.draw_faults):
+    a ``hang`` holds the list call unanswered (recorded as such) until stop, which returns promptly."""
+    import importlib
+
+    mod, _, name = cls_path.partition(":")
+    sim = getattr(importlib.import_module(mod), name)(SimOptions(time_scale=0.05))
+    sim.start(0)
+    sim.faults.add(Fault("list_instances" if "Nebius" not in name else "InstanceService/List", "hang"))
+    done = threading.Event()
+    failed: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            _cloud_list(sim)
+        except Exception as e:  # dropped unanswered: an error, never an answer
+            failed.append(e)
+        done.set()
+
+    threading.Thread(target=call, daemon=True).start()
+    while sim.faults.held() < 1:
+        done.wait(0.01)
+    assert not done.is_set()  # held, not answered
+    assert [r.outcome for r in sim.requests.records()][-1:] == ["fault:hang"]
+    sim.stop()
+    assert done.wait(15) and failed

@@ -20,6 +20,7 @@ from vmops.errors import (
     PermissionDenied,
     ProviderUnavailable,
     StateError,
+    Unreachable,
     VmopsError,
 )
 from vmops.fleet.interrupt import Abandoned, StopRequest
@@ -437,6 +438,8 @@ class CreateRun:
             inst = self._resolve(adapter, member)
             if inst is None:
                 return self._failed(member, offer, f"{e.message}; no VM with its name was found afterwards", False)
+        except Unreachable as e:  # nothing listened: the create was never sent, so there is nothing to look up
+            return self._failed(member, offer, e.message, True)
         except ProviderUnavailable as e:
             inst = self._resolve(adapter, member)
             if inst is None:

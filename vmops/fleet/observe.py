@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterable, Mapping
 
-from vmops.errors import VmopsError
+from vmops.errors import NotFound, VmopsError
 from vmops.fleet.ownership import claim
 from vmops.model import BILLED_STATES, Instance, State
 from vmops.state import LIVE, FleetRecord, FleetState, MemberRecord, MemberStatus
@@ -165,8 +165,29 @@ def observe(fleet: FleetRecord, members: list[MemberRecord], *, store_id: str | 
                     obs.failures[n] = out
                 else:
                     obs.listings[n] = out
+    _confirm_missing(obs, provider)
     mine = {(m.provider, m.instance_id) for m in members if m.instance_id}
     elsewhere = {(p, i.id) for p in obs.listings for i in obs.ours(p)
                  if (p, i.id) not in mine and recorded(p, i.id)}
     obs.recorded_elsewhere = frozenset(elsewhere)
     return obs
+
+
+def _confirm_missing(obs: Observation, provider: Callable[[str], Provider]) -> None:
+    """Look up by id every live member its provider's listing did not show, before anything concludes it is gone.
+
+    A paged listing (the cloud dialects) skips a VM when another is removed between two pages, so absence
+    from a listing is no proof; a lookup by id is (NotFound). Costs one read per live member missing from the
+    listing, which is rare outside a destroy. A provider that then fails counts as not listed."""
+    for m in obs.members:
+        if not (m.instance_id and m.status in LIVE and obs.listed(m.provider) and obs.instance(m) is None):
+            continue
+        try:
+            found = provider(m.provider).get_instance(m.instance_id)
+        except NotFound:
+            continue
+        except VmopsError as e:
+            obs.failures[m.provider] = e.render()
+            del obs.listings[m.provider]
+            continue
+        obs.listings[m.provider].append(found)

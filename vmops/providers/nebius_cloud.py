@@ -251,7 +251,7 @@ class NebiusCloudProvider(Provider):
         """Bounded retries of transient failures, malformed answers included (a mutation's retry carries the
         same idempotency key inside ``fn``, so the server does not run it twice)."""
         try:
-            return protocol.retrying(fn, self.timing)
+            return protocol.retrying(fn, self.timing, retry_unreachable=False)  # nothing listens: asking again waits
         except NotTransient as e:
             raise e.error from None
 

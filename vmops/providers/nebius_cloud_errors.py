@@ -22,6 +22,7 @@ from vmops.errors import (
     OutcomeUnknown,
     PermissionDenied,
     ProviderUnavailable,
+    Unreachable,
     Unsupported,
     VmopsError,
 )
@@ -109,7 +110,9 @@ def map_error(code: grpc.StatusCode, details: str, err: error_pb2.ServiceError |
     if code == grpc.StatusCode.INTERNAL and "deserializing response" in d.lower():
         return MalformedAnswer(f"{what}: the answer is not a valid protobuf message ({d})", provider=provider)
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-        nothing_sent = not sent or any(s in d.lower() for s in GRPC_CONNECT_FAILED)
+        if any(s in d.lower() for s in GRPC_CONNECT_FAILED):  # nothing listens: nothing was sent (never retried)
+            return Unreachable(f"{what}: cannot connect ({code.name}: {d})", provider=provider)
+        nothing_sent = not sent
         if mutating and not nothing_sent:
             return OutcomeUnknown(f"{what}: the answer was lost ({code.name}: {d}); it may have taken effect",
                                   provider=provider)

@@ -44,11 +44,11 @@ def reading(fn: Callable[[], T], timing: Timing, *, sleep: Callable[[float], Non
 
 
 def retrying(fn: Callable[[], T], timing: Timing, *, sleep: Callable[[float], None] = time.sleep,
-             on_retry: Callable[[ProviderUnavailable], None] | None = None) -> T:
+             on_retry: Callable[[ProviderUnavailable], None] | None = None, retry_unreachable: bool = True) -> T:
     """``fn()`` with up to ``timing.retry_attempts`` tries on ProviderUnavailable, a refused connection included
-    (only for repeatable calls)."""
+    unless ``retry_unreachable`` is false (only for repeatable calls)."""
     return with_retries(fn, attempts=timing.retry_attempts, base_delay=timing.retry_base_delay,
-                        max_delay=timing.retry_max_delay, sleep=sleep, retry_unreachable=True,
+                        max_delay=timing.retry_max_delay, sleep=sleep, retry_unreachable=retry_unreachable,
                         on_retry=on_retry)  # type: ignore[arg-type]
 
 

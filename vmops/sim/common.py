@@ -176,6 +176,53 @@ class FaultSet:
         return max(0.0, fault.per_seconds * time_scale)
 
 
+@dataclass
+class Effects:
+    """What the faults that fired for a call ask its handler to do after it has committed its change."""
+
+    never_complete: bool = False
+    fail_after_accept: bool = False
+    lose_response: bool = False
+    malformed: str = ""  # the variant of a ``malformed`` fault that fired, else ""
+
+
+#: the fault kinds that answer a call instead of serving it (nothing is committed)
+ANSWERING = ("hang", "error", "rate_limit")
+
+
+def draw_faults(sim: Any, endpoint: str, call_no: int, admit: Callable[[], None] | None = None,
+                path: str = "") -> tuple[Fault | None, Effects]:
+    """The one place every simulator (REST and gRPC, both dialects) applies the faults firing for a call.
+
+    Sleeps the ``latency`` of each, runs ``admit()`` (the simulator's own authentication and rate limits,
+    raising its error) on arrival, before that latency. Returns the first fault that answers the call
+    instead of serving it (``ANSWERING``) or None, and the deferred effects of the others. A ``hang`` is
+    recorded and held here (``FaultSet.hang``); the wire then drops the call unanswered. An ``error`` or
+    ``rate_limit`` is the wire's to answer in its own style (and to record). ``sim`` is a
+    ``vmops.sim.base.Simulator`` (its ``faults``, ``requests`` and ``time_scale``).
+    """
+    fired = sim.faults.match(endpoint, call_no, sim.time_scale)
+    if admit is not None:
+        admit()
+    for f in fired:
+        if f.kind == "latency":
+            time.sleep(f.latency_s)
+    effects = Effects()
+    for f in fired:
+        if f.kind == "hang":
+            sim.requests.record(endpoint, False, "fault:hang", path)
+            sim.faults.hang(f.hang_s)
+            return f, effects
+        if f.kind in ANSWERING:
+            return f, effects
+        effects.never_complete |= f.kind == "never_complete"
+        effects.fail_after_accept |= f.kind == "fail_after_accept"
+        effects.lose_response |= f.kind == "lose_response"
+        if f.kind == "malformed":
+            effects.malformed = f.variant
+    return None, effects
+
+
 @dataclass(frozen=True)
 class RequestRecord:
     endpoint: str

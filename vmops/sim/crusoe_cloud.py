@@ -26,7 +26,8 @@ Endpoint names (faults, counters; * = mutating)::
 
 Fault kinds: ``error`` (the status, with the spec's token), ``rate_limit`` (429 ``too_many_requests`` with
 Retry-After), ``latency``, ``never_complete`` (the operation stays IN_PROGRESS), ``fail_after_accept``
-(create: the operation FAILS with ``out_of_stock`` and the VM is removed), ``lose_response``, ``malformed``.
+(create: the operation FAILS with ``out_of_stock`` and the VM is removed), ``lose_response``, ``malformed``,
+``hang``; all drawn by ``vmops.sim.common.draw_faults``, as in every simulator.
 
 Scenario section (``crusoe:``), every key optional: ``projects`` (list of ids; default one UUID),
 ``keys`` ({access key id: secret}), ``page_size`` (default 5), ``max_skew_s`` (300), ``state_prefix``
@@ -715,6 +716,7 @@ class CrusoeCloudSim(Simulator):
         return self.port
 
     def stop(self) -> None:
+        self.faults.release_hangs()
         if self._server is not None:
             self._server.stop()
         self._server = None

@@ -16,7 +16,8 @@ Endpoint names (faults, counters; * = mutating)::
     launch*, terminate*, restart*
 
 Fault kinds: ``error``, ``rate_limit``, ``latency``, ``lose_response`` (the launch/terminate is committed, then
-the connection drops), ``malformed``; ``never_complete`` keeps a launched instance ``booting``.
+the connection drops), ``malformed``, ``hang``; ``never_complete`` keeps a launched instance ``booting``
+(drawn by ``vmops.sim.common.draw_faults``, as in every simulator).
 
 Scenario section (``lambda:``), every key optional: ``keys`` (valid API keys), ``ssh_keys`` (registered key
 names, default ``["vmops"]``), ``capacity`` ({region: {type: count}}), ``instances`` (list of ``{name, region,
@@ -461,6 +462,7 @@ class LambdaCloudSim(Simulator):
         return self.port
 
     def stop(self) -> None:
+        self.faults.release_hangs()
         if self._server is not None:
             self._server.stop()
         self._server = None

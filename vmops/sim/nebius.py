@@ -73,7 +73,7 @@ from vmops._gen.nebius.compute.v1 import instance_pb2 as pb
 from vmops._gen.nebius.compute.v1 import instance_service_pb2 as svc
 from vmops._gen.nebius.compute.v1 import instance_service_pb2_grpc as svc_grpc
 from vmops.sim.base import Simulator
-from vmops.sim.common import NON_JSON_BODY, Fault, SimOptions
+from vmops.sim.common import NON_JSON_BODY, Effects as _Effects, Fault, SimOptions, draw_faults
 
 VALID_KEYS: frozenset[str] = frozenset({"nebius-test-key-001", "nebius-test-key-002"})
 PARENTS: tuple[str, ...] = ("project-e1a2b3c4", "project-f5d6e7f8")
@@ -111,14 +111,6 @@ class _Abort(Exception):
         super().__init__(details)
         self.code = code
         self.details = details
-
-
-@dataclass
-class _Effects:
-    never_complete: bool = False
-    fail_after_accept: bool = False
-    lose_response: bool = False
-    malformed: str = ""
 
 
 UNKNOWN_ENUM_NUMBER = 99
@@ -446,31 +438,18 @@ class NebiusSim(Simulator):
         """Count the call, apply faults, run ``fn`` and translate its ``_Abort`` into a gRPC status."""
         n = self.requests.begin(endpoint)
         mutating = bool(self.ENDPOINTS.get(endpoint, False))
-        fired = self.faults.match(endpoint, n, self.time_scale)
-        for f in fired:
-            if f.kind == "latency":
-                time.sleep(f.latency_s)
-        for f in fired:
-            if f.kind == "hang":  # accepted, never answered: hold the RPC, then drop it unanswered
-                self.requests.record(endpoint, False, "fault:hang")
-                self.faults.hang(f.hang_s)
-                context.abort(grpc.StatusCode.UNAVAILABLE, "connection reset")
-        effects = _Effects()
-        for f in fired:
-            if f.kind == "error":
-                code = _status_code(f.grpc_code)
-                self.requests.record(endpoint, False, f"fault:error:{code.name}")
-                context.abort(code, f.message or f"injected {code.name}")
-            if f.kind == "rate_limit":
-                self.requests.record(endpoint, False, "fault:rate_limit")
-                ra = self.faults.retry_after_for(f, self.time_scale)
-                context.set_trailing_metadata((("retry-after", f"{ra:g}"),))
-                context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, f.message or "rate limit exceeded")
-            effects.never_complete |= f.kind == "never_complete"
-            effects.fail_after_accept |= f.kind == "fail_after_accept"
-            effects.lose_response |= f.kind == "lose_response"
-            if f.kind == "malformed":
-                effects.malformed = f.variant
+        fault, effects = draw_faults(self, endpoint, n)
+        if fault is not None and fault.kind == "hang":  # held unanswered: now drop the RPC
+            context.abort(grpc.StatusCode.UNAVAILABLE, "connection reset")
+        if fault is not None and fault.kind == "error":
+            code = _status_code(fault.grpc_code)
+            self.requests.record(endpoint, False, f"fault:error:{code.name}")
+            context.abort(code, fault.message or f"injected {code.name}")
+        if fault is not None:  # rate_limit
+            self.requests.record(endpoint, False, "fault:rate_limit")
+            ra = self.faults.retry_after_for(fault, self.time_scale)
+            context.set_trailing_metadata((("retry-after", f"{ra:g}"),))
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, fault.message or "rate limit exceeded")
         try:
             result = fn(effects)
         except _Abort as e:

@@ -39,7 +39,8 @@ What it reproduces:
 Fault knobs and request counters as the reference simulator (``vmops.sim.common``), keyed ``Service/Method``
 (``ENDPOINTS``): ``error``, ``latency``, ``rate_limit`` (RESOURCE_EXHAUSTED with ``too_many_requests``,
 ``retry_type`` CALL), ``never_complete`` (the operation never finishes), ``fail_after_accept`` (Create: the
-late capacity failure whatever the capacity), ``lose_response`` (committed, then UNAVAILABLE), ``malformed``.
+late capacity failure whatever the capacity), ``lose_response`` (committed, then UNAVAILABLE), ``malformed``,
+``hang`` (held unanswered, then UNAVAILABLE); all drawn by ``vmops.sim.common.draw_faults``.
 
 Scenario section (``nebius:`` of a scenario file, for this simulator): ``parents`` (project ids),
 ``subnets`` (``{parent: [names]}``), ``capacity`` (``{parent: {"platform/preset": n}}``), ``capacity_failure``,
@@ -75,7 +76,7 @@ from vmops._gen.cloud.nebius.iam.v1 import token_exchange_service_pb2_grpc as to
 from vmops._gen.cloud.nebius.iam.v1 import token_service_pb2 as tokens
 from vmops._gen.cloud.nebius.vpc.v1 import subnet_pb2, subnet_service_pb2, subnet_service_pb2_grpc
 from vmops.sim.base import Simulator
-from vmops.sim.common import SimOptions
+from vmops.sim.common import Effects as _Effects, SimOptions, draw_faults
 from vmops.sim.nebius import _add_service, _status_code, spoil
 from vmops.sim.nebius_cloud_images import Abort as ImageAbort
 from vmops.sim.nebius_cloud_images import ImagesServicer, ProjectsServicer, PublicImages
@@ -143,14 +144,6 @@ def no_capacity(type_key: str) -> _Abort:
 
 def _b64url_decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-@dataclass
-class _Effects:
-    never_complete: bool = False
-    fail_after_accept: bool = False
-    lose_response: bool = False
-    malformed: str = ""
 
 
 @dataclass
@@ -674,26 +667,18 @@ class NebiusCloudSim(Simulator):
             if not self.authorized(md.get("authorization")):
                 self.requests.record(endpoint, False, "error:UNAUTHENTICATED")
                 context.abort(S.UNAUTHENTICATED, "invalid or expired IAM token")
-        fired = self.faults.match(endpoint, n, self.time_scale)
-        for f in fired:
-            if f.kind == "latency":
-                time.sleep(f.latency_s)
-        fx = _Effects()
-        for f in fired:
-            if f.kind == "error":
-                code = _status_code(f.grpc_code)
-                self.requests.record(endpoint, False, f"fault:error:{code.name}")
-                self._abort(context, _Abort(code, f.message or f"injected {code.name}"))
-            if f.kind == "rate_limit":
-                self.requests.record(endpoint, False, "fault:rate_limit")
-                self._abort(context, _Abort(S.RESOURCE_EXHAUSTED, f.message or "too many requests", _err(
-                    "TooManyRequests", retry_type=error_pb2.ServiceError.CALL,
-                    too_many_requests=error_pb2.TooManyRequests(violation="requests per second"))))
-            fx.never_complete |= f.kind == "never_complete"
-            fx.fail_after_accept |= f.kind == "fail_after_accept"
-            fx.lose_response |= f.kind == "lose_response"
-            if f.kind == "malformed":
-                fx.malformed = f.variant
+        fault, fx = draw_faults(self, endpoint, n)
+        if fault is not None and fault.kind == "hang":  # held unanswered: now drop the RPC
+            context.abort(S.UNAVAILABLE, "connection reset")
+        if fault is not None and fault.kind == "error":
+            code = _status_code(fault.grpc_code)
+            self.requests.record(endpoint, False, f"fault:error:{code.name}")
+            self._abort(context, _Abort(code, fault.message or f"injected {code.name}"))
+        if fault is not None:  # rate_limit
+            self.requests.record(endpoint, False, "fault:rate_limit")
+            self._abort(context, _Abort(S.RESOURCE_EXHAUSTED, fault.message or "too many requests", _err(
+                "TooManyRequests", retry_type=error_pb2.ServiceError.CALL,
+                too_many_requests=error_pb2.TooManyRequests(violation="requests per second"))))
         try:
             with self.lock:
                 try:
@@ -743,6 +728,7 @@ class NebiusCloudSim(Simulator):
         return bound
 
     def stop(self) -> None:
+        self.faults.release_hangs()
         if self._server is not None:
             self._server.stop(grace=0).wait(5)
             self._server = None

@@ -12,11 +12,10 @@ import logging
 import socket
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any, Callable
 
 from vmops.sim.base import Simulator
-from vmops.sim.common import NON_JSON_BODY, Fault, malform_json
+from vmops.sim.common import NON_JSON_BODY, Effects, Fault, draw_faults, malform_json
 
 LOSE_KEY = "vmops.sim"
 NO_ENDPOINT = "(no endpoint)"
@@ -29,16 +28,6 @@ class FaultResponse(Exception):
         self.status = status
         self.body = body
         self.headers = headers or {}
-
-
-@dataclass
-class Effects:
-    """What the faults that fired ask the handler to do after it has committed its change."""
-
-    never_complete: bool = False
-    fail_after_accept: bool = False
-    lose_response: bool = False
-    malformed: str = ""  # the variant of a ``malformed`` fault that fired, else ""
 
 
 def raw_path(scope: dict[str, Any] | None) -> str:
@@ -71,38 +60,21 @@ def guard(
     path = raw_path(request_scope)
     if request_scope is not None:
         request_scope.setdefault(LOSE_KEY, {})["endpoint"] = endpoint
-    fired = sim.faults.match(endpoint, n, sim.time_scale)
-    if admit is not None:
-        admit()
-    effects = Effects()
-    for f in fired:
-        if f.kind == "latency":
-            time.sleep(f.latency_s)
-    for f in fired:
-        if f.kind == "hang":  # accepted, never answered: hold the call, then drop the connection unanswered
-            sim.requests.record(endpoint, False, "fault:hang", path)
-            sim.faults.hang(f.hang_s)
-            if request_scope is not None:
-                request_scope.setdefault(LOSE_KEY, {})["lose"] = True
-            raise FaultResponse(503, {}, {})
-        if f.kind == "error":
-            headers = {}
-            if f.status == 429:
-                headers["Retry-After"] = _fmt_seconds(f.retry_after if f.retry_after is not None else 1)
-            sim.requests.record(endpoint, False, f"fault:error:{f.status}", path)
-            raise FaultResponse(f.status, error_body(f, f.status), headers)
-        if f.kind == "rate_limit":
-            ra = sim.faults.retry_after_for(f, sim.time_scale)
-            sim.requests.record(endpoint, False, "fault:rate_limit", path)
-            raise FaultResponse(429, error_body(f, 429), {"Retry-After": _fmt_seconds(ra)})
-        if f.kind == "never_complete":
-            effects.never_complete = True
-        elif f.kind == "fail_after_accept":
-            effects.fail_after_accept = True
-        elif f.kind == "lose_response":
-            effects.lose_response = True
-        elif f.kind == "malformed":
-            effects.malformed = f.variant
+    fault, effects = draw_faults(sim, endpoint, n, admit, path)
+    if fault is not None and fault.kind == "hang":  # held unanswered: now drop the connection
+        if request_scope is not None:
+            request_scope.setdefault(LOSE_KEY, {})["lose"] = True
+        raise FaultResponse(503, {}, {})
+    if fault is not None and fault.kind == "error":
+        headers = {}
+        if fault.status == 429:
+            headers["Retry-After"] = _fmt_seconds(fault.retry_after if fault.retry_after is not None else 1)
+        sim.requests.record(endpoint, False, f"fault:error:{fault.status}", path)
+        raise FaultResponse(fault.status, error_body(fault, fault.status), headers)
+    if fault is not None:  # rate_limit
+        ra = sim.faults.retry_after_for(fault, sim.time_scale)
+        sim.requests.record(endpoint, False, "fault:rate_limit", path)
+        raise FaultResponse(429, error_body(fault, 429), {"Retry-After": _fmt_seconds(ra)})
     if effects.lose_response and request_scope is not None:
         request_scope.setdefault(LOSE_KEY, {})["lose"] = True
     if effects.malformed and request_scope is not None:
