@@ -189,15 +189,23 @@ def exit_now(code: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run `vm`. Ctrl-C at any moment (also while modules are still loading) is exit 130, one line."""
+    """Run `vm`. Ctrl-C at any moment (also while modules are still loading) is exit 130, one line.
+
+    As the program (``argv`` None: the console script) it ends the process at once (``exit_now``); called
+    in process with an ``argv`` (tests, embedding) it raises SystemExit like any click program."""
+    program = argv is None
     try:
         code = run(list(sys.argv if argv is None else argv))
     except KeyboardInterrupt:
         try:
             print("error: interrupted.", file=sys.stderr, flush=True)
         finally:
-            os._exit(130)
-    exit_now(code)
+            if program:
+                os._exit(130)
+        raise SystemExit(130) from None
+    if program:
+        exit_now(code)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 from vmops.catalogue import provider_entry
-from vmops.errors import UsageError, VmopsError
+from vmops.errors import ProviderUnavailable, UsageError, VmopsError
 from vmops.fleet.policies import Placement, Policy, cap_by_time, capacity, cheapest_order, get_policy
 from vmops.fleet.spec import FleetSpec
 from vmops.fleet.timing import FleetClock, expected_seconds
@@ -186,6 +186,31 @@ def gather_offers(providers: Mapping[str, Provider], shape: GpuShape) -> list[Pr
         return list(pool.map(ask, list(providers)))
 
 
+FanOutFn = Callable[[Callable[[Provider], list[Offer]], Sequence[str]], Any]
+
+
+def _fanned_offers(fan_out: FanOutFn, names: Sequence[str], shape: GpuShape) -> list[ProviderAnswer]:
+    """``gather_offers`` through a session's fan-out: a provider that fails, is skipped by the breaker or
+    misses the deadline is an answer with its error, like any other failure."""
+    def ask(p: Provider) -> list[Offer]:
+        try:
+            return [o for o in p.offers(shape) if o.gpu == shape]
+        except VmopsError:
+            raise
+        except Exception as e:  # an adapter bug must not hide the other providers
+            raise ProviderUnavailable(f"unexpected error: {type(e).__name__}: {e}", provider=p.name) from None
+
+    got = fan_out(ask, list(names))
+    out: list[ProviderAnswer] = []
+    for n in names:
+        if n in got.results:
+            out.append(ProviderAnswer(n, tuple(got.results[n])))
+        else:
+            err = got.failures[n]
+            out.append(ProviderAnswer(n, (), err.render(), err))
+    return out
+
+
 def usable_offers(
     answers: Sequence[ProviderAnswer],
     providers: Mapping[str, Provider],
@@ -246,15 +271,21 @@ def make_plan(
 
 
 def plan_fleet(spec: FleetSpec, provider: Callable[[str], Provider], enabled: Sequence[str],
-               count: int | None = None) -> Plan:
+               count: int | None = None, fan_out: "FanOutFn | None" = None) -> Plan:
     """Plan ``count`` (default: the spec's) VMs of a validated ``spec`` over the ``enabled`` providers:
-    the whole of a fleet plan, reads only. ``provider(name)`` gives the adapter (e.g. ``Session.provider``)."""
+    the whole of a fleet plan, reads only. ``provider(name)`` gives the adapter (e.g. ``Session.provider``);
+    ``fan_out`` (``Session.fan_out``) asks for the offers with the session's fail-fast rules (the circuit
+    breaker, the deadline, each provider asked as soon as its adapter is made); without it, one thread each."""
     names, skipped = eligible_providers(enabled, spec.gpu)
     if not names:
         raise UsageError(f"no enabled provider offers {spec.gpu}",
                          hint="`vm capacity` shows the shapes each provider offers")
-    providers = {n: provider(n) for n in names}
-    answers = gather_offers(providers, spec.gpu)
+    if fan_out is not None:
+        answers = _fanned_offers(fan_out, names, spec.gpu)
+        providers = {n: provider(n) for n in names}
+    else:
+        providers = {n: provider(n) for n in names}
+        answers = gather_offers(providers, spec.gpu)
     offers, more = usable_offers(answers, providers, allow_unterminable_reserved=spec.allow_unterminable_reserved,
                                  reserved=spec.reserved)
     return make_plan(spec.gpu, spec.count if count is None else count, get_policy(spec.policy_name), offers,
