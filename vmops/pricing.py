@@ -89,7 +89,8 @@ class Price:
 
 @lru_cache(maxsize=1)
 def _catalogue() -> tuple[dict[tuple[str, str], tuple[float, str]], frozenset[str]]:
-    prices = {(p.name, t.name): (t.list_price_per_hour, t.price_source) for p in PROVIDERS.values() for t in p.types}
+    prices = {(p.name, t.name): (t.list_price_per_hour, t.price_source) for p in PROVIDERS.values()
+              for t in p.all_types()}  # both dialects' names: a cloud product's price is a catalogue price too
     return prices, frozenset(src for _, src in prices.values())
 
 
@@ -143,11 +144,21 @@ def instance_price(inst: Instance, reservations: ReservationIndex | None = None)
     commitment is unknown (the marginal price is $0 either way)."""
     if inst.reserved:
         rsv = (reservations or {}).get((inst.provider, inst.reservation_id or ""))
-        commitment = rsv.price_per_hour if rsv is not None else None
+        commitment = _share(rsv, inst) if rsv is not None else None
         return _prepaid(inst.provider, inst.native_type, inst.reservation_id, commitment,
                         f"{inst.provider} reservation price" if commitment is not None else None)
     price, source, origin = list_price(inst.provider, inst.native_type, inst.price_per_hour, inst.price_source)
     return Price(per_hour=price, list_per_hour=price, source=source, origin=origin)
+
+
+def _share(rsv: Reservation, inst: Instance) -> float | None:
+    """The part of ``rsv``'s price per VM that ``inst`` commits: all of it for a VM of the reservation's shape,
+    else its GPUs' share (a reservation of GPUs, e.g. Crusoe's organization reservations, holds VMs of any size
+    of its product line; its price per VM is for the line's biggest product)."""
+    price = rsv.price_per_hour
+    if price is None or rsv.gpu is None or inst.gpu is None or rsv.gpu.count == inst.gpu.count:
+        return price
+    return price * inst.gpu.count / rsv.gpu.count
 
 
 def member_price(inst: Instance, reservations: ReservationIndex | None = None) -> Price:

@@ -23,11 +23,16 @@ def resolve_mode(reserved: ReservedMode | str | None, reservation_ids: Sequence[
 def free_reservations(adapter: Provider, native_type: str, region: str | None, *,
                       allow_unterminable: bool = False) -> tuple[list[Reservation], list[Reservation]]:
     """``(usable, refused)``: the provider's active reservations of ``native_type`` (in ``region``, if given)
-    with a free VM, most free first; ``refused`` are those whose VMs the API could not release."""
+    with a free VM, most free first; ``refused`` are those whose VMs the API could not release. A reservation
+    named by the other dialect's product of the same GPU shape is of that type too (the catalogue resolves
+    ``h100:8`` to one dialect's name; Crusoe's cloud reservations show the API's product name)."""
+    known = adapter.catalogue.type_named(native_type)
+    shape = known.shape if known is not None else None
     usable: list[Reservation] = []
     refused: list[Reservation] = []
     for r in adapter.reservations():
-        if r.native_type != native_type or r.available_vms <= 0:
+        same_type = r.native_type == native_type or (shape is not None and r.gpu == shape)
+        if not same_type or r.available_vms <= 0:
             continue
         if region is not None and r.region not in (None, region):
             continue

@@ -9,7 +9,7 @@ from typing import Iterator
 import pytest
 
 from vmops.fleet.naming import member_name
-from vmops.model import CreateRequest, Instance
+from vmops.model import CreateRequest, Instance, ReservationPolicy
 from vmops.providers.base import Timing
 from vmops.session import Session
 from vmops.state import MemberStatus, open_store
@@ -46,8 +46,9 @@ def make_crashed_fleet(session: Session, name: str = "crashy") -> CrashedFleet:
                                     provider=provider, region=None, native_type=native,
                                     idempotency_key=f"key-{provider}")
 
-        m1 = member("crusoe", "h100.1x")
-        i1 = session.provider("crusoe").create(CreateRequest(name=m1.name, native_type="h100.1x"))
+        m1 = member("crusoe", "h100.1x")  # on-demand, as a fleet asks by default (Crusoe's own default may reserve)
+        i1 = session.provider("crusoe").create(CreateRequest(name=m1.name, native_type="h100.1x",
+                                                             reservation_policy=ReservationPolicy.FORBID))
         store.update_member(m1.id, status=MemberStatus.RUNNING, state=i1.state, instance_id=i1.id,
                             region=i1.region, price_per_hour=i1.price_per_hour, seen=True)
         m2 = member("lambda", "gpu_1x_h100")
@@ -67,3 +68,30 @@ def make_crashed_fleet(session: Session, name: str = "crashy") -> CrashedFleet:
 @pytest.fixture
 def crashed(session) -> CrashedFleet:
     return make_crashed_fleet(session)
+
+
+#: providers whose offers are the catalogue's, asked of no API (the Nebius cloud adapter: capacity is unknown
+#: until a create), so a provider that is down still has them
+OFFERS_WITHOUT_API: dict[str, tuple[str, ...]] = {"reference": (), "cloud": ("nebius",)}
+
+
+#: Reserved VMs a test starts with (see ``seeded``), per dialect: provider -> the commitment per hour inventory
+#: shows for it (None: the provider gives no reservation price). Reference: the simulators' seeds (Crusoe rsv-001:
+#: $9.50/GPU-hour x 8); cloud: one 1 x H100 VM in Crusoe's organization reservation ($2.50/GPU-hour).
+SEED_RESERVED: dict[str, dict[str, float | None]] = {
+    "reference": {"crusoe": 76.0, "lambda": None, "nebius": None},
+    "cloud": {"crusoe": 2.5},
+}
+
+
+@pytest.fixture
+def seeded(sims, session, dialect) -> dict[str, float | None]:
+    """Every provider holds a VM, and some a reserved one, before the test (``SEED_RESERVED[dialect]``): the
+    reference simulators seed both; the cloud ones seed no Nebius VM and no VM in Crusoe's reservation, so this
+    makes them."""
+    if dialect == "cloud":
+        neb = CreateRequest(name="seed-nebius", native_type="gpu-h100-sxm/1gpu-16vcpu-200gb")
+        session.provider("nebius").create(neb)
+        session.provider("crusoe").create(CreateRequest(name="seed-reserved", native_type="h100.1x",
+                                                        reservation_policy=ReservationPolicy.STRICT))
+    return SEED_RESERVED[dialect]

@@ -91,6 +91,26 @@ def test_reserved_vm_takes_its_commitment_from_its_reservation() -> None:
     assert other.commitment_per_hour is None
 
 
+def test_a_smaller_vm_in_a_reservation_of_gpus_commits_its_gpus_share() -> None:
+    # Crusoe's cloud reservations hold GPUs of a product line; the price per VM is for the line's 8-GPU product
+    line = "h100-80gb-sxm-ib.8x"
+    r = Reservation("crusoe", "org-rsv", "RIPA h100", line, H8, "us-east1-a", True, 2, 0, price_per_hour=20.0)
+    one = Instance("crusoe", "i1", "n", State.RUNNING, "RUNNING", "h100-80gb-sxm.1x", GpuShape("h100", 1),
+                   reserved=True, reservation_id="org-rsv")
+    assert instance_price(one, reservation_index([r])).commitment_per_hour == 2.5
+    eight = vm("crusoe", line, reserved=True, rid="org-rsv")
+    assert instance_price(eight, reservation_index([r])).commitment_per_hour == 20.0
+
+
+def test_cloud_dialect_names_have_the_catalogues_list_price() -> None:
+    # the cloud Crusoe API has no prices: its adapter reports the catalogue's, which is a catalogue origin
+    listed = PROVIDERS["crusoe"].type_named("h100-80gb-sxm-ib.8x")
+    p = instance_price(vm("crusoe", listed.name, price=listed.list_price_per_hour, source=listed.price_source))
+    assert (p.per_hour, p.origin) == (listed.list_price_per_hour, PriceOrigin.CATALOGUE)
+    reserved = instance_price(vm("crusoe", listed.name, reserved=True, rid="org-rsv"))
+    assert reserved.list_per_hour == listed.list_price_per_hour  # on-demand price for comparison
+
+
 def test_a_member_that_left_its_reservation_is_priced_on_demand() -> None:
     before = member_price(vm("crusoe", CRUSOE_H8, reserved=True, rid="rsv-002", price=176.0))
     after = member_price(vm("crusoe", CRUSOE_H8, price=27.68, source="crusoe vm-types API price_per_hour_usd"))
