@@ -78,3 +78,21 @@ def test_around_counts_only_calls_that_got_no_answer() -> None:
     with pytest.raises(ConnectionRefusedError):  # a refused connection says nothing either way
         s.around(lambda: (_ for _ in ()).throw(ConnectionRefusedError()), lambda e: None)
     s.check()
+
+
+def test_fleet_plan_skips_a_hung_provider_and_the_next_plan_does_not_ask_it_again(sims, vm_env) -> None:
+    """The plan asks for offers through the session's fan-out: the deadline bounds a hung provider, and the
+    circuit breaker keeps the next command from asking it again (a script's next `vm fleet create`)."""
+    env = {**vm_env, "VMOPS_DEADLINE": "1", "VMOPS_BREAKER_SECONDS": "60"}
+    sims["lambda"].faults.add(Fault("*", "hang"))
+    first = vm(env, "fleet", "create", "--gpu", "h100", "--count", "2", "--name", "plan2", "--dry-run", "--json")
+    assert first.code == 0, first.err
+    asked = len(sims["lambda"].requests.records())
+    assert asked >= 1
+    skipped = {s["provider"]: s["reason"] for s in first.json()["skipped"]}
+    assert "lambda" in skipped and "did not answer" in skipped["lambda"], first.json()
+    second = vm(env, "fleet", "create", "--gpu", "h100", "--count", "2", "--name", "plan2", "--dry-run", "--json")
+    assert second.code == 0, second.err
+    assert len(sims["lambda"].requests.records()) == asked  # the breaker: not asked again
+    assert "skipped" in {s["provider"]: s["reason"] for s in second.json()["skipped"]}["lambda"]
+    sims["lambda"].faults.clear()
