@@ -383,11 +383,18 @@ class NebiusCloudProvider(Provider):
 
     def offers(self, shape: GpuShape | None = None) -> list[Offer]:
         """On-demand offers at the catalogue's list price; capacity is unknown until a create (the API has
-        capacity advice and prices in other services that this dialect does not call)."""
+        capacity advice and prices in other services that this dialect does not call). One cheap read first (a
+        one-instance page), so that a Nebius that does not answer or refuses the credential raises here, like
+        every adapter whose offers are read, and a plan skips it instead of sending it creates."""
+        types = [t for t in self.catalogue.types if shape is None or t.shape == shape]
+        if types:
+            parent = self.parent
+            self._read(self._instances.List, svc.ListInstancesRequest(parent_id=parent, page_size=1),
+                       what=f"listing instances of {parent}")
         return [Offer(provider=self.name, gpu=t.shape, native_type=t.name, region=self.settings.region,
                       price_per_hour=t.list_price_per_hour, price_source=t.price_source, available=None,
                       has_capacity=None, reserved=False)
-                for t in self.catalogue.types if shape is None or t.shape == shape]
+                for t in types]
 
     # ---- what a create needs ---------------------------------------------------------------------
     def subnet(self) -> str:
