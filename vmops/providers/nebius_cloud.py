@@ -271,6 +271,7 @@ class NebiusCloudProvider(Provider):
     def _await(self, op: operation_pb2.Operation, what: str) -> operation_pb2.Operation:
         """Poll ``OperationService/Get`` until the operation has a status; a non-OK one is raised, mapped."""
         started = time.monotonic()
+        expected = self.catalogue.typical_seconds("operation", self.settings.dialect)
         while not op.HasField("status"):
             waited = time.monotonic() - started
             if waited >= self.timing.op_timeout:
@@ -278,7 +279,7 @@ class NebiusCloudProvider(Provider):
                 raise OperationTimeout(f"{what}: operation {op.id}{about} has not finished after "
                                        f"{self.timing.op_timeout:g}s", provider=self.name,
                                        instance_id=op.resource_id or None, stuck_state="running")
-            time.sleep(self.poll_delay(waited))
+            time.sleep(self.poll_delay(waited, expected))
             op = self._read(self._operations.Get, ops.GetOperationRequest(id=op.id), what=f"{what} (operation)")
         if op.status.code != 0:
             raise map_error(status_code(op.status.code), op.status.message, service_error(op.status),
@@ -542,6 +543,10 @@ class NebiusCloudProvider(Provider):
             raise
         if not wait:
             self._creating.add(iid)
+            if not request.read_back:  # what the operation says: the new id (the caller's wait lists anyway)
+                return Instance(provider=self.name, id=iid, name=request.name, state=State.CREATING,
+                                native_state="(created)", native_type=nt.name, gpu=nt.shape,
+                                region=self.settings.region, labels=dict(request.labels))
             return self.get_instance(iid)
         inst = self.wait_for({iid: _CREATE_SETTLED})[iid]
         if inst.state is not State.RUNNING:
