@@ -89,7 +89,8 @@ class Price:
 
 @lru_cache(maxsize=1)
 def _catalogue() -> tuple[dict[tuple[str, str], tuple[float, str]], frozenset[str]]:
-    prices = {(p.name, t.name): (t.list_price_per_hour, t.price_source) for p in PROVIDERS.values() for t in p.types}
+    prices = {(p.name, t.name): (t.list_price_per_hour, t.price_source) for p in PROVIDERS.values()
+              for t in p.all_types()}  # both dialects' types: a cloud API without prices uses the catalogue too
     return prices, frozenset(src for _, src in prices.values())
 
 
