@@ -1,4 +1,4 @@
-"""Issue 15, "providers never wait for each other" and "give up early", against the reference simulators.
+"""Issue 15, "providers never wait for each other" and "give up early", against both dialects' simulators.
 
 A fleet create runs one pipeline per provider (vmops.fleet.lanes): a provider that is slow to answer its
 creates delays only its own members. And a create gives up as soon as its minimum is out of reach, deleting
@@ -15,6 +15,9 @@ from vmops.sim.common import Fault
 from vmops.state import MemberStatus
 
 from tests.fleet.conftest import at_providers, spec
+from tests.conftest import both_dialects
+
+pytestmark = both_dialects
 
 
 def _events(mgr, fleet: str) -> tuple[dict[int, str], list]:
