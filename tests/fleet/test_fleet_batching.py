@@ -7,9 +7,9 @@ from vmops.model import CreateRequest
 from vmops.sim.common import Fault
 from vmops.state import FleetState, MemberStatus
 
+from tests.conftest import both_dialects
 from tests.fleet.conftest import spec
 from tests.providers.dialects import WORLDS
-from tests.conftest import both_dialects
 
 pytestmark = both_dialects
 

@@ -17,8 +17,8 @@ from vmops.config import load_config
 from vmops.sim.common import Fault
 from vmops.state import Store, store_for
 
-from tests.fleet.conftest import at_providers
 from tests.conftest import both_dialects
+from tests.fleet.conftest import at_providers
 
 pytestmark = both_dialects
 

@@ -14,8 +14,8 @@ from vmops.session import Session
 from vmops.sim.common import Fault
 from vmops.state import FleetState, MemberStatus
 
-from tests.fleet.conftest import at_providers, dead_url, spec
 from tests.conftest import both_dialects
+from tests.fleet.conftest import at_providers, dead_url, spec
 
 
 def _ids(config, fleet: str) -> set[str]:

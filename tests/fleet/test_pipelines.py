@@ -14,8 +14,8 @@ from vmops.fleet.report import FleetCreateFailed
 from vmops.sim.common import Fault
 from vmops.state import MemberStatus
 
-from tests.fleet.conftest import at_providers, spec
 from tests.conftest import both_dialects
+from tests.fleet.conftest import at_providers, spec
 
 pytestmark = both_dialects
 

@@ -13,8 +13,7 @@ from vmops.model import CreateRequest, State
 from vmops.providers import get_provider
 from vmops.providers.base import Timing
 
-from tests.conftest import TEST_SCALE
-from tests.conftest import both_dialects
+from tests.conftest import TEST_SCALE, both_dialects
 
 pytestmark = both_dialects
 
