@@ -245,7 +245,9 @@ NEBIUS = ProviderEntry(
     cloud_secret_vars=("IAM_TOKEN",),  # the static IAM token is the credential `vm config show`/doctor report
     # ../shared/provider-apis.md section 3.6: create RUNNING at +3 s; stop, start and delete at +2 s
     typical={"create": 3.0, "start": 2.0, "stop": 2.0, "destroy": 2.0},
-    cloud_typical={"create": 120.0},  # cloud-apis.md §4.3 row 29: "tens of seconds to minutes"; an estimate
+    # cloud-apis.md §4.3 row 29: "tens of seconds to minutes"; an estimate. An operation (a boot disk, an
+    # instance accepted): no published figure; an estimate, so that its first poll is not at once
+    cloud_typical={"create": 120.0, "operation": 1.0},
 )
 
 PROVIDERS: dict[str, ProviderEntry] = {p.name: p for p in (CRUSOE, LAMBDA, NEBIUS)}

@@ -7,7 +7,11 @@ from vmops.model import CreateRequest
 from vmops.sim.common import Fault
 from vmops.state import FleetState, MemberStatus
 
+from tests.conftest import both_dialects
 from tests.fleet.conftest import spec
+from tests.providers.dialects import WORLDS
+
+pytestmark = both_dialects
 
 
 def test_create_round_lists_once_instead_of_a_lookup_per_vm(sims, config, make_manager) -> None:
@@ -24,11 +28,12 @@ def test_create_round_lists_once_instead_of_a_lookup_per_vm(sims, config, make_m
     assert "list_instances" not in log[creates[0] : creates[-1]]
 
 
-def test_lost_answer_in_a_batched_round_adopts_only_the_new_vm(sims, config, make_manager) -> None:
+def test_lost_answer_in_a_batched_round_adopts_only_the_new_vm(sims, config, make_manager, dialect) -> None:
     crusoe = sims["crusoe"]
     mgr = make_manager({"VMOPS_PROVIDERS": "crusoe"})
     # a VM that already carries the name member 2 will get (left over from anything)
-    old = mgr.provider("crusoe").create(CreateRequest("vmops-lost4-002", "h100.1x", region="us-west1"), wait=False)
+    w = WORLDS["crusoe", dialect]
+    old = mgr.provider("crusoe").create(CreateRequest("vmops-lost4-002", w.small, region=w.region), wait=False)
     crusoe.faults.add(Fault("create_instance", "lose_response", nth=(3,)))  # call 1 was the namesake
     result = mgr.create(spec("h100", 4, "lost4"))
     assert result.fleet.state is FleetState.ACTIVE

@@ -17,7 +17,10 @@ from vmops.config import load_config
 from vmops.sim.common import Fault
 from vmops.state import Store, store_for
 
+from tests.conftest import both_dialects
 from tests.fleet.conftest import at_providers
+
+pytestmark = both_dialects
 
 VM = [sys.executable, "-m", "vmops.cli.main"]
 
@@ -137,6 +140,10 @@ def _kill_point(point: str, sims, vm_env, proc: subprocess.Popen[str]) -> None:
     proc.wait()
 
 
+#: the Crusoe read a plan waits on, per dialect (its simulators' endpoint names)
+CAPACITY_READ = {"reference": "get_capacity", "cloud": "list_capacities"}
+
+
 @pytest.mark.parametrize("point,then", [
     ("planning", "destroy"),
     ("in_flight", "destroy"),
@@ -144,10 +151,10 @@ def _kill_point(point: str, sims, vm_env, proc: subprocess.Popen[str]) -> None:
     ("accepted", "destroy"),
     ("accepted", "reconcile"),
 ])
-def test_sigkill_of_create_then_destroy_or_reconcile_leaves_zero_vms(sims, vm_env, point, then) -> None:
+def test_sigkill_of_create_then_destroy_or_reconcile_leaves_zero_vms(sims, vm_env, dialect, point, then) -> None:
     cfg = load_config(vm_env)
     if point == "planning":
-        sims["crusoe"].faults.add(Fault(endpoint="get_capacity", kind="latency", latency_s=3.0))
+        sims["crusoe"].faults.add(Fault(endpoint=CAPACITY_READ[dialect], kind="latency", latency_s=3.0))
     if point == "in_flight":
         sims["crusoe"].faults.add(Fault(endpoint="create_instance", kind="latency", latency_s=0.6))
         sims["lambda"].faults.add(Fault(endpoint="launch", kind="latency", latency_s=0.6))

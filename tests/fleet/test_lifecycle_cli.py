@@ -8,6 +8,9 @@ from pathlib import Path
 from vmops.sim.common import Fault
 
 from tests.cli.helpers import vm
+from tests.conftest import both_dialects
+
+pytestmark = both_dialects
 
 
 def test_min_zero_is_a_usage_error_and_sends_nothing(sims, vm_env) -> None:

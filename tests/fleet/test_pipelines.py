@@ -1,4 +1,4 @@
-"""Issue 15, "providers never wait for each other" and "give up early", against the reference simulators.
+"""Issue 15, "providers never wait for each other" and "give up early", against both dialects' simulators.
 
 A fleet create runs one pipeline per provider (vmops.fleet.lanes): a provider that is slow to answer its
 creates delays only its own members. And a create gives up as soon as its minimum is out of reach, deleting
@@ -14,7 +14,10 @@ from vmops.fleet.report import FleetCreateFailed
 from vmops.sim.common import Fault
 from vmops.state import MemberStatus
 
+from tests.conftest import both_dialects
 from tests.fleet.conftest import at_providers, spec
+
+pytestmark = both_dialects
 
 
 def _events(mgr, fleet: str) -> tuple[dict[int, str], list]:

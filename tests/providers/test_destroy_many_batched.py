@@ -1,21 +1,22 @@
 """Crusoe's destroy_many lists once for all ids instead of a GET before every DELETE; outcomes per id stay
-exact (already gone = success, invalid id refused without a request)."""
+exact (already gone = success, invalid id refused without a request). On both dialects' simulators."""
 
 from __future__ import annotations
 
-from vmops.config import ProviderSettings, Secret
 from vmops.errors import InvalidArgument
 from vmops.model import CreateRequest, State
-from vmops.providers.base import Timing
-from vmops.providers.crusoe import CrusoeProvider
-from vmops.sim.crusoe import CrusoeSim
+
+from tests.conftest import both_dialects
+from tests.providers.dialects import WORLDS, make_provider
+
+pytestmark = both_dialects
 
 
-def test_crusoe_destroy_many_lists_once_and_deletes_each(crusoe_sim: CrusoeSim) -> None:
-    p = CrusoeProvider(ProviderSettings("crusoe", crusoe_sim.address, Secret("crusoe-test-key-001"),
-                                        scope="proj-001", ssh_key="ops"), Timing(poll_interval=0.02, op_timeout=10))
+def test_crusoe_destroy_many_lists_once_and_deletes_each(sims, dialect, public_key_file, tmp_path) -> None:
+    crusoe_sim, w = sims["crusoe"], WORLDS["crusoe", dialect]
+    p = make_provider("crusoe", dialect, crusoe_sim, public_key_file, tmp_path)
     try:
-        made = [p.create(CreateRequest(f"dm-{i}", "h100.1x", region="us-east1"), wait=False) for i in range(3)]
+        made = [p.create(CreateRequest(f"dm-{i}", w.small, region=w.region), wait=False) for i in range(3)]
         crusoe_sim.requests.reset()
         ids = [m.id for m in made] + ["00000000-0000-4000-8000-000000000000", "../x"]
         results = p.destroy_many(ids, wait=True)

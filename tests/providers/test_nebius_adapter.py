@@ -408,6 +408,23 @@ def test_bad_credential_and_wrong_parent(rig: Rig) -> None:
     q.close()
 
 
+def test_offers_ask_the_provider_so_a_plan_skips_one_that_does_not_answer(rig: Rig, ssh_key_file: Path) -> None:
+    """A fleet plan skips a provider whose offers cannot be read: offers made without asking would plan creates
+    at a Nebius that is down or refuses the credential."""
+    rig.sim.requests.reset()
+    assert rig.provider.offers(GpuShape("h100", 1))
+    assert sum(rig.sim.requests.counts().values()) >= 1
+    with pytest.raises(AuthError):
+        rig.make(credential="nebius-wrong-credential").offers(GpuShape("h100", 1))
+    dead = f"127.0.0.1:{free_port()}"
+    p = make(dead) if rig.dialect == "reference" else make_cloud(dead, ssh_key_file=ssh_key_file)
+    try:
+        with pytest.raises(ProviderUnavailable):
+            p.offers(GpuShape("h100", 1))
+    finally:
+        p.close()
+
+
 def test_reads_retry_and_give_up_after_bounded_retries(rig: Rig) -> None:
     rig.sim.faults.add(Fault(endpoint="InstanceService/List", kind="error", grpc_code="UNAVAILABLE", nth=(1, 2)))
     rig.provider.list_instances()

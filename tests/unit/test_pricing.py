@@ -61,6 +61,16 @@ def test_on_demand_offer_without_an_api_price_falls_back_to_the_catalogue_then_u
     assert unknown.per_hour is None and unknown.origin is PriceOrigin.UNKNOWN and unknown.label() == "unknown"
 
 
+def test_cloud_dialect_catalogue_prices_are_catalogue_prices() -> None:
+    """Crusoe's public API has no prices: its types' prices come from the catalogue and say so, whether the
+    adapter copied the catalogue's figure onto the offer or left it out."""
+    listed = PROVIDERS["crusoe"].type_named("h100-80gb-sxm-ib.8x")
+    assert listed is not None
+    for given in (listed.list_price_per_hour, None):
+        p = offer_price(od("crusoe", None, given, native=listed.name, source=listed.price_source))
+        assert p.per_hour == listed.list_price_per_hour and p.origin is PriceOrigin.CATALOGUE, given
+
+
 @pytest.mark.parametrize("commitment", [176.0, None])
 def test_reserved_offer_is_prepaid_with_its_commitment_apart(commitment: float | None) -> None:
     p = offer_price(rsv("crusoe", "us-west1", commitment, 4, "rsv-002", CRUSOE_H8))

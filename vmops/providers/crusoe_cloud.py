@@ -495,6 +495,10 @@ class CrusoeCloudProvider(CrusoeProvider):
         if op is not None:
             meta = op.get("metadata")
             new_id = meta.get("id") if isinstance(meta, Mapping) and isinstance(meta.get("id"), str) else None
+        if new_id and not wait and not request.read_back:  # what the operation says (the caller's wait lists)
+            return Instance(provider=self.name, id=str(new_id), name=request.name, state=State.CREATING,
+                            native_state="(accepted)", native_type=product, gpu=self._shape(product),
+                            region=location)
         if new_id:
             inst = protocol.retrying(lambda: self.get_instance(str(new_id)), self.timing)
         else:  # no id in the operation (unconfirmed placement, §6.2): the unique name finds it

@@ -179,6 +179,8 @@ class LambdaCloudProvider(LambdaProvider):
             ids = self._launched_ids(done.answer)
             if not ids:
                 raise ProviderUnavailable(f"launch of {request.name} returned no instance id", provider=self.name)
+            if not wait and not request.read_back:  # a paced GET per VM saved: the caller's wait lists anyway
+                return self.launched(str(ids[0]), replace(request, native_type=tname), region)
             try:
                 inst = protocol.retrying(lambda: self.get_instance(str(ids[0])), self.timing, sleep=self._sleep)
             except ProviderUnavailable:

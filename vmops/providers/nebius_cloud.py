@@ -274,6 +274,7 @@ class NebiusCloudProvider(Provider):
     def _await(self, op: operation_pb2.Operation, what: str) -> operation_pb2.Operation:
         """Poll ``OperationService/Get`` until the operation has a status; a non-OK one is raised, mapped."""
         started = time.monotonic()
+        expected = self.catalogue.typical_seconds("operation", self.settings.dialect)
         while not op.HasField("status"):
             waited = time.monotonic() - started
             if waited >= self.timing.op_timeout:
@@ -281,7 +282,7 @@ class NebiusCloudProvider(Provider):
                 raise OperationTimeout(f"{what}: operation {op.id}{about} has not finished after "
                                        f"{self.timing.op_timeout:g}s", provider=self.name,
                                        instance_id=op.resource_id or None, stuck_state="running")
-            time.sleep(self.poll_delay(waited))
+            time.sleep(self.poll_delay(waited, expected))
             op = self._read(self._operations.Get, ops.GetOperationRequest(id=op.id), what=f"{what} (operation)")
         if op.status.code != 0:
             raise map_error(status_code(op.status.code), op.status.message, service_error(op.status),
@@ -386,11 +387,18 @@ class NebiusCloudProvider(Provider):
 
     def offers(self, shape: GpuShape | None = None) -> list[Offer]:
         """On-demand offers at the catalogue's list price; capacity is unknown until a create (the API has
-        capacity advice and prices in other services that this dialect does not call)."""
+        capacity advice and prices in other services that this dialect does not call). One cheap read first (a
+        one-instance page), so that a Nebius that does not answer or refuses the credential raises here, like
+        every adapter whose offers are read, and a plan skips it instead of sending it creates."""
+        types = [t for t in self.catalogue.types if shape is None or t.shape == shape]
+        if types:
+            parent = self.parent
+            self._read(self._instances.List, svc.ListInstancesRequest(parent_id=parent, page_size=1),
+                       what=f"listing instances of {parent}")
         return [Offer(provider=self.name, gpu=t.shape, native_type=t.name, region=self.settings.region,
                       price_per_hour=t.list_price_per_hour, price_source=t.price_source, available=None,
                       has_capacity=None, reserved=False)
-                for t in self.catalogue.types if shape is None or t.shape == shape]
+                for t in types]
 
     # ---- what a create needs ---------------------------------------------------------------------
     def subnet(self) -> str:
@@ -538,6 +546,10 @@ class NebiusCloudProvider(Provider):
             raise
         if not wait:
             self._creating.add(iid)
+            if not request.read_back:  # what the operation says: the new id (the caller's wait lists anyway)
+                return Instance(provider=self.name, id=iid, name=request.name, state=State.CREATING,
+                                native_state="(created)", native_type=nt.name, gpu=nt.shape,
+                                region=self.settings.region, labels=dict(request.labels))
             return self.get_instance(iid)
         inst = self.wait_for({iid: _CREATE_SETTLED})[iid]
         if inst.state is not State.RUNNING:
