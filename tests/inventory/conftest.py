@@ -70,11 +70,6 @@ def crashed(session) -> CrashedFleet:
     return make_crashed_fleet(session)
 
 
-#: providers whose offers are the catalogue's, asked of no API (the Nebius cloud adapter: capacity is unknown
-#: until a create), so a provider that is down still has them
-OFFERS_WITHOUT_API: dict[str, tuple[str, ...]] = {"reference": (), "cloud": ("nebius",)}
-
-
 #: Reserved VMs a test starts with (see ``seeded``), per dialect: provider -> the commitment per hour inventory
 #: shows for it (None: the provider gives no reservation price). Reference: the simulators' seeds (Crusoe rsv-001:
 #: $9.50/GPU-hour x 8); cloud: one 1 x H100 VM in Crusoe's organization reservation ($2.50/GPU-hour).

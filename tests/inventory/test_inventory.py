@@ -17,7 +17,6 @@ from vmops.model import GpuShape
 from vmops.sim.common import Fault
 
 from tests.conftest import both_dialects
-from tests.inventory.conftest import OFFERS_WITHOUT_API
 
 #: every test here runs against both dialects' simulators (``sims``/``session`` follow ``dialect``)
 pytestmark = both_dialects
@@ -85,10 +84,6 @@ def test_provider_down_is_a_warning_and_an_attribute(sims, session, seeded, dial
     # the attribute follows the frame into the cost table, and the orphan view does not call the down
     # provider's recorded members missing
     assert inv.missing_providers(inv.cost(df)) == [down]
-    if down in OFFERS_WITHOUT_API[dialect]:
-        off = inv.offers("h100:1", session=session)
-        assert inv.missing_providers(off) == [] and set(off["provider"]) == up | {down}
-        return
     with pytest.warns(inv.InventoryWarning, match=down):
         off = inv.offers("h100:1", session=session)
     assert inv.missing_providers(off) == [down] and set(off["provider"]) == up

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from tests.conftest import both_dialects
-from tests.inventory.conftest import FAST, OFFERS_WITHOUT_API
+from tests.inventory.conftest import FAST
 from vmops.dashboard import FleetDashboard
 from vmops.session import Session
 from vmops.sim.common import Fault
@@ -15,10 +15,7 @@ pytestmark = both_dialects
 
 
 def test_errors_show_in_the_widget_and_nothing_is_created_without_a_plan(sims, vm_env, dialect):
-    # the providers whose offers need their API: a down one has none (not Nebius' cloud adapter, which offers
-    # the catalogue's types with unknown capacity, tests/inventory/conftest.py)
-    asked = [p for p in sims if p not in OFFERS_WITHOUT_API[dialect]]
-    with Session(env={**vm_env, "VMOPS_PROVIDERS": ",".join(asked)}, timing=FAST) as s:
+    with Session(env=vm_env, timing=FAST) as s:
         dash = FleetDashboard(s, refresh_interval=0.05)
         dash.create_button.click()  # disabled until planned: a press is refused in the widget
         assert "Plan the fleet first" in dash.last_error

@@ -123,3 +123,17 @@ def test_destroy_holds_vms_not_on_record_unless_asked() -> None:
     assert "--include-unrecorded" in d.held[0].reason and not d.of(ActionKind.ADOPT)
     d = decide_destroy(o, sync, {"p": True}, include_unrecorded=True)
     assert sorted(a.instance_id for a in d.destroys) == ["a", "x"] and not d.held
+
+
+def test_a_billing_member_without_a_known_price_is_never_counted_as_free() -> None:
+    """Counts and Decisions leave an unknown price out of the totals and say how many they left out."""
+    f = fleet(count=2, min_count=2)
+    ms = [member(1, "a"), member(2, "b", price=None)]
+    c = count(ms)
+    assert c.billing == 2 and c.price_per_hour == 2.0 and c.unpriced == 1
+    unpriced_vm = Instance("p", "b", "vmops-train-002", State.RUNNING, "n", "t", price_per_hour=None)
+    o = obs(f, ms, [vm("a", "vmops-train-001"), unpriced_vm])
+    d = decide_destroy(o, sync_actions(o, adopt=True), {"p": True})
+    assert d.cost_before == 2.0
+    assert any("1 billing VM(s) have no known price" in n for n in d.notes), d.notes
+    assert count([member(1, "a")]).unpriced == 0

@@ -170,8 +170,9 @@ def _counts(view: "FleetView") -> str:
 
 def _print_view(view: "FleetView", wide: bool = False, all_members: bool = False) -> None:
     f = view.fleet
+    unpriced = view.counts.unpriced
     print(f"Fleet {f.name}: {view.state}, {_counts(view)} (min {f.min_count}, policy {f.policy}), "
-          f"${view.price_per_hour:,.2f}/hour")
+          f"${view.price_per_hour:,.2f}/hour" + (f" ({unpriced} with no known price)" if unpriced else ""))
     if f.last_error:
         print(f"Last error: {f.last_error}")
     live = [m for m in view.members if m.status.may_exist]
@@ -343,7 +344,8 @@ def list_(refresh: bool, output: str, as_json: bool, wide: bool) -> None:
     for v in views:
         c = v.counts
         rows.append({**v.fleet.to_dict(), "state": v.state, "running": c.running, "stopped": c.stopped,
-                     "unknown_outcome": c.unknown_outcome, "price_per_hour": c.price_per_hour})
+                     "unknown_outcome": c.unknown_outcome, "price_per_hour": c.price_per_hour,
+                     "unpriced": c.unpriced})
     if out.json:
         print_json(rows)
     else:

@@ -23,8 +23,9 @@ from vmops.model import Instance, State
 from vmops.state import LIVE, FleetState, MemberRecord, MemberStatus
 
 
-def _price(m: MemberRecord, inst: Instance | None = None) -> float:
-    """What a member bills per hour now: by the one price rule from the provider's view when listed."""
+def _known_price(m: MemberRecord, inst: Instance | None = None) -> float | None:
+    """What a member bills per hour now: by the one price rule from the provider's view when listed; None when
+    it bills and no rule knows its price."""
     state = inst.state if inst is not None else m.state
     if not bills(state):
         return 0.0
@@ -32,7 +33,20 @@ def _price(m: MemberRecord, inst: Instance | None = None) -> float:
         rule = pricing.member_price(inst).per_hour
         if rule is not None:
             return rule
-    return m.price_per_hour or 0.0
+    return m.price_per_hour
+
+
+def _price(m: MemberRecord, inst: Instance | None = None) -> float:
+    """``_known_price`` for the totals (an unknown price adds nothing; ``_note_unpriced`` says so)."""
+    return _known_price(m, inst) or 0.0
+
+
+def _note_unpriced(d: Decision, vms: list[tuple[Action | None, MemberRecord | None, Instance | None]]) -> None:
+    """Say beside the totals how many billing VMs they leave out for want of a price (never count them $0)."""
+    n = sum(1 for _, m, inst in vms if m is not None and (m.status is not MemberStatus.REQUESTED or m.instance_id)
+            and _known_price(m, inst) is None)
+    if n:
+        d.notes.append(f"{n} billing VM(s) have no known price and are not in the hourly totals")
 
 
 def sync_actions(obs: Observation, *, adopt: bool) -> list[Action]:
@@ -146,6 +160,7 @@ def decide_destroy(obs: Observation, sync: list[Action], terminate_reserved: dic
     vms = _after_sync(obs, sync)
     d = Decision(obs.fleet.name, "destroy", list(sync), unreachable=dict(obs.failures))
     d.cost_before = _cost(vms) + (0.0 if include_unrecorded else sum(a.price_per_hour for a in unrecorded))
+    _note_unpriced(d, vms)
     kept = 0.0
     if not include_unrecorded:
         for a in unrecorded:
@@ -189,6 +204,7 @@ def decide_reconcile(obs: Observation, sync: list[Action], terminate_reserved: d
     vms = _after_sync(obs, sync)
     d = Decision(fleet.name, "reconcile", list(sync), unreachable=dict(obs.failures))
     d.cost_before = _cost(vms)
+    _note_unpriced(d, vms)
     removed = 0.0
     exist: list[tuple[Action | None, MemberRecord | None, Instance | None]] = []
     for a, m, inst in vms:
@@ -254,6 +270,7 @@ def decide_power(obs: Observation, sync: list[Action], *, start: bool, can_stop:
     vms = _after_sync(obs, sync)
     d = Decision(obs.fleet.name, "start" if start else "stop", list(sync), unreachable=dict(obs.failures))
     d.cost_before = _cost(vms)
+    _note_unpriced(d, vms)
     delta = 0.0
     want, kind = (State.STOPPED, ActionKind.START) if start else (State.RUNNING, ActionKind.STOP)
     for a, m, inst in vms:

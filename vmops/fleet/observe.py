@@ -54,7 +54,8 @@ class Counts:
     destroying: int = 0
     unknown_outcome: int = 0  # create sent, answer lost, not resolved yet (may exist and bill)
     billing: int = 0  # members that may exist and bill now
-    price_per_hour: float = 0.0  # what the billing members cost per hour
+    price_per_hour: float = 0.0  # what the billing members with a known price cost per hour
+    unpriced: int = 0  # billing members whose price no rule knows (not counted as $0: said beside the total)
 
     @property
     def exist(self) -> int:
@@ -63,7 +64,7 @@ class Counts:
 
 
 def count(members: Iterable[MemberRecord]) -> Counts:
-    running = stopped = starting = other = destroying = unknown = billing = 0
+    running = stopped = starting = other = destroying = unknown = billing = unpriced = 0
     price = 0.0
     for m in members:
         if m.status not in LIVE:
@@ -83,8 +84,11 @@ def count(members: Iterable[MemberRecord]) -> Counts:
             other += 1
         if bills(m.state):
             billing += 1
-            price += m.price_per_hour or 0.0
-    return Counts(running, stopped, starting, other, destroying, unknown, billing, round(price, 4))
+            if m.price_per_hour is None:
+                unpriced += 1
+            else:
+                price += m.price_per_hour
+    return Counts(running, stopped, starting, other, destroying, unknown, billing, round(price, 4), unpriced)
 
 
 def health(fleet: FleetRecord, counts: Counts) -> FleetState:

@@ -199,6 +199,7 @@ class FleetView:
             "unknown_outcome": c.unknown_outcome,
             "billing": c.billing,
             "price_per_hour": c.price_per_hour,
+            "unpriced": c.unpriced,
             "members": [m.to_dict() for m in self.members],
             "warnings": list(self.warnings),
             "changes": list(self.changes),
