@@ -8,6 +8,7 @@ import subprocess
 from vmops.config import load_config
 from vmops.model import State
 
+from tests.conftest import both_dialects
 from tests.playbooks import scenario as sc
 from tests.playbooks.helpers import BIN, REPO, adhoc, ansible_env
 
@@ -75,6 +76,17 @@ def test_instance_lifecycle_check_mode_and_idempotency(vm_env, sims):
     assert adhoc("vmops_instance", absent, vm_env)[1]["changed"] is True
     assert "solo" not in sc.all_names(vm_env)
     assert adhoc("vmops_instance", absent, vm_env)[1]["changed"] is False
+
+
+@both_dialects
+def test_instance_create_stays_off_reserved_capacity(vm_env, sims, dialect):
+    """Crusoe places a VM into a free reservation of its type by itself (both dialects seed one for 8 x H100):
+    a module create is on-demand, as `vm create` without --reserved is."""
+    _, res = adhoc("vmops_instance", {"provider": "crusoe", "name": "od", "gpu": "h100:8", "state": "running"},
+                   vm_env)
+    assert res["changed"] is True and res["instance"]["reserved"] is False, res
+    made = sc.live(vm_env)["crusoe"]["od"]
+    assert not made.reserved and made.reservation_id is None
 
 
 def test_inv_playbook_run(vm_env, sims):
