@@ -16,7 +16,7 @@ options:
   name: {description: VM name (must be unique at the provider when used to find a VM)., type: str}
   state:
     description:
-      - C(facts) reads only (default). C(present) makes sure the VM exists (creates it by name with I(gpu)).
+      - C(facts) reads only (default). C(present) makes sure the VM exists (creates it by name with I(gpu), on on-demand capacity: never into a reservation).
       - C(running) also starts it if stopped; C(stopped) stops it; C(absent) destroys it (already gone is ok).
     type: str
     choices: [facts, present, running, stopped, absent]
@@ -95,7 +95,8 @@ def main() -> None:
         from vmops.catalogue import provider_entry, resolve_type
         from vmops.cleanup.protect import ProtectList
         from vmops.errors import InvalidArgument
-        from vmops.model import CreateRequest, State
+        from vmops.model import State
+        from vmops.single import create_requests
 
         with open_session() as s:
             pname = s.check_provider(p["provider"])
@@ -136,7 +137,8 @@ def main() -> None:
                     region = provider_entry(pname).resolve_region(p["region"] or None)
                     if module.check_mode:
                         return done("created", None, "running")
-                    made = adapter.create(CreateRequest(name=p["name"], native_type=native.name, region=region))
+                    # on-demand, as `vm create` without --reserved (a free reservation is never taken by itself)
+                    made = adapter.create(create_requests(adapter, native.name, [p["name"]], region=region)[0])
                     return done("created", made, made.state.value)
                 if want == "running" and inst.state is not State.RUNNING:
                     if module.check_mode:

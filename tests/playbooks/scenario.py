@@ -22,7 +22,9 @@ def make_vm(env: Mapping[str, str], provider: str, name: str, gpu: str = "h100",
             labels: Mapping[str, str] | None = None) -> Instance:
     with Session(env=env) as s:
         native = resolve_type(provider, gpu).name
-        return s.provider(provider).create(CreateRequest(name=name, native_type=native, labels=dict(labels or {})))
+        # on-demand, as `vm create` makes it (Crusoe would otherwise place it into a free reservation)
+        return s.provider(provider).create(CreateRequest(name=name, native_type=native, labels=dict(labels or {}),
+                                                         reservation_policy=ReservationPolicy.FORBID))
 
 
 def store_id(env: Mapping[str, str]) -> str:

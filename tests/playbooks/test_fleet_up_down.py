@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from vmops.state import FleetState, open_store
 
+from tests.conftest import both_dialects
 from tests.playbooks import scenario as sc
 from tests.playbooks.helpers import playbook
 
@@ -20,7 +21,8 @@ def _fleets(vm_env):
         return [(f.name, f.state) for f in st.list_fleets()]
 
 
-def test_fleet_up_check_mode_plans_and_changes_nothing(vm_env, sims):
+@both_dialects
+def test_fleet_up_check_mode_plans_and_changes_nothing(vm_env, sims, dialect):
     run = playbook("fleet-up", vm_env, check=True, extra=FLEET)
     assert run.code == 0, run
     assert run.recap["changed"] == 1, run
@@ -29,7 +31,8 @@ def test_fleet_up_check_mode_plans_and_changes_nothing(vm_env, sims):
     assert _members(vm_env) == set() and _fleets(vm_env) == []
 
 
-def test_fleet_up_twice_leaves_one_fleet_then_down(vm_env, sims):
+@both_dialects
+def test_fleet_up_twice_leaves_one_fleet_then_down(vm_env, sims, dialect):
     first = playbook("fleet-up", vm_env, extra=FLEET)
     assert first.code == 0 and first.recap["changed"] == 1, first
     assert len(_members(vm_env)) == 2
@@ -58,6 +61,7 @@ def test_fleet_up_twice_leaves_one_fleet_then_down(vm_env, sims):
     assert again.code == 0 and again.recap["changed"] == 0, again
 
 
+# refused by the playbook's first task (an assert), before any provider is called: the dialect plays no part
 def test_fleet_up_refuses_more_than_max_create(vm_env, sims):
     run = playbook("fleet-up", vm_env, extra={**FLEET, "fleet_count": 9})
     assert run.code != 0 and "more than max_create=8" in run.out, run

@@ -8,6 +8,7 @@ import subprocess
 from vmops.config import load_config
 from vmops.model import State
 
+from tests.conftest import both_dialects
 from tests.playbooks import scenario as sc
 from tests.playbooks.helpers import BIN, REPO, adhoc, ansible_env
 
@@ -17,10 +18,12 @@ NONE = {"crusoe": 0, "lambda": 0, "nebius": 0}
 def _no_secrets(vm_env, text):
     cfg = load_config(vm_env)
     for s in cfg.providers.values():
-        assert s.api_key.reveal() not in text
+        secrets = [s.api_key.reveal(), s.nebius_cloud.iam_token.reveal() if s.nebius_cloud else ""]
+        assert not [x for x in secrets if x and x in text]
 
 
-def test_missing_vm_fails_with_class_and_message(vm_env, sims):
+@both_dialects
+def test_missing_vm_fails_with_class_and_message(vm_env, sims, dialect):
     run, res = adhoc("vmops_instance", {"provider": "crusoe", "id": "no-such-vm", "state": "stopped"}, vm_env)
     assert run.code != 0 and res["failed"] is True
     assert res["error_class"] == "InvalidArgument" and res["error_kind"] == "invalid_argument"
@@ -28,15 +31,18 @@ def test_missing_vm_fails_with_class_and_message(vm_env, sims):
     _no_secrets(vm_env, run.text)
 
 
-def test_unknown_provider_and_unsupported_stop(vm_env, sims):
+@both_dialects
+def test_unknown_provider_and_unsupported_stop(vm_env, sims, dialect):
     _, res = adhoc("vmops_instance", {"provider": "aws", "name": "x"}, vm_env)
     assert res["error_class"] == "UsageError" and "unknown provider 'aws'" in res["msg"]
-    _, res = adhoc("vmops_instance", {"provider": "lambda", "name": "dev-box", "state": "stopped"}, vm_env)
+    seeded = sorted(sc.live(vm_env)["lambda"])[0]  # a VM the simulator seeds at Lambda (per dialect)
+    _, res = adhoc("vmops_instance", {"provider": "lambda", "name": seeded, "state": "stopped"}, vm_env)
     assert res["error_class"] == "Unsupported" and "cannot be stopped" in res["msg"]
     assert sc.mutating(sims) == NONE
 
 
-def test_provider_down_is_a_typed_failure(vm_env, sims):
+@both_dialects
+def test_provider_down_is_a_typed_failure(vm_env, sims, dialect):
     env = {**vm_env, "VMOPS_PROVIDERS": "crusoe", "VMOPS_CRUSOE_URL": "http://127.0.0.1:9"}
     run, res = adhoc("vmops_fleet", {"name": "down-test", "state": "present", "gpu": "h100", "count": 1}, env)
     assert res["failed"] is True and res["error_kind"] in ("provider_unavailable", "insufficient_capacity"), res
@@ -46,6 +52,7 @@ def test_provider_down_is_a_typed_failure(vm_env, sims):
     _no_secrets(vm_env, run.text)
 
 
+# refused while parsing its arguments, before any provider is called: the dialect plays no part
 def test_bad_fleet_arguments(vm_env, sims):
     _, res = adhoc("vmops_fleet", {"name": "Bad Name", "state": "present", "gpu": "h100", "count": 1}, vm_env)
     assert res["error_class"] == "UsageError" and "not a valid fleet name" in res["msg"]
@@ -54,7 +61,8 @@ def test_bad_fleet_arguments(vm_env, sims):
     assert sc.mutating(sims) == NONE
 
 
-def test_instance_lifecycle_check_mode_and_idempotency(vm_env, sims):
+@both_dialects
+def test_instance_lifecycle_check_mode_and_idempotency(vm_env, sims, dialect):
     args = {"provider": "nebius", "name": "solo", "gpu": "h100", "state": "running"}
     _, res = adhoc("vmops_instance", args, vm_env, check=True)
     assert res["changed"] is True and res["action"] == "created"
@@ -77,6 +85,18 @@ def test_instance_lifecycle_check_mode_and_idempotency(vm_env, sims):
     assert adhoc("vmops_instance", absent, vm_env)[1]["changed"] is False
 
 
+@both_dialects
+def test_instance_create_stays_off_reserved_capacity(vm_env, sims, dialect):
+    """Crusoe places a VM into a free reservation of its type by itself (both dialects seed one for 8 x H100):
+    a module create is on-demand, as `vm create` without --reserved is."""
+    _, res = adhoc("vmops_instance", {"provider": "crusoe", "name": "od", "gpu": "h100:8", "state": "running"},
+                   vm_env)
+    assert res["changed"] is True and res["instance"]["reserved"] is False, res
+    made = sc.live(vm_env)["crusoe"]["od"]
+    assert not made.reserved and made.reservation_id is None
+
+
+# the subject is `inv playbook.run` itself; fleet-up --check runs on both dialects in test_fleet_up_down.py
 def test_inv_playbook_run(vm_env, sims):
     env = ansible_env(vm_env)
     env.pop("ANSIBLE_CONFIG")  # the task sets it itself
