@@ -70,7 +70,6 @@ class FleetSpec:
 
 @dataclass(frozen=True)
 class Limits:
-    max_parallel: int = 16  # concurrent creates/destroys in all
     per_provider: int = 4  # concurrent creates at one provider
     destroy_attempts: int = 4  # tries per member for transient destroy failures
     wait_retries: int = 3  # re-polls after a provider stops answering while waiting
