@@ -84,6 +84,20 @@ class Backend(ABC):
         """Backend-specific setup once the schema is current (SQLite: WAL mode)."""
 
 
+class LazyHandle:
+    """The backend's raw handle (``Backend.handle``), made on first use: a write that only runs vmops' own SQL
+    never builds it (on SQLite that would import sqlite-utils, ~25 ms of every command that writes)."""
+
+    def __init__(self, backend: Backend) -> None:
+        self._b = backend
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._b.handle, name)
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._b.handle[key]
+
+
 class _Transaction:
     """``with transaction(b):`` one write transaction (not nested): commit on success, roll back on error,
     driver errors turned into ``StateError`` (constraint violations are re-raised as they are)."""
@@ -98,7 +112,7 @@ class _Transaction:
         except b.failures as e:
             b.rollback()
             raise b.error("cannot write", e) from None
-        return b.handle
+        return LazyHandle(b)
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
         b = self.b

@@ -1,9 +1,10 @@
 """The SQLite backend (the default: ``$VMOPS_HOME/state.db``, through sqlite-utils).
 
-One sqlite3 connection per backend. Reads (``query``) run on it directly; migrations, writes and the
-``Store.db`` handle go through sqlite-utils' ``Database`` wrapped around that same connection, made (and
-sqlite-utils imported) on the first of them. A command that only reads (`vm fleet list`, `vm fleet status
---no-refresh`) therefore never imports sqlite-utils (~40 ms of its start-up; tests/cli/test_startup.py).
+One sqlite3 connection per backend. vmops' own statements (reads and writes, all plain SQL) run on it
+directly; sqlite-utils' ``Database``, wrapped around that same connection, makes and migrates the schema
+(and switches a file to WAL) and is the ``Store.db`` handle for tools and tests: it is made (and
+sqlite-utils imported) on the first of those. A command whose state file is current therefore never
+imports sqlite-utils (~25-40 ms of its start-up; tests/cli/test_startup.py).
 
 Concurrency rules:
 
@@ -194,21 +195,21 @@ class SqliteBackend(Backend):
         return [dict(zip(cols, r)) for r in cur.fetchall()]
 
     def execute(self, sql: str, params: tuple[Any, ...] = ()) -> None:
-        self.db.execute(sql, params)
+        self.conn.execute(sql, params)
 
     def insert(self, sql: str, params: tuple[Any, ...] = ()) -> int:
-        return int(self.db.execute(sql, params).lastrowid)
+        return int(self.conn.execute(sql, params).lastrowid or 0)
 
     def begin_write(self) -> None:
-        self.db.execute("BEGIN IMMEDIATE")
+        self.conn.execute("BEGIN IMMEDIATE")
 
     def commit(self) -> None:
-        self.db.execute("COMMIT")
+        self.conn.execute("COMMIT")
 
     def rollback(self) -> None:
         try:
             if self.conn.in_transaction:
-                self.db.execute("ROLLBACK")
+                self.conn.execute("ROLLBACK")
         except sqlite3.Error:
             pass
 

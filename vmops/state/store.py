@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from vmops.errors import NotFound, StateError
 from vmops.model import State
-from vmops.state.backend import Backend, Lock, transaction
+from vmops.state.backend import Backend, LazyHandle, Lock, transaction
 from vmops.state.clock import utcnow
 from vmops.state.identity import hostname, operator, version
 from vmops.state.records import (
@@ -148,7 +148,7 @@ class Store:
             raise StateError(f"{self.location} was opened read-only")
         with self._lock:
             if self._b.in_transaction:  # our own outer write(): the lock is ours, so is the transaction
-                yield self._b.handle
+                yield LazyHandle(self._b)
                 return
             self._verify_locks()
             with transaction(self._b) as handle:
