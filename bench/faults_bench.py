@@ -94,16 +94,20 @@ def run_faults(host: SimHost, runs: int, log: Callable[[str], None]) -> list[Fig
     return figures
 
 
+def _spread_fleet(env: dict[str, str], name: str, at: str) -> list[str]:
+    """Make a 6-VM fleet that has members at ``at`` and elsewhere; returns the other providers it used."""
+    made = run(VM + ["fleet", "create", "--gpu", "h100", "--count", "6", "--name", name, "--json"], env, timeout=300)
+    where = {m["provider"] for m in json.loads(made.stdout)["members"] if m["status"] == "running"}
+    if at not in where or len(where) < 2:
+        raise RuntimeError(f"fleet {name} landed at {sorted(where)}; need {at} and another provider")
+    return sorted(where - {at})
+
+
 def _fleet_destroy_down(host: SimHost, env: dict[str, str], log: Callable[[str], None]) -> list[Figure]:
     host.reset()
     cfg = load_config(env)
     floors = direct_create_delete(cfg, ["crusoe", "lambda", "nebius"])
-    made = run(VM + ["fleet", "create", "--gpu", "h100", "--count", "6", "--name", "bench-down", "--json"], env,
-               timeout=300)
-    where = {m["provider"] for m in json.loads(made.stdout)["members"] if m["status"] == "running"}
-    if "crusoe" not in where or len(where) < 2:
-        raise RuntimeError(f"fleet bench-down landed at {sorted(where)}; need crusoe and another provider")
-    up = sorted(where - {"crusoe"})
+    up = _spread_fleet(env, "bench-down", "crusoe")
     down = run(VM + ["fleet", "destroy", "bench-down"], {**env, _var("crusoe"): _dead_address("crusoe")},
                check=False, timeout=300)
     if down.exit_code != 14:
@@ -115,12 +119,7 @@ def _fleet_destroy_down(host: SimHost, env: dict[str, str], log: Callable[[str],
                   f"direct delete-to-gone at {max(up, key=lambda p: floors[p][1])}", REFUSED_TARGET_S,
                   target_on="over", note="exit 14; the crusoe members stay recorded as destroying")]
     # The same with Nebius hung (accepts, never answers): the others go, Nebius costs one deadline.
-    made = run(VM + ["fleet", "create", "--gpu", "h100", "--count", "6", "--name", "bench-hung", "--json"], env,
-               timeout=300)
-    where = {m["provider"] for m in json.loads(made.stdout)["members"] if m["status"] == "running"}
-    if "nebius" not in where or len(where) < 2:
-        raise RuntimeError(f"fleet bench-hung landed at {sorted(where)}; need nebius and another provider")
-    up = sorted(where - {"nebius"})
+    up = _spread_fleet(env, "bench-hung", "nebius")
     host.add_fault("nebius", {"endpoint": "*", "kind": "hang"})
     try:
         hung = run(VM + ["fleet", "destroy", "bench-hung", "-y"], {**env, "VMOPS_BREAKER_SECONDS": "0"},

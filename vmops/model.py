@@ -10,7 +10,7 @@ import re
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from enum import Enum
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 
 class State(str, Enum):
@@ -192,3 +192,15 @@ class CreateRequest:
     #: returning. False: return what the create's answer says (its id, state ``creating``) and save one request
     #: per VM, for a caller that waits on a list anyway (a fleet: bench figure 3). Creates that settle ignore it.
     read_back: bool = True
+
+
+def reserved_offers(reservations: Iterable[Reservation], shape: GpuShape | None, price_source: str, *,
+                    priced: bool = True) -> list[Offer]:
+    """The reserved offers of a provider's active reservations (of ``shape``, if given): what each still holds,
+    at the reservation's price per VM (``priced``) or none (a prepaid reservation whose price is not said)."""
+    return [Offer(provider=r.provider, gpu=r.gpu, native_type=r.native_type, region=r.region,
+                  price_per_hour=r.price_per_hour if priced else None, price_source=price_source,
+                  available=r.available_vms, has_capacity=r.available_vms > 0, reserved=True, reservation_id=r.id)
+            for r in reservations
+            if r.active and r.gpu is not None and (shape is None or r.gpu == shape)]
+

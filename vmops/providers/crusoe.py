@@ -35,7 +35,17 @@ from vmops.errors import (
     Unsupported,
     VmopsError,
 )
-from vmops.model import CreateRequest, GpuShape, Instance, Offer, Reservation, ReservationPolicy, State, map_state
+from vmops.model import (
+    CreateRequest,
+    GpuShape,
+    Instance,
+    Offer,
+    Reservation,
+    ReservationPolicy,
+    State,
+    map_state,
+    reserved_offers,
+)
 from vmops.providers import protocol
 from vmops.providers.base import Capabilities, DestroyResult, Provider, Timing
 from vmops.providers.http import RestClient, parse_utc, segment
@@ -272,14 +282,7 @@ class CrusoeProvider(Provider):
             n = int(row.get("on_demand_available", 0))
             offers.append(Offer(provider=self.name, gpu=nt.shape, native_type=nt.name, region=row.get("location"),
                                 price_per_hour=price, price_source=source or "", available=n, has_capacity=n > 0))
-        for r in self.reservations():
-            if not r.active or r.gpu is None or (shape is not None and r.gpu != shape):
-                continue
-            offers.append(Offer(provider=self.name, gpu=r.gpu, native_type=r.native_type, region=r.region,
-                                price_per_hour=r.price_per_hour, price_source=RESERVATION_PRICE_SOURCE,
-                                available=r.available_vms, has_capacity=r.available_vms > 0, reserved=True,
-                                reservation_id=r.id))
-        return offers
+        return offers + reserved_offers(self.reservations(), shape, RESERVATION_PRICE_SOURCE)
 
     # ------------------------------------------------------------------ placement
     def _placement(self, req: CreateRequest) -> tuple[str, str | None]:

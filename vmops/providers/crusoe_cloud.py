@@ -42,7 +42,17 @@ from vmops.errors import (
     Unsupported,
     VmopsError,
 )
-from vmops.model import CreateRequest, GpuShape, Instance, Offer, Reservation, ReservationPolicy, State, map_state
+from vmops.model import (
+    CreateRequest,
+    GpuShape,
+    Instance,
+    Offer,
+    Reservation,
+    ReservationPolicy,
+    State,
+    map_state,
+    reserved_offers,
+)
 from vmops.providers import protocol
 from vmops.providers.base import Capabilities, Timing
 from vmops.providers.crusoe import CrusoeProvider
@@ -399,14 +409,7 @@ class CrusoeCloudProvider(CrusoeProvider):
         except (PermissionDenied, NotFound, InvalidArgument) as e:  # a project member may not read the org's
             log.warning("crusoe: no reserved offers (%s)", e.message)
             reservations = []
-        for r in reservations:
-            if not r.active or r.gpu is None or (shape is not None and r.gpu != shape):
-                continue
-            out.append(Offer(provider=self.name, gpu=r.gpu, native_type=r.native_type, region=r.region,
-                             price_per_hour=r.price_per_hour, price_source=RESERVATION_PRICE_NOTE,
-                             available=r.available_vms, has_capacity=r.available_vms > 0, reserved=True,
-                             reservation_id=r.id))
-        return out
+        return out + reserved_offers(reservations, shape, RESERVATION_PRICE_NOTE)
 
     # ------------------------------------------------------------------ create
     def _product_for(self, native_type: str) -> str:
