@@ -45,9 +45,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, ClassVar, Optional
 
-from vmops.sim.base import Simulator
 from vmops.sim.common import Fault, SimOptions
-from vmops.sim.rest import AnswerMiddleware, FaultResponse, ThreadedServer, guard
+from vmops.sim.rest import AnswerMiddleware, FaultResponse, RestSimulator, guard
 
 PREFIX = "/v1alpha5/projects/{project_id}"
 VALID_KEYS = ("crusoe-test-key-001", "crusoe-test-key-002")
@@ -205,7 +204,7 @@ def _fault_body(fault: Fault, status: int) -> dict[str, Any]:
     return {"detail": {"code": code, "message": fault.message or default}}
 
 
-class CrusoeSim(Simulator):
+class CrusoeSim(RestSimulator):
     """The Crusoe reference server, in process. ``CrusoeSim(options).start(port)``."""
 
     name: ClassVar[str] = "crusoe"
@@ -229,7 +228,6 @@ class CrusoeSim(Simulator):
     def __init__(self, options: SimOptions | None = None) -> None:
         self._gen = 0
         super().__init__(options)
-        self._server: ThreadedServer | None = None
         self.app = self._build_app()
 
     # ------------------------------------------------------------------ state
@@ -645,19 +643,7 @@ class CrusoeSim(Simulator):
 
         return app
 
-    # ------------------------------------------------------------------ server
-    def start(self, port: int = 0, host: str = "127.0.0.1") -> int:
-        self._server = ThreadedServer(self.app, tls=self.tls)
-        self.port = self._server.start(port, host)
-        return self.port
-
-    def stop(self) -> None:
-        self.faults.release_hangs()
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
-        self.scheduler.shutdown()
-
+    # ------------------------------------------------------------------ server (start/stop: RestSimulator)
     @property
     def address(self) -> str:
         return f"{self.scheme}://127.0.0.1:{self.port}"

@@ -47,9 +47,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar, Mapping, Optional
 
 from vmops.providers.crusoe_sign import TIMESTAMP_HEADER, verify
-from vmops.sim.base import Simulator
 from vmops.sim.common import Fault, SimOptions
-from vmops.sim.rest import AnswerMiddleware, FaultResponse, ThreadedServer, guard
+from vmops.sim.rest import AnswerMiddleware, FaultResponse, RestSimulator, guard
 
 VERSION = "/v1alpha5"
 TEST_KEYS: dict[str, str] = {"vmopsTestAccessKey01": "AAECAwQFBgcICQoLDA0ODw",
@@ -167,7 +166,7 @@ class CloudOp:
     result: Optional[dict[str, Any]] = None
 
 
-class CrusoeCloudSim(Simulator):
+class CrusoeCloudSim(RestSimulator):
     """Crusoe's public API, in process. ``CrusoeCloudSim(options).start(port)``; ``address`` includes /v1alpha5."""
 
     name: ClassVar[str] = "crusoe"
@@ -182,7 +181,6 @@ class CrusoeCloudSim(Simulator):
 
     def __init__(self, options: Optional[SimOptions] = None) -> None:
         super().__init__(options)
-        self._server: Optional[ThreadedServer] = None
         self.app = self._build_app()
 
     # ------------------------------------------------------------------ state
@@ -707,21 +705,6 @@ class CrusoeCloudSim(Simulator):
         with self.lock:
             return self.capacity.get((location, vtype), 0)
 
-    def start(self, port: int = 0, host: str = "127.0.0.1") -> int:
-        if self._server is not None:
-            raise RuntimeError("crusoe cloud simulator already started")
-        server = ThreadedServer(self.app, tls=self.tls)
-        self.port = server.start(port, host)
-        self._server = server
-        return self.port
-
-    def stop(self) -> None:
-        self.faults.release_hangs()
-        if self._server is not None:
-            self._server.stop()
-        self._server = None
-        self.port = None
-        self.scheduler.shutdown()
 
     def client_env(self) -> dict[str, str]:
         key_id, secret = next(iter(self.keys.items()))

@@ -34,9 +34,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Mapping, Optional
 
-from vmops.sim.base import Simulator
 from vmops.sim.common import Fault, SimOptions
-from vmops.sim.rest import AnswerMiddleware, FaultResponse, ThreadedServer, guard
+from vmops.sim.rest import AnswerMiddleware, FaultResponse, RestSimulator, guard
 
 VERSION = "/api/v1"
 TEST_KEYS = ("lambda-cloud-test-key-001", "lambda-cloud-test-key-002")
@@ -138,7 +137,7 @@ class _Limiter:
             return None
 
 
-class LambdaCloudSim(Simulator):
+class LambdaCloudSim(RestSimulator):
     """Lambda Cloud's public API, in process. ``address`` is the base URL including ``/api/v1``."""
 
     name: ClassVar[str] = "lambda"
@@ -152,7 +151,6 @@ class LambdaCloudSim(Simulator):
     def __init__(self, options: Optional[SimOptions] = None) -> None:
         self.limiter = _Limiter()
         super().__init__(options)
-        self._server: Optional[ThreadedServer] = None
         self.app = self._build_app()
 
     def _knob(self, key: str, default: Any) -> Any:
@@ -453,21 +451,6 @@ class LambdaCloudSim(Simulator):
         with self.lock:
             return list(self.launched_at)
 
-    def start(self, port: int = 0, host: str = "127.0.0.1") -> int:
-        if self._server is not None:
-            raise RuntimeError("lambda cloud simulator already started")
-        server = ThreadedServer(self.app, tls=self.tls)
-        self.port = server.start(port, host)
-        self._server = server
-        return self.port
-
-    def stop(self) -> None:
-        self.faults.release_hangs()
-        if self._server is not None:
-            self._server.stop()
-        self._server = None
-        self.port = None
-        self.scheduler.shutdown()
 
     def client_env(self) -> dict[str, str]:
         """Dialect, URL, a test key and the pacing that keeps a client under this simulator's scaled limits."""

@@ -42,9 +42,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Mapping
 
-from vmops.sim.base import Simulator
 from vmops.sim.common import Fault, SimOptions
-from vmops.sim.rest import AnswerMiddleware, FaultResponse, ThreadedServer, guard
+from vmops.sim.rest import AnswerMiddleware, FaultResponse, RestSimulator, guard
 
 VALID_KEYS = ("lambda-test-key-001", "lambda-test-key-002")
 
@@ -182,7 +181,7 @@ class _State:
     reservations: dict[str, _Reservation] = field(default_factory=dict)
 
 
-class LambdaSim(Simulator):
+class LambdaSim(RestSimulator):
     """The Lambda Cloud reference server, in process. See the module docstring for knobs."""
 
     name: ClassVar[str] = "lambda"
@@ -203,7 +202,6 @@ class LambdaSim(Simulator):
         self.state = _State()
         super().__init__(options)
         self.app = self._build_app()
-        self._server: ThreadedServer | None = None
 
     # -- seed state ------------------------------------------------------------------------------
     def _new_id(self) -> str:
@@ -479,21 +477,6 @@ class LambdaSim(Simulator):
 
         return app
 
-    def start(self, port: int = 0, host: str = "127.0.0.1") -> int:
-        if self._server is not None:
-            raise RuntimeError("lambda simulator already started")
-        server = ThreadedServer(self.app, tls=self.tls)
-        self.port = server.start(port, host)
-        self._server = server
-        return self.port
-
-    def stop(self) -> None:
-        self.faults.release_hangs()
-        if self._server is not None:
-            self._server.stop()
-        self._server = None
-        self.port = None
-        self.scheduler.shutdown()
 
     @property
     def address(self) -> str:

@@ -201,3 +201,27 @@ class ThreadedServer:
             self._thread.join(timeout=10)
         self._server = None
         self._thread = None
+
+
+class RestSimulator(Simulator):
+    """A simulator that serves a REST app (``self.app``, an ASGI app the subclass builds) on ThreadedServer."""
+
+    _server: ThreadedServer | None = None
+    app: Any
+
+    def start(self, port: int = 0, host: str = "127.0.0.1") -> int:
+        if self._server is not None:
+            raise RuntimeError(f"{self.name} simulator already started")
+        server = ThreadedServer(self.app, tls=self.tls)
+        self.port = server.start(port, host)
+        self._server = server
+        return self.port
+
+    def stop(self) -> None:
+        self.faults.release_hangs()
+        if self._server is not None:
+            self._server.stop()
+        self._server = None
+        self.port = None
+        self.scheduler.shutdown()
+
