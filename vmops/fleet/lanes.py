@@ -1,10 +1,11 @@
-"""Per-provider pipelines for a fleet create: each provider's part runs create -> wait -> record on a thread
-of its own, so a slow or hung provider delays only its own members (docs/design.md, "Fleet create").
+"""Per-provider threads: a fleet create's pipelines (each provider's part runs create -> wait -> record on a
+thread of its own, so a slow or hung provider delays only its own members: docs/design.md, "Providers never
+wait for each other") and every other per-provider step (``members.per_provider``: waits, destroys, stop/start).
 
 A lane is started for a provider the first time work is routed to it and ends when it finds nothing left
 to do; work routed to a provider whose lane is running (a replacement for a member that failed at another
-provider) is picked up by that lane after its current batch. This module knows nothing of fleets: the
-create run gives it the work function and routes offers to it.
+provider) is picked up by that lane after its current batch. This module knows nothing of fleets: its caller
+gives it the work function and routes items to it.
 """
 
 from __future__ import annotations

@@ -21,7 +21,8 @@ from vmops.errors import (
     VmopsError,
 )
 from vmops.fleet.decision import Action, ActionKind
-from vmops.fleet.interrupt import Abandoned, StopRequest
+from vmops.fleet.interrupt import StopRequest
+from vmops.fleet.lanes import Lanes
 from vmops.fleet.observe import Observation, member_fields, status_for
 from vmops.fleet.progress import Progress
 from vmops.fleet.report import Undestroyed
@@ -75,31 +76,12 @@ def wait_one_by_one(adapter: Provider, by_iid: dict[str, MemberRecord],
 
 def per_provider(groups: dict[str, list[MemberRecord]], fn: Callable[[str, list[MemberRecord]], None],
                  what: str, abandon: StopRequest | None = None) -> None:
-    """Run ``fn(provider, members)`` for each provider on its own thread and wait for all of them.
-
-    Joins in short slices so a second Ctrl-C (``abandon``) is seen while the workers run: the caller then
-    leaves at once and the workers' late results are dropped (the record already says what was sent).
-    A worker's exception is raised here, in the caller, once all have finished.
-    """
-    errors: list[BaseException] = []
-
-    def run(provider: str, members: list[MemberRecord]) -> None:
-        try:
-            fn(provider, members)
-        except BaseException as e:  # noqa: BLE001 - handed to the caller below
-            errors.append(e)
-
-    threads = [threading.Thread(target=run, args=(p, ms), name=f"vmops-{what}-{p}", daemon=True)
-               for p, ms in groups.items()]
-    for t in threads:
-        t.start()
-    for t in threads:
-        while t.is_alive():
-            t.join(0.1)
-            if abandon is not None and abandon.abandoned:
-                raise Abandoned()
-    if errors:
-        raise errors[0]
+    """Run ``fn(provider, members)`` for each provider on its own thread (vmops.fleet.lanes) and wait for all
+    of them. A second Ctrl-C (``abandon``) leaves at once (the workers' late results are dropped: the record
+    already says what was sent); a worker's exception is raised here once all have finished."""
+    lanes: Lanes[MemberRecord] = Lanes(fn, lambda m: m.provider, abandon, what)
+    lanes.route(m for ms in groups.values() for m in ms)
+    lanes.join()
 
 
 class Members:
