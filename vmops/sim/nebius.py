@@ -191,6 +191,23 @@ class _CaptureHandlers:
         self.service, self.handlers = service, dict(handlers)
 
 
+def bind(server: grpc.Server, host: str, port: int, tls: tuple[str, str] | None) -> int:
+    """Bind a simulator's gRPC server (TLS with the options' certificate and key, else plaintext); the port."""
+    try:
+        if tls:
+            from pathlib import Path
+
+            cert, key = (Path(f).read_bytes() for f in tls)
+            bound = server.add_secure_port(f"{host}:{port}", grpc.ssl_server_credentials([(key, cert)]))
+        else:
+            bound = server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError as e:
+        raise OSError(f"cannot bind {host}:{port}: {e}") from e
+    if not bound:
+        raise OSError(f"cannot bind {host}:{port}")
+    return int(bound)
+
+
 def _add_service(add: Callable[[Any, Any], None], servicer: Any, server: grpc.Server) -> None:
     """Register a generated service whose response serializers pass ``bytes`` answers through unchanged."""
     cap = _CaptureHandlers()
@@ -402,18 +419,7 @@ class NebiusSim(Simulator):
         # v1alpha only, registered explicitly (enable_server_reflection may add v1 in future grpcio versions)
         names = (*SERVICE_NAMES, reflection.SERVICE_NAME)
         reflection_pb2_grpc.add_ServerReflectionServicer_to_server(reflection.ReflectionServicer(names), server)
-        try:
-            if self.tls:  # options.tls_certfile/keyfile: gRPC over TLS
-                from pathlib import Path
-
-                cert, key = (Path(f).read_bytes() for f in self.tls)
-                bound = server.add_secure_port(f"{host}:{port}", grpc.ssl_server_credentials([(key, cert)]))
-            else:
-                bound = server.add_insecure_port(f"{host}:{port}")
-        except RuntimeError as e:
-            raise OSError(f"cannot bind {host}:{port}: {e}") from e
-        if not bound:
-            raise OSError(f"cannot bind {host}:{port}")
+        bound = bind(server, host, port, self.tls)
         server.start()
         self._server = server
         self.port = bound

@@ -57,7 +57,6 @@ import time
 import uuid
 from concurrent import futures
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, ClassVar, Mapping
 
 import grpc
@@ -77,7 +76,7 @@ from vmops._gen.cloud.nebius.iam.v1 import token_service_pb2 as tokens
 from vmops._gen.cloud.nebius.vpc.v1 import subnet_pb2, subnet_service_pb2, subnet_service_pb2_grpc
 from vmops.sim.base import Simulator
 from vmops.sim.common import Effects as _Effects, SimOptions, draw_faults
-from vmops.sim.nebius import _add_service, _status_code, spoil
+from vmops.sim.nebius import _add_service, _status_code, bind, spoil
 from vmops.sim.nebius_cloud_images import Abort as ImageAbort
 from vmops.sim.nebius_cloud_images import ImagesServicer, ProjectsServicer, PublicImages
 
@@ -713,16 +712,7 @@ class NebiusCloudSim(Simulator):
                      ImagesServicer(self.serve, lambda: self.public, self._page), server)
         _add_service(project_service_pb2_grpc.add_ProjectServiceServicer_to_server,
                      ProjectsServicer(self.serve, lambda: self.public), server)
-        try:
-            if self.tls:
-                cert, key = (Path(f).read_bytes() for f in self.tls)
-                bound = server.add_secure_port(f"{host}:{port}", grpc.ssl_server_credentials([(key, cert)]))
-            else:
-                bound = server.add_insecure_port(f"{host}:{port}")
-        except RuntimeError as e:
-            raise OSError(f"cannot bind {host}:{port}: {e}") from e
-        if not bound:
-            raise OSError(f"cannot bind {host}:{port}")
+        bound = bind(server, host, port, self.tls)
         server.start()
         self._server, self.port, self._host = server, bound, host
         return bound
