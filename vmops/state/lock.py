@@ -20,7 +20,30 @@ def refusal(fleet_name: str, pid: object, op: object, host: object) -> StateErro
                       hint="Wait for it to finish, or pick another --name")
 
 
-class FleetLock:
+class LockBase:
+    """What every fleet lock does the same way from its own ``acquire``/``release`` (file or advisory lock)."""
+
+    def acquire(self) -> "LockBase":
+        raise NotImplementedError
+
+    def release(self) -> None:
+        raise NotImplementedError
+
+    def try_acquire(self) -> bool:
+        try:
+            self.acquire()
+            return True
+        except StateError:
+            return False
+
+    def __enter__(self) -> "LockBase":
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+class FleetLock(LockBase):
     """Held while one process creates, destroys or reconciles one fleet."""
 
     def __init__(self, home: Path, fleet_name: str) -> None:
@@ -51,13 +74,6 @@ class FleetLock:
         self._fd = fd
         return self
 
-    def try_acquire(self) -> bool:
-        try:
-            self.acquire()
-            return True
-        except StateError:
-            return False
-
     def release(self) -> None:
         if self._fd is not None:
             try:
@@ -70,8 +86,3 @@ class FleetLock:
     def held(self) -> bool:
         return self._fd is not None
 
-    def __enter__(self) -> "FleetLock":
-        return self.acquire()
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()

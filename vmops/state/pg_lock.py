@@ -16,7 +16,7 @@ from typing import Any
 
 from vmops.errors import StateError
 from vmops.state.identity import operator
-from vmops.state.lock import refusal
+from vmops.state.lock import LockBase, refusal
 from vmops.state.url import PostgresTarget
 
 #: Server-side TCP keepalive for the lock connection: a lock of a host that dropped off the network is
@@ -30,7 +30,7 @@ def lock_key(fleet_name: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-class PgFleetLock:
+class PgFleetLock(LockBase):
     """Held while one process creates, destroys or reconciles one fleet (same interface as FleetLock)."""
 
     def __init__(self, target: PostgresTarget, connect_kwargs: dict[str, Any], fleet_name: str) -> None:
@@ -90,13 +90,6 @@ class PgFleetLock:
                              "now; stopping before writing anything more",
                              hint=f"Run `vm fleet reconcile {self.fleet_name}` once the database is reachable") from None
 
-    def try_acquire(self) -> bool:
-        try:
-            self.acquire()
-            return True
-        except StateError:
-            return False
-
     def release(self) -> None:
         if self._conn is not None:
             conn, self._conn = self._conn, None
@@ -106,8 +99,3 @@ class PgFleetLock:
     def held(self) -> bool:
         return self._conn is not None
 
-    def __enter__(self) -> "PgFleetLock":
-        return self.acquire()
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
