@@ -138,7 +138,7 @@ def test_default_fleet_plan_and_requests_stay_off_reservations(sims, config, ses
     seed = SEEDS[dialect]
     s = spec("h100:8", 3, "od3").validated()
     assert s.reserved is ReservedMode.NEVER
-    plan = plan_fleet(s, session.provider, config.enabled)
+    plan = plan_fleet(s, session.provider, session.fan_out, config.enabled)
     assert plan.planned == 3 and plan.prepaid_vms == 0
     assert not any(p.offer.reserved for p in plan.placements)
     said = [sk.reason for sk in plan.skipped if sk.provider == "crusoe" and sk.region == seed.rsv_region]
@@ -159,7 +159,7 @@ def test_prefer_and_only_plan_reservations_first(sims, config, session, dialect,
     seed = SEEDS[dialect]
     n = min(3, seed.reserved_vms)
     s = spec("h100:8", n, "rs3", reserved_mode=mode.value).validated()
-    plan = plan_fleet(s, session.provider, config.enabled)
+    plan = plan_fleet(s, session.provider, session.fan_out, config.enabled)
     assert plan.planned == n and plan.prepaid_vms == n and plan.total_per_hour == 0.0
     assert {p.offer.reservation_id for p in plan.placements} <= set(seed.use) - {"rsv-lambda-001"}
     made = _apply(session, plan, mode, "rs3")
@@ -171,7 +171,7 @@ def test_prefer_and_only_plan_reservations_first(sims, config, session, dialect,
 
 @both_dialects
 def test_only_with_too_few_reservations_plans_no_on_demand(sims, config, session, dialect) -> None:
-    plan = plan_fleet(spec("h100:8", 9, "only9", reserved_mode="only").validated(), session.provider,
+    plan = plan_fleet(spec("h100:8", 9, "only9", reserved_mode="only").validated(), session.provider, session.fan_out,
                       config.enabled)
     # reference: rsv-002 (4) + rsv-neb-001 (2), Lambda's needs opt-in; cloud: Crusoe's 16 GPUs
     have = SEEDS[dialect].reserved_vms

@@ -133,7 +133,7 @@ class FleetManager:
     # ------------------------------------------------------------------ planning
     def plan(self, spec: FleetSpec, count: int | None = None) -> Plan:
         """Ask the providers (reads only) and allocate ``count`` (default: the spec's) VMs by the policy."""
-        return plan_fleet(spec.validated(), self.provider, self.config.enabled, count, fan_out=self.session.fan_out)
+        return plan_fleet(spec.validated(), self.provider, self.session.fan_out, self.config.enabled, count)
 
     # ------------------------------------------------------------------ views
     def list(self, *, refresh: bool = False) -> list[FleetView]:

@@ -7,7 +7,6 @@ times are vmops/fleet/timing.py's, from each provider's launch pace (its adapter
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
@@ -22,7 +21,7 @@ from vmops.providers.base import Provider
 from vmops.providers.pacing import LaunchPace
 from vmops.reserved import ALLOW_RESERVED_FLAG, DEFAULT_MODE, ReservedMode, screen_offers
 
-__all__ = ["ALLOW_RESERVED_FLAG", "Plan", "ProviderAnswer", "Skipped", "eligible_providers", "gather_offers",
+__all__ = ["ALLOW_RESERVED_FLAG", "Plan", "ProviderAnswer", "Skipped", "eligible_providers",
            "make_plan", "plan_fleet", "usable_offers"]
 
 
@@ -168,30 +167,12 @@ def eligible_providers(enabled: Sequence[str], shape: GpuShape) -> tuple[list[st
     return ok, skipped
 
 
-def gather_offers(providers: Mapping[str, Provider], shape: GpuShape) -> list[ProviderAnswer]:
-    """Ask every provider for its offers concurrently; a provider that fails is an answer too."""
-
-    def ask(name: str) -> ProviderAnswer:
-        try:
-            offers = tuple(o for o in providers[name].offers(shape) if o.gpu == shape)
-            return ProviderAnswer(name, offers)
-        except VmopsError as e:
-            return ProviderAnswer(name, (), e.render(), e)
-        except Exception as e:  # an adapter bug must not hide the other providers
-            return ProviderAnswer(name, (), f"unexpected error: {type(e).__name__}: {e}")
-
-    if not providers:
-        return []
-    with ThreadPoolExecutor(max_workers=len(providers), thread_name_prefix="vmops-offers") as pool:
-        return list(pool.map(ask, list(providers)))
-
-
 FanOutFn = Callable[[Callable[[Provider], list[Offer]], Sequence[str]], Any]
 
 
 def _fanned_offers(fan_out: FanOutFn, names: Sequence[str], shape: GpuShape) -> list[ProviderAnswer]:
-    """``gather_offers`` through a session's fan-out: a provider that fails, is skipped by the breaker or
-    misses the deadline is an answer with its error, like any other failure."""
+    """Every provider's offers of ``shape``, asked through a session's fan-out: a provider that fails, is skipped
+    by the breaker or misses the deadline is an answer with its error."""
     def ask(p: Provider) -> list[Offer]:
         try:
             return [o for o in p.offers(shape) if o.gpu == shape]
@@ -270,22 +251,18 @@ def make_plan(
     return Plan(shape, count, policy.name, placements, chosen + rest, list(skipped), dict(paces or {}))
 
 
-def plan_fleet(spec: FleetSpec, provider: Callable[[str], Provider], enabled: Sequence[str],
-               count: int | None = None, fan_out: "FanOutFn | None" = None) -> Plan:
+def plan_fleet(spec: FleetSpec, provider: Callable[[str], Provider], fan_out: "FanOutFn", enabled: Sequence[str],
+               count: int | None = None) -> Plan:
     """Plan ``count`` (default: the spec's) VMs of a validated ``spec`` over the ``enabled`` providers:
-    the whole of a fleet plan, reads only. ``provider(name)`` gives the adapter (e.g. ``Session.provider``);
-    ``fan_out`` (``Session.fan_out``) asks for the offers with the session's fail-fast rules (the circuit
-    breaker, the deadline, each provider asked as soon as its adapter is made); without it, one thread each."""
+    the whole of a fleet plan, reads only. ``provider(name)`` gives the adapter and ``fan_out`` asks for the
+    offers with the session's fail-fast rules (``Session.provider``/``Session.fan_out``: the circuit breaker,
+    the deadline, each provider asked as soon as its adapter is made)."""
     names, skipped = eligible_providers(enabled, spec.gpu)
     if not names:
         raise UsageError(f"no enabled provider offers {spec.gpu}",
                          hint="`vm capacity` shows the shapes each provider offers")
-    if fan_out is not None:
-        answers = _fanned_offers(fan_out, names, spec.gpu)
-        providers = {n: provider(n) for n in names}
-    else:
-        providers = {n: provider(n) for n in names}
-        answers = gather_offers(providers, spec.gpu)
+    answers = _fanned_offers(fan_out, names, spec.gpu)
+    providers = {n: provider(n) for n in names}
     offers, more = usable_offers(answers, providers, allow_unterminable_reserved=spec.allow_unterminable_reserved,
                                  reserved=spec.reserved)
     return make_plan(spec.gpu, spec.count if count is None else count, get_policy(spec.policy_name), offers,
