@@ -3,13 +3,17 @@ names each dialect's simulator uses, so one test body runs against both (see tes
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tests.conftest import POLL, cloud_env, sim_env
 from vmops.config import load_config
 from vmops.providers import get_provider
 from vmops.providers.base import Provider, Timing
+from vmops.sim.common import Fault
 
 TIMING = Timing(poll_interval=POLL, op_timeout=10, retry_base_delay=0.01)
 
@@ -43,3 +47,22 @@ def make_provider(name: str, dialect: str, sim: object, public_key: str, home: P
     config = load_config(variables)
     assert config.settings(name).dialect == dialect
     return get_provider(name, config, timing)
+
+
+def remove_during_page_2(sim: Any, vm_id: str) -> threading.Thread:
+    """Remove VM ``vm_id`` from the Crusoe cloud simulator while the next instance listing fetches its second
+    page (held 1 s), so the VM that moves up from page 2 onto page 1 is in no page: the skip a paged listing
+    shows when VMs go while it is read. Returns the started thread (join it after the listing)."""
+    lists = sim.requests.count("list_instances")
+    sim.faults.add(Fault("list_instances", "latency", latency_s=1.0, nth=(lists + 2,)))
+
+    def remove() -> None:
+        until = time.monotonic() + 10
+        while sim.requests.count("list_instances") < lists + 2 and time.monotonic() < until:
+            time.sleep(0.005)
+        with sim.lock:
+            del sim.vms[vm_id]
+
+    t = threading.Thread(target=remove)
+    t.start()
+    return t

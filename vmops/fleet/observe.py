@@ -178,11 +178,8 @@ def observe(fleet: FleetRecord, members: list[MemberRecord], *, store_id: str | 
 
 
 def _confirm_missing(obs: Observation, provider: Callable[[str], Provider]) -> None:
-    """Look up by id every live member its provider's listing did not show, before anything concludes it is gone.
-
-    A paged listing (the cloud dialects) skips a VM when another is removed between two pages, so absence
-    from a listing is no proof; a lookup by id is (NotFound). Costs one read per live member missing from the
-    listing, which is rare outside a destroy. A provider that then fails counts as not listed."""
+    """Look up by id every live member its provider's listing did not show, before anything concludes it is gone
+    (absence from a listing is no proof: docs/design.md). A provider that then fails counts as not listed."""
     for m in obs.members:
         if not (m.instance_id and m.status in LIVE and obs.listed(m.provider) and obs.instance(m) is None):
             continue

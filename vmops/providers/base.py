@@ -210,7 +210,9 @@ class Provider(ABC):
 
         ``expected``: seconds from now until the operation typically finishes (default: the catalogue's
         typical duration of what the targets wait for); the first poll is then (or after ``poll_interval``),
-        not at once. An instance missing from the list counts as DELETED. Raises OperationTimeout naming the
+        not at once. An instance missing from the list counts as DELETED; where DELETED is only one of the
+        states a wait accepts (a create's, settled either way), it is looked up by id first, since a paged
+        listing skips a VM when another is removed between two pages. Raises OperationTimeout naming the
         first instance still not settled and its state. An instance in ERROR while not targeted raises too.
         ``cancel``: once set, the wait ends within a moment (WaitCancelled), even in the middle of a pause.
         """
@@ -236,8 +238,7 @@ class Provider(ABC):
             for iid, want in targets.items():
                 inst = current.get(iid)
                 if inst is None:
-                    inst = seen.get(iid)
-                    inst = _gone(self.name, iid, inst)
+                    inst = self._absent(iid, want, seen.get(iid))
                 seen[iid] = inst
                 if inst.state not in want:
                     pending.append(iid)
@@ -257,6 +258,17 @@ class Provider(ABC):
                     provider=self.name, instance_id=iid, stuck_state=st,
                 )
             pause(self.poll_delay(time.monotonic() - started, expected))
+
+    def _absent(self, iid: str, want: frozenset[State], last: Instance | None) -> Instance:
+        """What a wait takes an instance its listing lacks to be (see ``wait_for``)."""
+        if State.DELETED in want and len(want) > 1:
+            try:
+                return self.get_instance(iid)
+            except NotFound:
+                pass
+            except VmopsError:
+                return last or Instance(self.name, iid, "", State.UNKNOWN, "(unread)", "")
+        return _gone(self.name, iid, last)
 
     def settle(self, instance: Instance, verb: str, *, timeout: float | None = None,
                expected: float | None = None) -> Instance:
