@@ -56,7 +56,10 @@ def test_views_agree_and_scripts_are_not_asked(sims, vm_env) -> None:
     assert abs(d["cost_before_per_hour"] - c["hourly"]) < 1e-6  # the Decision prices what vm cost bills
     r = vm(["fleet", "destroy", "agree", "-o", "json"], vm_env)  # stdin is not a terminal: not asked
     assert r.code == 0 and json.loads(r.out)["state"] == "destroyed"
-    assert "destroy agree: 3 destroy" in r.err  # the one-line summary of what it did
+    # unasked, each provider's part goes as soon as it is seen: one summary line per provider, before it acts
+    parts = [line for line in r.err.splitlines() if line.startswith("destroy agree at ")]
+    assert len(parts) == 3 and all(": 1 destroy;" in line for line in parts)
+    assert {line.split()[3].rstrip(":") for line in parts} == {"crusoe", "lambda", "nebius"}
 
 
 def test_reconcile_dry_run_shows_held_surplus_and_changes_nothing(sims, vm_env) -> None:

@@ -4,18 +4,23 @@ latch's own rules with a stepped clock. Counted in requests the hung simulator r
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from vmops.errors import Silent
 from vmops.providers.silence import SILENT_FOR, Silence
 from vmops.sim.common import Fault
+from vmops.state import Store
 
 from tests.fleet.conftest import at_providers
 from tests.reliability.rig import vm
 
 
 def test_fleet_destroy_with_a_hung_provider_asks_it_once_and_finishes_the_others(sims, vm_env, config) -> None:
-    env = {**vm_env, "VMOPS_DEADLINE": "1", "VMOPS_BREAKER_SECONDS": "0"}
+    """Unasked (-y), each provider's part of the destroy runs on its own: the others' members are destroyed
+    while the hung provider's list is still unanswered, not after its deadline (the event log's order)."""
+    env = {**vm_env, "VMOPS_DEADLINE": "3", "VMOPS_BREAKER_SECONDS": "0"}
     made = vm(env, "fleet", "create", "--gpu", "h100", "--count", "6", "--name", "hung6", "--policy", "spread",
               "--json")
     assert made.code == 0, made.err
@@ -31,6 +36,18 @@ def test_fleet_destroy_with_a_hung_provider_asks_it_once_and_finishes_the_others
     assert asked == 1, [x.endpoint for x in sims["nebius"].requests.records()[before:]]
     sims["nebius"].faults.clear()
     assert {v.provider for v in at_providers(config, "hung6")} == {"nebius"}  # the others went meanwhile
+    store = Store(Path(config.state_path))
+    try:
+        fleet = store.find_fleet("hung6")
+        assert fleet is not None
+        provider_of = {m.id: m.provider for m in store.members(fleet.id)}
+        events = [e for e in store.events(fleet.id) if e.member_id is not None]
+    finally:
+        store.close()
+    gone = [i for i, e in enumerate(events) if e.to_state == "destroyed"]
+    nebius_touched = [i for i, e in enumerate(events) if provider_of[e.member_id] == "nebius" and i > gone[0]]
+    assert len(gone) == 4 and nebius_touched and max(gone) < min(nebius_touched), \
+        [(provider_of[e.member_id], e.to_state) for e in events]
     again = vm(env, "fleet", "destroy", "hung6", "-y")
     assert again.code == 0, again.err
     assert at_providers(config, "hung6") == []

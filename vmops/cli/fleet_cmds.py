@@ -204,13 +204,20 @@ def _print_decision(d: "Decision", wide: bool = False) -> None:
         print(f"note: {p} could not be observed: {why}")
 
 
+def _asks(yes: bool) -> bool:
+    """Whether a command that changes VMs asks before it acts: on a terminal, without ``-y``."""
+    from vmops.cli.vm_cmds import stdin_is_terminal
+
+    return not yes and stdin_is_terminal()
+
+
 def _confirmer(yes: bool, what: str, wide: bool) -> "Any":
     """The manager's ``confirm``: show the Decision and ask on a terminal (``-y`` and scripts: no question;
     scripts get its one-line summary on stderr)."""
-    from vmops.cli.vm_cmds import confirm, stdin_is_terminal
+    from vmops.cli.vm_cmds import confirm
 
     def ask(d: "Decision") -> bool:
-        if yes or not stdin_is_terminal():
+        if not _asks(yes):
             note(d.summary())
             return True
         _print_decision(d, wide)
@@ -421,7 +428,9 @@ def destroy(fleet: str, include_unrecorded: bool, dry_run: bool, yes: bool, outp
     name = _fleet_name(fleet)
     _show_or_apply(out, dry_run, yes, f"Destroy fleet {name}",
                    lambda mgr: mgr.preview_destroy(name, include_unrecorded=include_unrecorded),
-                   lambda mgr, ask: mgr.destroy(name, confirm=ask, include_unrecorded=include_unrecorded))
+                   # unasked, each provider's part goes as soon as it is seen (its summary on stderr)
+                   lambda mgr, ask: mgr.destroy(name, confirm=ask if _asks(yes) else None,
+                                                include_unrecorded=include_unrecorded))
 
 
 @command("reconcile", examples=["vm fleet reconcile train --dry-run", "vm fleet reconcile --all -y",

@@ -123,9 +123,11 @@ def warn(message: str) -> None:
 
 
 def note(message: str) -> None:
-    """Progress and informational lines go to stderr so stdout stays machine-readable."""
+    """Progress and informational lines go to stderr so stdout stays machine-readable. One write per line, so
+    lines noted from several threads (a destroy's per-provider lanes) never run into each other."""
     if not _quiet:
-        print(printable(message), file=sys.stderr, flush=True)
+        sys.stderr.write(printable(message) + "\n")
+        sys.stderr.flush()
 
 
 @dataclass(frozen=True)

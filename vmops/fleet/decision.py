@@ -78,15 +78,30 @@ class Decision:
     def touches_vms(self) -> bool:
         return any(a.kind.touches_vm for a in self.actions)
 
-    def summary(self) -> str:
-        """One line: counts per action and the cost change."""
+    @classmethod
+    def joined(cls, fleet: str, command: str, parts: list["Decision"]) -> "Decision":
+        """One Decision from the parts decided for one provider each (a destroy's lanes)."""
+        d = cls(fleet, command)
+        for part in parts:
+            d.actions += part.actions
+            d.held += part.held
+            d.notes += part.notes
+            d.unreachable.update(part.unreachable)
+            d.cost_before += part.cost_before
+            d.cost_after += part.cost_after
+        d.cost_before, d.cost_after = round(d.cost_before, 4), round(d.cost_after, 4)
+        return d  # next_state is the command's rule (vmops.fleet.lifecycle)
+
+    def summary(self, where: str = "") -> str:
+        """One line: counts per action and the cost change (``where``: the part it covers, "at crusoe")."""
         counts: dict[str, int] = {}
         for a in self.actions:
             if a.kind is not ActionKind.REFRESH:
                 counts[a.kind.value] = counts.get(a.kind.value, 0) + 1
         what = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in counts.items()) or "no changes"
         held = f"; {len(self.held)} held back" if self.held else ""
-        return (f"{self.command} {self.fleet}: {what}{held}; ${self.cost_before:,.2f}/hour -> "
+        return (f"{self.command} {self.fleet}{' ' + where if where else ''}: {what}{held}; "
+                f"${self.cost_before:,.2f}/hour -> "
                 f"${self.cost_after:,.2f}/hour")
 
     def to_dict(self) -> dict[str, Any]:

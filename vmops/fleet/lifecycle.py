@@ -186,8 +186,19 @@ def decide_destroy(obs: Observation, sync: list[Action], terminate_reserved: dic
     for p, err in obs.failures.items():
         d.notes.append(f"{p} could not be listed ({err}); its members are destroyed by id where known")
     d.cost_after = round(kept, 4)
-    d.next_state = FleetState.DESTROYED.value if not d.held else FleetState.DESTROYING.value
+    d.next_state = _after_destroy(d)
     return d
+
+
+def join_destroys(fleet: str, parts: list[Decision]) -> Decision:
+    """The destroy Decision of a whole fleet from the parts its lanes decided (one provider each)."""
+    d = Decision.joined(fleet, "destroy", parts)
+    d.next_state = _after_destroy(d)
+    return d
+
+
+def _after_destroy(d: Decision) -> str:
+    return FleetState.DESTROYED.value if not d.held else FleetState.DESTROYING.value
 
 
 def decide_reconcile(obs: Observation, sync: list[Action], terminate_reserved: dict[str, bool], *,

@@ -17,6 +17,7 @@ Nothing here names a provider.
 from __future__ import annotations
 
 import dataclasses
+import threading
 from contextlib import contextmanager
 from typing import Callable, Iterator, Mapping
 
@@ -24,8 +25,9 @@ from vmops.errors import InsufficientCapacity, NotFound, PartialFailure, Provide
 from vmops.fleet.create import CreateContext, CreateRun
 from vmops.fleet.decision import Action, ActionKind, Decision
 from vmops.fleet.interrupt import StopRequest, sigint_requests
-from vmops.fleet.lifecycle import decide_destroy, decide_power, decide_reconcile, settle_needed, sync_actions
-from vmops.fleet.members import Members
+from vmops.fleet.lifecycle import (decide_destroy, decide_power, decide_reconcile, join_destroys, settle_needed,
+                                   sync_actions)
+from vmops.fleet.members import Members, per_provider
 from vmops.fleet.naming import generate_fleet_name
 from vmops.fleet.observe import Observation, count, health, observe
 from vmops.fleet.planner import Plan, plan_fleet
@@ -35,7 +37,7 @@ from vmops.fleet.spec import FleetSpec, Limits
 from vmops.model import Instance
 from vmops.providers.base import Provider
 from vmops.session import Session
-from vmops.state import RESUMABLE, FleetRecord, FleetState, Store, store_exists, store_for
+from vmops.state import RESUMABLE, FleetRecord, FleetState, MemberRecord, Store, store_exists, store_for
 from vmops.state.backend import Lock
 
 #: A front end's confirmation: shown the Decision, returns whether to go ahead.
@@ -103,9 +105,11 @@ class FleetManager:
         return {p: self.provider(p).capabilities.terminate_reserved for p in {m.provider for m in obs.members}}
 
     # ------------------------------------------------------------------ observe
-    def observe(self, fleet: FleetRecord) -> Observation:
+    def observe(self, fleet: FleetRecord, only: str | None = None) -> Observation:
+        """The fleet's record and its providers' lists (``only``: that provider's members and list alone)."""
         store = self.store
-        return observe(fleet, store.members(fleet.id), store_id=store.identities, provider=self.provider,
+        members = [m for m in store.members(fleet.id) if only is None or m.provider == only]
+        return observe(fleet, members, store_id=store.identities, provider=self.provider,
                        recorded=lambda p, iid: store.member_by_instance(p, iid) is not None,
                        listed=self._listings, unlisted=self._unlisted)
 
@@ -249,28 +253,70 @@ class FleetManager:
 
     def destroy(self, name: str, *, confirm: Confirm | None = None, include_unrecorded: bool = False) -> FleetView:
         """Destroy the fleet's members (``include_unrecorded``: also VMs that are the fleet's by the ownership
-        rule but not on record). Exit 14 (FleetDestroyIncomplete) while anything named for it is left."""
+        rule but not on record). Exit 14 (FleetDestroyIncomplete) while anything named for it is left.
+
+        With ``confirm``, the whole Decision is shown first and exactly it is applied. Without one (``-y``, a
+        script, a notebook), each provider's part is observed, decided (its summary goes to ``note``) and
+        applied on its own thread, so a provider that hangs delays only its own members (docs/design.md,
+        "Providers never wait for each other")."""
         fleet = self._reading().get_fleet(name)
         with self.lock(name):
             fleet = self.store.fleet(fleet.id)
+            if confirm is None:
+                fleet = self.store.set_fleet_state(fleet.id, FleetState.DESTROYING, message="destroy requested")
+                return self._destroy_by_provider(fleet, include_unrecorded)
             obs = self.observe(fleet)
             decision = decide_destroy(obs, sync_actions(obs, adopt=True), self._terminate_reserved(obs),
                                       include_unrecorded=include_unrecorded)
-            if confirm is not None and decision.touches_vms and not confirm(decision):
+            if decision.touches_vms and not confirm(decision):
                 raise Cancelled(f"destroy of fleet {name!r} cancelled")
             fleet = self.store.set_fleet_state(fleet.id, FleetState.DESTROYING, message="destroy requested")
             return self._apply_destroy(fleet, obs, decision)
+
+    def _destroy_by_provider(self, fleet: FleetRecord, include_unrecorded: bool) -> FleetView:
+        """``destroy`` without a confirmation: one lane per provider observes, decides and destroys its part."""
+        parts: dict[str, tuple[Observation, Decision, list[str], list[Undestroyed]]] = {}
+        plock = threading.Lock()
+
+        def lane(provider: str, _members: list[MemberRecord]) -> None:
+            obs = self.observe(fleet, only=provider)
+            decision = decide_destroy(obs, sync_actions(obs, adopt=True), self._terminate_reserved(obs),
+                                      include_unrecorded=include_unrecorded)
+            self.note(decision.summary(f"at {provider}"))
+            changes, left = self._destroy_part(fleet, obs, decision)
+            with plock:
+                parts[provider] = (obs, decision, changes, left)
+
+        groups: dict[str, list[MemberRecord]] = {}
+        for m in self.store.members(fleet.id):
+            groups.setdefault(m.provider, []).append(m)
+        per_provider(groups, lane, "destroy")
+        ordered = [parts[p] for p in sorted(parts)]
+        obs = Observation.joined(fleet, [o for o, _, _, _ in ordered])
+        decision = join_destroys(fleet.name, [d for _, d, _, _ in ordered])
+        return self._finish_destroy(fleet, obs, decision, [c for _, _, cs, _ in ordered for c in cs],
+                                    [u for _, _, _, us in ordered for u in us])
+
+    def _destroy_part(self, fleet: FleetRecord, obs: Observation,
+                      decision: Decision) -> tuple[list[str], list[Undestroyed]]:
+        """Record what ``obs`` showed and destroy what ``decision`` names: (what changed, what is left)."""
+        members = self._members()
+        changes = members.apply_sync(fleet, obs, [a for a in decision.actions if a.kind is not ActionKind.DESTROY])
+        # Held members go through destroy() too: it sends nothing for them, but marks a member the provider
+        # can never destroy through its API once (``undestroyable``) and reports each with its reason.
+        return changes, members.destroy(members.members_for(fleet, decision.destroys + decision.held))
 
     def _apply_destroy(self, fleet: FleetRecord, obs: Observation, decision: Decision, *,
                        quiet_undestroyable: bool = False) -> FleetView:
         """Carry out a destroy Decision. ``quiet_undestroyable`` (reconcile): members the provider can never
         destroy through its API are reported as warnings, not raised every time (they are marked once)."""
-        members = self._members()
-        changes = members.apply_sync(fleet, obs, [a for a in decision.actions if a.kind is not ActionKind.DESTROY])
-        # Held members go through destroy() too: it sends nothing for them, but marks a member the provider
-        # can never destroy through its API once (``undestroyable``) and reports each with its reason.
-        left = members.destroy(members.members_for(fleet, decision.destroys + decision.held))
-        changes += members.release_leftovers(fleet)
+        changes, left = self._destroy_part(fleet, obs, decision)
+        return self._finish_destroy(fleet, obs, decision, changes, left, quiet_undestroyable=quiet_undestroyable)
+
+    def _finish_destroy(self, fleet: FleetRecord, obs: Observation, decision: Decision, changes: list[str],
+                        left: list[Undestroyed], *, quiet_undestroyable: bool = False) -> FleetView:
+        """After a destroy's VMs were asked to go: leftovers released, the fleet's state set, the view."""
+        changes += self._members().release_leftovers(fleet)
         view = FleetView(self.store.fleet(fleet.id), self.store.members(fleet.id),
                          [f"{p}: could not refresh ({e})" for p, e in obs.failures.items()], changes, decision)
         kept = [a for a in decision.held if a.member_id is None and a.instance_id]  # unrecorded, not named

@@ -115,6 +115,17 @@ class Observation:
     #: (provider, id) of listed VMs that claim this fleet but are recorded for another fleet
     recorded_elsewhere: frozenset[tuple[str, str]] = frozenset()
 
+    @classmethod
+    def joined(cls, fleet: FleetRecord, parts: list["Observation"]) -> "Observation":
+        """One Observation from parts taken one provider each (a destroy's lanes)."""
+        obs = cls(fleet, [m for p in parts for m in p.members], parts[0].store_id if parts else "", {})
+        for p in parts:
+            obs.labelled.update(p.labelled)
+            obs.listings.update(p.listings)
+            obs.failures.update(p.failures)
+            obs.recorded_elsewhere |= p.recorded_elsewhere
+        return obs
+
     def listed(self, provider: str) -> bool:
         return provider in self.listings
 
