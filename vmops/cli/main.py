@@ -188,12 +188,32 @@ def exit_now(code: int) -> None:
     os._exit(code)
 
 
+#: Allocations between two young-generation collections while `vm` runs (CPython's default is 700).
+GC_THRESHOLD = 50_000
+
+
+def _quiet_collector() -> None:
+    """Collect garbage less often for the life of a `vm` process.
+
+    Loading a command's modules (click, the adapters, grpc) creates ~100,000 objects that live until the
+    process ends; at CPython's default threshold the collector walks them over and over while they load,
+    ~10 ms of every command (`vm fleet list`: 80 ms -> 70 ms). Cycles are still collected, only in bigger
+    batches; a command that runs for minutes (a 512-VM fleet) keeps a bounded heap. Only the program does
+    this: a test or a notebook calling ``main(argv)`` keeps its own collector settings."""
+    import gc
+
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_THRESHOLD, older, oldest)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run `vm`. Ctrl-C at any moment (also while modules are still loading) is exit 130, one line.
 
     As the program (``argv`` None: the console script) it ends the process at once (``exit_now``); called
     in process with an ``argv`` (tests, embedding) it raises SystemExit like any click program."""
     program = argv is None
+    if program:
+        _quiet_collector()
     try:
         code = run(list(sys.argv if argv is None else argv))
     except KeyboardInterrupt:
