@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 from typing import Any, Callable
 
-from bench.floors import direct_create_delete
+from bench.floors import direct_create_delete, direct_fleet
 from bench.procs import VM, run
 from bench.result import Figure
 from bench.simhost import SimHost
 from vmops.config import load_config
+from vmops.fleet.spec import Limits
 
 SIZES = (1, 8, 32, 128, 512)
 CREATE_TARGET = 1.10  # issue 15: within 1.10x of the floor at N = 1..512
@@ -79,6 +80,17 @@ def run_fleets(host: SimHost, sizes: tuple[int, ...], log: Callable[[str], None]
                               extra={"n": n, "providers": used, "per_provider": per}))
         figures.append(Figure("2 fleet destroy", f"vm fleet destroy ({n} VMs)", destroyed.wall_s, "s", delete_floor,
                               f"direct delete-to-gone at {slowest_d}", DESTROY_TARGET, extra={"n": n}))
+        # The same VMs made and deleted with raw requests: what the simulators themselves take for N (vmops'
+        # own overhead is the ratio to this; the rows above also hold the simulators' time to take N requests).
+        split = {p: per[p]["vms"] for p in providers}
+        in_flight = Limits().per_provider
+        host.reset()
+        raw_create, raw_delete = direct_fleet(cfg, split, in_flight)
+        raw_is = f"raw requests: the same {n} VM(s), {in_flight} in flight per provider"
+        figures.append(Figure("1 fleet create", f"vm fleet create --count {n} (vs the same VMs, raw)", created.wall_s,
+                              "s", raw_create, raw_is, CREATE_TARGET, extra={"n": n, "split": split}))
+        figures.append(Figure("2 fleet destroy", f"vm fleet destroy ({n} VMs) (vs the same VMs, raw)",
+                              destroyed.wall_s, "s", raw_delete, raw_is, DESTROY_TARGET, extra={"n": n}))
         for verb, total, mut in (("create", create_calls, create_mut), ("destroy", destroy_calls, destroy_mut)):
             one = f"one {'create' if verb == 'create' else 'delete'} per VM (the least any client sends)"
             figures.append(Figure("3 API requests per VM", f"{verb}, N={n}: all requests", total / n, "req/VM", 1.0,
@@ -89,6 +101,7 @@ def run_fleets(host: SimHost, sizes: tuple[int, ...], log: Callable[[str], None]
             figures.append(Figure("3 API requests per VM", f"{verb}, N={n}: reading (lists, gets, polls)",
                                   (total - mut) / n, "req/VM", None, "-", None, extra={"n": n}))
         series.append({"n": n, "create_ratio": created.wall_s / create_floor,
+                       "create_raw_ratio": created.wall_s / raw_create, "destroy_raw_ratio": destroyed.wall_s / raw_delete,
                        "destroy_ratio": destroyed.wall_s / delete_floor,
                        "create_calls_per_vm": create_calls / n, "destroy_calls_per_vm": destroy_calls / n,
                        "create_s": created.wall_s, "destroy_s": destroyed.wall_s,
@@ -96,5 +109,7 @@ def run_fleets(host: SimHost, sizes: tuple[int, ...], log: Callable[[str], None]
                        "create_rss_mib": created.max_rss_mib, "per_provider": per})
         log(f"N={n:4d}: create {created.wall_s:6.2f}s / floor {create_floor:.2f}s = {created.wall_s / create_floor:.2f}x, "
             f"destroy {destroyed.wall_s:6.2f}s / floor {delete_floor:.2f}s = {destroyed.wall_s / delete_floor:.2f}x, "
-            f"calls/VM create {create_calls / n:.2f} destroy {destroy_calls / n:.2f}")
+            f"calls/VM create {create_calls / n:.2f} destroy {destroy_calls / n:.2f}; same VMs raw: create "
+            f"{raw_create:.2f}s ({created.wall_s / raw_create:.2f}x), destroy {raw_delete:.2f}s "
+            f"({destroyed.wall_s / raw_delete:.2f}x)")
     return figures, series
