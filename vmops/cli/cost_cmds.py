@@ -53,9 +53,11 @@ def cost(by: str, provider: str | None, include_stopped: bool, output: str, as_j
         names = s.provider_names(provider)
         import warnings
 
-        from vmops import inventory
+        from vmops.cli.preload import preload
 
+        inventory_module = preload("vmops.inventory")  # pandas loads while the providers answer
         listed = s.instances(names)
+        inventory: Any = inventory_module()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", inventory.InventoryWarning)  # reported below, once, on stderr
             frame = inventory.instances_frame([i for n in names for i in listed.results.get(n, [])], session=s,
