@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from vmops.fleet.decision import ActionKind
 from vmops.fleet.lifecycle import decide_destroy, decide_power, decide_reconcile, sync_actions
-from vmops.fleet.observe import Observation, count, health
+from vmops.fleet.health import count, health
+from vmops.fleet.observe import Observation
 from vmops.fleet.ownership import FLEET_LABEL, STORE_LABEL, belongs, claim, labels_for
 from vmops.model import Instance, State
 from vmops.state import FleetRecord, FleetState, MemberRecord, MemberStatus

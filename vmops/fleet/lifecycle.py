@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from vmops import pricing
 from vmops.fleet.decision import Action, ActionKind, Decision
-from vmops.fleet.observe import Observation, bills, status_for
+from vmops.fleet.health import bills
+from vmops.fleet.observe import Observation, status_for
 from vmops.model import Instance, State
 from vmops.state import LIVE, FleetState, MemberRecord, MemberStatus
 

@@ -29,7 +29,8 @@ from vmops.fleet.lifecycle import (decide_destroy, decide_power, decide_reconcil
                                    sync_actions)
 from vmops.fleet.members import Members, per_provider
 from vmops.fleet.naming import generate_fleet_name
-from vmops.fleet.observe import Observation, count, health, observe
+from vmops.fleet.health import count, health
+from vmops.fleet.observe import Observation, observe
 from vmops.fleet.planner import Plan, plan_fleet
 from vmops.fleet.progress import Listener, Progress
 from vmops.fleet.report import CreateResult, FleetDestroyIncomplete, FleetInterrupted, FleetView, Undestroyed, UnrecordedKept

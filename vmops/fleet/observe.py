@@ -1,7 +1,7 @@
 """Observe: read a fleet's record and what its providers report now, in one value (no changes anywhere).
 
-Also how a provider's report is written onto a member record (``status_for``, ``member_fields``), and
-how a fleet's health is counted from its members' real states (``Counts``): one rule for every view.
+Also how a provider's report is written onto a member record (``status_for``, ``member_fields``). How a
+fleet's health is counted from its members' states is vmops.fleet.health.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Callable, Iterable, Mapping
 
 from vmops.errors import NotFound, VmopsError
 from vmops.fleet.ownership import claim
-from vmops.model import BILLED_STATES, Instance, State
-from vmops.state import LIVE, FleetRecord, FleetState, MemberRecord, MemberStatus
+from vmops.model import Instance, State
+from vmops.state import LIVE, FleetRecord, MemberRecord, MemberStatus
 
 if TYPE_CHECKING:
     from vmops.providers.base import Provider
@@ -37,69 +37,6 @@ def member_fields(inst: Instance) -> dict[str, object]:
         "reservation_id": inst.reservation_id,
         "public_ip": inst.public_ip,
     }
-
-
-def bills(state: State) -> bool:
-    return state in BILLED_STATES
-
-
-@dataclass(frozen=True)
-class Counts:
-    """A fleet's members counted by their real (last observed) states."""
-
-    running: int = 0
-    stopped: int = 0  # stopped or stopping
-    starting: int = 0  # creating or starting
-    other: int = 0  # error or unknown
-    destroying: int = 0
-    unknown_outcome: int = 0  # create sent, answer lost, not resolved yet (may exist and bill)
-    billing: int = 0  # members that may exist and bill now
-    price_per_hour: float = 0.0  # what the billing members with a known price cost per hour
-    unpriced: int = 0  # billing members whose price no rule knows (not counted as $0: said beside the total)
-
-    @property
-    def exist(self) -> int:
-        """Members that exist as made VMs (running or stopped): what counts against count/min."""
-        return self.running + self.stopped
-
-
-def count(members: Iterable[MemberRecord]) -> Counts:
-    running = stopped = starting = other = destroying = unknown = billing = unpriced = 0
-    price = 0.0
-    for m in members:
-        if m.status not in LIVE:
-            continue
-        if m.status is MemberStatus.REQUESTED and not m.instance_id:
-            unknown += 1
-            continue
-        if m.status is MemberStatus.DESTROYING or m.state is State.DELETING:
-            destroying += 1
-        elif m.state is State.RUNNING:
-            running += 1
-        elif m.state in (State.STOPPED, State.STOPPING):
-            stopped += 1
-        elif m.state in (State.CREATING, State.STARTING):
-            starting += 1
-        else:
-            other += 1
-        if bills(m.state):
-            billing += 1
-            if m.price_per_hour is None:
-                unpriced += 1
-            else:
-                price += m.price_per_hour
-    return Counts(running, stopped, starting, other, destroying, unknown, billing, round(price, 4), unpriced)
-
-
-def health(fleet: FleetRecord, counts: Counts) -> FleetState:
-    """The state a settled fleet is in by its members: active, partial or degraded (others are kept)."""
-    if fleet.state not in (FleetState.ACTIVE, FleetState.PARTIAL, FleetState.DEGRADED):
-        return fleet.state
-    if counts.exist >= fleet.count:
-        return FleetState.ACTIVE
-    if counts.exist >= fleet.min_count:
-        return FleetState.PARTIAL
-    return FleetState.DEGRADED
 
 
 @dataclass

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from vmops.errors import InsufficientCapacity, Interrupted, PartialFailure, VmopsError
+from vmops.fleet.health import Counts, count, health
 from vmops.state.records import FleetRecord, MemberRecord
 
 
@@ -158,7 +159,7 @@ class CreateResult:
 @dataclass
 class FleetView:
     """A fleet and its members as the record (refreshed from the providers, unless asked not to) has them,
-    counted by the members' real states (``vmops.fleet.observe.count``: one rule for every view)."""
+    counted by the members' real states (``vmops.fleet.health.count``: one rule for every view)."""
 
     fleet: FleetRecord
     members: list[MemberRecord]
@@ -167,9 +168,7 @@ class FleetView:
     decision: Any = None  # vmops.fleet.decision.Decision of the command that produced this view, if any
 
     @property
-    def counts(self) -> Any:  # vmops.fleet.observe.Counts
-        from vmops.fleet.observe import count
-
+    def counts(self) -> Counts:
         return count(self.members)
 
     @property
@@ -183,8 +182,6 @@ class FleetView:
     @property
     def state(self) -> str:
         """The fleet's state as its members show it (``degraded`` below its minimum)."""
-        from vmops.fleet.observe import health
-
         return health(self.fleet, self.counts).value
 
     def to_dict(self) -> dict[str, Any]:
