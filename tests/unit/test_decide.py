@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from vmops.fleet.decision import ActionKind
-from vmops.fleet.lifecycle import decide_destroy, decide_power, decide_reconcile, sync_actions
+from vmops.fleet.lifecycle import decide_destroy, decide_power, decide_reconcile, join_destroys, sync_actions
 from vmops.fleet.health import count, health
 from vmops.fleet.observe import Observation
 from vmops.fleet.ownership import FLEET_LABEL, STORE_LABEL, belongs, claim, labels_for
@@ -138,3 +138,22 @@ def test_a_billing_member_without_a_known_price_is_never_counted_as_free() -> No
     assert d.cost_before == 2.0
     assert any("1 billing VM(s) have no known price" in n for n in d.notes), d.notes
     assert count([member(1, "a")]).unpriced == 0
+
+
+def test_a_destroy_decided_per_provider_joins_into_the_fleets_decision() -> None:
+    """An unasked destroy decides each provider's part on its own lane; the view shows their join: every
+    action, the summed costs, and the fleet stays destroying while any part holds something back."""
+    f = fleet(count=3, min_count=1)
+    a = member(1, "a", provider="p")
+    b = member(2, "b", provider="q", reserved=True)
+    at_p = Observation(f, [a], STORE, {"p": False}, {"p": [vm("a", a.name)]})
+    at_q = Observation(f, [b], STORE, {"q": False}, {"q": [vm("b", b.name, provider="q", reserved=True)]})
+    part_p = decide_destroy(at_p, sync_actions(at_p, adopt=True), {"p": True})
+    part_q = decide_destroy(at_q, sync_actions(at_q, adopt=True), {"q": False})  # q cannot terminate reserved
+    assert part_p.summary("at p").startswith("destroy train at p: 1 destroy;")
+    joined = join_destroys("train", [part_p, part_q])
+    assert [x.instance_id for x in joined.destroys] == ["a"] and [x.instance_id for x in joined.held] == ["b"]
+    assert joined.cost_before == round(part_p.cost_before + part_q.cost_before, 4) == 2.0  # reserved: prepaid
+    assert joined.cost_after == round(part_p.cost_after + part_q.cost_after, 4)
+    assert joined.next_state == FleetState.DESTROYING.value
+    assert join_destroys("train", [part_p]).next_state == FleetState.DESTROYED.value
