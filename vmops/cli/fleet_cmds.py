@@ -8,7 +8,8 @@ Heavy imports (adapters, the fleet manager) happen inside the command bodies.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Callable
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import click
 
@@ -27,7 +28,7 @@ from vmops.cli.base import (
 )
 from vmops.cli.output import Column, note, print_json, print_table, render_table, set_quiet, usage, warn
 from vmops.cli.progress import MODES
-from vmops.errors import InsufficientCapacity, NotFound
+from vmops.errors import InsufficientCapacity
 from vmops.model import BILLED_STATES
 
 if TYPE_CHECKING:
@@ -99,15 +100,21 @@ def _manager(progress: "Listener | None" = None) -> "FleetManager":
     return FleetManager(session(), progress=progress, note=note)
 
 
-def _record() -> "Store | None":
+@contextmanager
+def _record() -> "Iterator[Store | None]":
     """The state store for a command that shows the record without asking a provider (`fleet list`, `fleet
-    status --no-refresh`), or None when there is no state file yet. It makes the same reads as
-    ``FleetManager.list()``/``status(refresh=False)`` without importing the manager, the session or an adapter
-    (their imports are most of a `vm` start-up: docs/design.md section 13; tests/cli/test_startup.py)."""
+    status --no-refresh`: vmops.fleet.report's ``views_on_record``/``view_on_record``, as the manager reads
+    them), or None when there is no state file yet; closed afterwards. No manager, session or adapter is
+    imported (their imports are most of a `vm` start-up: docs/design.md section 13; tests/cli/test_startup.py)."""
     from vmops.state import store_exists, store_for
 
     config = load_cli_config()
-    return store_for(config) if store_exists(config) else None
+    store = store_for(config) if store_exists(config) else None
+    try:
+        yield store
+    finally:
+        if store is not None:
+            store.close()
 
 
 def _fleet_name(name: str | None) -> str:
@@ -339,14 +346,10 @@ def list_(refresh: bool, output: str, as_json: bool, wide: bool) -> None:
         with _manager() as mgr:
             views = mgr.list(refresh=True)
     else:
-        from vmops.fleet.report import FleetView
+        from vmops.fleet.report import views_on_record
 
-        views = []
-        store = _record()
-        if store is not None:
-            with store:
-                members = store.members_by_fleet()
-                views = [FleetView(f, members.get(f.id, [])) for f in store.list_fleets()]
+        with _record() as store:
+            views = views_on_record(store)
     rows = []
     for v in views:
         c = v.counts
@@ -380,16 +383,11 @@ def status(fleet: str, no_refresh: bool, events: bool, all_members: bool, output
     out = make_output(output, as_json, wide)
     name = _fleet_name(fleet)
     if no_refresh:
-        from vmops.fleet.report import FleetView
+        from vmops.fleet.report import view_on_record
 
-        store = _record()
-        if store is None:
-            raise NotFound("there are no fleets on record (no state file yet)",
-                           hint="Create one with `vm fleet create`")
-        with store:
-            record = store.get_fleet(name)
-            view = FleetView(record, store.members(record.id))
-            history = [e.to_dict() for e in store.events(record.id)] if events else []
+        with _record() as store:
+            view = view_on_record(store, name)  # raises without a state file: ``store`` is set below
+            history = [e.to_dict() for e in store.events(view.fleet.id)] if events else []  # type: ignore[union-attr]
     else:
         with _manager() as mgr:
             view = mgr.status(name)

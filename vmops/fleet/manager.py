@@ -21,7 +21,7 @@ import threading
 from contextlib import contextmanager
 from typing import Callable, Iterator, Mapping
 
-from vmops.errors import InsufficientCapacity, NotFound, PartialFailure, ProviderUnavailable, VmopsError
+from vmops.errors import InsufficientCapacity, PartialFailure, ProviderUnavailable, VmopsError
 from vmops.fleet.create import CreateContext, CreateRun
 from vmops.fleet.decision import Action, ActionKind, Decision
 from vmops.fleet.interrupt import StopRequest, sigint_requests
@@ -33,7 +33,8 @@ from vmops.fleet.health import count, health
 from vmops.fleet.observe import Observation, observe
 from vmops.fleet.planner import Plan, plan_fleet
 from vmops.fleet.progress import Listener, Progress
-from vmops.fleet.report import CreateResult, FleetDestroyIncomplete, FleetInterrupted, FleetView, Undestroyed, UnrecordedKept
+from vmops.fleet.report import (CreateResult, FleetDestroyIncomplete, FleetInterrupted, FleetView, Undestroyed,
+                                UnrecordedKept, no_fleets_yet, view_on_record, views_on_record)
 from vmops.fleet.spec import FleetSpec, Limits
 from vmops.model import Instance
 from vmops.providers.base import Provider
@@ -79,8 +80,7 @@ class FleetManager:
     def _reading(self) -> Store:
         """The store for a command that only reads: a missing state file means no fleets, and stays missing."""
         if self._store is None and not store_exists(self.config):
-            raise NotFound("there are no fleets on record (no state file yet)",
-                           hint="Create one with `vm fleet create`")
+            raise no_fleets_yet()
         return self.store
 
     def close(self) -> None:
@@ -148,13 +148,12 @@ class FleetManager:
         if refresh:
             return [self.status(f.name) if f.state is not FleetState.DESTROYED else
                     FleetView(f, self.store.members(f.id)) for f in self.store.list_fleets()]
-        members = self.store.members_by_fleet()
-        return [FleetView(f, members.get(f.id, [])) for f in self.store.list_fleets()]
+        return views_on_record(self.store)
 
     def status(self, name: str, *, refresh: bool = True) -> FleetView:
-        fleet = self._reading().get_fleet(name)
         if not refresh:
-            return FleetView(fleet, self.store.members(fleet.id))
+            return view_on_record(self._reading(), name)
+        fleet = self._reading().get_fleet(name)
         lock = self.lock(name)
         held = lock.try_acquire()
         try:

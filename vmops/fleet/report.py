@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-from vmops.errors import InsufficientCapacity, Interrupted, PartialFailure, VmopsError
+from vmops.errors import InsufficientCapacity, Interrupted, NotFound, PartialFailure, VmopsError
 from vmops.fleet.health import Counts, count, health
 from vmops.state.records import FleetRecord, MemberRecord
+
+if TYPE_CHECKING:
+    from vmops.state.store import Store
 
 
 @dataclass(frozen=True)
@@ -204,3 +207,26 @@ class FleetView:
         if self.decision is not None:
             out["decision"] = self.decision.to_dict()
         return out
+
+
+def no_fleets_yet() -> NotFound:
+    """What a command that reads fleets says when there is no state file yet (reading never makes one)."""
+    return NotFound("there are no fleets on record (no state file yet)", hint="Create one with `vm fleet create`")
+
+
+def views_on_record(store: "Store | None") -> list[FleetView]:
+    """Every fleet as the record has it, no provider asked (``store`` None: no state file, no fleets). The
+    manager's ``list()`` and `vm fleet list` (which loads no manager: its start-up) both read through here."""
+    if store is None:
+        return []
+    members = store.members_by_fleet()
+    return [FleetView(f, members.get(f.id, [])) for f in store.list_fleets()]
+
+
+def view_on_record(store: "Store | None", name: str) -> FleetView:
+    """One fleet as the record has it, no provider asked (``status(refresh=False)``, `fleet status
+    --no-refresh`); NotFound without a state file or without that fleet."""
+    if store is None:
+        raise no_fleets_yet()
+    fleet = store.get_fleet(name)
+    return FleetView(fleet, store.members(fleet.id))
