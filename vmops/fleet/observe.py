@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterable, Mapping
 
-from vmops.errors import NotFound, VmopsError
+from vmops.errors import VmopsError
 from vmops.fleet.ownership import claim
 from vmops.model import Instance, State
 from vmops.state import LIVE, FleetRecord, MemberRecord, MemberStatus
@@ -126,17 +126,16 @@ def observe(fleet: FleetRecord, members: list[MemberRecord], *, store_id: str | 
 
 
 def _confirm_missing(obs: Observation, provider: Callable[[str], Provider]) -> None:
-    """Look up by id every live member its provider's listing did not show, before anything concludes it is gone
-    (absence from a listing is no proof: docs/design.md). A provider that then fails counts as not listed."""
+    """Look up (``Provider.lookup``) every live member its provider's listing did not show, before anything
+    concludes it is gone. A provider that then fails counts as not listed."""
     for m in obs.members:
         if not (m.instance_id and m.status in LIVE and obs.listed(m.provider) and obs.instance(m) is None):
             continue
         try:
-            found = provider(m.provider).get_instance(m.instance_id)
-        except NotFound:
-            continue
+            found = provider(m.provider).lookup(m.instance_id)
         except VmopsError as e:
             obs.failures[m.provider] = e.render()
             del obs.listings[m.provider]
             continue
-        obs.listings[m.provider].append(found)
+        if found is not None:
+            obs.listings[m.provider].append(found)

@@ -122,6 +122,17 @@ class Provider(ABC):
     def get_instance(self, instance_id: str) -> Instance:
         """The instance, or raise NotFound."""
 
+    def lookup(self, instance_id: str) -> Instance | None:
+        """The instance, or None when the provider says it does not exist (NotFound: the only proof a VM is gone).
+
+        What every decision that a VM is gone asks after a listing lacked it: a paged listing skips a VM when
+        another is removed between two pages, so absence from one is no proof (docs/design.md). Other errors
+        are raised."""
+        try:
+            return self.get_instance(instance_id)
+        except NotFound:
+            return None
+
     def find_by_name(self, name: str) -> list[Instance]:
         """Every instance called ``name`` (names are not unique at any provider)."""
         return [i for i in self.list_instances() if i.name == name]
@@ -263,11 +274,11 @@ class Provider(ABC):
         """What a wait takes an instance its listing lacks to be (see ``wait_for``)."""
         if State.DELETED in want and len(want) > 1:
             try:
-                return self.get_instance(iid)
-            except NotFound:
-                pass
+                found = self.lookup(iid)
             except VmopsError:
                 return last or Instance(self.name, iid, "", State.UNKNOWN, "(unread)", "")
+            if found is not None:
+                return found
         return _gone(self.name, iid, last)
 
     def settle(self, instance: Instance, verb: str, *, timeout: float | None = None,
