@@ -203,4 +203,3 @@ def reserved_offers(reservations: Iterable[Reservation], shape: GpuShape | None,
                   available=r.available_vms, has_capacity=r.available_vms > 0, reserved=True, reservation_id=r.id)
             for r in reservations
             if r.active and r.gpu is not None and (shape is None or r.gpu == shape)]
-

@@ -705,7 +705,6 @@ class CrusoeCloudSim(RestSimulator):
         with self.lock:
             return self.capacity.get((location, vtype), 0)
 
-
     def client_env(self) -> dict[str, str]:
         key_id, secret = next(iter(self.keys.items()))
         return {"VMOPS_CRUSOE_DIALECT": "cloud", "VMOPS_CRUSOE_URL": self.address,

@@ -451,7 +451,6 @@ class LambdaCloudSim(RestSimulator):
         with self.lock:
             return list(self.launched_at)
 
-
     def client_env(self) -> dict[str, str]:
         """Dialect, URL, a test key and the pacing that keeps a client under this simulator's scaled limits."""
         scale = self.time_scale

@@ -477,7 +477,6 @@ class LambdaSim(RestSimulator):
 
         return app
 
-
     @property
     def address(self) -> str:
         if self.port is None:

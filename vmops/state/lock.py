@@ -85,4 +85,3 @@ class FleetLock(LockBase):
     @property
     def held(self) -> bool:
         return self._fd is not None
-

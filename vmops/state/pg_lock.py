@@ -98,4 +98,3 @@ class PgFleetLock(LockBase):
     @property
     def held(self) -> bool:
         return self._conn is not None
-
