@@ -1,11 +1,12 @@
 """The floors: what the providers themselves cost, measured with raw requests (no vmops code on the path).
 
-* ``create_floor``/``delete_floor``: one direct create (delete) at one provider, then a tight poll of that one
-  instance (every ``TIGHT_POLL_S``) until it is running (gone): the provider's own latency plus a few ms.
+* ``direct_fleet``: N direct creates (deletes) at each provider, as many in flight as the fleet sends, then
+  one list per provider every ``TIGHT_POLL_S`` until all run (are gone). ``direct_create_delete`` is it for
+  one VM per provider: the provider's own latency plus a few ms (figures 1, 2, 7, 9).
 * ``RAW_LIST_SCRIPT``: a whole Python process that makes one raw list request per provider (stdlib
   http.client for REST, grpc + the generated stubs for Nebius): the least a Python client can do for `vm list`.
 
-The REST calls use ``http.client`` with one kept-alive connection; Nebius uses a plain grpc channel and the
+The REST calls use ``http.client`` with one kept-alive connection per thread; Nebius uses a plain grpc channel and the
 stubs in ``vmops._gen`` (generated from the proto; no adapter code). Keys come from the configuration and
 go only into request headers/metadata.
 """
@@ -69,103 +70,13 @@ def _until(check: Callable[[], bool], what: str) -> None:
         time.sleep(TIGHT_POLL_S)
 
 
-def _crusoe(cfg: Config, target: Target) -> tuple[float, float]:
-    s = cfg.settings("crusoe")
-    c = _Rest(s.url, f"Bearer {s.api_key.reveal()}")
-    base = f"/v1alpha5/projects/{s.scope}/compute/vms/instances"
-    try:
-        t0 = time.perf_counter()
-        st, body = c.call("POST", base, {"name": f"floor-{uuid.uuid4().hex[:8]}", "type": "h100.1x",
-                                          "location": target.crusoe_location, "ssh_key": "bench"})
-        if st != 200:
-            raise FloorError(f"floor: crusoe create answered HTTP {st}: {body}")
-        iid = body["instance"]["id"]
-        _until(lambda: c.call("GET", f"{base}/{iid}")[1].get("state") == "STATE_RUNNING", "crusoe create")
-        create = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        st, body = c.call("DELETE", f"{base}/{iid}")
-        if st != 200:
-            raise FloorError(f"floor: crusoe delete answered HTTP {st}: {body}")
-        _until(lambda: c.call("GET", f"{base}/{iid}")[0] == 404, "crusoe delete")
-        return create, time.perf_counter() - t0
-    finally:
-        c.close()
-
-
-def _lambda(cfg: Config, target: Target) -> tuple[float, float]:
-    s = cfg.settings("lambda")
-    c = _Rest(s.url, f"Bearer {s.api_key.reveal()}")
-    api = "" if c.prefix.endswith("/api/v1") else "/api/v1"
-    try:
-        t0 = time.perf_counter()
-        st, body = c.call("POST", f"{api}/instance-operations/launch",
-                          {"region_name": target.lambda_region, "instance_type_name": "gpu_1x_h100",
-                           "ssh_key_names": ["bench"], "name": f"floor-{uuid.uuid4().hex[:8]}", "quantity": 1})
-        if st != 200:
-            raise FloorError(f"floor: lambda launch answered HTTP {st}: {body}")
-        iid = body["data"]["instance_ids"][0]
-        _until(lambda: c.call("GET", f"{api}/instances/{iid}")[1].get("data", {}).get("status") == "active",
-               "lambda launch")
-        create = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        st, body = c.call("POST", f"{api}/instance-operations/terminate", {"instance_ids": [iid]})
-        if st != 200:
-            raise FloorError(f"floor: lambda terminate answered HTTP {st}: {body}")
-        _until(lambda: c.call("GET", f"{api}/instances/{iid}")[0] == 404, "lambda terminate")
-        return create, time.perf_counter() - t0
-    finally:
-        c.close()
-
-
-def _nebius(cfg: Config, target: Target) -> tuple[float, float]:
-    import grpc
-
-    from vmops._gen.nebius.compute.v1 import instance_pb2 as pb
-    from vmops._gen.nebius.compute.v1 import instance_service_pb2 as svc
-    from vmops._gen.nebius.compute.v1 import instance_service_pb2_grpc as svc_grpc
-
-    s = cfg.settings("nebius")
-    md = (("authorization", f"Bearer {s.api_key.reveal()}"),)
-    channel = grpc.insecure_channel(s.url)
-    stub = svc_grpc.InstanceServiceStub(channel)
-    try:
-        req = svc.CreateInstanceRequest()
-        req.metadata.parent_id = s.scope or ""
-        req.metadata.name = f"floor-{uuid.uuid4().hex[:8]}"
-        req.spec.resources.platform = "gpu-h100-sxm"
-        req.spec.resources.preset = "1gpu-16vcpu-200gb"
-        req.spec.reservation_policy.policy = pb.FORBID
-        t0 = time.perf_counter()
-        iid = stub.Create(req, metadata=md, timeout=30).resource_id
-
-        def state() -> int | None:
-            try:
-                return stub.Get(svc.GetInstanceRequest(id=iid), metadata=md, timeout=30).status.state
-            except grpc.RpcError as e:
-                if e.code() == grpc.StatusCode.NOT_FOUND:
-                    return None
-                raise
-
-        _until(lambda: state() == pb.RUNNING, "nebius create")
-        create = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        stub.Delete(svc.DeleteInstanceRequest(id=iid), metadata=md, timeout=30)
-        _until(lambda: state() is None, "nebius delete")
-        return create, time.perf_counter() - t0
-    finally:
-        channel.close()
-
-
-DIRECT: dict[str, Callable[[Config, Target], tuple[float, float]]] = {
-    "crusoe": _crusoe, "lambda": _lambda, "nebius": _nebius}
-
-
 def direct_create_delete(cfg: Config, providers: list[str], target: Target = Target()) -> dict[str, tuple[float, float]]:
-    """{provider: (create-to-running s, delete-to-gone s)}, one direct VM per provider, all at once."""
+    """{provider: (create-to-running s, delete-to-gone s)}, one direct VM per provider, all at once (each is
+    ``direct_fleet`` of one VM)."""
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(len(providers)) as pool:
-        futs = {p: pool.submit(DIRECT[p], cfg, target) for p in providers}
+        futs = {p: pool.submit(direct_fleet, cfg, {p: 1}, 1, target) for p in providers}
         return {p: f.result() for p, f in futs.items()}
 
 
