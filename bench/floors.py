@@ -149,11 +149,15 @@ class _Raw:
 
     def running(self) -> dict[str, bool]:
         """{id: running} of every VM the provider lists (one list)."""
-        if self.provider == "crusoe":
-            st, body = self._rest().call("GET", f"/v1alpha5/projects/{self.settings.scope}/compute/vms/instances")
-            return {vm["id"]: vm.get("state") == "STATE_RUNNING" for vm in body["items"]}
-        if self.provider == "lambda":
-            st, body = self._rest().call("GET", f"{self._api()}/instances")
+        if self.provider in ("crusoe", "lambda"):
+            crusoe = self.provider == "crusoe"
+            path = (f"/v1alpha5/projects/{self.settings.scope}/compute/vms/instances" if crusoe
+                    else f"{self._api()}/instances")
+            st, body = self._rest().call("GET", path)
+            if st != 200:
+                raise FloorError(f"floor: {self.provider} list answered HTTP {st}: {body}")
+            if crusoe:
+                return {vm["id"]: vm.get("state") == "STATE_RUNNING" for vm in body["items"]}
             return {vm["id"]: vm.get("status") == "active" for vm in body["data"]}
         from vmops._gen.nebius.compute.v1 import instance_pb2 as pb
         from vmops._gen.nebius.compute.v1 import instance_service_pb2 as svc
