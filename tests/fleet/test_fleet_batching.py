@@ -45,3 +45,22 @@ def test_lost_answer_in_a_batched_round_adopts_only_the_new_vm(sims, config, mak
     namesakes = [i for i in mgr.provider("crusoe").list_instances() if i.name == "vmops-lost4-002"]
     assert len(namesakes) == 2 and {i.id for i in namesakes} == {old.id, lost[0].instance_id}
     assert crusoe.requests.count("create_instance") == 5  # namesake + 4 members, no duplicate create
+
+
+def test_destroy_lists_each_provider_once_before_its_deletes(sims, config, make_manager) -> None:
+    """The observation a destroy was decided on stands in for the adapters' own list before the deletes."""
+    crusoe = sims["crusoe"]
+    mgr = make_manager({"VMOPS_PROVIDERS": "crusoe"})
+    assert mgr.create(spec("h100", 6, "dlist6")).fleet.state is FleetState.ACTIVE
+    crusoe.requests.reset()
+    mgr.provider("crusoe").list_instances()
+    pages = crusoe.requests.count("list_instances")  # one listing's requests (the cloud dialect pages)
+    crusoe.requests.reset()
+    view = mgr.destroy("dlist6")
+    assert view.fleet.state is FleetState.DESTROYED
+    log = [r.endpoint for r in crusoe.requests.records()]
+    deletes = [i for i, e in enumerate(log) if e == "delete_instance"]
+    assert len(deletes) == 6
+    assert log[: deletes[0]].count("list_instances") == pages  # the observation's; no second list per slice
+    assert "list_instances" not in log[deletes[0] : deletes[-1]]
+    assert not [i for i in mgr.provider("crusoe").list_instances() if i.name.startswith("vmops-dlist6-")]

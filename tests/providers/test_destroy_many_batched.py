@@ -32,3 +32,43 @@ def test_crusoe_destroy_many_lists_once_and_deletes_each(sims, dialect, public_k
     finally:
         p.close()
 
+
+
+def test_destroy_many_uses_a_fresh_listing_it_is_given(sims, dialect, public_key_file, tmp_path) -> None:
+    """``listed`` with every id: no list before the deletes. An id it lacks: the adapter lists as before (and
+    an id gone meanwhile is still found gone by the delete's own answer)."""
+    crusoe_sim, w = sims["crusoe"], WORLDS["crusoe", dialect]
+    p = make_provider("crusoe", dialect, crusoe_sim, public_key_file, tmp_path)
+    try:
+        made = [p.create(CreateRequest(f"dl-{i}", w.small, region=w.region), wait=False) for i in range(3)]
+        listed = {i.id: i for i in p.list_instances()}
+        crusoe_sim.requests.reset()
+        results = p.destroy_many([m.id for m in made[:2]], wait=False, listed=listed)
+        assert all(r.ok for r in results)
+        assert crusoe_sim.requests.count("list_instances") == 0
+        assert crusoe_sim.requests.count("delete_instance") == 2
+        crusoe_sim.requests.reset()
+        partial = {made[2].id: listed[made[2].id]}
+        unknown = "00000000-0000-4000-8000-000000000000"
+        results = p.destroy_many([made[2].id, unknown], wait=False, listed=partial)
+        assert [r.ok for r in results] == [True, True] and results[1].instance is None
+        assert crusoe_sim.requests.count("list_instances") == 1  # the unknown id: listed (and looked up)
+        assert crusoe_sim.requests.count("delete_instance") == 1
+    finally:
+        p.close()
+
+
+def test_lambda_destroy_many_uses_a_fresh_listing_it_is_given(sims, dialect, public_key_file, tmp_path) -> None:
+    lambda_sim, w = sims["lambda"], WORLDS["lambda", dialect]
+    p = make_provider("lambda", dialect, lambda_sim, public_key_file, tmp_path)
+    try:
+        made = p.create(CreateRequest("dl-l", w.small, region=w.region), wait=True)
+        listed = {i.id: i for i in p.list_instances()}
+        lambda_sim.requests.reset()
+        [result] = p.destroy_many([made.id], wait=False, listed=listed)
+        assert result.ok
+        log = [r.endpoint for r in lambda_sim.requests.records()]
+        assert log[0] != "list_instances"  # no list before the terminate; one after it verifies
+        assert lambda_sim.requests.count("list_instances") == 1
+    finally:
+        p.close()

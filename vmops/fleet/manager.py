@@ -304,7 +304,7 @@ class FleetManager:
         changes = members.apply_sync(fleet, obs, [a for a in decision.actions if a.kind is not ActionKind.DESTROY])
         # Held members go through destroy() too: it sends nothing for them, but marks a member the provider
         # can never destroy through its API once (``undestroyable``) and reports each with its reason.
-        return changes, members.destroy(members.members_for(fleet, decision.destroys + decision.held))
+        return changes, members.destroy(members.members_for(fleet, decision.destroys + decision.held), obs)
 
     def _apply_destroy(self, fleet: FleetRecord, obs: Observation, decision: Decision, *,
                        quiet_undestroyable: bool = False) -> FleetView:
@@ -389,7 +389,7 @@ class FleetManager:
                 return view
             members = self._members()
             changes = members.apply_sync(fleet, obs, [a for a in decision.actions if a.kind is not ActionKind.DESTROY])
-            left = members.destroy(members.members_for(fleet, decision.destroys)) if decision.destroys else []
+            left = members.destroy(members.members_for(fleet, decision.destroys), obs) if decision.destroys else []
             for a in decision.destroys:
                 changes.append(f"destroyed {a.name} ({a.instance_id}) at {a.provider}: {a.reason}")
             changes += members.release_leftovers(fleet)

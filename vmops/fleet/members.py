@@ -8,7 +8,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 from vmops import pricing
 from vmops.errors import (
@@ -241,13 +241,15 @@ class Members:
         return failed
 
     # ---- destroy -----------------------------------------------------------------------------------
-    def destroy(self, members: Sequence[MemberRecord]) -> list[Undestroyed]:
+    def destroy(self, members: Sequence[MemberRecord], observed: Observation | None = None) -> list[Undestroyed]:
         """Destroy members concurrently (per provider), best effort with retries; report what is left.
 
         Every member is marked ``destroying`` in one commit before any destroy is sent (so a crash in
         between leaves a record a reconcile finishes, never a half-decided rollback). Already gone counts
         as success. A member the provider can never destroy through its API is marked ``undestroyable``
         once and reported; one at a provider that keeps failing stays ``destroy_failed`` with the reason.
+        ``observed``: the observation the destroy was decided on; its lists stand in for the adapters' own
+        list before the deletes (``Provider.destroy_many(listed=...)``).
         """
         left: list[Undestroyed] = []
         llock = threading.Lock()
@@ -270,21 +272,25 @@ class Members:
                 by_provider.setdefault(m.provider, []).append(rec)
 
         def run(provider: str, ms: list[MemberRecord]) -> None:
-            out = self._destroy_at(self.provider(provider), ms)
+            listed = None
+            if observed is not None and observed.listed(provider):
+                listed = {i.id: i for i in observed.listings[provider] if i.state is not State.DELETED}
+            out = self._destroy_at(self.provider(provider), ms, listed)
             with llock:
                 left.extend(out)
 
         per_provider(by_provider, run, "destroy", self.request)
         return left
 
-    def _destroy_at(self, adapter: Provider, members: list[MemberRecord]) -> list[Undestroyed]:
+    def _destroy_at(self, adapter: Provider, members: list[MemberRecord],
+                    listed: Mapping[str, Instance] | None = None) -> list[Undestroyed]:
         left: list[Undestroyed] = []
         todo: dict[str, MemberRecord] = {m.instance_id: m for m in members if m.instance_id}
         sent: dict[str, MemberRecord] = {}
         for attempt in range(self.limits.destroy_attempts):
             if not todo:
                 break
-            results = self._send_destroys(adapter, list(todo))
+            results = self._send_destroys(adapter, list(todo), listed if attempt == 0 else None)
             retry: dict[str, MemberRecord] = {}
             with self.store.write():
                 for r in results:
@@ -326,15 +332,16 @@ class Members:
                         left.append(Undestroyed(self.store.member(m.id), why))
         return left
 
-    def _send_destroys(self, adapter: Provider, ids: list[str]) -> list[DestroyResult]:
+    def _send_destroys(self, adapter: Provider, ids: list[str],
+                       listed: Mapping[str, Instance] | None) -> list[DestroyResult]:
         """``destroy_many(ids, wait=False)`` in up to ``limits.per_provider`` concurrent slices (one slice
         would send them one after another: at 170 VMs per provider a second or more added to a destroy)."""
         k = max(1, min(self.limits.per_provider, len(ids)))
         if k == 1:
-            return adapter.destroy_many(ids, wait=False)
+            return adapter.destroy_many(ids, wait=False, listed=listed)
         slices = [ids[i::k] for i in range(k)]
         with ThreadPoolExecutor(max_workers=k, thread_name_prefix=f"vmops-destroy-{adapter.name}") as pool:
-            parts = list(pool.map(lambda part: adapter.destroy_many(part, wait=False), slices))
+            parts = list(pool.map(lambda part: adapter.destroy_many(part, wait=False, listed=listed), slices))
         return [r for part in parts for r in part]
 
     def release_leftovers(self, fleet: FleetRecord) -> list[str]:

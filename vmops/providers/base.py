@@ -18,7 +18,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Callable, ClassVar, Iterable
+from typing import Callable, ClassVar, Iterable, Mapping
 
 from vmops.catalogue import ProviderEntry, provider_entry
 from vmops.config import ProviderSettings
@@ -168,8 +168,14 @@ class Provider(ABC):
     def restart(self, instance_id: str, *, wait: bool = True) -> Instance:
         raise Unsupported(f"{self.name} has no restart", provider=self.name)
 
-    def destroy_many(self, instance_ids: Iterable[str], *, wait: bool = True) -> list[DestroyResult]:
-        """Destroy several; never raises for one failure, reports each. Already-gone counts as success."""
+    def destroy_many(self, instance_ids: Iterable[str], *, wait: bool = True,
+                     listed: Mapping[str, Instance] | None = None) -> list[DestroyResult]:
+        """Destroy several; never raises for one failure, reports each. Already-gone counts as success.
+
+        ``listed``: what a listing the caller just took showed for these ids (a fleet's observation). An
+        adapter that lists before deleting skips its own list when every id is in it; an id it lacks is
+        handled as without it. A stale entry does no harm: each delete's own answer says what happened
+        (NotFound: already gone)."""
         results: list[DestroyResult] = []
         for iid in instance_ids:
             try:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 import httpx
 
@@ -442,8 +442,10 @@ class CrusoeProvider(Provider):
         deleting = replace(before, state=State.DELETING, native_state="STATE_DELETING")
         return self._settle(deleting, op, "destroy") if wait else deleting
 
-    def destroy_many(self, instance_ids: Iterable[str], *, wait: bool = True) -> list[DestroyResult]:
-        """One list for every id instead of a GET before each DELETE, then one DELETE per listed id.
+    def destroy_many(self, instance_ids: Iterable[str], *, wait: bool = True,
+                     listed: Mapping[str, Instance] | None = None) -> list[DestroyResult]:
+        """One list for every id instead of a GET before each DELETE (none when ``listed`` has every id),
+        then one DELETE per listed id.
 
         An id the list lacks is looked up (``lookup``: absence from a paged listing is no proof); gone is
         success with nothing sent. An invalid id is refused without a request. Halves the requests of a big fleet's destroy (bench figure 3).
@@ -456,7 +458,8 @@ class CrusoeProvider(Provider):
             except VmopsError as e:
                 results[iid] = DestroyResult(iid, False, None, e)
         try:
-            live = {i.id: i for i in self.list_instances()}
+            live = (dict(listed) if listed is not None and all(i in listed for i in ids if i not in results)
+                    else {i.id: i for i in self.list_instances()})
         except VmopsError as e:
             return [results.get(iid) or DestroyResult(iid, False, None, e) for iid in ids]
         for iid in ids:

@@ -458,13 +458,16 @@ class LambdaProvider(Provider):
             done = replace(done, state=State.DELETED) if settled.state is State.DELETED else settled
         return done
 
-    def destroy_many(self, instance_ids: Iterable[str], *, wait: bool = True) -> list[DestroyResult]:
+    def destroy_many(self, instance_ids: Iterable[str], *, wait: bool = True,
+                     listed: Mapping[str, Instance] | None = None) -> list[DestroyResult]:
         """One terminate per id (a failed batch would leave earlier ids gone without saying so), then a
-        list to verify what really happened to every id."""
+        list to verify what really happened to every id. The list before is skipped when ``listed`` has
+        every id."""
         ids = list(dict.fromkeys(instance_ids))
         results: dict[str, DestroyResult] = {}
         try:
-            live = {i.id: i for i in self.list_instances()}
+            live = (dict(listed) if listed is not None and all(i in listed for i in ids)
+                    else {i.id: i for i in self.list_instances()})
         except VmopsError as e:
             return [DestroyResult(iid, False, None, e) for iid in ids]
         attempted: dict[str, Instance] = {}
