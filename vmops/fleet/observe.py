@@ -51,6 +51,8 @@ class Observation:
     failures: dict[str, str] = field(default_factory=dict)  # provider -> why it could not be listed
     #: (provider, id) of listed VMs that claim this fleet but are recorded for another fleet
     recorded_elsewhere: frozenset[tuple[str, str]] = frozenset()
+    _index: dict[str, tuple[list[Instance], int, dict[str, Instance]]] = field(default_factory=dict, repr=False,
+                                                                          compare=False)
 
     @classmethod
     def joined(cls, fleet: FleetRecord, parts: list["Observation"]) -> "Observation":
@@ -70,10 +72,20 @@ class Observation:
         """The VM of a recorded member as its provider lists it now (None: gone, or not listed)."""
         if not m.instance_id:
             return None
-        for i in self.listings.get(m.provider, ()):
-            if i.id == m.instance_id and i.state is not State.DELETED:
-                return i
-        return None
+        return self._by_id(m.provider).get(m.instance_id)
+
+    def _by_id(self, provider: str) -> dict[str, Instance]:
+        """``provider``'s listed VMs that are not deleted, by id; rebuilt when its list changed (a fleet of 512
+        asks once per member: a scan each time would be quadratic)."""
+        listing = self.listings.get(provider, [])
+        cached = self._index.get(provider)
+        if cached is None or cached[0] is not listing or cached[1] != len(listing):
+            index: dict[str, Instance] = {}
+            for i in listing:
+                if i.state is not State.DELETED:
+                    index.setdefault(i.id, i)
+            cached = self._index[provider] = (listing, len(listing), index)
+        return cached[2]
 
     def ours(self, provider: str) -> list[Instance]:
         """Listed VMs at ``provider`` that belong to this fleet by the ownership rule."""

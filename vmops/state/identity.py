@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 
 from vmops import __version__
@@ -15,10 +16,13 @@ def hostname() -> str:
 
 
 def operator() -> str:
-    """``VMOPS_OPERATOR`` if set, else ``user@hostname``."""
+    """``VMOPS_OPERATOR`` if set, else ``user@hostname`` (worked out once per process: every event row asks)."""
     name = os.environ.get("VMOPS_OPERATOR", "").strip()
-    if name:
-        return name
+    return name or _user_at_host()
+
+
+@functools.lru_cache(maxsize=1)
+def _user_at_host() -> str:
     import getpass
 
     try:

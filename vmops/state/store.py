@@ -19,6 +19,7 @@ import os
 import threading
 import weakref
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -405,49 +406,39 @@ class Store:
         seen: bool = False,
         message: str | None = None,
     ) -> MemberRecord:
-        """Update one member; a status change (or a message) goes to the event log in the same transaction."""
-        sets: list[str] = []
-        vals: list[Any] = []
-
-        def put(col: str, val: Any) -> None:
-            sets.append(f"{col} = ?")
-            vals.append(val)
-
+        """Update one member; a status change (or a message) goes to the event log in the same transaction.
+        Returns the member as written (the row read before, with these changes: no second read)."""
+        changes: dict[str, Any] = {}
+        cols: dict[str, Any] = {}
         if status is not None:
-            put("status", status.value)
+            changes["status"], cols["status"] = status, status.value
         if state is not None:
-            put("state", state.value)
-        if instance_id is not _UNSET:
-            put("instance_id", instance_id)
-        if region is not _UNSET:
-            put("region", region)
+            changes["state"], cols["state"] = state, state.value
+        for field, value in (("instance_id", instance_id), ("region", region), ("reservation_id", reservation_id),
+                             ("price_per_hour", price_per_hour), ("public_ip", public_ip),
+                             ("last_error", last_error)):
+            if value is not _UNSET:
+                changes[field] = cols[field] = value
         if reserved is not None:
-            put("reserved", int(reserved))
-        if reservation_id is not _UNSET:
-            put("reservation_id", reservation_id)
-        if price_per_hour is not _UNSET:
-            put("price_per_hour", price_per_hour)
-        if public_ip is not _UNSET:
-            put("public_ip", public_ip)
-        if last_error is not _UNSET:
-            put("last_error", last_error)
+            changes["reserved"], cols["reserved"] = reserved, int(reserved)
         if undestroyable is not None:
-            put("undestroyable", int(undestroyable))
+            changes["undestroyable"], cols["undestroyable"] = undestroyable, int(undestroyable)
         now = utcnow()
         if seen:
-            put("last_seen_at", now)
-        put("updated_at", now)
+            changes["last_seen_at"] = cols["last_seen_at"] = now
+        changes["updated_at"] = cols["updated_at"] = now
         with self.write():
             old = self._member_by_id(member_id)
             try:
-                self._exec(f"UPDATE member SET {', '.join(sets)} WHERE id = ?", (*vals, member_id))
+                self._exec(f"UPDATE member SET {', '.join(f'{c} = ?' for c in cols)} WHERE id = ?",
+                           (*cols.values(), member_id))
             except self._b.integrity as e:
                 raise StateError(f"{old.provider} instance {instance_id} is already recorded ({_first_line(e)})") from e
             if (status is not None and status is not old.status) or message:
                 self._event(old.fleet_id, "member", member_id=member_id, from_state=old.status.value,
                             to_state=(status or old.status).value,
                             message=message or (last_error if last_error is not _UNSET else None))
-            return self._member_by_id(member_id)
+            return replace(old, **changes)
 
     def insert_copy(self, fleet: FleetRecord, members: list[MemberRecord], events: list[EventRecord]) -> FleetRecord:
         """Insert a fleet copied from another store, as it was (times, operators, versions kept; new ids).
