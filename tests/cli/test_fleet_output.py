@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+import time
 
 from tests.cli.helpers import vm
 from vmops.cli.progress import PlainProgress
@@ -47,3 +48,48 @@ def test_late_snapshots_are_dropped():
     p([ProviderProgress("crusoe", requested=2, accepted=2, running=2)])  # unchanged
     lines = out.getvalue().splitlines()
     assert len(lines) == 1 and lines[0].endswith("crusoe: requested 2, accepted 2, running 2, failed 0")
+
+
+def _lines(out: io.StringIO) -> list[str]:
+    return [ln.split("] ", 1)[1] for ln in out.getvalue().splitlines()]
+
+
+def test_plain_progress_holds_back_changes_within_its_interval_and_ends_on_the_last_counts():
+    out = io.StringIO()
+    p = PlainProgress(out, every=3600)  # nothing is released by time in this test
+    for n in range(1, 6):
+        p([ProviderProgress("crusoe", requested=6, accepted=n)])
+    p([ProviderProgress("crusoe", requested=6, accepted=5, failed=1)])  # a failure: written at once
+    p([ProviderProgress("crusoe", requested=6, accepted=5, running=2, failed=1)])  # held
+    assert _lines(out) == ["crusoe: requested 6, accepted 1, running 0, failed 0",
+                           "crusoe: requested 6, accepted 5, running 0, failed 1"]
+    p([ProviderProgress("crusoe", requested=6, accepted=5, running=5, failed=1),  # nothing pending: at once
+       ProviderProgress("lambda", requested=1)])  # a provider's first line: at once
+    p([ProviderProgress("lambda", requested=1, accepted=1)])  # held until finish
+    assert _lines(out)[2:] == ["crusoe: requested 6, accepted 5, running 5, failed 1",
+                               "lambda: requested 1, accepted 0, running 0, failed 0"]
+    p.finish()
+    assert _lines(out)[4:] == ["lambda: requested 1, accepted 1, running 0, failed 0"]
+
+
+def test_plain_progress_writes_a_held_line_when_its_interval_ends():
+    out = io.StringIO()
+    p = PlainProgress(out, every=0.2)
+    p([ProviderProgress("nebius", requested=4)])
+    p([ProviderProgress("nebius", requested=4, accepted=3)])  # within the interval: held, then released
+    deadline = time.monotonic() + 10
+    while len(_lines(out)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _lines(out) == ["nebius: requested 4, accepted 0, running 0, failed 0",
+                           "nebius: requested 4, accepted 3, running 0, failed 0"]
+    p.finish()
+    assert len(_lines(out)) == 2  # nothing held: finish writes nothing more
+
+
+def test_plain_progress_on_a_big_fleet_stays_short(vm_env):
+    r = vm(["fleet", "create", "-g", "h100", "-c", "12", "-n", "many12", "--json"], vm_env)
+    assert r.code == 0, r.err
+    lines = [ln for ln in r.err.splitlines() if "requested" in ln]
+    assert len(lines) <= 15  # one per event would be ~36; here a few per provider
+    assert sum(c[2] for c in _last_counts(r.err).values()) == 12
+    assert vm(["fleet", "destroy", "many12", "-q"], vm_env).code == 0

@@ -1,8 +1,8 @@
 """Rendering the fleet progress events (vmops.fleet.progress: a Listener gets a snapshot of per-provider
 counters on every change) on stderr.
 
-* ``plain``: one line per change, for the providers whose counters changed, with the elapsed time; what a
-  pipe, a log file or ``--progress plain`` gets.
+* ``plain``: a line per provider when its counters change (at most one a second while they keep changing),
+  with the elapsed time; what a pipe, a log file or ``--progress plain`` gets.
 * ``live``: on a terminal, a rich live table, one row per provider (requested, accepted, running, failed,
   and how long a provider with VMs still pending has gone without news: what is slow), redrawn in place and
   never wider than the terminal; its final frame is the final counts.
@@ -29,28 +29,83 @@ def _total(p: "ProviderProgress") -> int:
     return p.requested + p.accepted + p.running + p.failed
 
 
-class PlainProgress:
-    """Line per event: ``[  1.2s] crusoe: requested 3, accepted 2, running 1, failed 0``."""
+#: Plain progress writes a provider's line at most this often (seconds) while its counts keep changing.
+PLAIN_EVERY = 1.0
 
-    def __init__(self, stream: TextIO | None = None) -> None:
+
+def _settled(p: "ProviderProgress") -> bool:
+    return p.requested > 0 and p.running + p.failed >= p.requested
+
+
+class PlainProgress:
+    """Lines like ``[  1.2s] crusoe: requested 3, accepted 2, running 1, failed 0``.
+
+    A provider's line is written when its counts change, at most once every ``every`` seconds while they keep
+    changing (a 512-VM fleet would otherwise put ~1,500 lines in a log). Its first line, a line with a new
+    failure and its line once nothing is pending are written at once; a line held back is written when its
+    interval ends, or at ``finish``, so the last line per provider is always its last counts."""
+
+    def __init__(self, stream: TextIO | None = None, every: float = PLAIN_EVERY) -> None:
         self.stream = stream or sys.stderr
+        self.every = every
         self.t0 = time.monotonic()
         self._lock = threading.Lock()
         self._shown: dict[str, ProviderProgress] = {}
+        self._held: dict[str, ProviderProgress] = {}
+        self._written_at: dict[str, float] = {}
+        self._timer: threading.Timer | None = None
 
     def __call__(self, snap: list["ProviderProgress"]) -> None:
         with self._lock:
+            now = time.monotonic()
             for p in snap:
-                old = self._shown.get(p.provider)
-                if old is not None and _total(p) <= _total(old):
+                newest = self._held.get(p.provider) or self._shown.get(p.provider)
+                if newest is not None and _total(p) <= _total(newest):
                     continue  # unchanged, or a late (older) snapshot
-                self._shown[p.provider] = p
-                self.stream.write(f"[{time.monotonic() - self.t0:6.1f}s] {p.render()}\n")
+                shown = self._shown.get(p.provider)
+                if (shown is None or _settled(p) or p.failed > shown.failed
+                        or now - self._written_at[p.provider] >= self.every):
+                    self._write(p, now)
+                else:
+                    self._held[p.provider] = p
+                    self._arm(self._written_at[p.provider] + self.every - now)
+            self.stream.flush()
+
+    def _write(self, p: "ProviderProgress", now: float) -> None:
+        self._held.pop(p.provider, None)
+        self._shown[p.provider] = p
+        self._written_at[p.provider] = now
+        self.stream.write(f"[{now - self.t0:6.1f}s] {p.render()}\n")
+
+    def _arm(self, delay: float) -> None:
+        if self._timer is None:
+            self._timer = threading.Timer(max(0.0, delay), self._release)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _release(self) -> None:
+        """Write the held lines whose interval has ended; wait again for the others."""
+        with self._lock:
+            self._timer = None
+            now = time.monotonic()
+            for name in sorted(self._held):
+                if now - self._written_at[name] >= self.every:
+                    self._write(self._held[name], now)
+            if self._held:
+                self._arm(min(self._written_at[n] for n in self._held) + self.every - now)
             self.stream.flush()
 
     def finish(self, final: list["ProviderProgress"] | None = None) -> None:
         if final:
             self(final)
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            now = time.monotonic()
+            for name in sorted(self._held):
+                self._write(self._held[name], now)
+            self.stream.flush()
 
 
 class LiveProgress:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 import threading
-import time
 from dataclasses import dataclass, replace
-from typing import Callable, TextIO
+from typing import Callable
 
 
 @dataclass(frozen=True)
@@ -53,41 +51,3 @@ class Progress:
     def snapshot(self) -> list[ProviderProgress]:
         with self._lock:
             return self._snapshot()
-
-
-class StderrProgress:
-    """A listener that prints one line per change (or redraws one line on a terminal), throttled."""
-
-    def __init__(self, stream: TextIO | None = None, min_interval: float = 0.2) -> None:
-        self.stream = stream or sys.stderr
-        self.min_interval = min_interval
-        self._last_text = ""
-        self._last_at = 0.0
-        self._lock = threading.Lock()
-        self._tty = bool(getattr(self.stream, "isatty", lambda: False)())
-
-    def __call__(self, snap: list[ProviderProgress], *, force: bool = False) -> None:
-        text = " | ".join(p.render() for p in snap)
-        now = time.monotonic()
-        with self._lock:
-            if text == self._last_text or (not force and now - self._last_at < self.min_interval):
-                self._pending = text
-                return
-            self._emit(text, now)
-
-    def _emit(self, text: str, now: float) -> None:
-        self._last_text, self._last_at = text, now
-        if self._tty:
-            self.stream.write("\r\x1b[K" + text)
-        else:
-            self.stream.write(text + "\n")
-        self.stream.flush()
-
-    def finish(self) -> None:
-        with self._lock:
-            pending = getattr(self, "_pending", None)
-            if pending and pending != self._last_text:
-                self._emit(pending, time.monotonic())
-            if self._tty and self._last_text:
-                self.stream.write("\n")
-                self.stream.flush()
