@@ -198,3 +198,17 @@ def test_the_record_path_shows_what_the_fleet_manager_reads(tmp_path):
     assert json.loads(status["out"]) == json.loads(json.dumps(view.to_dict(), default=str))
     assert [(f["name"], f["state"], f["running"], f["price_per_hour"]) for f in json.loads(listed["out"])] == \
         [(v.fleet.name, v.state, v.counts.running, v.counts.price_per_hour) for v in views]
+
+
+def test_fleet_destroy_loads_no_create_pipeline_or_planner(tmp_path, vm_env):
+    """A destroy observes, decides and deletes: the create pipeline, the planner and the placement policies (a
+    dozen dataclasses: ~10 ms of its start-up) stay unloaded."""
+    env = {**vm_env, "VMOPS_HOME": str(tmp_path / "home")}
+    _state_with_a_fleet(tmp_path / "home", env)  # `train`: one member whose create never answered
+    out = _run(["fleet", "destroy", "train", "-y", "--json"], env)
+    assert out["code"] == 0, out
+    view = json.loads(out["out"])
+    assert (view.get("fleet") or view)["state"] == "destroyed"
+    assert "vmops.fleet.manager" in out["mods"]  # it did go through the manager
+    assert _offenders(out["mods"], ("vmops.fleet.create", "vmops.fleet.planner", "vmops.fleet.policies",
+                                    "vmops.fleet.timing")) == []

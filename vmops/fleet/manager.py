@@ -19,10 +19,9 @@ from __future__ import annotations
 import dataclasses
 import threading
 from contextlib import contextmanager
-from typing import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Callable, Iterator, Mapping
 
 from vmops.errors import InsufficientCapacity, PartialFailure, ProviderUnavailable, VmopsError
-from vmops.fleet.create import CreateContext, CreateRun
 from vmops.fleet.decision import Action, ActionKind, Decision
 from vmops.fleet.interrupt import StopRequest, sigint_requests
 from vmops.fleet.lifecycle import (decide_destroy, decide_power, decide_reconcile, join_destroys, settle_needed,
@@ -31,7 +30,6 @@ from vmops.fleet.members import Members, per_provider
 from vmops.fleet.naming import generate_fleet_name
 from vmops.fleet.health import count, health
 from vmops.fleet.observe import Observation, observe
-from vmops.fleet.planner import Plan, plan_fleet
 from vmops.fleet.progress import Listener, Progress
 from vmops.fleet.report import (CreateResult, FleetDestroyIncomplete, FleetInterrupted, FleetView, Undestroyed,
                                 UnrecordedKept, no_fleets_yet, view_on_record, views_on_record)
@@ -41,6 +39,9 @@ from vmops.providers.base import Provider
 from vmops.session import Session
 from vmops.state import RESUMABLE, FleetRecord, FleetState, MemberRecord, Store, store_exists, store_for
 from vmops.state.backend import Lock
+
+if TYPE_CHECKING:  # the create pipeline and the planner load where a command plans or creates (not destroy)
+    from vmops.fleet.planner import Plan
 
 #: A front end's confirmation: shown the Decision, returns whether to go ahead.
 Confirm = Callable[[Decision], bool]
@@ -138,6 +139,8 @@ class FleetManager:
     # ------------------------------------------------------------------ planning
     def plan(self, spec: FleetSpec, count: int | None = None) -> Plan:
         """Ask the providers (reads only) and allocate ``count`` (default: the spec's) VMs by the policy."""
+        from vmops.fleet.planner import plan_fleet
+
         return plan_fleet(spec.validated(), self.provider, self.session.fan_out, self.config.enabled, count)
 
     # ------------------------------------------------------------------ views
@@ -217,6 +220,8 @@ class FleetManager:
                 p, first = first, None
                 return p
             return self.plan(s, count=n)
+
+        from vmops.fleet.create import CreateContext, CreateRun
 
         ctx = CreateContext(self.store, self.provider, self._members(request), plan,
                             lambda f: self._sync(f, adopt=True), self.limits, request, self.note, self.listener)

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 from vmops.errors import UsageError
 from vmops.fleet.naming import validate_fleet_name
-from vmops.fleet.policies import DEFAULT_POLICY, get_policy
 from vmops.model import GpuShape
 from vmops.reserved import DEFAULT_MODE, ReservedMode
 
@@ -45,6 +44,8 @@ class FleetSpec:
             raise UsageError(f"--reserved must be one of {', '.join(RESERVED_MODES)}, not {self.reserved_mode!r}")
         try:
             if self.policy is not None:
+                from vmops.fleet.policies import get_policy
+
                 get_policy(self.policy)
             if self.name is not None:
                 validate_fleet_name(self.name)
@@ -60,6 +61,8 @@ class FleetSpec:
 
     @property
     def policy_name(self) -> str:
+        from vmops.fleet.policies import DEFAULT_POLICY  # loaded where a fleet is planned, not by every import
+
         return self.policy or DEFAULT_POLICY
 
     @property
