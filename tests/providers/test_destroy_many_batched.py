@@ -34,6 +34,11 @@ def test_crusoe_destroy_many_lists_once_and_deletes_each(sims, dialect, public_k
 
 
 
+def log_before_first(sim, endpoint: str) -> list[str]:
+    log = [r.endpoint for r in sim.requests.records()]
+    return log[: log.index(endpoint)]
+
+
 def test_destroy_many_uses_a_fresh_listing_it_is_given(sims, dialect, public_key_file, tmp_path) -> None:
     """``listed`` with every id: no list before the deletes. An id it lacks: the adapter lists as before (and
     an id gone meanwhile is still found gone by the delete's own answer)."""
@@ -43,10 +48,12 @@ def test_destroy_many_uses_a_fresh_listing_it_is_given(sims, dialect, public_key
         made = [p.create(CreateRequest(f"dl-{i}", w.small, region=w.region), wait=False) for i in range(3)]
         listed = {i.id: i for i in p.list_instances()}
         crusoe_sim.requests.reset()
-        results = p.destroy_many([m.id for m in made[:2]], wait=False, listed=listed)
+        results = p.destroy_many([m.id for m in made[:2]], wait=True, listed=listed)
         assert all(r.ok for r in results)
-        assert crusoe_sim.requests.count("list_instances") == 0
         assert crusoe_sim.requests.count("delete_instance") == 2
+        assert log_before_first(crusoe_sim, "delete_instance").count("list_instances") == 0
+        stale = p.destroy_many([made[0].id], wait=True, listed=listed)  # gone since that listing: still success
+        assert stale[0].ok
         crusoe_sim.requests.reset()
         partial = {made[2].id: listed[made[2].id]}
         unknown = "00000000-0000-4000-8000-000000000000"
@@ -70,5 +77,8 @@ def test_lambda_destroy_many_uses_a_fresh_listing_it_is_given(sims, dialect, pub
         log = [r.endpoint for r in lambda_sim.requests.records()]
         assert log[0] != "list_instances"  # no list before the terminate; one after it verifies
         assert lambda_sim.requests.count("list_instances") == 1
+        # a listing gone stale (the user took a while to confirm): the VM went meanwhile, which is success
+        [again] = p.destroy_many([made.id], wait=True, listed=listed)
+        assert again.ok and (again.instance is None or again.instance.state is State.DELETED)
     finally:
         p.close()
