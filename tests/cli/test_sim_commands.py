@@ -89,3 +89,19 @@ def test_scenario_file_sets_capacity_and_faults(home_env, tmp_path):
     assert east[0]["available"] == 5000
     listing = vm(["list", "--provider", "lambda"], env)
     assert listing.code == 12  # the injected 503 survives the retries: provider unavailable
+
+
+def test_up_on_other_ports_prints_the_variables_that_point_vmops_at_them(home_env):
+    """`vm sim up --crusoe-port 0 ...` binds free ports, where vmops' defaults do not point: it prints the
+    `export` lines, and a command run with them talks to these simulators."""
+    r = vm(["sim", "up", "--scale", "0.05", *PORTS], home_env)
+    assert r.code == 0, r.err
+    exports = dict(line[len("export "):].split("=", 1) for line in r.out.splitlines() if line.startswith("export "))
+    assert set(exports) == {"VMOPS_CRUSOE_URL", "VMOPS_LAMBDA_URL", "VMOPS_NEBIUS_ENDPOINT"}
+    shown = {line.split()[0]: line.split()[1] for line in r.out.splitlines()[1:4]}  # the table's addresses
+    assert exports["VMOPS_CRUSOE_URL"] == shown["crusoe"] and exports["VMOPS_NEBIUS_ENDPOINT"] == shown["nebius"]
+    listed = vm(["list", "--json"], {**home_env, **exports})
+    assert listed.code == 0, listed.err
+    assert {x["provider"] for x in listed.json()} == {"crusoe", "lambda", "nebius"}
+    again = vm(["sim", "up", *PORTS], home_env)  # already up: the same lines again
+    assert again.code == 0 and "export VMOPS_LAMBDA_URL=" + exports["VMOPS_LAMBDA_URL"] in again.out

@@ -80,9 +80,15 @@ class Simulator(ABC):
         """What a client is pointed at: a base URL for REST, ``host:port`` for gRPC."""
 
     def client_env(self) -> dict[str, str]:
-        """Variables, besides the address, that point vmops at this simulator (none for the reference dialect,
-        whose test keys and projects are vmops' defaults)."""
-        return {}
+        """Variables that point vmops at this simulator. The reference dialect's test keys and projects are
+        vmops' defaults, and so is its default port: only an address elsewhere (``vm sim up --crusoe-port 0``)
+        needs its variable (``VMOPS_CRUSOE_URL``, ``VMOPS_NEBIUS_ENDPOINT`` ...)."""
+        from vmops.catalogue import PROVIDERS
+
+        entry = PROVIDERS[self.name]
+        if self.address == entry.default_url:
+            return {}
+        return {f"VMOPS_{self.name.upper()}_{entry.url_var}": self.address}
 
     def __enter__(self) -> "Simulator":
         if self.port is None:
