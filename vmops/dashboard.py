@@ -178,7 +178,7 @@ class FleetDashboard:
             try:
                 return fn(*args)
             except VmopsError as e:
-                self.error(e.render())
+                self.error(e.render() + "".join("\n" + _detail_lines(t) for t in getattr(e, "tables", ())))
             except Exception as e:  # a bug: still a sentence in the widget
                 self.error(f"internal error ({type(e).__name__}: {e}); please report it")
             return None
@@ -406,3 +406,12 @@ class FleetDashboard:
 
     def close(self) -> None:
         self._set_auto(False)
+
+
+def _detail_lines(table: Any) -> str:
+    """An error's table of details (``err.tables``: per-provider causes, attempts) as plain lines under its
+    sentence, the way `vm` prints them (the widget shows them in a <pre>)."""
+    head = [table.title] if table.title else []
+    rows = ["  ".join(str(row.get(key) if row.get(key) is not None else "-") for key, _ in table.columns)
+            for row in table.rows]
+    return "\n".join(head + ["  ".join(h for _, h in table.columns)] + rows)

@@ -313,3 +313,19 @@ def test_create_uses_reserved_capacity_only_when_asked(vm_env):
         assert vm(["destroy", made["id"], "-p", "crusoe", "-y"], vm_env).code == 0
     dry = vm(["create", "-p", "crusoe", "-g", "h100:8", "--dry-run"], vm_env)
     assert dry.code == 0 and "on-demand" in dry.err, dry.err
+
+
+def test_fleet_create_with_no_provider_answering_says_why_per_provider_once(vm_env):
+    """Every provider down: one sentence (nothing was created), then each provider's cause on its own line, and
+    each distinct hint once (it was every provider's full error, hint and all, run together on one line)."""
+    env = {**vm_env, "VMOPS_CRUSOE_URL": f"http://127.0.0.1:{dead_port()}",
+           "VMOPS_LAMBDA_URL": f"http://127.0.0.1:{dead_port()}", "VMOPS_NEBIUS_ENDPOINT": f"127.0.0.1:{dead_port()}",
+           "VMOPS_BREAKER_SECONDS": "0"}
+    r = vm(["fleet", "create", "-g", "h100", "-c", "2", "-n", "nobody"], env)
+    assert r.code == 12, r.err
+    lines = r.err.strip().splitlines()
+    assert lines[0].startswith("error: no provider could be asked for h100:1 capacity; nothing was created.")
+    assert lines[1].split() == ["PROVIDER", "WHY"]
+    assert [ln.split()[0] for ln in lines[2:5]] == ["crusoe", "lambda", "nebius"] and len(lines) == 5
+    assert r.err.count("check its endpoint") == 1
+    assert vm(["fleet", "list", "--json"], env).json() == []  # nothing was recorded either

@@ -97,3 +97,23 @@ def test_stop_start_go_through_the_fleet_manager_and_show_its_decision(sims, vm_
         assert "is destroyed" in dash.message.value
         assert [i for i in s.instances().flat() if i.name.startswith("vmops-pw-")] == []
         dash.close()
+
+
+def test_a_create_whose_providers_all_went_down_shows_each_cause(sims, vm_env):
+    """Planned while the providers answered, created after all went down: the widget shows the sentence and,
+    under it, each provider's cause (the error's table), as `vm` prints them."""
+    with Session(env={**vm_env, "VMOPS_BREAKER_SECONDS": "0"}, timing=FAST) as s:
+        dash = FleetDashboard(s, refresh_interval=0.05)
+        dash.gpu.value, dash.count.value, dash.name.value = "h100:1", 2, "gone"
+        dash.plan_button.click()
+        assert not dash.create_button.disabled
+        sims["crusoe"].faults.add(Fault(endpoint="*", kind="error", status=503))
+        sims["lambda"].faults.add(Fault(endpoint="*", kind="error", status=503))
+        sims["nebius"].faults.add(Fault(endpoint="*", kind="error", grpc_code="UNAVAILABLE"))
+        dash.create_button.click()
+        lines = (dash.last_error or "").splitlines()
+        assert lines and lines[0].startswith("no provider could be asked for h100:1 capacity; nothing was created")
+        assert lines[1].split() == ["PROVIDER", "WHY"]
+        assert sorted(ln.split()[0] for ln in lines[2:]) == ["crusoe", "lambda", "nebius"]
+        assert "<pre" in dash.message.value
+        assert all(sims[p].requests.mutating_count() == 0 for p in sims)

@@ -31,7 +31,7 @@ from vmops.fleet.naming import generate_fleet_name
 from vmops.fleet.health import count, health
 from vmops.fleet.observe import Observation, observe
 from vmops.fleet.progress import Listener, Progress
-from vmops.fleet.report import (CreateResult, FleetDestroyIncomplete, FleetInterrupted, FleetView, Undestroyed,
+from vmops.fleet.report import (CreateResult, FleetDestroyIncomplete, FleetInterrupted, FleetView, Table, Undestroyed,
                                 UnrecordedKept, no_fleets_yet, view_on_record, views_on_record)
 from vmops.fleet.spec import FleetSpec, Limits
 from vmops.model import Instance
@@ -235,13 +235,18 @@ class FleetManager:
             return plan
         errors = [s.error for s in plan.skipped if s.error is not None]
         if not plan.options and errors and len(errors) == len({s.provider for s in plan.skipped}):
-            # No provider answered at all: the cause is theirs (down, bad key ...), not capacity.
+            # No provider answered at all: the cause is theirs (down, bad key ...), not capacity. One sentence,
+            # each provider's cause on its own line, each distinct hint once.
             first = errors[0]
             cls = type(first) if all(e.exit_code == first.exit_code for e in errors) else ProviderUnavailable
-            raise cls("no provider could be asked for " f"{spec.gpu} capacity: "
-                      + "; ".join(f"{s.provider}: {s.reason}" for s in plan.skipped),
-                      hint="Nothing was created. " + (first.hint or "Check the providers' endpoints and keys "
-                                                                    "(`vm config show`)"))
+            hints = list(dict.fromkeys(e.hint.rstrip(".") for e in errors if e.hint))
+            err = cls(f"no provider could be asked for {spec.gpu} capacity; nothing was created",
+                      provider=first.provider if len({e.provider for e in errors}) == 1 else None,
+                      hint=". ".join(hints) or "Check the providers' endpoints and keys (`vm config show`)")
+            err.tables = (Table(None, (("provider", "PROVIDER"), ("reason", "WHY")),
+                                tuple({"provider": s.provider, "reason": s.error.message if s.error else s.reason}
+                                      for s in plan.skipped)),)
+            raise err
         raise InsufficientCapacity(
             f"only {plan.planned} of the {spec.min} {spec.gpu} VM(s) needed can be placed on current capacity; "
             "nothing was created",
