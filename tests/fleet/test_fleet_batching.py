@@ -64,3 +64,15 @@ def test_destroy_lists_each_provider_once_before_its_deletes(sims, config, make_
     assert log[: deletes[0]].count("list_instances") == pages  # the observation's; no second list per slice
     assert "list_instances" not in log[deletes[0] : deletes[-1]]
     assert not [i for i in mgr.provider("crusoe").list_instances() if i.name.startswith("vmops-dlist6-")]
+
+
+def test_members_seen_running_in_one_poll_are_one_progress_change(sims, config, make_manager) -> None:
+    """A poll that finds several members running reports them as one change (a plain progress line per
+    change, not one per VM); the counts still end on every member running."""
+    mgr = make_manager({"VMOPS_PROVIDERS": "crusoe"})
+    snaps: list[int] = []
+    mgr.listener = lambda snap: snaps.extend(p.running for p in snap if p.provider == "crusoe")
+    result = mgr.create(spec("h100", 6, "ticks6"))
+    assert result.fleet.state is FleetState.ACTIVE
+    steps = [b for a, b in zip(snaps, snaps[1:]) if b > a]
+    assert snaps[-1] == 6 and len(steps) < 6  # one per poll that saw new ones; one per VM would be 6

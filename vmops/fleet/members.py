@@ -178,10 +178,10 @@ class Members:
             counted: set[str] = set()
 
             def tick(seen: dict[str, Instance]) -> None:
-                for iid, inst in seen.items():
-                    if inst.state is State.RUNNING and iid not in counted:
-                        counted.add(iid)
-                        progress.bump(provider, running=1)
+                now_running = [iid for iid, inst in seen.items() if inst.state is State.RUNNING and iid not in counted]
+                if now_running:  # one change per poll, not one per VM (a progress line shows each change)
+                    counted.update(now_running)
+                    progress.bump(provider, running=len(now_running))
                 if stop is not None and stop.is_set():
                     raise Stopped()
 
