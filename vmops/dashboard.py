@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import html
 import threading
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import ipywidgets as w
 
@@ -30,6 +30,9 @@ from vmops.fleet.policies import DEFAULT_POLICY, POLICIES
 from vmops.fleet.progress import ProviderProgress
 from vmops.model import GpuShape
 from vmops.session import Session
+
+if TYPE_CHECKING:
+    from vmops.fleet.report import Table
 
 CONFIRM_VERBS = ("stop", "start", "destroy")
 _CSS = """
@@ -408,7 +411,7 @@ class FleetDashboard:
         self._set_auto(False)
 
 
-def _detail_lines(table: Any) -> str:
+def _detail_lines(table: "Table") -> str:
     """An error's table of details (``err.tables``: per-provider causes, attempts) as plain lines under its
     sentence, the way `vm` prints them (the widget shows them in a <pre>)."""
     head = [table.title] if table.title else []
