@@ -411,7 +411,7 @@ class FleetDashboard:
         self._set_auto(False)
 
 
-def _detail_lines(table: "Table") -> str:
+def _detail_lines(table: Table) -> str:
     """An error's table of details (``err.tables``: per-provider causes, attempts) as plain lines under its
     sentence, the way `vm` prints them (the widget shows them in a <pre>)."""
     head = [table.title] if table.title else []
