@@ -105,3 +105,5 @@ def test_up_on_other_ports_prints_the_variables_that_point_vmops_at_them(home_en
     assert {x["provider"] for x in listed.json()} == {"crusoe", "lambda", "nebius"}
     again = vm(["sim", "up", *PORTS], home_env)  # already up: the same lines again
     assert again.code == 0 and "export VMOPS_LAMBDA_URL=" + exports["VMOPS_LAMBDA_URL"] in again.out
+    as_json = vm(["sim", "up", "--json", *PORTS], home_env)  # and for a script, in the JSON
+    assert as_json.code == 0 and as_json.json()["env"] == exports

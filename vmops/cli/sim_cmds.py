@@ -80,6 +80,7 @@ def sim() -> None:
 
 @command("up", examples=[
     "vm sim up                         # ports 8001, 8002, 50051",
+    "vm sim up --crusoe-port 0 --lambda-port 0 --nebius-port 0  # prints exports",
     "vm sim up --scale 0.05 --crusoe-port 0 --lambda-port 0 --nebius-port 0 -o json",
     "vm sim up --scenario big.yaml     # capacity overrides and injected faults",
     "vm sim up --dialect cloud         # the real APIs' dialect; prints the env",
@@ -145,7 +146,8 @@ def up(scale: float, scenario: str, crusoe_port: int, lambda_port: int, nebius_p
 def _print_state(state: dict[str, Any], as_json: bool) -> None:
     rows = [{"provider": n, "address": a, "answers": _answers(a)} for n, a in state["addresses"].items()]
     if as_json:
-        print_json({"pid": state["pid"], "control": state["control"], "simulators": rows})
+        print_json({"pid": state["pid"], "control": state["control"], "simulators": rows,
+                    "env": state.get("client_env") or {}})
     else:
         print_table(rows, (Column("provider", "SIMULATOR"), Column("address", "ADDRESS"), Column("answers", "UP")))
 
