@@ -181,18 +181,22 @@ class FleetDashboard:
             try:
                 return fn(*args)
             except VmopsError as e:
-                self.error(e.render() + "".join("\n" + _detail_lines(t) for t in getattr(e, "tables", ())))
+                self.error(e.render(), getattr(e, "tables", ()))
             except Exception as e:  # a bug: still a sentence in the widget
                 self.error(f"internal error ({type(e).__name__}: {e}); please report it")
             return None
 
         return run
 
-    def error(self, text: str) -> None:
+    def error(self, text: str, details: Sequence[Table] = ()) -> None:
+        """Show an error: its sentence, then its tables of details (``err.tables``: each provider's cause, a
+        fleet's attempts) the way the widget shows every table."""
         self.last_error = text
         first, _, rest = text.partition("\n")
         extra = f"<pre style='margin:2px 0'>{html.escape(rest)}</pre>" if rest else ""
-        self.message.value = f"<div class='vmops-error'>&#9888; {html.escape(first)}</div>{extra}"
+        tables = "".join((f"<div>{html.escape(t.title)}</div>" if t.title else "") + _table(t.rows, t.columns)
+                         for t in details)
+        self.message.value = f"<div class='vmops-error'>&#9888; {html.escape(first)}</div>{extra}{tables}"
 
     def info(self, text: str) -> None:
         self.last_error = None
@@ -409,12 +413,3 @@ class FleetDashboard:
 
     def close(self) -> None:
         self._set_auto(False)
-
-
-def _detail_lines(table: Table) -> str:
-    """An error's table of details (``err.tables``: per-provider causes, attempts) as plain lines under its
-    sentence, the way `vm` prints them (the widget shows them in a <pre>)."""
-    head = [table.title] if table.title else []
-    rows = ["  ".join(str(row.get(key) if row.get(key) is not None else "-") for key, _ in table.columns)
-            for row in table.rows]
-    return "\n".join(head + ["  ".join(h for _, h in table.columns)] + rows)
