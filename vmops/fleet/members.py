@@ -272,9 +272,7 @@ class Members:
                 by_provider.setdefault(m.provider, []).append(rec)
 
         def run(provider: str, ms: list[MemberRecord]) -> None:
-            listed = None
-            if observed is not None and observed.listed(provider):
-                listed = {i.id: i for i in observed.listings[provider] if i.state is not State.DELETED}
+            listed = observed.by_id(provider) if observed is not None and observed.listed(provider) else None
             out = self._destroy_at(self.provider(provider), ms, listed)
             with llock:
                 left.extend(out)

@@ -72,9 +72,9 @@ class Observation:
         """The VM of a recorded member as its provider lists it now (None: gone, or not listed)."""
         if not m.instance_id:
             return None
-        return self._by_id(m.provider).get(m.instance_id)
+        return self.by_id(m.provider).get(m.instance_id)
 
-    def _by_id(self, provider: str) -> dict[str, Instance]:
+    def by_id(self, provider: str) -> dict[str, Instance]:
         """``provider``'s listed VMs that are not deleted, by id; rebuilt when its list changed (a fleet of 512
         asks once per member: a scan each time would be quadratic)."""
         listing = self.listings.get(provider, [])

@@ -133,6 +133,14 @@ class Provider(ABC):
         except NotFound:
             return None
 
+    def current(self, instance_ids: Iterable[str], listed: Mapping[str, Instance] | None = None) -> dict[str, Instance]:
+        """The provider's instances by id, to act on ``instance_ids``: ``listed`` (a listing the caller just
+        took, ``destroy_many``'s) when it has every one of them, else a list taken now. An id missing from
+        the result is not proof of anything (``lookup``)."""
+        if listed is not None and all(i in listed for i in instance_ids):
+            return dict(listed)
+        return {i.id: i for i in self.list_instances()}
+
     def find_by_name(self, name: str) -> list[Instance]:
         """Every instance called ``name`` (names are not unique at any provider)."""
         return [i for i in self.list_instances() if i.name == name]

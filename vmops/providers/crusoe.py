@@ -458,8 +458,7 @@ class CrusoeProvider(Provider):
             except VmopsError as e:
                 results[iid] = DestroyResult(iid, False, None, e)
         try:
-            live = (dict(listed) if listed is not None and all(i in listed for i in ids if i not in results)
-                    else {i.id: i for i in self.list_instances()})
+            live = self.current([i for i in ids if i not in results], listed)
         except VmopsError as e:
             return [results.get(iid) or DestroyResult(iid, False, None, e) for iid in ids]
         for iid in ids:

@@ -466,8 +466,7 @@ class LambdaProvider(Provider):
         ids = list(dict.fromkeys(instance_ids))
         results: dict[str, DestroyResult] = {}
         try:
-            live = (dict(listed) if listed is not None and all(i in listed for i in ids)
-                    else {i.id: i for i in self.list_instances()})
+            live = self.current(ids, listed)
         except VmopsError as e:
             return [DestroyResult(iid, False, None, e) for iid in ids]
         attempted: dict[str, Instance] = {}

@@ -7,6 +7,7 @@ import threading
 from abc import ABC, abstractmethod
 from typing import ClassVar, Mapping
 
+from vmops.catalogue import PROVIDERS
 from vmops.sim.common import Fault, FaultSet, RequestLog, Scheduler, SimOptions
 
 
@@ -83,8 +84,6 @@ class Simulator(ABC):
         """Variables that point vmops at this simulator. The reference dialect's test keys and projects are
         vmops' defaults, and so is its default port: only an address elsewhere (``vm sim up --crusoe-port 0``)
         needs its variable (``VMOPS_CRUSOE_URL``, ``VMOPS_NEBIUS_ENDPOINT`` ...)."""
-        from vmops.catalogue import PROVIDERS
-
         entry = PROVIDERS[self.name]
         if self.address == entry.default_url:
             return {}
