@@ -386,8 +386,9 @@ def status(fleet: str, no_refresh: bool, events: bool, all_members: bool, output
         from vmops.fleet.report import view_on_record
 
         with _record() as store:
-            view = view_on_record(store, name)  # raises without a state file: ``store`` is set below
-            history = [e.to_dict() for e in store.events(view.fleet.id)] if events else []  # type: ignore[union-attr]
+            view = view_on_record(store, name)  # NotFound when there is no state file (``store`` None)
+            assert store is not None
+            history = [e.to_dict() for e in store.events(view.fleet.id)] if events else []
     else:
         with _manager() as mgr:
             view = mgr.status(name)
