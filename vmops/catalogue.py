@@ -69,11 +69,19 @@ class ProviderEntry:
     cloud_request_interval: float = 0.0
     cloud_launch_interval: float = 0.0
     cloud_max_per_launch: int = 0  # 0 = no limit
+    # Ids one terminate call may carry where the API takes a list (Lambda), per dialect; 1 = one id per call.
+    # Overridable with VMOPS_<P>_TERMINATE_BATCH or ``terminate_batch`` in the provider's config section.
+    max_per_terminate: int = 1
+    cloud_max_per_terminate: int = 1
 
     @property
     def adapter(self) -> str:
         """The reference dialect's adapter ("module:Class")."""
         return self.adapters["reference"]
+
+    def terminate_batch(self, dialect: str) -> int:
+        """How many ids one terminate call carries by default in ``dialect``."""
+        return self.cloud_max_per_terminate if dialect == "cloud" else self.max_per_terminate
 
     def adapter_for(self, dialect: str) -> str:
         try:
@@ -215,6 +223,12 @@ LAMBDA = ProviderEntry(
     cloud_request_interval=1.0,  # cloud-apis.md §2.5: about one request per second per account
     cloud_launch_interval=12.0,  # one launch per 12 s (spec 1.8.3; older docs: 10 s)
     cloud_max_per_launch=1,
+    # provider-apis.md §2.3.4/§2.7: a terminate takes a list, in order, without rollback; a fleet manager
+    # "should terminate one id per call, or pre-filter out reserved ids" (the adapter pre-filters, and sends
+    # any id of a batch that errored alone). cloud-apis.md: the public API's partial-failure semantics are
+    # unconfirmed and it advises one id per call, so the cloud dialect keeps that unless configured.
+    max_per_terminate=50,
+    cloud_max_per_terminate=1,
     # ../shared/provider-apis.md section 2: everything is synchronous (active at launch, gone at terminate)
     typical={"create": 0.0, "restart": 0.0, "destroy": 0.0},
     cloud_typical={"create": 300.0},  # cloud-apis.md §2.3: booting 3-5 min (single GPU) to 10-15 min (multi-GPU)

@@ -171,6 +171,7 @@ class ProviderSettings:
     ssh_public_key_file: str | None = None  # public key text for clouds that take it (Crusoe/Nebius cloud)
     request_interval: float | None = None  # client-side pacing; None = the catalogue's value for the dialect
     launch_interval: float | None = None
+    terminate_batch: int | None = None  # ids per terminate call (Lambda); None = the catalogue's for the dialect
     nebius_cloud: NebiusCloudSettings | None = None  # Nebius only: what its cloud dialect reads
     #: Crusoe cloud only: the organization whose reservations apply (``VMOPS_CRUSOE_ORGANIZATION_ID`` or
     #: ``organization_id`` in [crusoe]); None = the project's, from ``GET /organizations/projects``
@@ -185,6 +186,7 @@ class ProviderSettings:
             "key_id": _mask_id(self.key_id),
             "scope": self.scope,
             **({"organization": self.organization} if self.organization else {}),
+            **({"terminate_batch": self.terminate_batch} if self.terminate_batch is not None else {}),
             "ssh_key": self.ssh_key,
             "tls": self.tls,
             "ca_bundle": self.ca_bundle,
@@ -464,6 +466,13 @@ def _provider_settings(entry: ProviderEntry, env: Mapping[str, str], section: Ma
             raise ValueError(f"{prefix}{suffix}: {raw!r} is not a number of seconds") from None
         if (pacing[key] or 0.0) < 0:
             raise ValueError(f"{prefix}{suffix} must not be negative")
+    batch_raw = pick("terminate_batch", "TERMINATE_BATCH", ("terminate_batch",), None)
+    try:
+        terminate_batch = None if batch_raw is None else int(str(batch_raw))
+    except ValueError:
+        raise ValueError(f"{prefix}TERMINATE_BATCH: {batch_raw!r} is not a whole number") from None
+    if terminate_batch is not None and terminate_batch < 1:
+        raise ValueError(f"{prefix}TERMINATE_BATCH must be at least 1 (1 = one id per terminate call)")
     if sources.get("ca_bundle") == "default" and ca:
         sources["ca_bundle"] = "global"  # VMOPS_CA_BUNDLE or the top-level ca_bundle
     return ProviderSettings(
@@ -482,6 +491,7 @@ def _provider_settings(entry: ProviderEntry, env: Mapping[str, str], section: Ma
         ssh_public_key_file=str(Path(str(pub)).expanduser()) if pub else None,
         request_interval=pacing["request_interval"],
         launch_interval=pacing["launch_interval"],
+        terminate_batch=terminate_batch,
         nebius_cloud=_nebius_cloud_settings(env, section) if entry.name == "nebius" else None,
         organization=str(organization).strip() or None if organization else None,
     )

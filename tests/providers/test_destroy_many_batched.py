@@ -82,3 +82,18 @@ def test_lambda_destroy_many_uses_a_fresh_listing_it_is_given(sims, dialect, pub
         assert again.ok and (again.instance is None or again.instance.state is State.DELETED)
     finally:
         p.close()
+
+
+def test_lambda_destroy_many_sends_one_terminate_per_batch(sims, dialect, public_key_file, tmp_path) -> None:
+    """With ``terminate_batch`` set (the cloud dialect's default is 1), three VMs go in one terminate call."""
+    lambda_sim, w = sims["lambda"], WORLDS["lambda", dialect]
+    p = make_provider("lambda", dialect, lambda_sim, public_key_file, tmp_path, VMOPS_LAMBDA_TERMINATE_BATCH="10")
+    try:
+        made = [p.create(CreateRequest(f"db-{i}", w.small, region=w.region), wait=False) for i in range(3)]
+        lambda_sim.requests.reset()
+        results = p.destroy_many([m.id for m in made], wait=True)
+        assert all(r.ok for r in results)
+        assert lambda_sim.requests.count("terminate") == 1
+        assert {i.id for i in p.list_instances()}.isdisjoint({m.id for m in made})
+    finally:
+        p.close()

@@ -254,11 +254,17 @@ def test_destroy_reserved_is_refused_before_any_terminate(lp: LambdaProvider, la
     assert lambda_sim.requests.count("terminate") == 0
 
 
-def test_destroy_many_reports_each_id(lp: LambdaProvider, lambda_sim: LambdaSim) -> None:
+@pytest.mark.parametrize("batch, lost, terminates", [
+    (None, 1, 3),  # the default (50 per call): one call for both; its answer lost -> each id alone (404 = gone)
+    (1, 2, 2),  # one id per call: the second's answer lost -> looked up, found gone
+])
+def test_destroy_many_reports_each_id(lambda_sim: LambdaSim, batch: int | None, lost: int, terminates: int) -> None:
+    lp = LambdaProvider(ProviderSettings(name="lambda", url=lambda_sim.address, api_key=Secret(KEY), ssh_key="ops",
+                                         terminate_batch=batch), TIMING)
     a = lp.create(req("m-a"))
     b = lp.create(req("m-b"))
     rsv = next(i for i in lp.list_instances() if i.reserved)
-    lambda_sim.faults.add(Fault(endpoint="terminate", kind="lose_response", nth=(2,)))
+    lambda_sim.faults.add(Fault(endpoint="terminate", kind="lose_response", nth=(lost,)))
     results = lp.destroy_many([a.id, rsv.id, b.id, "f" * 32, a.id])
     by_id = {r.id: r for r in results}
     assert [r.id for r in results] == [a.id, rsv.id, b.id, "f" * 32]
@@ -267,7 +273,44 @@ def test_destroy_many_reports_each_id(lp: LambdaProvider, lambda_sim: LambdaSim)
     assert not by_id[rsv.id].ok and isinstance(by_id[rsv.id].error, ReservedCannotTerminate)
     live = {i.id for i in lp.list_instances()}
     assert a.id not in live and b.id not in live and rsv.id in live
-    assert lambda_sim.requests.count("terminate") == 2  # one id per call, reserved never sent
+    assert lambda_sim.requests.count("terminate") == terminates  # the reserved id is never sent
+    lp.close()
+
+
+def test_destroy_many_batches_and_recovers_from_a_batch_that_fails_midway(lambda_sim: LambdaSim) -> None:
+    """A batch carries at most ``terminate_batch`` ids. One that errs midway (§2.3.4: an id gone since the
+    listing -> 404, the ids before it already terminated, the ones after not) is sent again id by id."""
+    lp = LambdaProvider(ProviderSettings(name="lambda", url=lambda_sim.address, api_key=Secret(KEY), ssh_key="ops",
+                                         terminate_batch=3), TIMING)
+    made = [lp.create(req(f"bt-{i}")) for i in range(5)]
+    listed = {i.id: i for i in lp.list_instances()}
+    with httpx.Client(base_url=lambda_sim.address, trust_env=False) as c:  # another client takes bt-1 meanwhile
+        assert c.post("/api/v1/instance-operations/terminate", json={"instance_ids": [made[1].id]},
+                      headers={"Authorization": f"Bearer {KEY}"}).status_code == 200
+    lambda_sim.requests.reset()
+    results = lp.destroy_many([m.id for m in made], wait=False, listed=listed)
+    assert [r.ok for r in results] == [True] * 5
+    assert all(r.instance is not None and r.instance.state is State.DELETED for r in results)
+    assert not {m.id for m in made} & {i.id for i in lp.list_instances()}
+    # [bt-0, bt-1, bt-2] fails at bt-1 (bt-0 gone, bt-2 not): 3 alone (404, 404, 200); [bt-3, bt-4]: one call
+    assert lambda_sim.requests.count("terminate") == 1 + 3 + 1
+    lp.close()
+
+
+def test_destroy_many_batch_that_cannot_be_sent_changes_nothing(lambda_sim: LambdaSim) -> None:
+    lp = make(lambda_sim.address)
+    made = [lp.create(req(f"bu-{i}")) for i in range(2)]
+    listed = {i.id: i for i in lp.list_instances()}
+    lp.close()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"  # nothing listens once the socket is closed
+    with make(dead) as down:
+        results = down.destroy_many([m.id for m in made], wait=False, listed=listed)
+    assert [r.ok for r in results] == [False, False]
+    assert all(isinstance(r.error, ProviderUnavailable) and "connect" in r.error.message for r in results)
+    with make(lambda_sim.address) as up:
+        assert {m.id for m in made} <= {i.id for i in up.list_instances()}
 
 
 def test_restart(lp: LambdaProvider, lambda_sim: LambdaSim) -> None:
@@ -556,3 +599,22 @@ def test_cloud_wire_rules(lambda_cloud_sim: Any, public_key_file: str, tmp_path:
         nokey.create(req("nokey", "gpu_1x_a10"))
     assert "VMOPS_LAMBDA_SSH_KEY" in (ei.value.hint or "")
     assert "nokey" not in lambda_cloud_sim.instance_names()
+
+
+def test_terminate_batch_setting(tmp_path: Path) -> None:
+    from vmops.config import load_config
+
+    base = {"VMOPS_HOME": str(tmp_path)}
+    assert load_config(base).settings("lambda").terminate_batch is None
+    cfg = load_config({**base, "VMOPS_LAMBDA_TERMINATE_BATCH": "7"})
+    assert cfg.settings("lambda").terminate_batch == 7
+    assert cfg.settings("lambda").describe()["terminate_batch"] == 7
+    assert LambdaProvider(cfg.settings("lambda"), TIMING).terminate_batch == 7
+    assert make("http://127.0.0.1:9").terminate_batch == 50  # the reference dialect's default
+    cloud = ProviderSettings(name="lambda", url="http://127.0.0.1:9", api_key=Secret(KEY), dialect="cloud")
+    assert LambdaCloudProvider(cloud, TIMING).terminate_batch == 1  # unconfirmed partial failure: one id per call
+    for bad in ("0", "many"):
+        with pytest.raises(ValueError, match="TERMINATE_BATCH"):
+            load_config({**base, "VMOPS_LAMBDA_TERMINATE_BATCH": bad})
+    (tmp_path / "config.toml").write_text("[lambda]\nterminate_batch = 3\n")
+    assert load_config(base).settings("lambda").terminate_batch == 3

@@ -4,10 +4,12 @@ Lambda is synchronous: a launch returns ids of instances that already exist, a t
 once. The adapter still settles through ``wait_for`` whenever an instance is not yet in its target state
 (the real cloud shows ``booting`` for a while), so results are settled either way.
 
-Traps handled here (§2.7): terminate is a batch without rollback, so we terminate one id per call and
-pre-check reserved instances; launches never auto-place into reservations, and we only launch into one
-when the caller asks for it with ``ReservationPolicy.STRICT``; a lost or rate-limited launch is resolved
-by looking the VM up by name before any retry, so no duplicate is ever made.
+Traps handled here (§2.7): terminate is a batch without rollback, so reserved instances are filtered out
+before any terminate, a call carries at most ``terminate_batch`` ids, and the ids of a call that erred (or
+whose answer was lost) are each sent again alone, where "not found" means gone; launches never auto-place
+into reservations, and we only launch into one when the caller asks for it with
+``ReservationPolicy.STRICT``; a lost or rate-limited launch is resolved by looking the VM up by name before
+any retry, so no duplicate is ever made.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from vmops.errors import (
     PermissionDenied,
     ProviderUnavailable,
     ReservedCannotTerminate,
+    Unreachable,
     Unsupported,
     VmopsError,
 )
@@ -460,9 +463,9 @@ class LambdaProvider(Provider):
 
     def destroy_many(self, instance_ids: Iterable[str], *, wait: bool = True,
                      listed: Mapping[str, Instance] | None = None) -> list[DestroyResult]:
-        """One terminate per id (a failed batch would leave earlier ids gone without saying so), then a
-        list to verify what really happened to every id. The list before is skipped when ``listed`` has
-        every id."""
+        """Reserved ids refused without a call, the rest terminated ``terminate_batch`` ids per call
+        (``_terminate_chunk``), then one list to verify what really happened to every id. The list before
+        is skipped when ``listed`` has every id."""
         ids = list(dict.fromkeys(instance_ids))
         results: dict[str, DestroyResult] = {}
         try:
@@ -481,16 +484,56 @@ class LambdaProvider(Provider):
                 results[iid] = DestroyResult(iid, False, inst, e)
                 continue
             attempted[iid] = inst
-            try:
-                done = self._terminate_one(inst, wait=False)
-                results[iid] = DestroyResult(iid, True, done)
-            except NotFound:
-                results[iid] = DestroyResult(iid, True, replace(inst, state=State.DELETED, native_state="(gone)"))
-            except VmopsError as e:
-                results[iid] = DestroyResult(iid, False, inst, e)
+        items = list(attempted.values())
+        size = self.terminate_batch
+        for start in range(0, len(items), size):
+            self._terminate_chunk(items[start:start + size], results)
         if attempted:
             self._verify_destroyed(attempted, results, wait)
         return [results[iid] for iid in ids]
+
+    @property
+    def terminate_batch(self) -> int:
+        """Ids per terminate call: the setting, else the catalogue's for this dialect (design.md, "Lambda")."""
+        configured = self.settings.terminate_batch
+        return max(1, configured if configured is not None else self.catalogue.terminate_batch(self.settings.dialect))
+
+    def _terminate_chunk(self, chunk: list[Instance], results: dict[str, DestroyResult]) -> None:
+        """Terminate ``chunk`` (terminable instances, fresh from a listing) in one call. If that call errs or
+        its answer is lost, which of its ids went is unknown (§2.3.4: the ones before a failing id are gone,
+        without saying so), so each is then sent alone, where "not found" means gone. A call that could not
+        be sent at all changed nothing: every id keeps that error."""
+        if len(chunk) > 1:
+            try:
+                done = self._terminate_many(chunk)
+            except Unreachable as e:
+                for inst in chunk:
+                    results[inst.id] = DestroyResult(inst.id, False, inst, e)
+                return
+            except VmopsError:
+                pass  # one by one below
+            else:
+                for inst in chunk:
+                    results[inst.id] = DestroyResult(inst.id, True, done.get(inst.id) or replace(inst, state=State.DELETING))
+                return
+        for inst in chunk:
+            try:
+                results[inst.id] = DestroyResult(inst.id, True, self._terminate_one(inst, wait=False))
+            except NotFound:
+                results[inst.id] = DestroyResult(inst.id, True, replace(inst, state=State.DELETED, native_state="(gone)"))
+            except VmopsError as e:
+                results[inst.id] = DestroyResult(inst.id, False, inst, e)
+
+    def _terminate_many(self, chunk: list[Instance]) -> dict[str, Instance]:
+        """One terminate call for every id of ``chunk``; the instances its answer lists, by id (an unreadable
+        answer lists none: the verifying list after it tells)."""
+        data = self._post("/instance-operations/terminate", {"instance_ids": [inst.id for inst in chunk]})
+        try:
+            items = self._objects(obj(data, self.name, "POST terminate", "`data`").get("terminated_instances") or [],
+                                  "POST terminate")
+            return {i.id: i for i in (self._instance(d, "POST terminate") for d in items)}
+        except ProviderUnavailable:  # accepted; the answer is unreadable
+            return {}
 
     def _verify_destroyed(self, attempted: dict[str, Instance], results: dict[str, DestroyResult], wait: bool) -> None:
         try:
