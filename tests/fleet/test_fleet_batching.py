@@ -76,3 +76,16 @@ def test_members_seen_running_in_one_poll_are_one_progress_change(sims, config, 
     assert result.fleet.state is FleetState.ACTIVE
     steps = [b for a, b in zip(snaps, snaps[1:]) if b > a]
     assert snaps[-1] == 6 and len(steps) < 6  # one per poll that saw new ones; one per VM would be 6
+
+
+def test_lambda_fleet_destroy_sends_one_terminate_per_batch(sims, config, make_manager, dialect) -> None:
+    """Lambda's terminate takes a list: a fleet destroy sends as many calls as batches (reference: 50 ids per
+    call, so one), not one per VM in concurrent slices; the cloud dialect keeps one id per call by default."""
+    lam = sims["lambda"]
+    mgr = make_manager({"VMOPS_PROVIDERS": "lambda"})
+    assert mgr.create(spec("h100", 6, "lterm6")).fleet.state is FleetState.ACTIVE
+    lam.requests.reset()
+    view = mgr.destroy("lterm6")
+    assert view.fleet.state is FleetState.DESTROYED
+    assert lam.requests.count("terminate") == (1 if dialect == "reference" else 6)
+    assert not [i for i in mgr.provider("lambda").list_instances() if i.name.startswith("vmops-lterm6-")]

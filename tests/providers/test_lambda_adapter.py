@@ -609,10 +609,10 @@ def test_terminate_batch_setting(tmp_path: Path) -> None:
     cfg = load_config({**base, "VMOPS_LAMBDA_TERMINATE_BATCH": "7"})
     assert cfg.settings("lambda").terminate_batch == 7
     assert cfg.settings("lambda").describe()["terminate_batch"] == 7
-    assert LambdaProvider(cfg.settings("lambda"), TIMING).terminate_batch == 7
-    assert make("http://127.0.0.1:9").terminate_batch == 50  # the reference dialect's default
+    assert LambdaProvider(cfg.settings("lambda"), TIMING).destroy_batch == 7
+    assert make("http://127.0.0.1:9").destroy_batch == 50  # the reference dialect's default
     cloud = ProviderSettings(name="lambda", url="http://127.0.0.1:9", api_key=Secret(KEY), dialect="cloud")
-    assert LambdaCloudProvider(cloud, TIMING).terminate_batch == 1  # unconfirmed partial failure: one id per call
+    assert LambdaCloudProvider(cloud, TIMING).destroy_batch == 1  # unconfirmed partial failure: one id per call
     for bad in ("0", "many"):
         with pytest.raises(ValueError, match="TERMINATE_BATCH"):
             load_config({**base, "VMOPS_LAMBDA_TERMINATE_BATCH": bad})

@@ -333,8 +333,9 @@ class Members:
     def _send_destroys(self, adapter: Provider, ids: list[str],
                        listed: Mapping[str, Instance] | None) -> list[DestroyResult]:
         """``destroy_many(ids, wait=False)`` in up to ``limits.per_provider`` concurrent slices (one slice
-        would send them one after another: at 170 VMs per provider a second or more added to a destroy)."""
-        k = max(1, min(self.limits.per_provider, len(ids)))
+        would send them one after another: at 170 VMs per provider a second or more added to a destroy), and
+        no more slices than the adapter needs requests (``Provider.destroy_batch`` ids per request)."""
+        k = max(1, min(self.limits.per_provider, -(-len(ids) // max(1, adapter.destroy_batch))))
         if k == 1:
             return adapter.destroy_many(ids, wait=False, listed=listed)
         slices = [ids[i::k] for i in range(k)]

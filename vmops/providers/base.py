@@ -176,6 +176,12 @@ class Provider(ABC):
     def restart(self, instance_id: str, *, wait: bool = True) -> Instance:
         raise Unsupported(f"{self.name} has no restart", provider=self.name)
 
+    @property
+    def destroy_batch(self) -> int:
+        """How many ids one delete request of ``destroy_many`` carries (1: a request per id). A caller that
+        sends ``destroy_many`` in concurrent slices makes no more slices than batches."""
+        return 1
+
     def destroy_many(self, instance_ids: Iterable[str], *, wait: bool = True,
                      listed: Mapping[str, Instance] | None = None) -> list[DestroyResult]:
         """Destroy several; never raises for one failure, reports each. Already-gone counts as success.

@@ -5,7 +5,7 @@ once. The adapter still settles through ``wait_for`` whenever an instance is not
 (the real cloud shows ``booting`` for a while), so results are settled either way.
 
 Traps handled here (§2.7): terminate is a batch without rollback, so reserved instances are filtered out
-before any terminate, a call carries at most ``terminate_batch`` ids, and the ids of a call that erred (or
+before any terminate, a call carries at most ``destroy_batch`` ids, and the ids of a call that erred (or
 whose answer was lost) are each sent again alone, where "not found" means gone; launches never auto-place
 into reservations, and we only launch into one when the caller asks for it with
 ``ReservationPolicy.STRICT``; a lost or rate-limited launch is resolved by looking the VM up by name before
@@ -463,7 +463,7 @@ class LambdaProvider(Provider):
 
     def destroy_many(self, instance_ids: Iterable[str], *, wait: bool = True,
                      listed: Mapping[str, Instance] | None = None) -> list[DestroyResult]:
-        """Reserved ids refused without a call, the rest terminated ``terminate_batch`` ids per call
+        """Reserved ids refused without a call, the rest terminated ``destroy_batch`` ids per call
         (``_terminate_chunk``), then one list to verify what really happened to every id. The list before
         is skipped when ``listed`` has every id."""
         ids = list(dict.fromkeys(instance_ids))
@@ -485,7 +485,7 @@ class LambdaProvider(Provider):
                 continue
             attempted[iid] = inst
         items = list(attempted.values())
-        size = self.terminate_batch
+        size = self.destroy_batch
         for start in range(0, len(items), size):
             self._terminate_chunk(items[start:start + size], results)
         if attempted:
@@ -493,8 +493,8 @@ class LambdaProvider(Provider):
         return [results[iid] for iid in ids]
 
     @property
-    def terminate_batch(self) -> int:
-        """Ids per terminate call: the setting, else the catalogue's for this dialect (design.md, "Lambda")."""
+    def destroy_batch(self) -> int:
+        """Ids per terminate call: the setting, else the catalogue's for this dialect (design.md section 3)."""
         configured = self.settings.terminate_batch
         return max(1, configured if configured is not None else self.catalogue.terminate_batch(self.settings.dialect))
 
