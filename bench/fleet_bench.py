@@ -92,7 +92,8 @@ def run_fleets(host: SimHost, sizes: tuple[int, ...], log: Callable[[str], None]
         figures.append(Figure("2 fleet destroy", f"vm fleet destroy ({n} VMs) (vs the same VMs, raw)",
                               destroyed.wall_s, "s", raw_delete, raw_is, DESTROY_TARGET, extra={"n": n}))
         for verb, total, mut in (("create", create_calls, create_mut), ("destroy", destroy_calls, destroy_mut)):
-            one = f"one {'create' if verb == 'create' else 'delete'} per VM (the least any client sends)"
+            one = ("one create per VM (the least any client sends)" if verb == "create" else
+                   "one delete per VM (a client without Lambda's list terminate)")
             figures.append(Figure("3 API requests per VM", f"{verb}, N={n}: all requests", total / n, "req/VM", 1.0,
                                   one, CALLS_TARGET if n == CALLS_AT else None, target_on="value",
                                   extra={"n": n, "total": total, "mutating": mut, "reading": total - mut}))
