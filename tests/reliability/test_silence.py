@@ -53,6 +53,35 @@ def test_fleet_destroy_with_a_hung_provider_asks_it_once_and_finishes_the_others
     assert at_providers(config, "hung6") == []
 
 
+def test_fleet_destroy_with_a_hung_terminate_says_it_may_have_taken_effect(sims, vm_env, config) -> None:
+    """Lambda's terminate (one call for the fleet's three VMs) is sent and never answered: the members stay
+    recorded with that call's outcome ("may have taken effect"), not the later "not asked" of the retry the
+    silent provider then refused; nothing else is sent to it; the next destroy finishes the job."""
+    env = {**vm_env, "VMOPS_DEADLINE": "2", "VMOPS_BREAKER_SECONDS": "0", "VMOPS_PROVIDERS": "lambda"}
+    made = vm(env, "fleet", "create", "--gpu", "h100", "--count", "3", "--name", "hungt", "--json")
+    assert made.code == 0, made.err
+    lam = sims["lambda"]
+    lam.faults.add(Fault("terminate", "hang"))
+    lam.requests.reset()
+    r = vm(env, "fleet", "destroy", "hungt", "-y", "--json")
+    assert r.code == 14, r.err
+    assert lam.requests.count("terminate") == 1, [x.endpoint for x in lam.requests.records()]
+    reasons = {u["why"] for u in r.json()["undestroyed"]} if r.out.strip() else set()
+    store = Store(Path(config.state_path))
+    try:
+        fleet = store.find_fleet("hungt")
+        assert fleet is not None
+        errors = {m.last_error for m in store.members(fleet.id) if m.status.may_exist}
+    finally:
+        store.close()
+    assert len(errors) == 1 and "may have taken effect" in errors.pop(), r.err
+    assert not any("not asked" in w for w in reasons), reasons
+    lam.faults.clear()
+    again = vm(env, "fleet", "destroy", "hungt", "-y")
+    assert again.code == 0, again.err
+    assert at_providers(config, "hungt") == []
+
+
 class _Clock:
     def __init__(self) -> None:
         self.now = 0.0

@@ -17,6 +17,7 @@ from vmops.errors import (
     OperationTimeout,
     ProviderUnavailable,
     ReservedCannotTerminate,
+    Silent,
     Unreachable,
     VmopsError,
 )
@@ -285,6 +286,7 @@ class Members:
         left: list[Undestroyed] = []
         todo: dict[str, MemberRecord] = {m.instance_id: m for m in members if m.instance_id}
         sent: dict[str, MemberRecord] = {}
+        earlier: dict[str, VmopsError] = {}  # an attempt's error, for a retry that was then not even sent
         for attempt in range(self.limits.destroy_attempts):
             if not todo:
                 break
@@ -309,9 +311,12 @@ class Members:
                           and attempt + 1 < self.limits.destroy_attempts):
                         retry[r.id] = m
                     else:
-                        why = r.error.message if r.error else "unknown failure"
+                        error = earlier.get(r.id) if isinstance(r.error, Silent) else r.error
+                        why = (error or r.error).message if r.error else "unknown failure"
                         self.store.update_member(m.id, status=MemberStatus.DESTROY_FAILED, last_error=why)
                         left.append(Undestroyed(self.store.member(m.id), why))
+                    if r.error is not None and not isinstance(r.error, Silent):
+                        earlier[r.id] = r.error
             todo = retry
             if todo:
                 time.sleep(self.limits.retry_delay * (2 ** attempt) * (0.5 + random.random()))

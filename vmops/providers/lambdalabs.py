@@ -34,6 +34,7 @@ from vmops.errors import (
     PermissionDenied,
     ProviderUnavailable,
     ReservedCannotTerminate,
+    Silent,
     Unreachable,
     Unsupported,
     VmopsError,
@@ -503,6 +504,7 @@ class LambdaProvider(Provider):
         its answer is lost, which of its ids went is unknown (§2.3.4: the ones before a failing id are gone,
         without saying so), so each is then sent alone, where "not found" means gone. A call that could not
         be sent at all changed nothing: every id keeps that error."""
+        batch_error: VmopsError | None = None
         if len(chunk) > 1:
             try:
                 done = self._terminate_many(chunk)
@@ -510,8 +512,8 @@ class LambdaProvider(Provider):
                 for inst in chunk:
                     results[inst.id] = DestroyResult(inst.id, False, inst, e)
                 return
-            except VmopsError:
-                pass  # one by one below
+            except VmopsError as e:
+                batch_error = e  # one by one below
             else:
                 for inst in chunk:
                     results[inst.id] = DestroyResult(inst.id, True, done.get(inst.id) or replace(inst, state=State.DELETING))
@@ -521,6 +523,8 @@ class LambdaProvider(Provider):
                 results[inst.id] = DestroyResult(inst.id, True, self._terminate_one(inst, wait=False))
             except NotFound:
                 results[inst.id] = DestroyResult(inst.id, True, replace(inst, state=State.DELETED, native_state="(gone)"))
+            except Silent as e:  # not sent (the batch left the provider silent): the batch's error says more
+                results[inst.id] = DestroyResult(inst.id, False, inst, batch_error or e)
             except VmopsError as e:
                 results[inst.id] = DestroyResult(inst.id, False, inst, e)
 
