@@ -163,6 +163,10 @@ def test_config_show_says_where_each_setting_came_from(env, tmp_path):
     assert src[("nebius", "url")] == "default"
     table = vm(["config", "show"], e)
     assert table.code == 0 and "SOURCE" in table.out and "config file" in table.out
+    assert "terminate_batch" not in table.out  # tuning settings are shown once set, not at their defaults
+    tuned = vm(["config", "show", "--json"], {**e, "VMOPS_LAMBDA_TERMINATE_BATCH": "20"}).json()
+    row = next(r for r in tuned["settings"] if (r["provider"], r["setting"]) == ("lambda", "terminate_batch"))
+    assert (row["value"], row["source"], row["variable"]) == (20, "environment", "VMOPS_LAMBDA_TERMINATE_BATCH")
 
 
 def test_real_endpoint_without_key_is_an_error_naming_the_variable(env):

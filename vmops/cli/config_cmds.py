@@ -35,7 +35,10 @@ SETTING_COLUMNS = (
     Column("source", "SOURCE", keep=True),
 )
 ENV_NAMES = {"url": "{P}_{URL}", "scope": "{P}_{SCOPE}", "ssh_key": "{P}_SSH_KEY", "tls": "{P}_TLS",
-             "region": "{P}_REGION", "ca_bundle": "{P}_CA_BUNDLE"}
+             "region": "{P}_REGION", "ca_bundle": "{P}_CA_BUNDLE", "request_interval": "{P}_REQUEST_INTERVAL",
+             "launch_interval": "{P}_LAUNCH_INTERVAL", "terminate_batch": "{P}_TERMINATE_BATCH"}
+#: settings shown only when set (their defaults are the catalogue's, per dialect)
+TUNING = ("request_interval", "launch_interval", "terminate_batch")
 
 
 def setting_rows(config: "Config") -> list[dict[str, Any]]:
@@ -46,8 +49,8 @@ def setting_rows(config: "Config") -> list[dict[str, Any]]:
     for name, s in config.providers.items():
         entry = PROVIDERS[name]
         d = s.describe()
-        for key in ("url", "api_key", "scope", "ssh_key", "tls", "ca_bundle", "region"):
-            if key == "scope" and not entry.scope_var:
+        for key in ("url", "api_key", "scope", "ssh_key", "tls", "ca_bundle", "region", *TUNING):
+            if (key == "scope" and not entry.scope_var) or (key in TUNING and key not in d):
                 continue
             src = s.sources.get(key)
             if key == "tls" and src == "default":
