@@ -311,8 +311,8 @@ class Members:
                           and attempt + 1 < self.limits.destroy_attempts):
                         retry[r.id] = m
                     else:
-                        error = earlier.get(r.id) if isinstance(r.error, Silent) else r.error
-                        why = (error or r.error).message if r.error else "unknown failure"
+                        error = (earlier.get(r.id) or r.error) if isinstance(r.error, Silent) else r.error
+                        why = error.message if error else "unknown failure"
                         self.store.update_member(m.id, status=MemberStatus.DESTROY_FAILED, last_error=why)
                         left.append(Undestroyed(self.store.member(m.id), why))
                     if r.error is not None and not isinstance(r.error, Silent):
