@@ -1,7 +1,8 @@
 """Lambda adapter, cloud dialect: Lambda Cloud's real public API (../shared/cloud-apis.md §2, corrections §6).
 
-It shares instance parsing, terminate-one-id-then-verify, restart and ``destroy_many`` with the reference
-adapter (``LambdaProvider``) and replaces: the error envelope (``{"error": {code, message, suggestion}}``),
+It shares instance parsing, terminate-then-verify (one id per call here unless ``VMOPS_LAMBDA_TERMINATE_BATCH``
+says otherwise: the public API's partial-failure semantics are unconfirmed), restart and ``destroy_many`` with the
+reference adapter (``LambdaProvider``) and replaces: the error envelope (``{"error": {code, message, suggestion}}``),
 pacing (one process-wide ``Pacer`` per API key: about one request per second, one launch per 12 s, both
 configurable with ``VMOPS_LAMBDA_REQUEST_INTERVAL`` / ``_LAUNCH_INTERVAL``), one instance per launch with no
 ``quantity`` or reservation, offers from ``/instance-types`` (``regions_with_capacity_available``), and the
