@@ -42,6 +42,7 @@ _CSS = """
 .vmops-dash th {background: #f0f3f7;}
 .vmops-error {color: #b00020; font-weight: bold;}
 .vmops-ok {color: #1b5e20;}
+.vmops-warn {color: #8a5300;}
 </style>
 """
 
@@ -198,9 +199,11 @@ class FleetDashboard:
                          for t in details)
         self.message.value = f"<div class='vmops-error'>&#9888; {html.escape(first)}</div>{extra}{tables}"
 
-    def info(self, text: str) -> None:
+    def info(self, text: str, warnings: Sequence[str] = ()) -> None:
+        """Show an outcome, and under it what the user should know about it (``warnings``, one line each)."""
         self.last_error = None
-        self.message.value = f"<div class='vmops-ok'>{html.escape(text)}</div>"
+        self.message.value = f"<div class='vmops-ok'>{html.escape(text)}</div>" + "".join(
+            f"<div class='vmops-warn'>&#9888; {html.escape(w)}</div>" for w in warnings)
 
     # ---- plan / create -------------------------------------------------------------------------
     def _spec(self) -> Any:
@@ -285,7 +288,7 @@ class FleetDashboard:
             self.progress_bar.bar_style = "success"
             short = f"; short by {result.shortfall}" if result.shortfall else ""
             self.info(f"Fleet {result.fleet.name!r} is {result.fleet.state.value}: "
-                      f"{len(result.running)} of {spec.count} running{short}.")
+                      f"{len(result.running)} of {spec.count} running{short}.", result.left_out())
             self.refresh(select=result.fleet.name)
             return result
 

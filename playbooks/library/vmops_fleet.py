@@ -151,6 +151,8 @@ def main() -> None:
                                          "running": spec.count, "stopped": 0})
                 out = mgr.create(spec)
                 result["shortfall"] = out.shortfall
+                for line in out.left_out():
+                    module.warn(line)
                 err = out.error()
                 if err is not None:
                     raise err

@@ -43,6 +43,24 @@ def wait_until(cond, timeout: float = 30.0, step: float = 0.005) -> None:
         time.sleep(step)
 
 
+def test_create_warns_about_a_provider_it_could_not_ask(sims, vm_env) -> None:
+    """A provider that refused the plan's question is left out of the fleet, and the create says so (a
+    warning on stderr, -q or not); the ones that answered make the fleet."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    env = {**vm_env, "VMOPS_LAMBDA_URL": dead, "VMOPS_BREAKER_SECONDS": "0"}
+    r = run(env, "fleet", "create", "--gpu", "h100", "--count", "2", "--name", "leftout", "-q", "--json")
+    assert r.returncode == 0, r.stderr
+    assert {m["provider"] for m in json.loads(r.stdout)["members"]} <= {"crusoe", "nebius"}
+    warned = [ln for ln in r.stderr.splitlines() if ln.startswith("warning: lambda was not used")]
+    assert len(warned) == 1 and "cannot connect" in warned[0], r.stderr
+    gone = run(vm_env, "fleet", "destroy", "leftout", "-y")
+    assert gone.returncode == 0, gone.stderr
+
+
 def test_cli_create_status_list_destroy_json(sims, vm_env) -> None:
     cfg = load_config(vm_env)
     r = run(vm_env, "fleet", "create", "--gpu", "h100", "--count", "3", "--name", "cli3", "--json")

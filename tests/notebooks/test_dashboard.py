@@ -117,3 +117,21 @@ def test_a_create_whose_providers_all_went_down_shows_each_cause(sims, vm_env):
         assert "<th>PROVIDER</th><th>WHY</th>" in shown
         assert all(f"<tr><td>{p}</td>" in shown for p in ("crusoe", "lambda", "nebius"))
         assert all(sims[p].requests.mutating_count() == 0 for p in sims)
+
+
+def test_create_says_which_provider_it_could_not_ask(sims, vm_env):
+    """A provider that is down: the fleet is made without it, and the widget says so under the outcome."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    with Session(env={**vm_env, "VMOPS_LAMBDA_URL": dead, "VMOPS_BREAKER_SECONDS": "0"}, timing=FAST) as s:
+        dash = FleetDashboard(s)
+        dash.gpu.value, dash.count.value, dash.name.value = "h100:1", 2, "lo"
+        dash.plan_button.click()
+        dash.create_button.click()
+        assert dash.last_error is None, dash.last_error
+        assert "is active" in dash.message.value
+        assert "vmops-warn" in dash.message.value and "lambda was not used" in dash.message.value
+        dash.close()

@@ -52,6 +52,15 @@ def test_provider_down_is_a_typed_failure(vm_env, sims, dialect):
     _no_secrets(vm_env, run.text)
 
 
+def test_fleet_made_without_a_provider_that_is_down_warns(vm_env, sims):
+    env = {**vm_env, "VMOPS_LAMBDA_URL": "http://127.0.0.1:9", "VMOPS_BREAKER_SECONDS": "0"}
+    run, res = adhoc("vmops_fleet", {"name": "lo", "state": "present", "gpu": "h100", "count": 2}, env)
+    assert res["changed"] is True and not res.get("failed"), res
+    assert "[WARNING]: lambda was not used" in run.text, run.text  # ansible prints a module's warnings apart
+    _, res = adhoc("vmops_fleet", {"name": "lo", "state": "absent"}, vm_env)
+    assert res["changed"] is True and not res.get("failed"), res
+
+
 # refused while parsing its arguments, before any provider is called: the dialect plays no part
 def test_bad_fleet_arguments(vm_env, sims):
     _, res = adhoc("vmops_fleet", {"name": "Bad Name", "state": "present", "gpu": "h100", "count": 1}, vm_env)

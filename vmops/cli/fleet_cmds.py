@@ -322,6 +322,8 @@ def create(gpu: str, count: int, name: str, min_: int | None, policy: str | None
         finally:
             if listener is not None:
                 listener.finish()
+        for line in result.left_out():
+            warn(line)
         if out.json:
             print_json(result.to_dict())
         else:

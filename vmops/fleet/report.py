@@ -141,6 +141,11 @@ class CreateResult:
         """What a front end must report after showing the result (unknown outcomes are not success)."""
         return OutcomeUnknownMembers(self.fleet.name, self.unknown) if self.unknown else None
 
+    def left_out(self) -> list[str]:
+        """For a front end to warn with: each provider the plan could not ask (down, hung, breaker open), so a
+        fleet placed without it says so (a sentence each)."""
+        return [f"{s.provider} was not used: {s.reason}" for s in getattr(self.plan, "skipped", ()) if s.error is not None]
+
     @property
     def running(self) -> list[MemberRecord]:
         from vmops.state.records import MemberStatus
