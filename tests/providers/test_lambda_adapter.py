@@ -21,6 +21,7 @@ from vmops.errors import (
     OperationTimeout,
     ProviderUnavailable,
     ReservedCannotTerminate,
+    Unreachable,
     Unsupported,
     VmopsError,
 )
@@ -311,6 +312,24 @@ def test_destroy_many_batch_that_cannot_be_sent_changes_nothing(lambda_sim: Lamb
     assert all(isinstance(r.error, ProviderUnavailable) and "connect" in r.error.message for r in results)
     with make(lambda_sim.address) as up:
         assert {m.id for m in made} <= {i.id for i in up.list_instances()}
+
+
+def test_destroy_many_does_not_resend_alone_what_a_batch_could_not_send(lambda_sim: LambdaSim) -> None:
+    """A batch that was never sent (a refused or timed-out connection: ``Unreachable``) is not tried id by id:
+    at a 1 s connect timeout, 50 ids would wait 50 s to learn the same thing. Here the batch call fails that
+    way while the simulator would answer the single terminates, so any resend would show in its log."""
+    class Refusing(LambdaProvider):
+        def _terminate_many(self, chunk: list[Any]) -> dict[str, Any]:
+            raise Unreachable("cannot connect (test: the batch's connection was refused)", provider=self.name)
+
+    lp = Refusing(ProviderSettings(name="lambda", url=lambda_sim.address, api_key=Secret(KEY), ssh_key="ops"), TIMING)
+    made = [lp.create(req(f"bn-{i}")) for i in range(3)]
+    lambda_sim.requests.reset()
+    results = lp.destroy_many([m.id for m in made], wait=False)
+    assert [r.ok for r in results] == [False] * 3 and all(isinstance(r.error, Unreachable) for r in results)
+    assert lambda_sim.requests.count("terminate") == 0
+    assert {m.id for m in made} <= {i.id for i in lp.list_instances()}
+    lp.close()
 
 
 def test_restart(lp: LambdaProvider, lambda_sim: LambdaSim) -> None:

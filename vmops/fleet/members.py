@@ -3,6 +3,7 @@ done before a provider is asked), concurrently per provider. Also the waits a cr
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
@@ -340,7 +341,7 @@ class Members:
         """``destroy_many(ids, wait=False)`` in up to ``limits.per_provider`` concurrent slices (one slice
         would send them one after another: at 170 VMs per provider a second or more added to a destroy), and
         no more slices than the adapter needs requests (``Provider.destroy_batch`` ids per request)."""
-        k = max(1, min(self.limits.per_provider, -(-len(ids) // max(1, adapter.destroy_batch))))
+        k = max(1, min(self.limits.per_provider, math.ceil(len(ids) / adapter.destroy_batch)))
         if k == 1:
             return adapter.destroy_many(ids, wait=False, listed=listed)
         slices = [ids[i::k] for i in range(k)]

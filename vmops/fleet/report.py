@@ -10,6 +10,7 @@ from vmops.fleet.health import Counts, count, health
 from vmops.state.records import FleetRecord, MemberRecord
 
 if TYPE_CHECKING:
+    from vmops.fleet.planner import Plan
     from vmops.state.store import Store
 
 
@@ -134,7 +135,7 @@ class CreateResult:
     attempts: list[Attempt]
     resumed: bool = False
     shortfall: int = 0
-    plan: Any = None  # vmops.fleet.planner.Plan
+    plan: "Plan | None" = None
     unknown: list[MemberRecord] = field(default_factory=list)  # creates whose outcome is unknown
 
     def error(self) -> VmopsError | None:
@@ -144,7 +145,8 @@ class CreateResult:
     def left_out(self) -> list[str]:
         """For a front end to warn with: each provider the plan could not ask (down, hung, breaker open), so a
         fleet placed without it says so (a sentence each)."""
-        return [f"{s.provider} was not used: {s.reason}" for s in getattr(self.plan, "skipped", ()) if s.error is not None]
+        skipped = self.plan.skipped if self.plan is not None else []
+        return [f"{s.provider} was not used: {s.reason}" for s in skipped if s.error is not None]
 
     @property
     def running(self) -> list[MemberRecord]:
