@@ -149,13 +149,18 @@ class Session:
                 raise out  # a bug or an interrupt, not a provider's failure: as if called here
             elif isinstance(out, VmopsError):
                 result.failures[n] = out
-                if isinstance(out, Unreachable):
-                    breaker.trip(n, self.config.settings(n).url, out.message)
+                self.remember_failure(n, out)
             else:
                 result.results[n] = out
                 breaker.close(n)
         result.failures = {n: result.failures[n] for n in names if n in result.failures}
         return result
+
+    def remember_failure(self, name: str, err: VmopsError) -> None:
+        """A provider that did not answer (``Unreachable``: refused, hung, or silent this command) opens its
+        breaker, so the next commands' reads skip it at once (vmops.breaker). Any other error is an answer."""
+        if isinstance(err, Unreachable):
+            self.breaker.trip(name, self.config.settings(name).url, err.message)
 
     def instances(self, providers: Iterable[str] | None = None) -> FanOut[Instance]:
         return self.fan_out(lambda p: p.list_instances(), providers)

@@ -43,6 +43,7 @@ changes: {description: What reconcile changed (or would change in check mode), t
 decision: {description: The fleet manager's Decision for absent/reconcile (in check mode, what would be done), type: dict}
 plan: {description: In check mode for present, the placement plan, type: list}
 undestroyed: {description: Members absent could not destroy (with tolerate_unterminable), type: list}
+unobserved: {description: With reconcile, providers that could not be observed and why (their members were left as recorded; each is also a warning), type: dict}
 """
 
 from typing import Any
@@ -197,7 +198,7 @@ def main() -> None:
                     return finish(_changed(decision, rec.state.value), {"state": decision.next_state})
                 view = mgr.reconcile(name, destroy_surplus=p["destroy_surplus"], confirm=guard)
                 result.update(decision=view.decision.to_dict(), changes=list(view.changes),
-                              refresh_warnings=list(view.warnings))
+                              refresh_warnings=list(view.warnings), unobserved=dict(view.unobserved))
                 for warning in view.warnings:
                     module.warn(f"fleet {name!r}: {warning}")
                 return finish(_changed(view.decision, rec.state.value))

@@ -61,6 +61,21 @@ def test_fleet_made_without_a_provider_that_is_down_warns(vm_env, sims):
     assert res["changed"] is True and not res.get("failed"), res
 
 
+def test_reconcile_with_a_provider_down_returns_what_it_could_not_observe(vm_env, sims):
+    _, res = adhoc("vmops_fleet", {"name": "half", "state": "present", "gpu": "h100", "count": 3}, vm_env)
+    assert res["changed"] is True and not res.get("failed"), res
+    at = {m["provider"] for m in res["members"]}
+    down = "lambda" if "lambda" in at else sorted(at)[0]
+    var = {"crusoe": "VMOPS_CRUSOE_URL", "lambda": "VMOPS_LAMBDA_URL", "nebius": "VMOPS_NEBIUS_ENDPOINT"}[down]
+    env = {**vm_env, var: "http://127.0.0.1:9" if down != "nebius" else "127.0.0.1:9", "VMOPS_BREAKER_SECONDS": "0"}
+    run, res = adhoc("vmops_fleet", {"name": "half", "state": "reconcile", "destroy_surplus": True}, env)
+    assert not res.get("failed") and res["changed"] is False, res
+    assert set(res["unobserved"]) == {down} and f"[WARNING]: fleet 'half': {down}: could not refresh" in run.text
+    assert all(m["status"] == "running" for m in res["members"]), res["members"]
+    _, res = adhoc("vmops_fleet", {"name": "half", "state": "absent"}, vm_env)
+    assert res["changed"] is True and not res.get("failed"), res
+
+
 # refused while parsing its arguments, before any provider is called: the dialect plays no part
 def test_bad_fleet_arguments(vm_env, sims):
     _, res = adhoc("vmops_fleet", {"name": "Bad Name", "state": "present", "gpu": "h100", "count": 1}, vm_env)

@@ -109,3 +109,62 @@ def test_breaker_never_makes_a_mutation_skip(sims, vm_env) -> None:
               "--name", "despite-breaker", "--json")
     assert made.code == 0, made.err
     assert lam.requests.count("launch") == 1
+
+
+LIST_OP = {"crusoe": "list_instances", "lambda": "list_instances", "nebius": "InstanceService/List"}
+
+
+def _fleet_at_every_provider(env: dict[str, str], name: str) -> dict[str, list[str]]:
+    """A running fleet spread over the three providers; {provider: its members' names}."""
+    made = vm(env, "fleet", "create", "--gpu", "h100:1", "--count", "3", "--policy", "spread", "--name", name,
+              "--json")
+    assert made.code == 0, made.err
+    where: dict[str, list[str]] = {}
+    for m in made.json()["members"]:
+        where.setdefault(m["provider"], []).append(m["name"])
+    return where
+
+
+def test_fleet_status_with_a_hung_provider_says_what_it_could_not_see_and_exits_14(sims, vm_env) -> None:
+    env = _env(vm_env)
+    where = _fleet_at_every_provider(env, "seen")
+    hung = "nebius" if "nebius" in where else sorted(where)[0]
+    sims[hung].faults.add(Fault("*", "hang"))
+    before = sims[hung].requests.count(LIST_OP[hung])
+    r = vm(env, "fleet", "status", "seen", "--json")
+    assert r.code == 14, r.err
+    view = r.json()
+    assert set(view["unobserved"]) == {hung} and "no answer" in view["unobserved"][hung]
+    # the members there keep their record (nothing marked gone, nothing destroyed), the others were observed
+    assert {m["name"]: m["status"] for m in view["members"]} == {n: "running" for ns in where.values() for n in ns}
+    assert f"could not observe {hung}; the members there are shown as last recorded" in r.err, r.err
+    assert (Path(env["VMOPS_HOME"]) / "breaker" / f"{hung}.json").exists()
+    # the next view does not ask the hung provider again (the breaker), says so, and marks its members' rows
+    table = vm(env, "fleet", "status", "seen")
+    assert table.code == 14, table.err
+    rows = {line.split()[0]: line for line in table.out.splitlines() if line.startswith("vmops-seen-")}
+    assert all(("running?" in rows[n] and "not observed: as last recorded" in rows[n]) == (p == hung)
+               for p, ns in where.items() for n in ns), table.out
+    assert "skipped" in table.err
+    listed = vm(env, "fleet", "list", "--refresh", "--json")
+    assert listed.code == 14 and "could not observe" in listed.err, listed.err
+    assert sims[hung].requests.count(LIST_OP[hung]) == before + 1
+    # once it answers (and the breaker is passed by), the view is whole again
+    sims[hung].faults.clear()
+    whole = vm({**env, "VMOPS_BREAKER_SECONDS": "0"}, "fleet", "status", "seen", "--json")
+    assert whole.code == 0 and whole.json()["unobserved"] == {}, whole.err
+
+
+def test_fleet_reconcile_with_a_provider_down_changes_nothing_there_and_opens_its_breaker(sims, vm_env) -> None:
+    env = _env(vm_env)
+    where = _fleet_at_every_provider(env, "downside")
+    down = "lambda" if "lambda" in where else sorted(where)[0]
+    var = {"crusoe": "VMOPS_CRUSOE_URL", "lambda": "VMOPS_LAMBDA_URL", "nebius": "VMOPS_NEBIUS_ENDPOINT"}[down]
+    gone = {**env, var: dead_url("grpc" if down == "nebius" else "http")}
+    r = vm(gone, "fleet", "reconcile", "downside", "--destroy-surplus", "-y", "--json")
+    assert r.code == 14, r.err
+    assert set(r.json()["unobserved"]) == {down}
+    assert all(m["status"] == "running" for m in r.json()["members"]), r.out
+    assert (Path(env["VMOPS_HOME"]) / "breaker" / f"{down}.json").exists()
+    listed = vm(gone, "list", "--json")
+    assert listed.code == 14 and "skipped" in listed.err, listed.err

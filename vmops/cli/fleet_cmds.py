@@ -28,7 +28,7 @@ from vmops.cli.base import (
 )
 from vmops.cli.output import Column, note, print_json, print_table, render_table, set_quiet, usage, warn
 from vmops.cli.progress import MODES
-from vmops.errors import InsufficientCapacity
+from vmops.errors import InsufficientCapacity, PartialFailure
 from vmops.model import BILLED_STATES
 
 if TYPE_CHECKING:
@@ -51,6 +51,8 @@ MEMBER_COLUMNS = (
     Column("price_per_hour", "$/HR", ">", keep=True),
     Column("last_error", "NOTE"),
 )
+#: The NOTE of a member whose provider could not be observed (``FleetView.seen``): its state is the record's.
+UNSEEN_NOTE = "not observed: as last recorded"
 FLEET_COLUMNS = (
     Column("name", "NAME", keep=True),
     Column("state", "STATE", keep=True),
@@ -183,9 +185,13 @@ def _print_view(view: "FleetView", wide: bool = False, all_members: bool = False
     if f.last_error:
         print(f"Last error: {f.last_error}")
     live = [m for m in view.members if m.status.may_exist]
-    rows = [{**m.to_dict(), "price_per_hour": m.price_per_hour if m.state in BILLED_STATES else None}
+    unseen = {m.id for m in live if not view.seen(m)}
+    rows = [{**m.to_dict(), "price_per_hour": m.price_per_hour if m.state in BILLED_STATES else None,
+             **({"state": f"{m.state.value}?", "last_error": UNSEEN_NOTE} if m.id in unseen else {})}
             for m in (view.members if all_members else live)]
     print_table(rows, MEMBER_COLUMNS, empty="(no members that may exist)", wide=wide)
+    if unseen:
+        note(f"?: state as last recorded ({' and '.join(sorted(view.unobserved))} could not be observed)")
     hidden = len(view.members) - len(rows)
     if hidden:
         note(f"{hidden} attempt(s) that left no VM not shown (--all-members)")
@@ -365,6 +371,7 @@ def list_(refresh: bool, output: str, as_json: bool, wide: bool) -> None:
     for v in views:
         for w in v.warnings:
             warn(f"{v.fleet.name}: {w}")
+    _raise_if_incomplete(views)
 
 
 FLEET_ARG = click.argument("fleet", metavar="FLEET", type=FLEET)
@@ -402,6 +409,7 @@ def status(fleet: str, no_refresh: bool, events: bool, all_members: bool, output
         if events:
             print()
             print_table(history, EVENT_COLUMNS, empty="(no events)", wide=out.wide)
+    _raise_if_incomplete([view])
 
 
 def _decided(view: "FleetView", out: Any) -> None:
@@ -409,6 +417,20 @@ def _decided(view: "FleetView", out: Any) -> None:
         print_json(view.to_dict())
     else:
         _print_view(view, out.wide)
+    _raise_if_incomplete([view])
+
+
+def _raise_if_incomplete(views: list["FleetView"]) -> None:
+    """After the views are shown: exit 14 when a provider could not be observed for any of them (the view
+    says why; ``FleetView.incomplete`` is the rule)."""
+    errors = [e for e in (v.incomplete() for v in views) if e is not None]
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        names = ", ".join(v.fleet.name for v in views if v.incomplete() is not None)
+        raise PartialFailure(f"{len(errors)} fleets could not be observed at every provider ({names}); their "
+                             "members there are shown as last recorded",
+                             hint="Run the command again once every provider answers")
 
 
 @command("destroy", examples=["vm fleet destroy train --dry-run   # what it would destroy",
@@ -472,8 +494,6 @@ def reconcile(fleet: str | None, all_: bool, destroy_surplus: bool, dry_run: boo
         ask = _confirmer(yes, "Reconcile", out.wide)
         failure = None
         if all_:
-            from vmops.errors import PartialFailure
-
             try:
                 views = mgr.reconcile_all(destroy_surplus=destroy_surplus, confirm=ask)
             except PartialFailure as e:  # the others were reconciled: show them, then fail
@@ -491,6 +511,7 @@ def reconcile(fleet: str | None, all_: bool, destroy_surplus: bool, dry_run: boo
                 print("(no fleets to reconcile)")
         if failure is not None:
             raise failure
+        _raise_if_incomplete(views)
 
 
 def _power(start: bool) -> Any:

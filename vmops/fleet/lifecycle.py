@@ -184,8 +184,8 @@ def decide_destroy(obs: Observation, sync: list[Action], terminate_reserved: dic
             kept += target.price_per_hour
             continue
         d.actions.append(_target(a, m, inst, "fleet destroy"))
-    for p, err in obs.failures.items():
-        d.notes.append(f"{p} could not be listed ({err}); its members are destroyed by id where known")
+    for p in obs.failures:  # why: ``unreachable``
+        d.notes.append(f"{p} could not be listed; its members are destroyed by id where known")
     d.cost_after = round(kept, 4)
     d.next_state = _after_destroy(d)
     return d
@@ -296,8 +296,8 @@ def decide_power(obs: Observation, sync: list[Action], *, start: bool, can_stop:
             continue
         d.actions.append(act)
         delta += price if start else -price
-    for p, err in obs.failures.items():
-        d.notes.append(f"{p} could not be listed ({err}); its members are left as they are")
+    for p in obs.failures:  # why: ``unreachable``
+        d.notes.append(f"{p} could not be listed; its members are left as they are")
     d.cost_after = round(d.cost_before + delta, 4)
     d.next_state = obs.fleet.state.value
     return d

@@ -113,7 +113,7 @@ class FleetManager:
         members = [m for m in store.members(fleet.id) if only is None or m.provider == only]
         return observe(fleet, members, store_id=store.identities, provider=self.provider,
                        recorded=lambda p, iid: store.member_by_instance(p, iid) is not None,
-                       listed=self._listings, unlisted=self._unlisted)
+                       listed=self._listings, unlisted=self._unlisted, failed=self.session.remember_failure)
 
     @contextmanager
     def previews_from(self, listings: Mapping[str, list[Instance]],
@@ -130,6 +130,21 @@ class FleetManager:
             yield
         finally:
             self._listings, self._unlisted = previous
+
+    @contextmanager
+    def _read_lists(self, fleets: list[FleetRecord]) -> Iterator[None]:
+        """For a view (``status``, ``list(refresh=True)``): the fleets' providers listed once each, through the
+        session's fan-out, so a provider that just failed to answer is skipped at once (its breaker) and one
+        that does not answer now opens it for the next command. Taken before the members are read
+        (write-ahead); inside ``previews_from`` already, those lists stand."""
+        if self._listings or self._unlisted:
+            yield
+            return
+        store = self.store
+        names = sorted({m.provider for f in fleets for m in store.members(f.id)})
+        listing = self.session.instances(names)
+        with self.previews_from(listing.results, {n: e.render() for n, e in listing.failures.items()}):
+            yield
 
     def _sync(self, fleet: FleetRecord, *, adopt: bool = True) -> list[str]:
         """Observe and apply the record-only actions; return what changed."""
@@ -149,8 +164,10 @@ class FleetManager:
         if self._store is None and not store_exists(self.config):
             return []
         if refresh:
-            return [self.status(f.name) if f.state is not FleetState.DESTROYED else
-                    FleetView(f, self.store.members(f.id)) for f in self.store.list_fleets()]
+            fleets = self.store.list_fleets()
+            with self._read_lists([f for f in fleets if f.state is not FleetState.DESTROYED]):
+                return [self.status(f.name) if f.state is not FleetState.DESTROYED else
+                        FleetView(f, self.store.members(f.id)) for f in fleets]
         return views_on_record(self.store)
 
     def status(self, name: str, *, refresh: bool = True) -> FleetView:
@@ -160,17 +177,18 @@ class FleetManager:
         lock = self.lock(name)
         held = lock.try_acquire()
         try:
-            obs = self.observe(fleet)
+            with self._read_lists([fleet]):
+                obs = self.observe(fleet)
             changes = self._members().apply_sync(fleet, obs, sync_actions(obs, adopt=held))
-            warnings = [f"{p}: could not refresh ({e})" for p, e in obs.failures.items()]
             fleet = self.store.fleet(fleet.id)
             members = self.store.members(fleet.id)
             state = health(fleet, count(members))
             if held and state is not fleet.state and not obs.failures:
                 fleet = self.store.set_fleet_state(fleet.id, state, message=f"seen {state.value} by status")
+            view = FleetView.observed(fleet, members, obs.failures, changes)
             if not held:
-                warnings.append(f"fleet {name!r} is busy in another vm process; showing it without adopting")
-            return FleetView(fleet, members, warnings, changes)
+                view.warnings.append(f"fleet {name!r} is busy in another vm process; showing it without adopting")
+            return view
         finally:
             lock.release()
 
@@ -327,8 +345,8 @@ class FleetManager:
                         left: list[Undestroyed], *, quiet_undestroyable: bool = False) -> FleetView:
         """After a destroy's VMs were asked to go: leftovers released, the fleet's state set, the view."""
         changes += self._members().release_leftovers(fleet)
-        view = FleetView(self.store.fleet(fleet.id), self.store.members(fleet.id),
-                         [f"{p}: could not refresh ({e})" for p, e in obs.failures.items()], changes, decision)
+        view = FleetView.observed(self.store.fleet(fleet.id), self.store.members(fleet.id), obs.failures, changes,
+                                  decision)
         kept = [a for a in decision.held if a.member_id is None and a.instance_id]  # unrecorded, not named
         if not left and not obs.failures:
             view.fleet = self.store.set_fleet_state(fleet.id, FleetState.DESTROYED, error=None,
@@ -408,8 +426,8 @@ class FleetManager:
                 error = None if state is FleetState.ACTIVE else "; ".join(decision.notes) or None
                 self.store.set_fleet_state(fleet.id, state, error=error, message="reconciled")
                 changes.append(f"fleet is now {state.value}")
-            view = FleetView(self.store.fleet(fleet.id), self.store.members(fleet.id),
-                             [f"{p}: could not refresh ({e})" for p, e in obs.failures.items()], changes, decision)
+            view = FleetView.observed(self.store.fleet(fleet.id), self.store.members(fleet.id), obs.failures,
+                                      changes, decision)
             for h in decision.held:
                 view.warnings.append(f"held: {h.name} ({h.instance_id}) at {h.provider}: {h.reason}")
             if left:
@@ -460,8 +478,8 @@ class FleetManager:
             changes = members.apply_sync(fleet, obs, [a for a in decision.actions if not a.kind.touches_vm])
             targets = members.members_for(fleet, [a for a in decision.actions if a.kind.touches_vm])
             failed = members.power(targets, start=start)
-            view = FleetView(self.store.fleet(fleet.id), self.store.members(fleet.id),
-                             [f"{p}: could not refresh ({e})" for p, e in obs.failures.items()], changes, decision)
+            view = FleetView.observed(self.store.fleet(fleet.id), self.store.members(fleet.id), obs.failures,
+                                      changes, decision)
             for h in decision.held:
                 view.warnings.append(f"{h.name} at {h.provider} left as it is: {h.reason}")
             if failed:

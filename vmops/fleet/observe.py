@@ -98,12 +98,15 @@ def observe(fleet: FleetRecord, members: list[MemberRecord], *, store_id: str | 
             provider: Callable[[str], Provider], recorded: Callable[[str, str], bool],
             providers: Iterable[str] | None = None,
             listed: Mapping[str, list[Instance]] | None = None,
-            unlisted: Mapping[str, str] | None = None) -> Observation:
+            unlisted: Mapping[str, str] | None = None,
+            failed: Callable[[str, VmopsError], None] = lambda _p, _e: None) -> Observation:
     """List (concurrently, once each) every provider that was ever asked to make a member of ``fleet``
     (write-ahead: no other provider can hold one), plus ``providers``. ``recorded(provider, id)``: is a VM
     recorded for any fleet (to tell another fleet's member from an unrecorded one). ``listed``: lists already
     taken (before the record was read) that stand in for listing those providers again; ``unlisted``: why
-    such a list failed (those providers are not asked again)."""
+    such a list failed (those providers are not asked again). ``failed(provider, error)``: told of each
+    provider that could not be listed or looked up here (the session's breaker remembers one that did not
+    answer)."""
     listed = listed or {}
     unlisted = unlisted or {}
     names = sorted({m.provider for m in members} | set(providers or ()))
@@ -118,6 +121,7 @@ def observe(fleet: FleetRecord, members: list[MemberRecord], *, store_id: str | 
                 return n, unlisted[n]
             return n, list(listed[n]) if n in listed else adapter.list_instances()
         except VmopsError as e:
+            failed(n, e)
             return n, e.render()
 
     if names:
@@ -129,7 +133,7 @@ def observe(fleet: FleetRecord, members: list[MemberRecord], *, store_id: str | 
                     obs.failures[n] = out
                 else:
                     obs.listings[n] = out
-    _confirm_missing(obs, provider)
+    _confirm_missing(obs, provider, failed)
     mine = {(m.provider, m.instance_id) for m in members if m.instance_id}
     elsewhere = {(p, i.id) for p in obs.listings for i in obs.ours(p)
                  if (p, i.id) not in mine and recorded(p, i.id)}
@@ -137,7 +141,8 @@ def observe(fleet: FleetRecord, members: list[MemberRecord], *, store_id: str | 
     return obs
 
 
-def _confirm_missing(obs: Observation, provider: Callable[[str], Provider]) -> None:
+def _confirm_missing(obs: Observation, provider: Callable[[str], Provider],
+                     failed: Callable[[str, VmopsError], None]) -> None:
     """Look up (``Provider.lookup``) every live member its provider's listing did not show, before anything
     concludes it is gone. A provider that then fails counts as not listed."""
     for m in obs.members:
@@ -146,6 +151,7 @@ def _confirm_missing(obs: Observation, provider: Callable[[str], Provider]) -> N
         try:
             found = provider(m.provider).lookup(m.instance_id)
         except VmopsError as e:
+            failed(m.provider, e)
             obs.failures[m.provider] = e.render()
             del obs.listings[m.provider]
             continue

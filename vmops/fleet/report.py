@@ -176,6 +176,32 @@ class FleetView:
     warnings: list[str] = field(default_factory=list)
     changes: list[str] = field(default_factory=list)
     decision: Any = None  # vmops.fleet.decision.Decision of the command that produced this view, if any
+    #: provider -> why it could not be observed: its members are shown as last recorded, not as they are
+    unobserved: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def observed(cls, fleet: FleetRecord, members: list[MemberRecord], failures: dict[str, str],
+                 changes: list[str] | None = None, decision: Any = None) -> "FleetView":
+        """A view after the providers were asked: those that could not be (``failures``) are named, once
+        as a warning and once in ``unobserved``."""
+        return cls(fleet, members, [f"{p}: could not refresh ({e})" for p, e in failures.items()],
+                   list(changes or []), decision, dict(failures))
+
+    def seen(self, member: MemberRecord) -> bool:
+        """Whether ``member``'s state comes from its provider in this view (else: as last recorded)."""
+        return member.provider not in self.unobserved
+
+    def incomplete(self) -> PartialFailure | None:
+        """What a caller raises, after showing this view, when some providers could not be observed: the
+        view is not the whole truth (exit 14, like a `vm list` that could not list every provider). Only
+        members that may exist count: one already gone or failed is final whoever answers."""
+        stale = sorted({m.provider for m in self.members if m.status.may_exist and not self.seen(m)})
+        if not stale:
+            return None
+        names = " and ".join(stale)
+        return PartialFailure(f"fleet {self.fleet.name!r}: could not observe {names}; the members there are shown "
+                              "as last recorded", hint="Run the command again once it answers (the warning above "
+                              "says why it did not)")
 
     @property
     def counts(self) -> Counts:
@@ -210,6 +236,7 @@ class FleetView:
             "members": [m.to_dict() for m in self.members],
             "warnings": list(self.warnings),
             "changes": list(self.changes),
+            "unobserved": dict(self.unobserved),
         }
         if self.decision is not None:
             out["decision"] = self.decision.to_dict()
