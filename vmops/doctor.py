@@ -6,12 +6,12 @@ authenticated call with a hint when it fails. Returns dataclasses; front ends re
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 from vmops.config import Config, redact
 from vmops.errors import VmopsError
-from vmops.providers import get_provider
+from vmops.providers import get_provider, timing_for
 from vmops.providers.base import Resolved, Timing
 
 #: a clock further off than this makes signed requests fail at providers with a freshness window
@@ -77,8 +77,7 @@ def check_provider(config: Config, name: str, timing: Timing | None = None) -> P
 def run_doctor(config: Config, providers: Sequence[str] | None = None, timing: Timing | None = None) -> DoctorReport:
     """Check every enabled provider (or ``providers``) concurrently; never raises for one provider's failure."""
     names = list(providers or config.enabled)
-    timing = timing or Timing(poll_interval=config.poll_interval, poll_min=config.poll_min,
-                              op_timeout=config.op_timeout, retry_attempts=1, request_timeout=10.0)
+    timing = timing or replace(timing_for(config), retry_attempts=1)  # one call: the deadline bounds it
     if not names:
         return DoctorReport(())
     with ThreadPoolExecutor(max_workers=len(names), thread_name_prefix="vmops-doctor") as pool:

@@ -168,3 +168,13 @@ def test_fleet_reconcile_with_a_provider_down_changes_nothing_there_and_opens_it
     assert (Path(env["VMOPS_HOME"]) / "breaker" / f"{down}.json").exists()
     listed = vm(gone, "list", "--json")
     assert listed.code == 14 and "skipped" in listed.err, listed.err
+
+
+def test_doctor_gives_a_hung_provider_the_command_deadline(sims, vm_env) -> None:
+    sims["lambda"].faults.add(Fault("*", "hang"))
+    r, took = _timed(_env(vm_env), "doctor", "--json")
+    assert r.code == 3, r.err
+    checks = {c["provider"]: c for c in r.json()["providers"]}
+    assert checks["lambda"]["ok"] is False and f"no answer within {DEADLINE:g} s" in checks["lambda"]["result"]
+    assert checks["crusoe"]["ok"] is True and checks["nebius"]["ok"] is True
+    assert took < GUARD_S, took

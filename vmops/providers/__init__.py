@@ -23,12 +23,18 @@ def adapter_class(name: str, dialect: str = "reference") -> "type[Provider]":
     return getattr(importlib.import_module(module_name), cls_name)
 
 
-def get_provider(name: str, config: "Config", timing: "Timing | None" = None) -> "Provider":
-    """An adapter for ``name`` configured from ``config`` (the adapter of the configured dialect)."""
+def timing_for(config: "Config") -> "Timing":
+    """The adapters' timing from the configuration: polling, the operation timeout, and the command's
+    deadline (VMOPS_DEADLINE) as the longest wait for an answer."""
     from vmops.providers.base import Timing as _Timing
 
-    timing = timing or _Timing(poll_interval=config.poll_interval, poll_min=config.poll_min,
-                               op_timeout=config.op_timeout, request_timeout=config.deadline,
-                               connect_timeout=min(1.0, config.deadline), deadline=config.deadline)
+    return _Timing(poll_interval=config.poll_interval, poll_min=config.poll_min, op_timeout=config.op_timeout,
+                   request_timeout=config.deadline, connect_timeout=min(1.0, config.deadline),
+                   deadline=config.deadline)
+
+
+def get_provider(name: str, config: "Config", timing: "Timing | None" = None) -> "Provider":
+    """An adapter for ``name`` configured from ``config`` (the adapter of the configured dialect)."""
+    timing = timing or timing_for(config)
     settings = config.settings(name)
     return adapter_class(name, settings.dialect)(settings, timing)
