@@ -178,3 +178,14 @@ def test_doctor_gives_a_hung_provider_the_command_deadline(sims, vm_env) -> None
     assert checks["lambda"]["ok"] is False and f"no answer within {DEADLINE:g} s" in checks["lambda"]["result"]
     assert checks["crusoe"]["ok"] is True and checks["nebius"]["ok"] is True
     assert took < GUARD_S, took
+
+
+def test_state_check_with_a_provider_down_does_not_claim_full_agreement(sims, vm_env) -> None:
+    env = _env(vm_env)
+    assert vm(env, "fleet", "create", "--gpu", "h100:1", "--count", "1", "--name", "agreed", "-q").code == 0
+    whole = vm(env, "state", "check")
+    assert whole.code == 0 and "(the record and the providers agree: 1 fleet(s))" in whole.out, whole.out
+    r = vm({**env, "VMOPS_LAMBDA_URL": dead_url()}, "state", "check")
+    assert r.code == 14, r.err
+    assert "(the record and the providers that answered (not lambda) agree: 1 fleet(s))" in r.out, r.out
+    assert "lambda could not be asked" in r.err

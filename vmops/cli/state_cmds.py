@@ -78,7 +78,9 @@ def check(output: str, as_json: bool, wide: bool) -> int:
         print_json(report.to_dict())
     else:
         rows = [d.to_dict() for d in report.differences]
-        print_table(rows, DIFF_COLUMNS, empty=f"(the record and the providers agree: {report.fleets} fleet(s))",
+        asked = (f"the providers that answered (not {' or '.join(sorted(report.unreachable))})"
+                 if report.unreachable else "the providers")
+        print_table(rows, DIFF_COLUMNS, empty=f"(the record and {asked} agree: {report.fleets} fleet(s))",
                     wide=out.wide)
         for p, why in report.unreachable.items():
             note(f"{p} could not be asked: {why}")
