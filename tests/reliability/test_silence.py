@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from vmops.errors import Silent
+from vmops.errors import Silent, VmopsError
 from vmops.providers.silence import SILENT_FOR, Silence
 from vmops.sim.common import Fault
 from vmops.state import Store
@@ -142,3 +142,41 @@ def test_fleet_plan_skips_a_hung_provider_and_the_next_plan_does_not_ask_it_agai
     assert len(sims["lambda"].requests.records()) == asked  # the breaker: not asked again
     assert "skipped" in {s["provider"]: s["reason"] for s in second.json()["skipped"]}["lambda"]
     sims["lambda"].faults.clear()
+
+
+def test_a_hung_create_is_looked_up_once_then_left_for_reconcile(sims, config, monkeypatch) -> None:
+    """A launch accepted and never answered latches the provider for the command: the create's lookup by name
+    is refused at once (nothing is sent) and is not tried again with pauses (three tries with back-off used to
+    add ~3.5 s to the fleet). The member stays requested, its outcome unknown, for status/reconcile."""
+    from tests.conftest import config_env
+    from vmops.config import load_config
+    from vmops.fleet.manager import FleetManager, FleetSpec, Limits
+    from vmops.model import GpuShape
+    from vmops.providers.base import Timing
+    from vmops.providers.lambdalabs import LambdaProvider
+    from vmops.session import Session
+
+    cfg = load_config({**config_env(config), "VMOPS_PROVIDERS": "lambda"})
+    looked: list[str] = []
+    real = LambdaProvider.find_by_name
+
+    def counting(self, name):  # type: ignore[no-untyped-def]
+        looked.append(name)
+        return real(self, name)
+
+    monkeypatch.setattr(LambdaProvider, "find_by_name", counting)
+    sims["lambda"].faults.add(Fault("launch", "hang"))
+    timing = Timing(poll_interval=cfg.poll_interval, op_timeout=cfg.op_timeout, request_timeout=1.0, deadline=1.0)
+    with FleetManager(Session(cfg, timing=timing), limits=Limits(retry_delay=0.5)) as mgr:
+        with pytest.raises(VmopsError) as raised:
+            mgr.create(FleetSpec(GpuShape("h100", 1), 1, name="hungc"))
+        members = mgr.store.members(mgr.store.get_fleet("hungc").id)
+    # rolled back, but the VM that may exist stays recorded (exit 14), not forgotten
+    assert raised.value.exit_code == 14 and "stay recorded" in str(raised.value), raised.value
+    # the adapter's own look after the lost answer, then the fleet's: each refused at once, neither repeated
+    assert looked == ["vmops-hungc-001"] * 2, looked
+    first, *others = sorted(members, key=lambda m: m.seq)
+    assert (first.status.value, first.last_error) == (
+        "requested", "create outcome unknown and the provider could not be listed")
+    assert all(m.status.value == "failed" and "not asked" in (m.last_error or "") for m in others), others
+    assert sims["lambda"].requests.count("launch") == 1

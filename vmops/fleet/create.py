@@ -474,6 +474,8 @@ class CreateRun:
                                      store_id=self.store.identity)]
                 found = [i for i in found if self.store.member_by_instance(adapter.name, i.id) is None]
                 return found[0] if found else None
+            except Unreachable:  # refused, or silent for the deadline already: asking again only waits
+                break
             except VmopsError:
                 time.sleep(self.ctx.limits.retry_delay * (2 ** attempt))
         # Could not even look: keep the member as requested; destroy/reconcile resolves it by name later.
