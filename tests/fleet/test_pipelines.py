@@ -70,3 +70,28 @@ def test_out_of_reach_minimum_gives_up_and_deletes_members_still_creating(sims, 
     assert all("did not become running" not in (m.last_error or "") for m in crusoe), crusoe
     assert all(m.status in (MemberStatus.DESTROYED, MemberStatus.GONE) for m in crusoe), crusoe
     assert at_providers(config, "reach4") == []
+
+
+def test_a_replacement_does_not_wait_for_its_providers_current_batch(sims, config, make_manager) -> None:
+    # Crusoe's first create never finishes (its batch waits until the operation timeout); Nebius refuses its
+    # create for capacity a moment later, so the replacement goes to Crusoe while that batch still waits. It
+    # must be made and running before the stuck member times out, not queued behind it.
+    sims["crusoe"].faults.add(Fault("create_instance", "never_complete", nth=(1,)))
+    sims["nebius"].faults.add(Fault("InstanceService/Create", "latency", latency_s=0.5))
+    sims["nebius"].faults.add(Fault("InstanceService/Create", "error", grpc_code="RESOURCE_EXHAUSTED",
+                                    message="No capacity for this platform"))
+    mgr = make_manager({"VMOPS_PROVIDERS": "crusoe,nebius", "VMOPS_OP_TIMEOUT": "4"})
+    result = mgr.create(spec("h100", 2, "nowait2", policy="spread", min_count=1))
+    assert sum(m.status is MemberStatus.RUNNING for m in result.members) >= 1, result.to_dict()
+    providers, events = _events(mgr, "nowait2")
+    f = mgr.store.get_fleet("nowait2")
+    members = {m.id: m for m in mgr.store.members(f.id)}
+    ran = {e.member_id for e in events if e.kind == "member" and e.to_state == "running"}
+    stuck = [m for m in members.values() if m.provider == "crusoe" and m.instance_id and m.id not in ran]
+    assert len(stuck) == 1, [(e.member_id, e.to_state, e.message) for e in events]
+    given_up = min(e.id for e in events if e.member_id == stuck[0].id and e.to_state in ("failed", "destroying"))
+    replaced = [e.id for e in events if e.kind == "member" and e.to_state == "running"
+                and providers[e.member_id] == "crusoe" and members[e.member_id].seq > stuck[0].seq]
+    assert replaced and min(replaced) < given_up, [(e.member_id, e.to_state, e.message) for e in events]
+    mgr.destroy("nowait2")
+    assert at_providers(config, "nowait2") == []
