@@ -95,3 +95,23 @@ def test_a_replacement_does_not_wait_for_its_providers_current_batch(sims, confi
     assert replaced and min(replaced) < given_up, [(e.member_id, e.to_state, e.message) for e in events]
     mgr.destroy("nowait2")
     assert at_providers(config, "nowait2") == []
+
+
+def test_batches_at_one_provider_share_its_creates_in_flight(sims, config, make_manager) -> None:
+    # Nebius refuses its 4 creates while Crusoe's 4 are still being answered (each takes 0.5 s): the 4
+    # replacements start a second batch at Crusoe at once, but never a fifth create in flight there
+    # (Limits.per_provider), so a refusal there would still stop as many sends as before.
+    sims["crusoe"].faults.add(Fault("create_instance", "latency", latency_s=0.5))
+    sims["nebius"].faults.add(Fault("InstanceService/Create", "latency", latency_s=0.1))
+    sims["nebius"].faults.add(Fault("InstanceService/Create", "error", grpc_code="RESOURCE_EXHAUSTED",
+                                    message="No capacity for this platform"))
+    mgr = make_manager({"VMOPS_PROVIDERS": "crusoe,nebius"})
+    result = mgr.create(spec("h100", 8, "slots8", policy="spread"))
+    assert sum(m.status is MemberStatus.RUNNING for m in result.members) == 8, result.to_dict()
+    answered = sorted(r.at for r in sims["crusoe"].requests.records() if r.endpoint == "create_instance")
+    assert len(answered) == 8, answered
+    # each create is held 0.5 s before it is answered: 5 answers within 0.5 s would mean 5 in flight at once
+    spans = [answered[i + 4] - answered[i] for i in range(len(answered) - 4)]
+    assert min(spans) >= 0.45, spans
+    mgr.destroy("slots8")
+    assert at_providers(config, "slots8") == []

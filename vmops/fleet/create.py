@@ -132,6 +132,9 @@ class CreateRun:
         self.before: frozenset[int] = frozenset(m.id for m in self.store.members(fleet.id))
         #: provider -> VM name -> ids of the VMs carrying it, from one list per provider per round
         self.names: dict[str, dict[str, frozenset[str]]] = {}
+        #: provider -> its creates in flight, shared by all its batches (``Limits.per_provider``): a replacement's
+        #: batch starts beside a busy one, but never widens what is sent at once (a refusal still stops the rest)
+        self._sending: dict[str, threading.Semaphore] = {}
 
     def _attempt(self, a: Attempt) -> None:
         with self.alock:
@@ -362,6 +365,13 @@ class CreateRun:
         return None if names is None else names.get(name, frozenset())
 
     # ---- one VM ------------------------------------------------------------------------------------
+    def _send_slot(self, provider: str) -> threading.Semaphore:
+        with self.alock:
+            slot = self._sending.get(provider)
+            if slot is None:
+                slot = self._sending[provider] = threading.Semaphore(max(1, self.ctx.limits.per_provider))
+            return slot
+
     def _make_one(self, offer: Offer | None, row: MemberRecord | None = None) -> MemberRecord | None:
         """Create one VM at ``offer`` (its member ``row`` already written, or written here); on failure move on
         to the next option: at this provider in this lane (a new row), elsewhere by routing it to that
@@ -378,7 +388,13 @@ class CreateRun:
                 assert self.lanes is not None
                 self.lanes.route([offer])
                 return None
-            if options.is_dead(offer):
+            with self._send_slot(offer.provider):
+                dead = options.is_dead(offer) or self.halt.is_set()
+                if not dead:
+                    member, failure, kill_provider = self._try_create(offer, row)
+            if dead:
+                if self.halt.is_set():
+                    break
                 # Another create to this option was just refused (capacity, auth ...): do not send this one
                 # there too; move on to the next option.
                 if row is not None:
@@ -387,7 +403,6 @@ class CreateRun:
                     row = None
                 offer = options.next()
                 continue
-            member, failure, kill_provider = self._try_create(offer, row)
             row = None
             if member is not None:
                 return member
