@@ -148,6 +148,7 @@ def test_fleet_status_with_a_hung_provider_says_what_it_could_not_see_and_exits_
     assert "skipped" in table.err
     listed = vm(env, "fleet", "list", "--refresh", "--json")
     assert listed.code == 14 and "could not observe" in listed.err, listed.err
+    assert [set(f["unobserved"]) for f in listed.json() if f["name"] == "seen"] == [{hung}], listed.out
     assert sims[hung].requests.count(LIST_OP[hung]) == before + 1
     # once it answers (and the breaker is passed by), the view is whole again
     sims[hung].faults.clear()

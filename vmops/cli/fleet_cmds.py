@@ -363,7 +363,7 @@ def list_(refresh: bool, output: str, as_json: bool, wide: bool) -> None:
         c = v.counts
         rows.append({**v.fleet.to_dict(), "state": v.state, "running": c.running, "stopped": c.stopped,
                      "unknown_outcome": c.unknown_outcome, "price_per_hour": c.price_per_hour,
-                     "unpriced": c.unpriced})
+                     "unpriced": c.unpriced, **({"unobserved": dict(v.unobserved)} if refresh else {})})
     if out.json:
         print_json(rows)
     else:
