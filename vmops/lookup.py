@@ -29,6 +29,9 @@ def find_instance(session: "Session", ref: str, providers: Iterable[str] | None 
                          hint="Name one by its ID, or add --provider")
     if listed.failures:
         provider, err = next(iter(listed.failures.items()))
-        raise type(err)(f"no VM {ref!r} at {', '.join(listed.results) or 'any provider that answered'}, and "
-                        f"{provider} did not answer ({err.message})", provider=None, hint=err.hint)
+        answered = " or ".join(listed.results)
+        silent = " and ".join(listed.failures)
+        raise type(err)((f"no VM {ref!r} at {answered}; " if answered else f"cannot look up VM {ref!r}: ")
+                        + f"{silent} did not answer ({provider + ': ' if len(listed.failures) > 1 else ''}"
+                          f"{err.message})", provider=None, hint=err.hint)
     raise NotFound(f"no VM has the id or name {ref!r} at {', '.join(names)}")

@@ -76,6 +76,7 @@ def test_refused_connection_is_reported_at_once_without_retries(sims, vm_env) ->
     created = vm({**env, "VMOPS_PROVIDERS": "lambda"}, "create", "--provider", "lambda", "--gpu", "h100:1",
                  "--name", "nowhere")
     assert created.code == 12 and "cannot connect" in created.err, created.err
+    assert created.out == "", created.out  # nothing was made: the error alone, no empty table
 
 
 def test_breaker_skips_a_provider_that_just_failed_then_asks_again(sims, vm_env) -> None:
@@ -190,3 +191,12 @@ def test_state_check_with_a_provider_down_does_not_claim_full_agreement(sims, vm
     assert r.code == 14, r.err
     assert "(the record and the providers that answered (not lambda) agree: 1 fleet(s))" in r.out, r.out
     assert "lambda could not be asked" in r.err
+
+
+def test_a_name_not_found_where_asked_says_which_provider_could_not_be_asked(sims, vm_env) -> None:
+    env = {**_env(vm_env), "VMOPS_CRUSOE_URL": dead_url()}
+    r = vm(env, "get", "no-such-vm")
+    assert r.code == 12, r.err
+    assert "no VM 'no-such-vm' at lambda or nebius; crusoe did not answer (cannot connect" in r.err, r.err
+    none = vm({**env, "VMOPS_PROVIDERS": "crusoe"}, "destroy", "no-such-vm", "-y")
+    assert none.code == 12 and "cannot look up VM 'no-such-vm': crusoe did not answer" in none.err, none.err

@@ -225,7 +225,8 @@ def create(provider: str, gpu: str, count: int, name: str, region: str, reservat
         for i in made:  # waited for, but not running (e.g. the provider put it in error)
             if not no_wait and i.state.value != "running":
                 errors.append((i.name, VmopsError(f"{i.name} ({i.id}) ended {i.state.value}")))
-        show_instances(made, out.fmt, out.wide)
+        if made or not errors:  # a create that made nothing is its error alone, not an empty table
+            show_instances(made, out.fmt, out.wide)
         if errors:
             first_name, first = errors[0]
             if not made:
