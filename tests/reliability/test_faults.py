@@ -383,6 +383,7 @@ def test_provider_down_for_create_destroy_and_list(sims, vm_env, config, provide
     assert status_ok, (status.code, status.err, status.out)
     assert destroy_down_ok, (d1.code, d1.err, after_down.summary(), after_down.recorded_live)
     assert "Traceback" not in d1.err + listing.err + status.err
+    assert f"{provider}: {provider}:" not in d1.err, d1.err  # the provider is named once per reason
     assert d2.code == 0 and d3.code == 0, d2.err + d3.err
     assert not disks, f"boot disks left after the fleets' destroy: {disks}"
     assert not left and ok

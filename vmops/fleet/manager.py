@@ -373,7 +373,7 @@ class FleetManager:
                               f"through the API and stays recorded: {u.reason}" for u in left]
             return view
         if obs.failures:
-            msg += " (" + "; ".join(f"{p}: {e}" for p, e in obs.failures.items()) + ")"
+            msg += " (" + "; ".join(e if e.startswith(f"{p}:") else f"{p}: {e}" for p, e in obs.failures.items()) + ")"
         raise FleetDestroyIncomplete(msg, undestroyed=left,
                                      hint=f"Run `vm fleet destroy {fleet.name}` again once the cause is fixed")
 
