@@ -147,6 +147,7 @@ def test_fleet_status_with_a_hung_provider_says_what_it_could_not_see_and_exits_
     assert all(("running?" in rows[n] and "not observed: as last recorded" in rows[n]) == (p == hung)
                for p, ns in where.items() for n in ns), table.out
     assert "skipped" in table.err
+    assert f", {len(where[hung])} as last recorded (min 3" in table.out.splitlines()[0], table.out
     listed = vm(env, "fleet", "list", "--refresh", "--json")
     assert listed.code == 14 and "could not observe" in listed.err, listed.err
     assert [set(f["unobserved"]) for f in listed.json() if f["name"] == "seen"] == [{hung}], listed.out

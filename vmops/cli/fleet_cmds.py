@@ -180,12 +180,13 @@ def _counts(view: "FleetView") -> str:
 def _print_view(view: "FleetView", wide: bool = False, all_members: bool = False) -> None:
     f = view.fleet
     unpriced = view.counts.unpriced
-    print(f"Fleet {f.name}: {view.state}, {_counts(view)} (min {f.min_count}, policy {f.policy}), "
-          f"${view.price_per_hour:,.2f}/hour" + (f" ({unpriced} with no known price)" if unpriced else ""))
-    if f.last_error:
-        print(f"Last error: {f.last_error}")
     live = [m for m in view.members if m.status.may_exist]
     unseen = {m.id for m in live if not view.seen(m)}
+    print(f"Fleet {f.name}: {view.state}, {_counts(view)}" + (f", {len(unseen)} as last recorded" if unseen else "")
+          + f" (min {f.min_count}, policy {f.policy}), ${view.price_per_hour:,.2f}/hour"
+          + (f" ({unpriced} with no known price)" if unpriced else ""))
+    if f.last_error:
+        print(f"Last error: {f.last_error}")
     rows = [{**m.to_dict(), "price_per_hour": m.price_per_hour if m.state in BILLED_STATES else None,
              **({"state": f"{m.state.value}?", "last_error": UNSEEN_NOTE} if m.id in unseen else {})}
             for m in (view.members if all_members else live)]
