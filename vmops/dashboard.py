@@ -307,25 +307,29 @@ class FleetDashboard:
             current = select or self.fleet_select.value
             if current not in names:
                 current = names[0] if names else None
+            seen: Any = None  # the selected fleet as its providers were just seen (its unobserved ones marked)
             if sync and current:
                 with self._manager() as mgr:
-                    view = mgr.status(current, refresh=True)
-                for msg in view.warnings:
+                    seen = mgr.status(current, refresh=True)
+                for msg in seen.warnings:
                     self.error(msg)
                 views = self._views()
             self.fleet_select.options = names
             self.fleet_select.value = current
             self.fleets_html.value = _table([_fleet_row(v) for v in views], FLEET_COLUMNS, "(no fleets recorded)")
-            self._show_members(views)
+            self._show_members(views, seen)
             self.refreshes += 1
 
-    def _show_members(self, views: Sequence[Any] | None = None) -> None:
+    def _show_members(self, views: Sequence[Any] | None = None, seen: Any = None) -> None:
+        """The selected fleet's members; ``seen``: that fleet just observed (FleetView.shown_state marks a
+        member whose provider could not be observed, as the CLI does)."""
         name = self.fleet_select.value
         if not name:
             self.members_html.value = ""
             return
         view = next((v for v in (views if views is not None else self._views()) if v.fleet.name == name), None)
-        rows = [m.to_dict() for m in view.members] if view is not None else []
+        marks = seen if seen is not None and seen.fleet.name == name else view
+        rows = [{**m.to_dict(), "state": marks.shown_state(m)} for m in view.members] if view is not None else []
         self.members_html.value = (f"<div class='vmops-dash'><b>Members of {html.escape(name)}</b></div>"
                                    + _table(rows, MEMBER_COLUMNS, "(no members)"))
 

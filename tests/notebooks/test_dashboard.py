@@ -135,3 +135,38 @@ def test_create_says_which_provider_it_could_not_ask(sims, vm_env):
         assert "is active" in dash.message.value
         assert "vmops-warn" in dash.message.value and "lambda was not used" in dash.message.value
         dash.close()
+
+
+def test_members_whose_provider_cannot_be_observed_are_marked_as_last_recorded(sims, vm_env):
+    """The same rule as `vm fleet status` (FleetView.shown_state): a member whose provider is down shows its
+    recorded state with a ``?``, and the widget says why; the others are shown as their providers report."""
+    import socket
+
+    with Session(env=vm_env, timing=FAST) as s:
+        dash = FleetDashboard(s)
+        dash.gpu.value, dash.count.value, dash.name.value = "h100:1", 3, "half"
+        dash.plan_button.click()
+        dash.create_button.click()
+        assert dash.last_error is None, dash.last_error
+        dash.close()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    with Session(env={**vm_env, "VMOPS_LAMBDA_URL": dead, "VMOPS_BREAKER_SECONDS": "0"}, timing=FAST) as s:
+        dash = FleetDashboard(s)
+        dash.refresh(select="half")
+        assert "lambda: could not refresh" in (dash.last_error or ""), dash.last_error
+        html = dash.members_html.value
+        assert html.count("running?") == 1 and html.count("running") >= 3, html
+        lambda_row = next(r for r in html.split("<tr") if ">lambda<" in r)
+        assert "running?" in lambda_row, html
+        dash.close()
+    with Session(env=vm_env, timing=FAST) as s:
+        dash = FleetDashboard(s)
+        dash.refresh(select="half")
+        assert "running?" not in dash.members_html.value
+        dash.fleet_select.value = "half"
+        dash.destroy_button.click()
+        dash.confirm_button.click()
+        assert "destroyed" in dash.message.value, dash.message.value
+        dash.close()

@@ -188,7 +188,7 @@ def _print_view(view: "FleetView", wide: bool = False, all_members: bool = False
     if f.last_error:
         print(f"Last error: {f.last_error}")
     rows = [{**m.to_dict(), "price_per_hour": m.price_per_hour if m.state in BILLED_STATES else None,
-             **({"state": f"{m.state.value}?", "last_error": UNSEEN_NOTE} if m.id in unseen else {})}
+             **({"state": view.shown_state(m), "last_error": UNSEEN_NOTE} if m.id in unseen else {})}
             for m in (view.members if all_members else live)]
     print_table(rows, MEMBER_COLUMNS, empty="(no members that may exist)", wide=wide)
     if unseen:

@@ -191,6 +191,11 @@ class FleetView:
         """Whether ``member``'s state comes from its provider in this view (else: as last recorded)."""
         return member.provider not in self.unobserved
 
+    def shown_state(self, member: MemberRecord) -> str:
+        """``member``'s state as every front end shows it: with a ``?`` when it may exist and is only as last
+        recorded (its provider could not be observed)."""
+        return member.state.value + ("" if self.seen(member) or not member.status.may_exist else "?")
+
     def incomplete(self) -> PartialFailure | None:
         """What a caller raises, after showing this view, when some providers could not be observed: the
         view is not the whole truth (exit 14, like a `vm list` that could not list every provider). Only
