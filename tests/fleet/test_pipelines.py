@@ -110,8 +110,9 @@ def test_batches_at_one_provider_share_its_creates_in_flight(sims, config, make_
     assert sum(m.status is MemberStatus.RUNNING for m in result.members) == 8, result.to_dict()
     answered = sorted(r.at for r in sims["crusoe"].requests.records() if r.endpoint == "create_instance")
     assert len(answered) == 8, answered
-    # each create is held 0.5 s before it is answered: 5 answers within 0.5 s would mean 5 in flight at once
+    # each create is held 0.5 s before it is answered, so any 5 answers span at least 0.5 s unless 5 were in
+    # flight at once (0.35: room for a sleep that overran on a loaded machine; 5 in flight spans ~0.1 s)
     spans = [answered[i + 4] - answered[i] for i in range(len(answered) - 4)]
-    assert min(spans) >= 0.45, spans
+    assert min(spans) >= 0.35, spans
     mgr.destroy("slots8")
     assert at_providers(config, "slots8") == []
