@@ -152,6 +152,10 @@ def _nebius_cloud_settings(env: Mapping[str, str], section: Mapping[str, Any]) -
                                image_family=get("image_family"), page_size=int(page) if page else 100, **files)
 
 
+#: per-provider tuning settings whose default is the catalogue's for the dialect (shown only once set)
+TUNING = ("request_interval", "launch_interval", "terminate_batch")
+
+
 @dataclass(frozen=True)
 class ProviderSettings:
     """How to reach one provider. ``url`` is a base URL (REST) or ``host:port`` (gRPC)."""
@@ -186,8 +190,7 @@ class ProviderSettings:
             "key_id": _mask_id(self.key_id),
             "scope": self.scope,
             **({"organization": self.organization} if self.organization else {}),
-            **{k: v for k, v in (("request_interval", self.request_interval), ("launch_interval", self.launch_interval),
-                                 ("terminate_batch", self.terminate_batch)) if v is not None},
+            **{k: getattr(self, k) for k in TUNING if getattr(self, k) is not None},
             "ssh_key": self.ssh_key,
             "tls": self.tls,
             "ca_bundle": self.ca_bundle,

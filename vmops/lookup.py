@@ -29,9 +29,8 @@ def find_instance(session: "Session", ref: str, providers: Iterable[str] | None 
                          hint="Name one by its ID, or add --provider")
     if listed.failures:
         provider, err = next(iter(listed.failures.items()))
-        answered = " or ".join(listed.results)
-        silent = " and ".join(listed.failures)
-        raise type(err)((f"no VM {ref!r} at {answered}; " if answered else f"cannot look up VM {ref!r}: ")
-                        + f"{silent} did not answer ({provider + ': ' if len(listed.failures) > 1 else ''}"
-                          f"{err.message})", provider=None, hint=err.hint)
+        where = f"no VM {ref!r} at {' or '.join(listed.results)}" if listed.results else f"cannot look up VM {ref!r}"
+        why = err.message if len(listed.failures) == 1 else f"{provider}: {err.message}"
+        raise type(err)(f"{where}; {' and '.join(listed.failures)} did not answer ({why})", provider=None,
+                        hint=err.hint)
     raise NotFound(f"no VM has the id or name {ref!r} at {', '.join(names)}")

@@ -6,12 +6,21 @@ from __future__ import annotations
 import time
 
 from tests.conftest import both_dialects
+from tests.fleet.conftest import dead_url
 from tests.inventory.conftest import FAST
 from vmops.dashboard import FleetDashboard
 from vmops.session import Session
 from vmops.sim.common import Fault
 
 pytestmark = both_dialects
+
+
+def _made(dash: FleetDashboard, gpu: str, count: int, name: str) -> None:
+    """Plan and create a fleet through the widget, as a user clicks it; it must succeed."""
+    dash.gpu.value, dash.count.value, dash.name.value = gpu, count, name
+    dash.plan_button.click()
+    dash.create_button.click()
+    assert dash.last_error is None, dash.last_error
 
 
 def test_errors_show_in_the_widget_and_nothing_is_created_without_a_plan(sims, vm_env, dialect):
@@ -63,10 +72,7 @@ def test_stop_start_go_through_the_fleet_manager_and_show_its_decision(sims, vm_
 
     with Session(env=vm_env, timing=FAST) as s:
         dash = FleetDashboard(s)
-        dash.gpu.value, dash.count.value, dash.name.value = "h100:1", 3, "pw"
-        dash.plan_button.click()
-        dash.create_button.click()
-        assert dash.last_error is None, dash.last_error
+        _made(dash, "h100:1", 3, "pw")
         mine = {i.provider: i for i in s.instances().flat() if i.name.startswith("vmops-pw-")}
         assert set(mine) == {"crusoe", "lambda", "nebius"}
 
@@ -121,17 +127,9 @@ def test_a_create_whose_providers_all_went_down_shows_each_cause(sims, vm_env):
 
 def test_create_says_which_provider_it_could_not_ask(sims, vm_env):
     """A provider that is down: the fleet is made without it, and the widget says so under the outcome."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    with Session(env={**vm_env, "VMOPS_LAMBDA_URL": dead, "VMOPS_BREAKER_SECONDS": "0"}, timing=FAST) as s:
+    with Session(env={**vm_env, "VMOPS_LAMBDA_URL": dead_url(), "VMOPS_BREAKER_SECONDS": "0"}, timing=FAST) as s:
         dash = FleetDashboard(s)
-        dash.gpu.value, dash.count.value, dash.name.value = "h100:1", 2, "lo"
-        dash.plan_button.click()
-        dash.create_button.click()
-        assert dash.last_error is None, dash.last_error
+        _made(dash, "h100:1", 2, "lo")
         assert "is active" in dash.message.value
         assert "vmops-warn" in dash.message.value and "lambda was not used" in dash.message.value
         dash.close()
@@ -140,19 +138,11 @@ def test_create_says_which_provider_it_could_not_ask(sims, vm_env):
 def test_members_whose_provider_cannot_be_observed_are_marked_as_last_recorded(sims, vm_env):
     """The same rule as `vm fleet status` (FleetView.shown_state): a member whose provider is down shows its
     recorded state with a ``?``, and the widget says why; the others are shown as their providers report."""
-    import socket
-
     with Session(env=vm_env, timing=FAST) as s:
         dash = FleetDashboard(s)
-        dash.gpu.value, dash.count.value, dash.name.value = "h100:1", 3, "half"
-        dash.plan_button.click()
-        dash.create_button.click()
-        assert dash.last_error is None, dash.last_error
+        _made(dash, "h100:1", 3, "half")
         dash.close()
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    with Session(env={**vm_env, "VMOPS_LAMBDA_URL": dead, "VMOPS_BREAKER_SECONDS": "0"}, timing=FAST) as s:
+    with Session(env={**vm_env, "VMOPS_LAMBDA_URL": dead_url(), "VMOPS_BREAKER_SECONDS": "0"}, timing=FAST) as s:
         dash = FleetDashboard(s)
         dash.refresh(select="half")
         assert "lambda: could not refresh" in (dash.last_error or ""), dash.last_error

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from vmops.cli.base import command, group, make_output, output_options
 from vmops.cli.output import Column, note, print_json, print_rows
-from vmops.config import check_key, missing_key  # noqa: F401 - the rule lives in vmops.config
+from vmops.config import TUNING, check_key, missing_key  # noqa: F401 - the rule lives in vmops.config
 from vmops.errors import UsageError
 
 if TYPE_CHECKING:
@@ -37,8 +37,6 @@ SETTING_COLUMNS = (
 ENV_NAMES = {"url": "{P}_{URL}", "scope": "{P}_{SCOPE}", "ssh_key": "{P}_SSH_KEY", "tls": "{P}_TLS",
              "region": "{P}_REGION", "ca_bundle": "{P}_CA_BUNDLE", "request_interval": "{P}_REQUEST_INTERVAL",
              "launch_interval": "{P}_LAUNCH_INTERVAL", "terminate_batch": "{P}_TERMINATE_BATCH"}
-#: settings shown only when set (their defaults are the catalogue's, per dialect)
-TUNING = ("request_interval", "launch_interval", "terminate_batch")
 
 
 def setting_rows(config: "Config") -> list[dict[str, Any]]:

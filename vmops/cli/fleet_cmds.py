@@ -187,8 +187,9 @@ def _print_view(view: "FleetView", wide: bool = False, all_members: bool = False
           + (f" ({unpriced} with no known price)" if unpriced else ""))
     if f.last_error:
         print(f"Last error: {f.last_error}")
-    rows = [{**m.to_dict(), "price_per_hour": m.price_per_hour if m.state in BILLED_STATES else None,
-             **({"state": view.shown_state(m), "last_error": UNSEEN_NOTE} if m.id in unseen else {})}
+    rows = [{**m.to_dict(), "state": view.shown_state(m),
+             "price_per_hour": m.price_per_hour if m.state in BILLED_STATES else None,
+             **({"last_error": UNSEEN_NOTE} if m.id in unseen else {})}
             for m in (view.members if all_members else live)]
     print_table(rows, MEMBER_COLUMNS, empty="(no members that may exist)", wide=wide)
     if unseen:
@@ -424,11 +425,11 @@ def _decided(view: "FleetView", out: Any) -> None:
 def _raise_if_incomplete(views: list["FleetView"]) -> None:
     """After the views are shown: exit 14 when a provider could not be observed for any of them (the view
     says why; ``FleetView.incomplete`` is the rule)."""
-    errors = [e for e in (v.incomplete() for v in views) if e is not None]
+    errors = [(v.fleet.name, e) for v in views if (e := v.incomplete()) is not None]
     if len(errors) == 1:
-        raise errors[0]
+        raise errors[0][1]
     if errors:
-        names = ", ".join(v.fleet.name for v in views if v.incomplete() is not None)
+        names = ", ".join(name for name, _ in errors)
         raise PartialFailure(f"{len(errors)} fleets could not be observed at every provider ({names}); their "
                              "members there are shown as last recorded",
                              hint="Run the command again once every provider answers")

@@ -132,17 +132,15 @@ class FleetManager:
             self._listings, self._unlisted = previous
 
     @contextmanager
-    def _read_lists(self, fleets: list[FleetRecord]) -> Iterator[None]:
-        """For a view (``status``, ``list(refresh=True)``): the fleets' providers listed once each, through the
-        session's fan-out, so a provider that just failed to answer is skipped at once (its breaker) and one
-        that does not answer now opens it for the next command. Taken before the members are read
-        (write-ahead); inside ``previews_from`` already, those lists stand."""
+    def _read_lists(self, providers: Callable[[], set[str]]) -> Iterator[None]:
+        """For a view (``status``, ``list(refresh=True)``): the fleets' ``providers()`` listed once each,
+        through the session's fan-out, so a provider that just failed to answer is skipped at once (its
+        breaker) and one that does not answer now opens it for the next command. Taken before the members are
+        read again to be observed (write-ahead); inside ``previews_from`` already, those lists stand."""
         if self._listings or self._unlisted:
             yield
             return
-        store = self.store
-        names = sorted({m.provider for f in fleets for m in store.members(f.id)})
-        listing = self.session.instances(names)
+        listing = self.session.instances(sorted(providers()))
         with self.previews_from(listing.results, {n: e.render() for n, e in listing.failures.items()}):
             yield
 
@@ -165,7 +163,9 @@ class FleetManager:
             return []
         if refresh:
             fleets = self.store.list_fleets()
-            with self._read_lists([f for f in fleets if f.state is not FleetState.DESTROYED]):
+            live = {f.id for f in fleets if f.state is not FleetState.DESTROYED}
+            with self._read_lists(lambda: {m.provider for fid, ms in self.store.members_by_fleet().items()
+                                           if fid in live for m in ms}):
                 return [self.status(f.name) if f.state is not FleetState.DESTROYED else
                         FleetView(f, self.store.members(f.id)) for f in fleets]
         return views_on_record(self.store)
@@ -177,7 +177,7 @@ class FleetManager:
         lock = self.lock(name)
         held = lock.try_acquire()
         try:
-            with self._read_lists([fleet]):
+            with self._read_lists(lambda: {m.provider for m in self.store.members(fleet.id)}):
                 obs = self.observe(fleet)
             changes = self._members().apply_sync(fleet, obs, sync_actions(obs, adopt=held))
             fleet = self.store.fleet(fleet.id)

@@ -497,7 +497,7 @@ class LambdaProvider(Provider):
     def destroy_batch(self) -> int:
         """Ids per terminate call: the setting, else the catalogue's for this dialect (design.md section 3)."""
         configured = self.settings.terminate_batch
-        return max(1, configured if configured is not None else self.catalogue.terminate_batch(self.settings.dialect))
+        return configured if configured is not None else self.catalogue.terminate_batch(self.settings.dialect)
 
     def _terminate_chunk(self, chunk: list[Instance], results: dict[str, DestroyResult]) -> None:
         """Terminate ``chunk`` (terminable instances, fresh from a listing) in one call. If that call errs or
