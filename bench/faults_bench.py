@@ -1,11 +1,13 @@
 """Figures 7 and 8: fail fast and poll wisely, as whole `vm` processes at simulator time scale 1.
 
-7 (fail fast): `vm list` and `vm cost` with one provider refusing connections (its address points at a
-  closed port) and with one provider hung (the simulators' ``hang`` fault: every call accepted, never
-  answered), against the same command with every provider up (the floor, same run). Targets (issue 15):
-  refused costs at most 1 s more; hung at most the deadline (VMOPS_DEADLINE, default 10 s) more, for the
-  first command (VMOPS_BREAKER_SECONDS=0, so every run pays it); the next command with the circuit
-  breaker open at most 1 s more. Each command must exit 14 and list the others. With one provider down,
+7 (fail fast): `vm list`, `vm cost`, `vm fleet status NAME` (a fleet with members at all three providers)
+  and `vm fleet create --dry-run` with one provider refusing connections (its address points at a closed
+  port) and with one provider hung (the simulators' ``hang`` fault: every call accepted, never answered),
+  against the same command with every provider up (the floor, same run). Targets (issue 15): refused
+  costs at most 1 s more; hung at most the deadline (VMOPS_DEADLINE, default 10 s) more, for the first
+  command (VMOPS_BREAKER_SECONDS=0, so every run pays it); the next command with the circuit breaker
+  open at most 1 s more. The views must exit 14 and show the others; the plan exits 0 with the provider
+  under "Not used" (the fleet can be made elsewhere). With one provider down,
   `vm fleet destroy` of a fleet spread over the three: the reachable members go (exit 14), against the
   slowest direct delete-to-gone of the providers that stay up; target: at most 1 s more.
 8 (poll wisely): `vm create` of one h100:1 VM at each provider: requests the simulator served (target
@@ -64,21 +66,28 @@ def run_faults(host: SimHost, runs: int, log: Callable[[str], None]) -> list[Fig
     env = {**host.env(home), "VMOPS_BREAKER_SECONDS": "0"}
     host.reset()
     slow_runs = max(1, min(runs, 3))  # a hung run costs the whole deadline
-    for cmd_name, cmd in (("vm list", VM + ["list"]), ("vm cost", VM + ["cost"])):
+    status_fleet = _fleet_everywhere(env, "bench-status")
+    commands = (  # name, command, providers to hang, exit code with one provider missing
+        ("vm list", VM + ["list"], ("lambda", "nebius"), 14),
+        ("vm cost", VM + ["cost"], ("lambda",), 14),
+        ("vm fleet status", VM + ["fleet", "status", status_fleet], ("lambda",), 14),
+        ("vm fleet create --dry-run", VM + ["fleet", "create", "--gpu", "h100", "--count", "6", "--name",
+                                           "bench-plan", "--dry-run"], ("lambda",), 0),
+    )
+    for cmd_name, cmd, hung_at, missing_exit in commands:
         floor, _ = _median(cmd, env, runs, 0)
-        down, _ = _median(cmd, {**env, _var("crusoe"): _dead_address("crusoe")}, runs, 14)
+        down, _ = _median(cmd, {**env, _var("crusoe"): _dead_address("crusoe")}, runs, missing_exit)
         figures.append(Figure("7 fail fast", f"{cmd_name}, crusoe refusing connections", down, "s", floor,
                               f"{cmd_name}, every provider up", REFUSED_TARGET_S, target_on="over"))
         log(f"{cmd_name}: up {floor:.2f}s, crusoe down {down:.2f}s")
-        hung_at = ("lambda", "nebius") if cmd_name == "vm list" else ("lambda",)
         for p in hung_at:
             host.add_fault(p, {"endpoint": "*", "kind": "hang"})
             try:
-                hung, _ = _median(cmd, env, slow_runs, 14)
+                hung, _ = _median(cmd, env, slow_runs, missing_exit)
                 breaker_env = {**env, "VMOPS_BREAKER_SECONDS": "30"}
                 run(cmd, breaker_env, check=False, timeout=300)  # opens the breaker
-                after, last = _median(cmd, breaker_env, runs, 14)
-                if "skipped" not in last.stderr:
+                after, last = _median(cmd, breaker_env, runs, missing_exit)
+                if "skipped" not in last.stderr + last.stdout:
                     raise RuntimeError(f"{cmd_name} with {p} hung: the breaker did not skip it")
             finally:
                 host.clear_faults(p)
@@ -89,9 +98,20 @@ def run_faults(host: SimHost, runs: int, log: Callable[[str], None]) -> list[Fig
             figures.append(Figure("7 fail fast", f"{cmd_name}, {p} hung (next command, breaker open)", after, "s",
                                   floor, f"{cmd_name}, every provider up", BREAKER_TARGET_S, target_on="over"))
             log(f"{cmd_name}: {p} hung {hung:.2f}s, next command {after:.2f}s")
+    run(VM + ["fleet", "destroy", status_fleet, "-y"], env, timeout=300)
     figures += _fleet_destroy_down(host, env, log)
     figures += _single_creates(host, env, log)
     return figures
+
+
+def _fleet_everywhere(env: dict[str, str], name: str) -> str:
+    """Make a 6-VM fleet with members at every provider (what `vm fleet status` then observes)."""
+    made = run(VM + ["fleet", "create", "--gpu", "h100", "--count", "6", "--name", name, "--policy", "spread",
+                     "--json"], env, timeout=300)
+    where = {m["provider"] for m in json.loads(made.stdout)["members"] if m["status"] == "running"}
+    if where != set(PROVIDERS):
+        raise RuntimeError(f"fleet {name} landed at {sorted(where)}; need all of {sorted(PROVIDERS)}")
+    return name
 
 
 def _spread_fleet(env: dict[str, str], name: str, at: str) -> list[str]:

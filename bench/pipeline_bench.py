@@ -7,6 +7,8 @@
 * A slow provider during a fleet create (Nebius answers each create after 8 s, the simulators' ``latency``
   fault): when the other providers' members are recorded running (from the fleet's own event log, against
   the process start), against their slowest direct create-to-running. Target: the create ratio (1.10x).
+* The impossible fleet at Crusoe alone, whose capacity figures are exact: the plan itself refuses it.
+  Targets (issue 15): the whole command in under 0.5 s, with no create sent.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from bench.simhost import SimHost
 from vmops.config import load_config
 
 GIVE_UP_TARGET_S = 0.5
+EXACT_TARGET_S = 0.5  # issue 15: refused from exact capacity figures in under 0.5 s, nothing sent
 SLOW_S = 8.0
 OTHERS_TARGET = 1.10
 
@@ -56,6 +59,8 @@ def run_pipelines(host: SimHost, log: Callable[[str], None]) -> list[Figure]:
                                              f"{creates}", extra={"mutating": sent}))
     log(f"impossible fleet: {r.wall_s:.2f}s (delete floor {floor:.2f}s), {creates} mutating requests")
 
+    out += _refused_by_the_plan(host, env, log)
+
     host.reset()
     host.add_fault("nebius", {"endpoint": "InstanceService/Create", "kind": "latency", "latency_s": SLOW_S})
     try:
@@ -82,3 +87,21 @@ def run_pipelines(host: SimHost, log: Callable[[str], None]) -> list[Figure]:
                       OTHERS_TARGET, note=f"whole command {made.wall_s:.1f} s (Nebius' members wait for it)"))
     log(f"slow nebius: others running after {ready:.2f}s (floor {floor:.2f}s), command {made.wall_s:.2f}s")
     return out
+
+
+def _refused_by_the_plan(host: SimHost, env: dict[str, str], log: Callable[[str], None]) -> list[Figure]:
+    """The same impossible fleet at Crusoe alone, whose capacity figures are exact: the plan refuses it."""
+    host.reset()
+    c0, m0 = host.counts_and_mutating()
+    r = run(VM + ["fleet", "create", "--gpu", "h100:8", "--count", "100", "--name", "bench-exact", "--json"],
+            {**env, "VMOPS_PROVIDERS": "crusoe"}, check=False, timeout=300)
+    c1, m1 = host.counts_and_mutating()
+    if r.exit_code != 7:
+        raise RuntimeError(f"the impossible fleet at crusoe alone exited {r.exit_code}, expected 7 (no capacity)")
+    sent = sum(m1[p] - m0[p] for p in m1)
+    asked = sum(c1[p] - c0[p] for p in c1)
+    log(f"impossible fleet at crusoe (exact capacity): {r.wall_s:.2f}s, {sent} mutating of {asked} requests")
+    name = "impossible fleet, exact capacity (crusoe only)"
+    return [Figure("9 give up early", f"{name}: refused by the plan", r.wall_s, "s", None, "-", EXACT_TARGET_S,
+                   target_on="value", note=f"exit 7; {asked} reading requests, {sent} mutating"),
+            Figure("9 give up early", f"{name}: creates sent", sent, "requests", None, "-", 0, target_on="value")]
