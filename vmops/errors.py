@@ -21,8 +21,10 @@ class VmopsError(Exception):
         self.hint = self.default_hint if hint is None else hint
         super().__init__(self.render())
 
-    def render(self) -> str:
-        prefix = f"{self.provider}: " if self.provider else ""
+    def render(self, *, named: bool = True) -> str:
+        """The sentence ``str(err)`` is; ``named=False`` leaves out the provider's name (for a place that
+        already shows it, like a plan's PROVIDER column)."""
+        prefix = f"{self.provider}: " if self.provider and named else ""
         text = prefix + self.message.rstrip(".") + "."
         if self.hint:
             text += " " + self.hint.rstrip(".") + "."

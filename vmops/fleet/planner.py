@@ -188,7 +188,7 @@ def _fanned_offers(fan_out: FanOutFn, names: Sequence[str], shape: GpuShape) -> 
             out.append(ProviderAnswer(n, tuple(got.results[n])))
         else:
             err = got.failures[n]
-            out.append(ProviderAnswer(n, (), err.render(), err))
+            out.append(ProviderAnswer(n, (), err.render(named=False), err))
     return out
 
 
