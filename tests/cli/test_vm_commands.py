@@ -277,6 +277,21 @@ def test_dry_run_changes_nothing(vm_env, crusoe_sim, verb):
     assert vm(["get", made["id"], "-p", "crusoe", "--json"], vm_env).json()["state"] == "running"
 
 
+def test_destroying_a_fleet_member_by_hand_says_whose_it_is(vm_env, crusoe_sim):
+    """`vm destroy` of a VM named as a fleet's member says so before acting; the fleet's record then reports it
+    gone without calling it deleted outside vmops (it was vmops, only not a fleet command)."""
+    made = vm(["fleet", "create", "-g", "h100", "-c", "1", "-n", "solo", "--json"],
+              {**vm_env, "VMOPS_PROVIDERS": "crusoe"}).json()
+    name = made["members"][0]["name"]
+    dry = vm(["destroy", name, "--dry-run"], vm_env)
+    assert dry.code == 0 and f"would destroy {name} (" in dry.err and ", a member of fleet 'solo'" in dry.err
+    assert vm(["destroy", name, "-y"], vm_env).code == 0
+    seen = vm(["fleet", "reconcile", "solo", "-y"], vm_env)
+    assert seen.code == 0, seen.err
+    assert "no longer exists at crusoe (deleted, not by a fleet command)" in seen.out + seen.err
+    assert "outside vmops" not in seen.out + seen.err
+
+
 def test_csv_output_of_one_vm(vm_env):
     r = vm(["get", "train-node-01", "-o", "csv"], vm_env)
     assert r.code == 0, r.err

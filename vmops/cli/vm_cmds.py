@@ -300,6 +300,17 @@ def _examples(verb: str) -> list[str]:
     return ex
 
 
+def _fleet_note(name: str, verb: str) -> str:
+    """For a stop or destroy of a VM named as a fleet's member: which fleet it leaves short (the fleet's record
+    sees it at its next status or reconcile)."""
+    if verb not in ("destroy", "stop"):
+        return ""
+    from vmops.fleet.naming import parse_member_name
+
+    member = parse_member_name(name)
+    return f", a member of fleet {member[0]!r}" if member else ""
+
+
 def _verb_command(verb: str) -> click.Command:
     def run(ref: str, provider: str | None, output: str, as_json: bool, wide: bool, no_wait: bool = False,
             yes: bool = False, dry_run: bool = False, quiet: bool = False) -> None:
@@ -332,7 +343,7 @@ def _verb_command(verb: str) -> click.Command:
             if verb == "destroy" and inst.state.value == "deleted":
                 note(f"{inst.name} ({iid}) at {pname} is already gone; nothing to do")
                 return
-            label = f"{inst.name} ({inst.id}) at {pname}"
+            label = f"{inst.name} ({inst.id}) at {pname}" + _fleet_note(inst.name, verb)
             if dry_run:
                 note(f"dry run: would {verb} {label} (now {inst.state.value}); "
                      "nothing was changed")

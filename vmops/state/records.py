@@ -42,7 +42,7 @@ class MemberStatus(str, Enum):
     DESTROYING = "destroying"  # destroy sent (cleanup, rollback or fleet destroy)
     DESTROYED = "destroyed"  # vmops saw it gone after destroying it
     DESTROY_FAILED = "destroy_failed"  # vmops could not destroy it (reserved, provider down); reason recorded
-    GONE = "gone"  # deleted outside vmops: the provider no longer has it
+    GONE = "gone"  # the provider no longer has it, and no fleet command deleted it (a console, `vm destroy`)
 
     def __str__(self) -> str:  # pragma: no cover - trivial
         return self.value
