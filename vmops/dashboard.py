@@ -104,7 +104,7 @@ class FleetDashboard:
         self.session = session or Session()
         self.refresh_interval = refresh_interval
         self._lock = threading.RLock()
-        self._planned: tuple[str, int, str] | None = None
+        self._planned: tuple[str, int, str, str] | None = None  # the inputs the shown plan is for
         self._pending: tuple[str, str, Decision] | None = None  # (verb, fleet, Decision shown) awaiting yes
         self._auto: threading.Event | None = None
         self.refreshes = 0
@@ -149,7 +149,7 @@ class FleetDashboard:
         self.cancel_button.on_click(self._guard(lambda _b: self.cancel()))
         self.fleet_select.observe(self._guard(lambda _c: self._show_members()), names="value")
         self.auto_refresh.observe(self._guard(lambda c: self._set_auto(bool(c["new"]))), names="value")
-        for box in (self.gpu, self.count, self.policy):
+        for box in (self.gpu, self.count, self.policy, self.name):
             box.observe(lambda _c: self._inputs_changed(), names="value")
 
         self.widget = w.VBox([
@@ -223,8 +223,12 @@ class FleetDashboard:
 
         return FleetManager(self.session, progress=progress, note=self.info)
 
+    def _inputs(self) -> tuple[str, int, str, str]:
+        """What a plan depends on (a name may be a fleet to resume: its plan is only the rest)."""
+        return (self.gpu.value, int(self.count.value), self.policy.value, self.name.value.strip())
+
     def _inputs_changed(self) -> None:
-        if self._planned != (self.gpu.value, int(self.count.value), self.policy.value):
+        if self._planned != self._inputs():
             self.create_button.disabled = True
             self.create_button.tooltip = "Plan first"
 
@@ -233,11 +237,18 @@ class FleetDashboard:
         with self._lock:
             spec = self._spec()
             with self._manager() as mgr:
-                plan = mgr.plan(spec)
+                preview = mgr.preview_create(spec)
+            plan = preview.plan
             total = plan.total_per_hour
             summary = (f"<b>Plan:</b> {plan.planned} of {plan.count} x {plan.gpu} by policy <b>{plan.policy}</b>; "
                        f"total <b>${total:,.2f}/hour</b> (${total * 24:,.2f}/day)" if total is not None
                        else f"<b>Plan:</b> {plan.planned} of {plan.count} x {plan.gpu}; total price unknown")
+            if preview.resuming is not None:
+                f = preview.resuming
+                summary = (f"<b>Resume</b> of fleet {html.escape(f.name)} (was {f.state.value}): keeps "
+                           f"{preview.made} of its {f.count} VM(s)"
+                           + (f", waits for {preview.starting} still being created" if preview.starting else "")
+                           + f" ({html.escape('; '.join(preview.terms))})<br>" + summary)
             short = (f"<div class='vmops-error'>Short by {plan.shortfall} VM(s): not enough capacity now.</div>"
                      if plan.shortfall else "")
             skipped = "".join(f"<li>{html.escape(s.provider)} {html.escape(s.region or '')}: "
@@ -247,7 +258,7 @@ class FleetDashboard:
             self.plan_html.value = (f"<div class='vmops-dash'>{summary}</div>{short}"
                                     + _table(plan.rows(), PLAN_COLUMNS, "(nothing can be placed)") + skipped)
             self.last_plan = plan
-            self._planned = (self.gpu.value, int(self.count.value), self.policy.value)
+            self._planned = self._inputs()
             self.create_button.disabled = plan.planned == 0
             self.create_button.tooltip = "Create the planned fleet" if plan.planned else "Nothing to create"
             self.info("Planned (dry run): nothing was created. Press Create fleet to make it.")

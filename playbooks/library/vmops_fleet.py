@@ -141,13 +141,18 @@ def main() -> None:
                     if rec.state is FleetState.ACTIVE:
                         return finish(False)
                 if module.check_mode:
-                    exist = FleetView(rec, mgr.store.members(rec.id)).counts.exist if live else 0
-                    plan = mgr.plan(spec, count=spec.count - exist)
+                    preview = mgr.preview_create(spec)  # what the create would make: a resume only the rest
+                    plan = preview.plan
                     result["plan"] = plan.rows()
                     result["plan_total_per_hour"] = plan.total_per_hour
+                    if preview.resuming is not None:
+                        result["resume"] = preview.to_dict()["resume"]
                     if plan.shortfall:
-                        module.warn(f"the providers can supply only {plan.planned} of {spec.count - exist} "
+                        module.warn(f"the providers can supply only {plan.planned} of {plan.count} "
                                     f"VMs now; the create would fail over or fall short")
+                    problem = preview.error()
+                    if problem is not None:
+                        module.warn(problem.render())
                     return finish(True, {"state": "active", "gpu": str(shape), "count": spec.count,
                                          "running": spec.count, "stopped": 0})
                 out = mgr.create(spec)

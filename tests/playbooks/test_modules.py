@@ -132,3 +132,28 @@ def test_inv_playbook_run(vm_env, sims):
     bad = subprocess.run([str(BIN / "inv"), "playbook.run", "../etc/passwd"], env=env, cwd=str(REPO),
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "there is no playbook" in bad.stderr and "nightly-cleanup" in bad.stderr
+
+
+def test_fleet_check_mode_of_an_unfinished_fleet_plans_only_what_the_resume_makes(vm_env, sims):
+    """Check mode shows the create's own preview (FleetManager.preview_create): a fleet left partial at 2 of
+    3 plans 1 VM, and the real run then makes that one."""
+    from vmops.state import store_for
+
+    args = {"name": "half", "gpu": "h100", "count": 2, "state": "present"}
+    run, res = adhoc("vmops_fleet", args, vm_env)
+    assert not res["failed"], run
+    with store_for(load_config(vm_env)) as store:
+        f = store.get_fleet("half")
+        with store.write() as db:
+            db.execute("UPDATE fleet SET state='partial', count=3, owner_pid=NULL WHERE id=?", (f.id,))
+    sc.reset_counters(sims)
+    run, res = adhoc("vmops_fleet", {**args, "count": 3}, vm_env, check=True)
+    assert not res["failed"] and res["changed"], run
+    assert res["resume"]["made"] == 2 and res["resume"]["create"] == 1 and res["resume"]["was"] == "partial"
+    assert sum(row["count"] for row in res["plan"]) == 1
+    assert sc.mutating(sims) == NONE
+    run, res = adhoc("vmops_fleet", {**args, "count": 3}, vm_env)
+    assert not res["failed"] and res["fleet"]["state"] == "active", run
+    assert sum(sc.mutating(sims).values()) >= 1 and len([n for n in sc.all_names(vm_env) if "half" in n]) == 3
+    run, res = adhoc("vmops_fleet", {"name": "half", "state": "absent"}, vm_env)
+    assert not res["failed"], run

@@ -28,7 +28,7 @@ from vmops.cli.base import (
 )
 from vmops.cli.output import Column, note, print_json, print_table, render_table, set_quiet, usage, warn
 from vmops.cli.progress import MODES
-from vmops.errors import InsufficientCapacity, PartialFailure
+from vmops.errors import PartialFailure
 from vmops.model import BILLED_STATES
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from vmops.fleet.manager import FleetManager
     from vmops.fleet.planner import Plan
     from vmops.fleet.progress import Listener
-    from vmops.fleet.report import FleetView
+    from vmops.fleet.report import CreatePreview, FleetView
 
 MEMBER_COLUMNS = (
     Column("name", "NAME", keep=True),
@@ -167,6 +167,19 @@ def _print_plan(plan: "Plan", wide: bool = False) -> None:
                            [Column("provider", "PROVIDER"), Column("region", "REGION"), Column("reason", "WHY")]))
 
 
+def _print_preview(preview: "CreatePreview", wide: bool = False) -> None:
+    f = preview.resuming
+    if f is not None:
+        waits = f", waits for the {preview.starting} still being created" if preview.starting else ""
+        more = f"; creates {preview.plan.count} more" if preview.plan.count else "; creates nothing more"
+        print(f"Resume of fleet {f.name} (was {f.state.value}): keeps {preview.made} of its {f.count} VM(s)"
+              f"{waits}{more}")
+        print(f"Terms: {'; '.join(preview.terms)}")
+        if not preview.plan.count:
+            return
+    _print_plan(preview.plan, wide)
+
+
 def _counts(view: "FleetView") -> str:
     c = view.counts
     parts = [f"{c.running} of {view.fleet.count} x {view.fleet.gpu} running"]
@@ -290,7 +303,8 @@ def fleet() -> None:
                    "recorded one")
 @click.option("--allow-unterminable-reserved", is_flag=True,
               help="Allow reserved capacity the provider cannot terminate through its API")
-@click.option("--dry-run", is_flag=True, help="Print the plan (providers, regions, prices) and change nothing")
+@click.option("--dry-run", is_flag=True, help="Print the plan (providers, regions, prices) and change nothing; for an "
+              "unfinished fleet's name, what the resume keeps and the plan for the rest")
 @_progress_option
 @quiet_option
 @output_options(csv=False)
@@ -313,17 +327,16 @@ def create(gpu: str, count: int, name: str, min_: int | None, policy: str | None
     mgr = _manager(listener)
     with mgr:
         if dry_run:
-            plan = mgr.plan(spec)
+            preview = mgr.preview_create(spec)
             if out.json:
-                print_json(plan.to_dict())
+                print_json(preview.to_dict())
             else:
-                _print_plan(plan, out.wide)
-            if plan.planned < spec.min:
-                raise InsufficientCapacity(
-                    f"only {plan.planned} of the {spec.min} VM(s) needed can be placed on current capacity",
-                    hint="See the plan above for what each provider can supply; lower --count/--min or try "
-                         "another shape",
-                )
+                _print_preview(preview, out.wide)
+            for provider, why in preview.unobserved.items():
+                warn(f"{provider}: could not be observed; its members are counted as last recorded ({why})")
+            problem = preview.error()
+            if problem is not None:
+                raise problem
             return
         try:
             result = mgr.create(spec)

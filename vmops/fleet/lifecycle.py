@@ -74,7 +74,7 @@ def sync_actions(obs: Observation, *, adopt: bool) -> list[Action]:
                                       m.id, _price(m, inst)))
             elif m.status in LIVE:
                 why = ("destroyed" if m.status is MemberStatus.DESTROYING
-                       else f"no longer exists at {m.provider} (deleted outside vmops)")
+                       else f"no longer exists at {m.provider} (deleted, not by a fleet command)")
                 out.append(Action(ActionKind.MARK_GONE, m.name, m.provider, m.instance_id, why, m.id))
         elif m.status in LIVE and adopt:
             found = [i for i in obs.ours(m.provider) if i.name == m.name and (m.provider, i.id) not in recorded
@@ -116,6 +116,20 @@ def _after_sync(obs: Observation, sync: list[Action]) -> list[tuple[Action | Non
         if a.kind is ActionKind.ADOPT:
             out.append((a, None, listed.get((a.provider, a.instance_id or ""))))
     return out
+
+
+def resume_counts(obs: Observation, sync: list[Action]) -> tuple[int, int]:
+    """(made, starting): the fleet's VMs a resume keeps once ``sync`` is applied that are made (running, stopped
+    or between) and that are still being created (the resume waits for those before it creates the rest).
+    A member at a provider that could not be observed counts as recorded."""
+    made = starting = 0
+    for _a, m, inst in _after_sync(obs, sync):
+        status = status_for(inst.state) if inst is not None else (m.status if m is not None else None)
+        if status is MemberStatus.RUNNING:
+            made += 1
+        elif status in (MemberStatus.ACCEPTED, MemberStatus.REQUESTED):
+            starting += 1
+    return made, starting
 
 
 def _cost(vms: list[tuple[Action | None, MemberRecord | None, Instance | None]]) -> float:

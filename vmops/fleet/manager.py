@@ -24,15 +24,15 @@ from typing import TYPE_CHECKING, Callable, Iterator, Mapping
 from vmops.errors import InsufficientCapacity, PartialFailure, ProviderUnavailable, VmopsError
 from vmops.fleet.decision import Action, ActionKind, Decision
 from vmops.fleet.interrupt import StopRequest, sigint_requests
-from vmops.fleet.lifecycle import (decide_destroy, decide_power, decide_reconcile, join_destroys, settle_needed,
-                                   sync_actions)
+from vmops.fleet.lifecycle import (decide_destroy, decide_power, decide_reconcile, join_destroys, resume_counts,
+                                   settle_needed, sync_actions)
 from vmops.fleet.members import Members, per_provider
 from vmops.fleet.naming import generate_fleet_name
 from vmops.fleet.health import count, health
 from vmops.fleet.observe import Observation, observe
 from vmops.fleet.progress import Listener, Progress
-from vmops.fleet.report import (CreateResult, FleetDestroyIncomplete, FleetInterrupted, FleetView, Table, Undestroyed,
-                                UnrecordedKept, no_fleets_yet, view_on_record, views_on_record)
+from vmops.fleet.report import (CreatePreview, CreateResult, FleetDestroyIncomplete, FleetInterrupted, FleetView, Table,
+                                Undestroyed, UnrecordedKept, no_fleets_yet, view_on_record, views_on_record)
 from vmops.fleet.spec import FleetSpec, Limits
 from vmops.model import Instance
 from vmops.providers.base import Provider
@@ -156,6 +156,31 @@ class FleetManager:
 
         return plan_fleet(spec.validated(), self.provider, self.session.fan_out, self.config.enabled, count)
 
+    def preview_create(self, spec: FleetSpec) -> CreatePreview:
+        """What ``create(spec)`` would do, asking the providers but recording and sending nothing: the plan for
+        a new fleet; for a name ``create`` would resume, the fleet's VMs it keeps and the plan for the rest
+        (to the recorded terms where ``spec`` gives none). A name ``create`` would refuse is refused here the
+        same way (``Store.refusal``), and a fleet another process holds the lock of likewise."""
+        from vmops.fleet.planner import Plan
+
+        spec = spec.validated()
+        if spec.name is None or (self._store is None and not store_exists(self.config)):
+            return CreatePreview(self.plan(spec), spec.min)
+        existing = self.store.find_fleet(spec.name)
+        if existing is None or existing.state is FleetState.DESTROYED:
+            return CreatePreview(self.plan(spec), spec.min)
+        with self.lock(spec.name):  # for a moment, as the create takes it first: busy there is busy here
+            refused = self.store.refusal(existing, gpu=str(spec.gpu), count=spec.count)
+        if refused is not None:
+            raise refused
+        obs = self.observe(existing)
+        made, starting = resume_counts(obs, sync_actions(obs, adopt=True))
+        terms = _resumed_terms(existing, spec)
+        need = max(0, spec.count - made - starting)
+        plan = self.plan(terms, count=need) if need else Plan(spec.gpu, 0, terms.policy or "spread", [], [])
+        return CreatePreview(plan, terms.min, existing, _resume_changes(existing, spec), made, starting,
+                             dict(obs.failures))
+
     # ------------------------------------------------------------------ views
     def list(self, *, refresh: bool = False) -> list[FleetView]:
         """Fleets on record; with ``refresh`` each live fleet is observed first (as ``status`` does)."""
@@ -228,9 +253,7 @@ class FleetManager:
         if resumed and existing is not None:
             prior = existing.state
             self.note(f"resuming fleet {name!r} (was {existing.state.value}): " + "; ".join(_resume_changes(existing, spec)))
-        # The run works to the fleet's recorded terms (a resume keeps what was not given anew).
-        spec = dataclasses.replace(spec, name=name, min_count=fleet.min_count, policy=fleet.policy,
-                                   reserved_mode=fleet.reserved_mode)
+        spec = _resumed_terms(fleet, dataclasses.replace(spec, name=name))
 
         def plan(s: FleetSpec, n: int) -> Plan:
             nonlocal first
@@ -489,16 +512,26 @@ class FleetManager:
             return view
 
 
+def _resumed_terms(fleet: FleetRecord, spec: FleetSpec) -> FleetSpec:
+    """The terms a create of ``fleet`` works to: what ``spec`` gives anew, else what is recorded (after
+    ``claim_fleet``, the record already holds what was given anew)."""
+    return dataclasses.replace(
+        spec, min_count=fleet.min_count if spec.min_count is None else spec.min_count,
+        policy=fleet.policy if spec.policy is None else spec.policy,
+        reserved_mode=fleet.reserved_mode if spec.reserved_mode is None else spec.reserved_mode,
+        allow_unterminable_reserved=spec.allow_unterminable_reserved or fleet.allow_unterminable_reserved)
+
+
 def _resume_changes(old: FleetRecord, spec: FleetSpec) -> list[str]:
-    """What a resume keeps from the record and what it changes, in words."""
-    out = []
+    """What a resume changes from the record and what it keeps, in words ("min 3 -> 2", "as recorded: ...")."""
+    kept, changed = [], []
     for what, recorded, given in (("min", old.min_count, spec.min_count), ("policy", old.policy, spec.policy),
                                   ("reserved", old.reserved_mode, spec.reserved_mode)):
         if given is None or given == recorded:
-            out.append(f"{what} {recorded} (as recorded)")
+            kept.append(f"{what} {recorded}")
         else:
-            out.append(f"{what} {recorded} -> {given}")
-    return out
+            changed.append(f"{what} {recorded} -> {given}")
+    return changed + ([f"as recorded: {', '.join(kept)}"] if kept else [])
 
 
 __all__ = ["Cancelled", "Confirm", "FleetManager", "FleetSpec", "Limits"]

@@ -167,6 +167,49 @@ class CreateResult:
 
 
 @dataclass
+class CreatePreview:
+    """What `fleet create` would do (its dry run), nothing recorded or sent: for a new fleet the plan; for
+    one it would resume, the VMs the resume keeps and the plan for the rest, to the terms it would work to."""
+
+    plan: "Plan"
+    min_count: int  # the fewest running VMs the create counts as success (the recorded one on a resume)
+    resuming: FleetRecord | None = None
+    terms: list[str] = field(default_factory=list)  # what a resume keeps and changes, in words
+    made: int = 0  # the resumed fleet's VMs that are made (running, stopped or between)
+    starting: int = 0  # still being created: a resume waits for them, then creates what is still missing
+    unobserved: dict[str, str] = field(default_factory=dict)  # provider -> why it was not seen (counted as recorded)
+
+    @property
+    def reachable(self) -> int:
+        return self.made + self.starting + self.plan.planned
+
+    def error(self) -> VmopsError | None:
+        """InsufficientCapacity when the minimum is out of reach: the create would refuse (a new fleet) or
+        leave the fleet as it was (a resume)."""
+        if self.reachable >= self.min_count:
+            return None
+        if self.resuming is None:
+            return InsufficientCapacity(
+                f"only {self.plan.planned} of the {self.min_count} VM(s) needed can be placed on current capacity",
+                hint="See the plan above for what each provider can supply; lower --count/--min or try another "
+                     "shape")
+        return InsufficientCapacity(
+            f"resuming fleet {self.resuming.name!r} would reach only {self.reachable} of its minimum "
+            f"{self.min_count} ({self.made} made, {self.starting} being created, {self.plan.planned} more can be "
+            "placed on current capacity)",
+            hint="See the plan above; the resume would leave the fleet as it is. Lower --min, or try later")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = self.plan.to_dict()
+        out["min"] = self.min_count
+        if self.resuming is not None:
+            out["resume"] = {"fleet": self.resuming.name, "was": self.resuming.state.value, "terms": self.terms,
+                             "made": self.made, "starting": self.starting, "create": self.plan.count,
+                             "unobserved": dict(self.unobserved)}
+        return out
+
+
+@dataclass
 class FleetView:
     """A fleet and its members as the record (refreshed from the providers, unless asked not to) has them,
     counted by the members' real states (``vmops.fleet.health.count``: one rule for every view)."""

@@ -227,6 +227,31 @@ class Store:
             "SELECT * FROM event WHERE fleet_id = ? ORDER BY id", (fleet_id,))]
 
     # ---- fleets --------------------------------------------------------------------------------
+    def refusal(self, old: FleetRecord, *, gpu: str, count: int) -> StateError | None:
+        """Why `fleet create` may not take the name of fleet ``old`` (None: it may: a destroyed fleet's name is
+        reused, an unfinished one is resumed). The one rule for the create (``claim_fleet``) and its dry run."""
+        from vmops.procs import pid_alive
+
+        name = old.name
+        if old.state is FleetState.DESTROYED:
+            return None
+        if old.state not in RESUMABLE:
+            return StateError(f"a fleet named {name!r} already exists (state {old.state.value})",
+                              hint=f"Pick another --name, or see it with `vm fleet status {name}`")
+        # Holding the fleet's lock proves its previous creator is gone (a live one holds the lock), also on
+        # another host, where a pid cannot be checked.
+        if (old.state is FleetState.CREATING and old.owner_pid != os.getpid() and not self._holds_lock(name)
+                and pid_alive(old.owner_pid, old.owner_host)):
+            return StateError(f"fleet {name!r} is being created by another vm process (pid {old.owner_pid})",
+                              hint="Wait for it to finish, or pick another --name")
+        if old.gpu != gpu or old.count != count:
+            return StateError(
+                f"fleet {name!r} already exists as {old.count} x {old.gpu} (state {old.state.value}); "
+                f"resuming it needs the same --gpu and --count",
+                hint=f"Run `vm fleet create --name {name} --gpu {old.gpu} --count {old.count}` to resume it, "
+                     f"or `vm fleet destroy {name}`")
+        return None
+
     def claim_fleet(
         self,
         name: str,
@@ -245,32 +270,20 @@ class Store:
         ``degraded``/``failed`` whose owner is gone is resumed, keeping its recorded ``min_count``, policy and
         reservation mode wherever the caller passes None; a destroyed one is archived and the name reused.
         """
-        from vmops.procs import pid_alive
-
         pid, host = os.getpid(), hostname()
         now = utcnow()
         with self.write():
             rows = self._query("SELECT * FROM fleet WHERE name = ?", (name,))
             if rows:
                 old = FleetRecord.from_row(rows[0])
+                refused = self.refusal(old, gpu=gpu, count=count)
+                if refused is not None:
+                    raise refused
                 if old.state is FleetState.DESTROYED:
                     archived = f"{name}~{old.id}"
                     self._exec("UPDATE fleet SET name = ?, updated_at = ? WHERE id = ?", (archived, now, old.id))
                     self._event(old.id, "archived", message=f"name {name!r} reused; this record is now {archived!r}")
-                elif old.state in RESUMABLE:
-                    # Holding the fleet's lock proves its previous creator is gone (a live one holds the lock),
-                    # also on another host, where a pid cannot be checked.
-                    if (old.state is FleetState.CREATING and old.owner_pid != pid and not self._holds_lock(name)
-                            and pid_alive(old.owner_pid, old.owner_host)):
-                        raise StateError(
-                            f"fleet {name!r} is being created by another vm process (pid {old.owner_pid})",
-                            hint="Wait for it to finish, or pick another --name")
-                    if old.gpu != gpu or old.count != count:
-                        raise StateError(
-                            f"fleet {name!r} already exists as {old.count} x {old.gpu} (state {old.state.value}); "
-                            f"resuming it needs the same --gpu and --count",
-                            hint=f"Run `vm fleet create --name {name} --gpu {old.gpu} --count {old.count}` to resume it, "
-                                 f"or `vm fleet destroy {name}`")
+                else:
                     self._exec(
                         "UPDATE fleet SET state = ?, min_count = ?, policy = ?, allow_unterminable_reserved = ?, "
                         "reserved_mode = ?, owner_pid = ?, owner_host = ?, operator = ?, vmops_version = ?, "
@@ -283,10 +296,6 @@ class Store:
                     self._event(old.id, "resume", from_state=old.state.value, to_state=FleetState.CREATING.value,
                                 message=f"create resumed by pid {pid}")
                     return self._fleet_by_id(old.id), True
-                else:
-                    raise StateError(
-                        f"a fleet named {name!r} already exists (state {old.state.value})",
-                        hint=f"Pick another --name, or see it with `vm fleet status {name}`")
             min_count = count if min_count is None else min_count
             policy = policy or "spread"
             fid = self._insert(
