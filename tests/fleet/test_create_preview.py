@@ -108,6 +108,17 @@ def test_the_preview_refuses_a_name_as_the_create_does(sims, config, make_manage
     assert fresh.resuming is None and fresh.plan.count == 2
 
 
+def test_a_taken_name_is_refused_before_any_provider_is_asked(sims, config, make_manager) -> None:
+    mgr = make_manager()
+    mgr.create(spec("h100", 1, "busy"))
+    asked = sum(sum(s.requests.counts().values()) for s in sims.values())
+    for attempt in (mgr.create, mgr.preview_create):
+        with pytest.raises(StateError, match="already exists"):
+            attempt(spec("h100", 1, "busy"))
+    assert sum(sum(s.requests.counts().values()) for s in sims.values()) == asked  # no plan was made first
+    mgr.destroy("busy")
+
+
 @both_dialects
 def test_the_preview_of_a_resume_below_its_minimum_says_so(sims, config, make_manager) -> None:
     """At Crusoe, whose capacity figures are exact, the plan itself shows the minimum is out of reach."""

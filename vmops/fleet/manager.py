@@ -240,6 +240,9 @@ class FleetManager:
 
     def _create_locked(self, name: str, spec: FleetSpec, request: StopRequest) -> CreateResult:
         existing = self.store.find_fleet(name)
+        refused = self.store.refusal(existing, gpu=str(spec.gpu), count=spec.count) if existing else None
+        if refused is not None:  # before planning: a taken name costs no provider's time (claim_fleet checks again)
+            raise refused
         resuming = existing is not None and existing.state in RESUMABLE
         first: Plan | None = None
         if not resuming:
