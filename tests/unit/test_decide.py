@@ -164,12 +164,12 @@ def test_a_view_is_incomplete_only_while_a_member_that_may_exist_went_unobserved
 
     f = fleet()
     live = [member(1, "a", provider="p"), member(2, "b", provider="q")]
-    view = FleetView.observed(f, live, {"q": "q: no answer"})
+    view = FleetView.observed(f, live, {"q": "no answer"})
     assert view.seen(live[0]) and not view.seen(live[1])
     err = view.incomplete()
     assert err is not None and err.exit_code == 14 and "could not observe q" in err.message
-    assert view.warnings == ["q: could not refresh (q: no answer)"] and view.to_dict()["unobserved"] == {"q": "q: no answer"}
+    assert view.warnings == ["q: could not refresh (no answer)"] and view.to_dict()["unobserved"] == {"q": "no answer"}
     # q's only member is gone on record: nothing there can be stale, so the view is whole
     done = [live[0], member(2, "b", MemberStatus.GONE, State.DELETED, provider="q")]
-    assert FleetView.observed(f, done, {"q": "q: no answer"}).incomplete() is None
+    assert FleetView.observed(f, done, {"q": "no answer"}).incomplete() is None
     assert FleetView.observed(f, live, {}).incomplete() is None

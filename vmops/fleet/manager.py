@@ -141,7 +141,7 @@ class FleetManager:
             yield
             return
         listing = self.session.instances(sorted(providers()))
-        with self.previews_from(listing.results, {n: e.render() for n, e in listing.failures.items()}):
+        with self.previews_from(listing.results, {n: e.render(named=False) for n, e in listing.failures.items()}):
             yield
 
     def _sync(self, fleet: FleetRecord, *, adopt: bool = True) -> list[str]:
@@ -399,7 +399,7 @@ class FleetManager:
                               f"through the API and stays recorded: {u.reason}" for u in left]
             return view
         if obs.failures:
-            msg += " (" + "; ".join(e if e.startswith(f"{p}:") else f"{p}: {e}" for p, e in obs.failures.items()) + ")"
+            msg += " (" + "; ".join(f"{p}: {e}" for p, e in obs.failures.items()) + ")"
         raise FleetDestroyIncomplete(msg, undestroyed=left,
                                      hint=f"Run `vm fleet destroy {fleet.name}` again once the cause is fixed")
 

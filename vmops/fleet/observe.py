@@ -48,7 +48,7 @@ class Observation:
     store_id: str | frozenset[str]  # this store's identity (or identities: its own and imported stores')
     labelled: dict[str, bool]  # provider -> its VMs carry labels
     listings: dict[str, list[Instance]] = field(default_factory=dict)  # providers that answered
-    failures: dict[str, str] = field(default_factory=dict)  # provider -> why it could not be listed
+    failures: dict[str, str] = field(default_factory=dict)  # provider -> why it was not listed (no name prefix)
     #: (provider, id) of listed VMs that claim this fleet but are recorded for another fleet
     recorded_elsewhere: frozenset[tuple[str, str]] = frozenset()
     _index: dict[str, tuple[list[Instance], int, dict[str, Instance]]] = field(default_factory=dict, repr=False,
@@ -122,7 +122,7 @@ def observe(fleet: FleetRecord, members: list[MemberRecord], *, store_id: str | 
             return n, list(listed[n]) if n in listed else adapter.list_instances()
         except VmopsError as e:
             failed(n, e)
-            return n, e.render()
+            return n, e.render(named=False)
 
     if names:
         from concurrent.futures import ThreadPoolExecutor
@@ -152,7 +152,7 @@ def _confirm_missing(obs: Observation, provider: Callable[[str], Provider],
             found = provider(m.provider).lookup(m.instance_id)
         except VmopsError as e:
             failed(m.provider, e)
-            obs.failures[m.provider] = e.render()
+            obs.failures[m.provider] = e.render(named=False)
             del obs.listings[m.provider]
             continue
         if found is not None:

@@ -248,8 +248,8 @@ class FleetView:
             return None
         names = " and ".join(stale)
         return PartialFailure(f"fleet {self.fleet.name!r}: could not observe {names}; the members there are shown "
-                              "as last recorded", hint="Run the command again once it answers (the warning above "
-                              "says why it did not)")
+                              "as last recorded", hint="Run the command again once it answers (the view's warnings "
+                              "say why it did not)")
 
     @property
     def counts(self) -> Counts:
