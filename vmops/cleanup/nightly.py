@@ -202,9 +202,10 @@ def plan_cleanup(mgr: FleetManager, *, providers: Iterable[str] | None = None, s
     names = s.provider_names(list(providers) if providers else None)
     listed = s.instances(names)  # FIRST the providers, THEN the state file (write-ahead rule)
     labelled = {n: s.provider(n).capabilities.labels for n in names}
-    return classify(mgr, listed.results, labelled, failures={p: e.render(named=False) for p, e in listed.failures.items()},
-                    stuck_after_hours=stuck_after_hours, orphan_min_age_hours=orphan_min_age_hours,
-                    protect=protect, destroy_surplus=destroy_surplus, now=now)
+    failures = {p: e.render(named=False) for p, e in listed.failures.items()}
+    return classify(mgr, listed.results, labelled, failures=failures, stuck_after_hours=stuck_after_hours,
+                    orphan_min_age_hours=orphan_min_age_hours, protect=protect, destroy_surplus=destroy_surplus,
+                    now=now)
 
 
 def classify(mgr: FleetManager, instances: Mapping[str, Sequence[Instance]], labelled: Mapping[str, bool], *,
