@@ -177,3 +177,17 @@ def test_fleet_destroy_shows_its_decision_asks_and_honours_the_answer(vm_env, an
     assert term.finish()[0] == code
     st = json.loads(vm(["fleet", "status", name, "-o", "json"], vm_env).out)
     assert st["state"] == state
+
+
+def test_a_decision_at_80_columns_cuts_the_reason_not_the_names(vm_env):
+    """A reconcile's Decision with a long WHY: the VM names and actions stay whole; the reason takes the cut."""
+    made = vm(["fleet", "create", "-g", "h100", "-c", "2", "-n", "cutwhy", "--json"], vm_env)
+    assert made.code == 0, made.err
+    gone = made.json()["members"][0]
+    assert vm(["destroy", gone["id"], "-p", gone["provider"], "-y"], vm_env).code == 0
+    code, lines, raw = run_on_terminal(["fleet", "reconcile", "cutwhy", "--dry-run"], vm_env)
+    assert code == 0, raw
+    row = next(ln for ln in lines if ln.startswith("mark_gone "))
+    assert row.split()[1] == gone["name"] and len(row) <= COLS, "\n".join(lines)
+    assert row.endswith("…") and "no longer exists at" in row  # the reason, cut to fit
+    assert vm(["fleet", "destroy", "cutwhy", "-y"], vm_env).code == 0

@@ -4,7 +4,7 @@ commands themselves are tested as real processes in tests/cli)."""
 from vmops.cli.base import suggest
 from vmops.cli.inv import to_argv
 from vmops.cli.main import debug_requested
-from vmops.cli.output import Column, fit_columns
+from vmops.cli.output import GAP, Column, fit_columns, prose_widths
 
 
 def test_debug_only_as_a_global_flag():
@@ -40,3 +40,13 @@ def test_columns_are_hidden_from_the_right_keeping_the_kept_ones():
     assert [c.key for c in shown] == ["a", "b", "c"] and hidden == 1
     shown, hidden = fit_columns(rows, cols, 20)
     assert [c.key for c in shown] == ["a", "c"] and hidden == 2  # kept ones stay (the renderer cuts them)
+
+
+def test_a_table_too_wide_cuts_its_prose_and_keeps_names_whole():
+    cols = [Column("action", "ACTION", keep=True), Column("name", "NAME", keep=True),
+            Column("why", "WHY", keep=True, prose=True), Column("note", "NOTE", keep=True, prose=True)]
+    rows = [{"action": "mark_gone", "name": "vmops-train-003", "why": "w" * 60, "note": "n" * 12}]
+    assert prose_widths(rows, cols, 200) == {}  # it fits: nothing is cut
+    cut = prose_widths(rows, cols, 80)
+    assert cut == {"note": 12, "why": 80 - 9 - 15 - 12 - 3 * GAP}  # the short note whole, the reason takes the cut
+    assert prose_widths(rows, cols, 40) == {}  # not even the prose cut to the least fits: every column is cut

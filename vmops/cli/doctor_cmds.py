@@ -14,8 +14,8 @@ COLUMNS = (
     Column("credential_source", "FROM"),
     Column("clock_skew_s", "SKEW S", ">"),
     Column("ok", "OK", keep=True),
-    Column("result", "RESULT", keep=True),
-    Column("hint", "HINT"),
+    Column("result", "RESULT", keep=True, prose=True),
+    Column("hint", "HINT", prose=True),
 )
 
 

@@ -49,7 +49,7 @@ MEMBER_COLUMNS = (
     Column("reserved", "RESERVED"),
     Column("public_ip", "PUBLIC IP"),
     Column("price_per_hour", "$/HR", ">", keep=True),
-    Column("last_error", "NOTE"),
+    Column("last_error", "NOTE", prose=True),
 )
 #: The NOTE of a member whose provider could not be observed (``FleetView.seen``): its state is the record's.
 UNSEEN_NOTE = "not observed: as last recorded"
@@ -72,7 +72,7 @@ DECISION_COLUMNS = (
     Column("provider", "PROVIDER", keep=True),
     Column("id", "ID"),
     Column("price_per_hour", "$/HR", ">", keep=True),
-    Column("reason", "WHY", keep=True),
+    Column("reason", "WHY", keep=True, prose=True),
 )
 EVENT_COLUMNS = (
     Column("at", "AT", keep=True),
@@ -80,7 +80,7 @@ EVENT_COLUMNS = (
     Column("from", "FROM"),
     Column("to", "TO", keep=True),
     Column("operator", "OPERATOR"),
-    Column("message", "MESSAGE", keep=True),
+    Column("message", "MESSAGE", keep=True, prose=True),
 )
 PLAN_COLUMNS = (
     Column("provider", "PROVIDER", keep=True),

@@ -136,6 +136,7 @@ class Column:
     header: str
     align: str = "<"  # "<" or ">"
     keep: bool = False  # never hidden when the table is fitted to a narrow terminal
+    prose: bool = False  # free text (a reason, a note): cut first, so names and ids stay whole
 
 
 def _cell(v: Any) -> str:
@@ -166,11 +167,15 @@ GAP = 2
 MIN_CUT = 8  # a truncated column keeps at least this many characters
 
 
+def _natural_widths(rows: Sequence[dict[str, Any]], columns: Sequence[Column]) -> dict[str, int]:
+    return {c.key: max([len(c.header)] + [len(_cell(r.get(c.key))) for r in rows]) for c in columns}
+
+
 def fit_columns(rows: Sequence[dict[str, Any]], columns: Sequence[Column], width: int) -> tuple[list[Column], int]:
     """The columns shown in ``width`` characters: the rightmost columns not marked ``keep`` are hidden first
-    until the natural widths fit (or only kept ones are left; the renderer then cuts the widest cells).
-    Returns (shown columns, number hidden)."""
-    natural = {c.key: max([len(c.header)] + [len(_cell(r.get(c.key))) for r in rows]) for c in columns}
+    until the natural widths fit (or only kept ones are left; the renderer then cuts cells: see
+    ``prose_widths``). Returns (shown columns, number hidden)."""
+    natural = _natural_widths(rows, columns)
     shown = list(columns)
 
     def total(cols: Sequence[Column]) -> int:
@@ -182,6 +187,23 @@ def fit_columns(rows: Sequence[dict[str, Any]], columns: Sequence[Column], width
             break
         shown.remove(droppable[-1])
     return shown, len(columns) - len(shown)
+
+
+def prose_widths(rows: Sequence[dict[str, Any]], shown: Sequence[Column], width: int) -> dict[str, int]:
+    """When the shown columns are still too wide: the width of each prose column (free text) such that only
+    they are cut and every other column stays whole (a decision whose NAME reads "vmops-r…" is no use);
+    {} when the table fits, or when cutting the prose alone is not enough (every column is then cut evenly)."""
+    natural = _natural_widths(rows, shown)
+    gaps = GAP * (len(shown) - 1)
+    prose = sorted((c for c in shown if c.prose), key=lambda c: natural[c.key])
+    spare = width - gaps - sum(natural[c.key] for c in shown if not c.prose)
+    if sum(natural.values()) + gaps <= width or not prose or spare < MIN_CUT * len(prose):
+        return {}
+    out: dict[str, int] = {}
+    for i, c in enumerate(prose):  # the narrowest first: one that needs less than its share leaves the rest
+        out[c.key] = min(natural[c.key], spare // (len(prose) - i))
+        spare -= out[c.key]
+    return out
 
 
 def stdout_is_terminal() -> bool:
@@ -206,12 +228,13 @@ def _terminal_table(rows: Sequence[dict[str, Any]], columns: Sequence[Column], w
     from rich.text import Text
 
     shown, hidden = fit_columns(rows, columns, width)
+    cut = prose_widths(rows, shown, width)
     console = Console(width=width, no_color=not colour_wanted(), highlight=False, soft_wrap=False)
     table = Table(box=None, padding=(0, GAP, 0, 0), pad_edge=False, show_edge=False, expand=False,
                   header_style="bold" if colour_wanted() else "")
     for c in shown:
         table.add_column(c.header, justify="right" if c.align == ">" else "left", no_wrap=True,
-                         overflow="ellipsis", min_width=min(MIN_CUT, len(c.header)))
+                         overflow="ellipsis", min_width=min(MIN_CUT, len(c.header)), width=cut.get(c.key))
     for r in rows:
         cells = []
         for c in shown:

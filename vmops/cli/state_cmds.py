@@ -13,7 +13,7 @@ DIFF_COLUMNS = (
     Column("vm", "VM", keep=True),
     Column("provider", "PROVIDER", keep=True),
     Column("id", "ID"),
-    Column("difference", "DIFFERENCE", keep=True),
+    Column("difference", "DIFFERENCE", keep=True, prose=True),
 )
 
 
