@@ -12,14 +12,14 @@ import sys
 
 import pytest
 
-from vmops.errors import InsufficientCapacity, StateError
+from vmops.errors import InsufficientCapacity, ProviderUnavailable, StateError
 from vmops.fleet.ownership import labels_for
 from vmops.fleet.report import FleetCreateFailed
 from vmops.model import CreateRequest
 from vmops.state import FleetState, MemberStatus
 
 from tests.conftest import both_dialects
-from tests.fleet.conftest import at_providers, spec
+from tests.fleet.conftest import at_providers, dead_url, spec
 
 
 def _mutating(sims) -> int:
@@ -117,6 +117,17 @@ def test_a_taken_name_is_refused_before_any_provider_is_asked(sims, config, make
             attempt(spec("h100", 1, "busy"))
     assert sum(sum(s.requests.counts().values()) for s in sims.values()) == asked  # no plan was made first
     mgr.destroy("busy")
+
+
+def test_with_every_provider_down_the_preview_fails_as_the_create_does(make_manager) -> None:
+    """Not a capacity refusal (exit 7): the providers' own error (exit 12), the same for the plan and the create."""
+    mgr = make_manager({"VMOPS_CRUSOE_URL": dead_url(), "VMOPS_LAMBDA_URL": dead_url(),
+                        "VMOPS_NEBIUS_ENDPOINT": dead_url("grpc"), "VMOPS_BREAKER_SECONDS": "0"})
+    err = mgr.preview_create(spec("h100", 2, "down")).error()
+    with pytest.raises(ProviderUnavailable) as done:
+        mgr.create(spec("h100", 2, "down"))
+    assert isinstance(err, ProviderUnavailable) and err.exit_code == done.value.exit_code == 12
+    assert err.message == done.value.message == "no provider could be asked for h100:1 capacity; nothing was created"
 
 
 @both_dialects

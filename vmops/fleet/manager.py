@@ -164,11 +164,11 @@ class FleetManager:
         from vmops.fleet.planner import Plan
 
         spec = spec.validated()
-        if spec.name is None or (self._store is None and not store_exists(self.config)):
-            return CreatePreview(self.plan(spec), spec.min)
-        existing = self.store.find_fleet(spec.name)
+        existing = (self.store.find_fleet(spec.name) if spec.name is not None
+                    and (self._store is not None or store_exists(self.config)) else None)
         if existing is None or existing.state is FleetState.DESTROYED:
-            return CreatePreview(self.plan(spec), spec.min)
+            plan = self.plan(spec)
+            return CreatePreview(plan, spec.min, unanswered=_nobody_answered(plan))
         with self.lock(spec.name):  # for a moment, as the create takes it first: busy there is busy here
             refused = self.store.refusal(existing, gpu=str(spec.gpu), count=spec.count)
         if refused is not None:
@@ -179,7 +179,7 @@ class FleetManager:
         need = max(0, spec.count - made - starting)
         plan = self.plan(terms, count=need) if need else Plan(spec.gpu, 0, terms.policy or "spread", [], [])
         return CreatePreview(plan, terms.min, existing, _resume_changes(existing, spec), made, starting,
-                             dict(obs.failures))
+                             dict(obs.failures), _nobody_answered(plan) if need else None)
 
     # ------------------------------------------------------------------ views
     def list(self, *, refresh: bool = False) -> list[FleetView]:
@@ -277,20 +277,9 @@ class FleetManager:
         plan = self.plan(spec)
         if plan.planned >= spec.min:
             return plan
-        errors = [s.error for s in plan.skipped if s.error is not None]
-        if not plan.options and errors and len(errors) == len({s.provider for s in plan.skipped}):
-            # No provider answered at all: the cause is theirs (down, bad key ...), not capacity. One sentence,
-            # each provider's cause on its own line, each distinct hint once.
-            first = errors[0]
-            cls = type(first) if all(e.exit_code == first.exit_code for e in errors) else ProviderUnavailable
-            hints = list(dict.fromkeys(e.hint.rstrip(".") for e in errors if e.hint))
-            err = cls(f"no provider could be asked for {spec.gpu} capacity; nothing was created",
-                      provider=first.provider if len({e.provider for e in errors}) == 1 else None,
-                      hint=". ".join(hints) or "Check the providers' endpoints and keys (`vm config show`)")
-            err.tables = (Table(None, (("provider", "PROVIDER"), ("reason", "WHY")),
-                                tuple({"provider": s.provider, "reason": s.error.message if s.error else s.reason}
-                                      for s in plan.skipped)),)
-            raise err
+        unanswered = _nobody_answered(plan)
+        if unanswered is not None:
+            raise unanswered
         raise InsufficientCapacity(
             f"only {plan.planned} of the {spec.min} {spec.gpu} VM(s) needed can be placed on current capacity; "
             "nothing was created",
@@ -513,6 +502,24 @@ class FleetManager:
                     f"fleet {name!r}: {len(failed)} member(s) could not be {'started' if start else 'stopped'}",
                     undestroyed=failed, hint=f"Run `vm fleet {decision.command} {name}` again once the cause is fixed")
             return view
+
+
+def _nobody_answered(plan: Plan) -> VmopsError | None:
+    """When no provider answered the plan at all, the error that says so: the cause is theirs (down, bad key
+    ...), not capacity. One sentence, each provider's cause on its own line, each distinct hint once."""
+    errors = [s.error for s in plan.skipped if s.error is not None]
+    if plan.options or not errors or len(errors) != len({s.provider for s in plan.skipped}):
+        return None
+    first = errors[0]
+    cls = type(first) if all(e.exit_code == first.exit_code for e in errors) else ProviderUnavailable
+    hints = list(dict.fromkeys(e.hint.rstrip(".") for e in errors if e.hint))
+    err = cls(f"no provider could be asked for {plan.gpu} capacity; nothing was created",
+              provider=first.provider if len({e.provider for e in errors}) == 1 else None,
+              hint=". ".join(hints) or "Check the providers' endpoints and keys (`vm config show`)")
+    err.tables = (Table(None, (("provider", "PROVIDER"), ("reason", "WHY")),
+                        tuple({"provider": s.provider, "reason": s.error.message if s.error else s.reason}
+                              for s in plan.skipped)),)
+    return err
 
 
 def _resumed_terms(fleet: FleetRecord, spec: FleetSpec) -> FleetSpec:

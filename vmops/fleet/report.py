@@ -178,16 +178,19 @@ class CreatePreview:
     made: int = 0  # the resumed fleet's VMs that are made (running, stopped or between)
     starting: int = 0  # still being created: a resume waits for them, then creates what is still missing
     unobserved: dict[str, str] = field(default_factory=dict)  # provider -> why it was not seen (counted as recorded)
+    unanswered: VmopsError | None = None  # no provider answered the plan: their error, not a capacity one
 
     @property
     def reachable(self) -> int:
         return self.made + self.starting + self.plan.planned
 
     def error(self) -> VmopsError | None:
-        """InsufficientCapacity when the minimum is out of reach: the create would refuse (a new fleet) or
-        leave the fleet as it was (a resume)."""
+        """When the minimum is out of reach, what the create would fail with: no provider answered
+        (``unanswered``), or InsufficientCapacity (a new fleet is refused; a resume leaves the fleet as it was)."""
         if self.reachable >= self.min_count:
             return None
+        if self.unanswered is not None:
+            return self.unanswered
         if self.resuming is None:
             return InsufficientCapacity(
                 f"only {self.plan.planned} of the {self.min_count} VM(s) needed can be placed on current capacity",
