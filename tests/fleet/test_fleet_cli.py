@@ -79,6 +79,14 @@ def test_cli_create_status_list_destroy_json(sims, vm_env) -> None:
     assert r.returncode == 0, r.stderr
     assert "destroyed" in r.stdout
     assert at_providers(cfg, "cli3") == []
+    # how the deletes went, per provider, on stderr: accepted, then gone (a reference Lambda VM goes at once)
+    assert "crusoe: 1 delete(s) accepted; waiting until they are gone" in r.stderr, r.stderr
+    assert "crusoe: 1 of 1 gone (" in r.stderr and "nebius: 1 of 1 gone (" in r.stderr, r.stderr
+    assert "lambda: 1 gone" in r.stderr or "lambda: 1 of 1 gone (" in r.stderr, r.stderr
+    quiet = run(vm_env, "fleet", "create", "--gpu", "h100", "--count", "2", "--name", "cli3", "-q")
+    assert quiet.returncode == 0, quiet.stderr
+    quiet = run(vm_env, "fleet", "destroy", "cli3", "-q")
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
     r = run(vm_env, "fleet", "status", "nope")
     assert r.returncode == 5 and "no fleet named 'nope'" in r.stderr and "Traceback" not in r.stderr
 

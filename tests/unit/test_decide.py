@@ -173,3 +173,31 @@ def test_a_view_is_incomplete_only_while_a_member_that_may_exist_went_unobserved
     done = [live[0], member(2, "b", MemberStatus.GONE, State.DELETED, provider="q")]
     assert FleetView.observed(f, done, {"q": "no answer"}).incomplete() is None
     assert FleetView.observed(f, live, {}).incomplete() is None
+
+
+def test_a_destroy_wait_notes_what_is_gone_without_a_line_per_poll(monkeypatch) -> None:
+    """Accepted once, then how many are gone: at most every WAIT_NOTE_EVERY seconds while they go, and the
+    moment the last one goes (a 512-VM destroy polled every second would otherwise print a line a poll)."""
+    from vmops.fleet import members as members_mod
+    from vmops.fleet.members import WAIT_NOTE_EVERY, Members
+
+    clock = [100.0]
+    monkeypatch.setattr(members_mod.time, "monotonic", lambda: clock[0])
+    notes: list[str] = []
+    tick = Members(None, None, None, note=notes.append)._gone_notes("nebius", 3)  # type: ignore[arg-type]
+    assert tick is not None and notes == ["nebius: 3 delete(s) accepted; waiting until they are gone"]
+
+    def seen(gone: int) -> dict[str, Instance]:
+        return {f"i{k}": Instance("nebius", f"i{k}", f"vm{k}", State.DELETED if k < gone else State.DELETING,
+                                  "x", "h100:1") for k in range(3)}
+
+    clock[0] += 1.0
+    tick(seen(1))  # changed, but too soon after the last line
+    clock[0] += WAIT_NOTE_EVERY
+    tick(seen(1))
+    tick(seen(1))  # unchanged: no line
+    clock[0] += 0.5
+    tick(seen(3))  # the last one went: at once
+    assert notes[1:] == [f"nebius: 1 of 3 gone ({1.0 + WAIT_NOTE_EVERY:.1f}s)",
+                         f"nebius: 3 of 3 gone ({1.5 + WAIT_NOTE_EVERY:.1f}s)"]
+    assert Members(None, None, None)._gone_notes("nebius", 3) is None  # type: ignore[arg-type]  # no note: no tick

@@ -100,8 +100,10 @@ class FleetManager:
     def lock(self, name: str) -> Lock:
         return self.store.fleet_lock(name)
 
-    def _members(self, request: StopRequest | None = None) -> Members:
-        return Members(self.store, self.provider, self.limits, request)
+    def _members(self, request: StopRequest | None = None, *, noting: bool = False) -> Members:
+        """``noting``: a destroy's progress goes to the command's ``note`` (not during a create, whose own
+        progress display is on screen)."""
+        return Members(self.store, self.provider, self.limits, request, self.note if noting else None)
 
     def _terminate_reserved(self, obs: Observation) -> dict[str, bool]:
         return {p: self.provider(p).capabilities.terminate_reserved for p in {m.provider for m in obs.members}}
@@ -343,7 +345,7 @@ class FleetManager:
     def _destroy_part(self, fleet: FleetRecord, obs: Observation,
                       decision: Decision) -> tuple[list[str], list[Undestroyed]]:
         """Record what ``obs`` showed and destroy what ``decision`` names: (what changed, what is left)."""
-        members = self._members()
+        members = self._members(noting=True)
         changes = members.apply_sync(fleet, obs, [a for a in decision.actions if a.kind is not ActionKind.DESTROY])
         # Held members go through destroy() too: it sends nothing for them, but marks a member the provider
         # can never destroy through its API once (``undestroyable``) and reports each with its reason.

@@ -86,15 +86,22 @@ def per_provider(groups: dict[str, list[MemberRecord]], fn: Callable[[str, list[
     lanes.join()
 
 
+#: A destroy's wait notes its progress at most this often (seconds) while VMs keep going.
+WAIT_NOTE_EVERY = 5.0
+
+
 class Members:
     """The actions that change members (and their VMs): one instance per command."""
 
     def __init__(self, store: Store, provider: Callable[[str], Provider], limits: Limits,
-                 request: StopRequest | None = None) -> None:
+                 request: StopRequest | None = None, note: Callable[[str], None] | None = None) -> None:
+        """``note``: told how a destroy goes at each provider (deletes accepted, then how many are gone, at
+        most every ``WAIT_NOTE_EVERY`` seconds while they go), for a command that shows no other progress."""
         self.store = store
         self.provider = provider
         self.limits = limits
         self.request = request
+        self.note = note
 
     # ---- record-only actions ----------------------------------------------------------------------
     def apply_sync(self, fleet: FleetRecord, obs: Observation, actions: Iterable[Action]) -> list[str]:
@@ -288,6 +295,7 @@ class Members:
         todo: dict[str, MemberRecord] = {m.instance_id: m for m in members if m.instance_id}
         sent: dict[str, MemberRecord] = {}
         earlier: dict[str, VmopsError] = {}  # an attempt's error, for a retry that was then not even sent
+        at_once = 0  # deletes whose VM was gone as soon as they were answered
         for attempt in range(self.limits.destroy_attempts):
             if not todo:
                 break
@@ -300,6 +308,7 @@ class Members:
                         if r.instance is None or r.instance.state is State.DELETED:
                             self.store.update_member(m.id, status=MemberStatus.DESTROYED, state=State.DELETED,
                                                      last_error=None)
+                            at_once += 1
                         else:
                             sent[r.id] = m
                     elif isinstance(r.error, ReservedCannotTerminate):
@@ -321,9 +330,12 @@ class Members:
             todo = retry
             if todo:
                 time.sleep(self.limits.retry_delay * (2 ** attempt) * (0.5 + random.random()))
+        if at_once and self.note is not None:
+            self.note(f"{adapter.name}: {at_once} gone")
         if sent:
             try:
-                adapter.wait_for({iid: frozenset({State.DELETED}) for iid in sent})
+                adapter.wait_for({iid: frozenset({State.DELETED}) for iid in sent}, on_tick=self._gone_notes(
+                    adapter.name, len(sent)))
                 with self.store.write():
                     for iid, m in sent.items():
                         self.store.update_member(m.id, status=MemberStatus.DESTROYED, state=State.DELETED,
@@ -335,6 +347,25 @@ class Members:
                         self.store.update_member(m.id, last_error=why)
                         left.append(Undestroyed(self.store.member(m.id), why))
         return left
+
+    def _gone_notes(self, provider: str, total: int) -> Callable[[dict[str, Instance]], None] | None:
+        """A wait's ``on_tick`` that notes how many of ``total`` deletes at ``provider`` are done: at once,
+        then when the count changes, at most every ``WAIT_NOTE_EVERY`` seconds, and when all are gone."""
+        note = self.note
+        if note is None:
+            return None
+        note(f"{provider}: {total} delete(s) accepted; waiting until they are gone")
+        started = time.monotonic()
+        last = {"at": started, "gone": 0}
+
+        def tick(seen: dict[str, Instance]) -> None:
+            gone = sum(1 for i in seen.values() if i.state is State.DELETED)
+            now = time.monotonic()
+            if gone != last["gone"] and (gone == total or now - last["at"] >= WAIT_NOTE_EVERY):
+                note(f"{provider}: {gone} of {total} gone ({now - started:.1f}s)")
+                last.update(at=now, gone=gone)
+
+        return tick
 
     def _send_destroys(self, adapter: Provider, ids: list[str],
                        listed: Mapping[str, Instance] | None) -> list[DestroyResult]:
