@@ -243,12 +243,9 @@ class FleetDashboard:
             summary = (f"<b>Plan:</b> {plan.planned} of {plan.count} x {plan.gpu} by policy <b>{plan.policy}</b>; "
                        f"total <b>${total:,.2f}/hour</b> (${total * 24:,.2f}/day)" if total is not None
                        else f"<b>Plan:</b> {plan.planned} of {plan.count} x {plan.gpu}; total price unknown")
-            if preview.resuming is not None:
-                f = preview.resuming
-                summary = (f"<b>Resume</b> of fleet {html.escape(f.name)} (was {f.state.value}): keeps "
-                           f"{preview.made} of its {f.count} VM(s)"
-                           + (f", waits for {preview.starting} still being created" if preview.starting else "")
-                           + f" ({html.escape('; '.join(preview.terms))})<br>" + summary)
+            resume = preview.summary()
+            if resume is not None:
+                summary = f"{html.escape(resume)} ({html.escape('; '.join(preview.terms))})<br>" + summary
             short = (f"<div class='vmops-error'>Short by {plan.shortfall} VM(s): not enough capacity now.</div>"
                      if plan.shortfall else "")
             skipped = "".join(f"<li>{html.escape(s.provider)} {html.escape(s.region or '')}: "

@@ -30,6 +30,10 @@ class FanOut(Generic[T]):
     def flat(self) -> list[T]:
         return [x for v in self.results.values() for x in v]
 
+    def reasons(self) -> dict[str, str]:
+        """Why each failed provider did not answer, without its name (a view shows the name beside it)."""
+        return {n: e.render(named=False) for n, e in self.failures.items()}
+
 
 class Session:
     """Entry point for Python users: ``Session().instances()``."""

@@ -160,3 +160,26 @@ def test_members_whose_provider_cannot_be_observed_are_marked_as_last_recorded(s
         dash.confirm_button.click()
         assert "destroyed" in dash.message.value, dash.message.value
         dash.close()
+
+
+def test_planning_an_unfinished_fleets_name_shows_the_resume_and_renaming_asks_for_a_new_plan(sims, vm_env):
+    """The Plan button is the create's own preview (FleetManager.preview_create): for a half-made fleet's name
+    it shows the resume and plans only the missing VM; editing the name makes that plan stale."""
+    with Session(env=vm_env, timing=FAST) as s:
+        dash = FleetDashboard(s, refresh_interval=0.05)
+        _made(dash, "h100:1", 2, "halfd")
+        from vmops.fleet.manager import FleetManager
+
+        with FleetManager(s) as mgr:
+            f = mgr.store.get_fleet("halfd")
+            with mgr.store.write() as db:
+                db.execute("UPDATE fleet SET state='partial', count=3, owner_pid=NULL WHERE id=?", (f.id,))
+        dash.count.value = 3
+        dash.plan_button.click()
+        assert dash.last_error is None, dash.last_error
+        assert "Resume of fleet halfd (was partial): keeps 2 of its 3 VM(s); creates 1 more" in dash.plan_html.value
+        assert dash.last_plan.count == 1 and not dash.create_button.disabled
+        dash.name.value = "other"
+        assert dash.create_button.disabled  # the plan shown was for another name
+        with FleetManager(s) as mgr:
+            mgr.destroy("halfd")

@@ -202,8 +202,7 @@ def plan_cleanup(mgr: FleetManager, *, providers: Iterable[str] | None = None, s
     names = s.provider_names(list(providers) if providers else None)
     listed = s.instances(names)  # FIRST the providers, THEN the state file (write-ahead rule)
     labelled = {n: s.provider(n).capabilities.labels for n in names}
-    failures = {p: e.render(named=False) for p, e in listed.failures.items()}
-    return classify(mgr, listed.results, labelled, failures=failures, stuck_after_hours=stuck_after_hours,
+    return classify(mgr, listed.results, labelled, failures=listed.reasons(), stuck_after_hours=stuck_after_hours,
                     orphan_min_age_hours=orphan_min_age_hours, protect=protect, destroy_surplus=destroy_surplus,
                     now=now)
 

@@ -168,12 +168,9 @@ def _print_plan(plan: "Plan", wide: bool = False) -> None:
 
 
 def _print_preview(preview: "CreatePreview", wide: bool = False) -> None:
-    f = preview.resuming
-    if f is not None:
-        waits = f", waits for the {preview.starting} still being created" if preview.starting else ""
-        more = f"; creates {preview.plan.count} more" if preview.plan.count else "; creates nothing more"
-        print(f"Resume of fleet {f.name} (was {f.state.value}): keeps {preview.made} of its {f.count} VM(s)"
-              f"{waits}{more}")
+    summary = preview.summary()
+    if summary is not None:
+        print(summary)
         print(f"Terms: {'; '.join(preview.terms)}")
         if not preview.plan.count:
             return

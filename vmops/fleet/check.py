@@ -67,7 +67,7 @@ def check_state(mgr: "FleetManager") -> CheckReport:
     name is on record. Reads only."""
     report = CheckReport()
     listing = mgr.session.instances()  # first the providers, once for every fleet; then the record
-    failures = {name: err.render(named=False) for name, err in listing.failures.items()}
+    failures = listing.reasons()
     fleets = mgr.store.list_fleets()
     report.fleets = len(fleets)
     live = {f.name for f in fleets if f.state is not FleetState.DESTROYED}

@@ -143,7 +143,7 @@ class FleetManager:
             yield
             return
         listing = self.session.instances(sorted(providers()))
-        with self.previews_from(listing.results, {n: e.render(named=False) for n, e in listing.failures.items()}):
+        with self.previews_from(listing.results, listing.reasons()):
             yield
 
     def _sync(self, fleet: FleetRecord, *, adopt: bool = True) -> list[str]:
@@ -179,9 +179,9 @@ class FleetManager:
         made, starting = resume_counts(obs, sync_actions(obs, adopt=True))
         terms = _resumed_terms(existing, spec)
         need = max(0, spec.count - made - starting)
-        plan = self.plan(terms, count=need) if need else Plan(spec.gpu, 0, terms.policy or "spread", [], [])
+        plan = self.plan(terms, count=need) if need else Plan(spec.gpu, 0, str(terms.policy), [], [])
         return CreatePreview(plan, terms.min, existing, _resume_changes(existing, spec), made, starting,
-                             dict(obs.failures), _nobody_answered(plan) if need else None)
+                             dict(obs.failures), _nobody_answered(plan))
 
     # ------------------------------------------------------------------ views
     def list(self, *, refresh: bool = False) -> list[FleetView]:

@@ -42,8 +42,7 @@ class Skipped:
 class ProviderAnswer:
     provider: str
     offers: tuple[Offer, ...] = ()
-    error: str | None = None
-    exc: VmopsError | None = None
+    error: VmopsError | None = None  # it did not answer
 
 
 @dataclass
@@ -187,8 +186,7 @@ def _fanned_offers(fan_out: FanOutFn, names: Sequence[str], shape: GpuShape) -> 
         if n in got.results:
             out.append(ProviderAnswer(n, tuple(got.results[n])))
         else:
-            err = got.failures[n]
-            out.append(ProviderAnswer(n, (), err.render(named=False), err))
+            out.append(ProviderAnswer(n, (), got.failures[n]))
     return out
 
 
@@ -205,7 +203,7 @@ def usable_offers(
     skipped: list[Skipped] = []
     for a in answers:
         if a.error is not None:
-            skipped.append(Skipped(a.provider, None, f"did not answer: {a.error}", a.exc))
+            skipped.append(Skipped(a.provider, None, f"did not answer: {a.error.render(named=False)}", a.error))
             continue
         if not a.offers:
             skipped.append(Skipped(a.provider, None, "offered nothing for this shape"))

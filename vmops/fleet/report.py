@@ -184,6 +184,15 @@ class CreatePreview:
     def reachable(self) -> int:
         return self.made + self.starting + self.plan.planned
 
+    def summary(self) -> str | None:
+        """A resume in one sentence, as every front end shows it above the plan (None: not a resume)."""
+        f = self.resuming
+        if f is None:
+            return None
+        waits = f", waits for the {self.starting} still being created" if self.starting else ""
+        more = f"; creates {self.plan.count} more" if self.plan.count else "; creates nothing more"
+        return f"Resume of fleet {f.name} (was {f.state.value}): keeps {self.made} of its {f.count} VM(s){waits}{more}"
+
     def error(self) -> VmopsError | None:
         """When the minimum is out of reach, what the create would fail with: no provider answered
         (``unanswered``), or InsufficientCapacity (a new fleet is refused; a resume leaves the fleet as it was)."""
