@@ -249,3 +249,14 @@ resp = svc_grpc.InstanceServiceStub(ch).List(svc.ListInstancesRequest(parent_id=
 n += len(resp.instances)
 print(n)
 """
+
+#: What any `vm` process must load before its first request, because the design card fixes it: click (the
+#: CLI), httpx (REST), grpc and the generated Nebius stubs, in a fresh interpreter. httpx's own command line
+#: is kept out, as vm keeps it out (vmops.cli.main.run). Added to the raw fleet floor, it is the floor of a
+#: client process on these libraries (issue 15's reading (b); figures 1 and 2 report it without a target).
+LIBRARIES_SCRIPT = r"""
+import sys
+sys.modules["httpx._main"] = None
+import click, httpx, grpc
+from vmops._gen.nebius.compute.v1 import instance_service_pb2_grpc
+"""
