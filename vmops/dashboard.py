@@ -265,8 +265,7 @@ class FleetDashboard:
         running = sum(p.running for p in snap)
         self.progress_bar.value = min(running, self.progress_bar.max)
         self.progress_html.value = " &nbsp;|&nbsp; ".join(
-            f"<b>{html.escape(p.provider)}</b>: requested {p.requested}, accepted {p.accepted}, "
-            f"running {p.running}, failed {p.failed}" for p in snap)
+            f"<b>{html.escape(p.provider)}</b>: {html.escape(p.counts())}" for p in snap)
 
     def create(self) -> Any:
         """Create the planned fleet (plan first), with live per-provider progress."""

@@ -121,6 +121,12 @@ class Unreachable(ProviderUnavailable):
     Never retried: a refused connection is refused again a moment later. It is what trips the circuit
     breaker (``vmops.breaker``). Same kind and exit code as ProviderUnavailable."""
 
+    def __init__(self, message: str, *, provider: str | None = None, hint: str | None = None,
+                 lasting: str | None = None) -> None:
+        #: what the breaker remembers for the next commands: the failure as it stays true after this one
+        self.lasting = message if lasting is None else lasting
+        super().__init__(message, provider=provider, hint=hint)
+
 
 class NoAnswer(Unreachable):
     """A read was accepted and got no answer within the request timeout (a hung provider). Retried only
@@ -130,6 +136,13 @@ class NoAnswer(Unreachable):
 class Silent(Unreachable):
     """Not sent: the provider already left calls unanswered for the command's deadline (vmops.providers.silence).
     Never retried, never looked into: nothing was sent."""
+
+
+class NotSent(ProviderUnavailable):
+    """Nothing was sent: a read the request needed first failed (the name lookup before a create). Nothing can
+    have happened, so there is nothing to look up afterwards; retrying once the provider answers is safe."""
+
+    default_hint = "Nothing was sent; retry once the provider answers"
 
 
 class MalformedAnswer(ProviderUnavailable):
@@ -175,6 +188,7 @@ ALL_ERRORS: tuple[type[VmopsError], ...] = (
     OutcomeUnknown,
     Unreachable,
     NoAnswer,
+    NotSent,
     MalformedAnswer,
     StateError,
     PartialFailure,

@@ -75,7 +75,7 @@ def _shape(gpu: str | GpuShape | None) -> GpuShape | None:
 
 
 def _report_failures(failures: dict[str, VmopsError], what: str) -> dict[str, str]:
-    errors = {p: str(e) for p, e in failures.items()}
+    errors = {p: e.render(named=False) for p, e in failures.items()}
     for p, msg in errors.items():
         warnings.warn(f"{p}: {what} failed, its rows are missing: {msg}", InventoryWarning, stacklevel=3)
     return errors

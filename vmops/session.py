@@ -164,7 +164,7 @@ class Session:
         """A provider that did not answer (``Unreachable``: refused, hung, or silent this command) opens its
         breaker, so the next commands' reads skip it at once (vmops.breaker). Any other error is an answer."""
         if isinstance(err, Unreachable):
-            self.breaker.trip(name, self.config.settings(name).url, err.message)
+            self.breaker.trip(name, self.config.settings(name).url, err.lasting)
 
     def instances(self, providers: Iterable[str] | None = None) -> FanOut[Instance]:
         return self.fan_out(lambda p: p.list_instances(), providers)

@@ -93,3 +93,23 @@ def test_plain_progress_on_a_big_fleet_stays_short(vm_env):
     assert len(lines) <= 15  # one per event would be ~36; here a few per provider
     assert sum(c[2] for c in _last_counts(r.err).values()) == 12
     assert vm(["fleet", "destroy", "many12", "-q"], vm_env).code == 0
+
+
+def test_creates_of_unknown_outcome_are_counted_apart_from_failures():
+    """A create the provider never answered may have made a VM that bills: the progress says "unknown", in
+    the plain line and the live table, and counts it as no longer pending (not as failed)."""
+    from vmops.cli.progress import LiveProgress
+
+    out = io.StringIO()
+    p = PlainProgress(out)
+    p([ProviderProgress("lambda", requested=2)])
+    p([ProviderProgress("lambda", requested=2, failed=1, unknown=1)])  # settled: written at once
+    assert _lines(out)[-1] == "lambda: requested 2, accepted 0, running 0, failed 1, unknown 1"
+    live_out = io.StringIO()
+    live = LiveProgress(stream=live_out)
+    live([ProviderProgress("lambda", requested=2, failed=1, unknown=1),
+          ProviderProgress("crusoe", requested=2, accepted=2, running=2)])
+    live.finish()
+    rows = {ln.split()[0]: ln for ln in live_out.getvalue().splitlines() if ln.split()}
+    assert rows["lambda"].rstrip().endswith("1 unknown") and "done" not in rows["lambda"], rows
+    assert rows["crusoe"].rstrip().endswith("done"), rows

@@ -30,6 +30,10 @@ def test_list_all_providers(vm_env):
     assert {x["state"] for x in rows} == {"running"}
     table = vm(["list"], vm_env)
     assert table.code == 0 and "PROVIDER" in table.out.splitlines()[0] and "gpu-worker-1" in table.out
+    # "rerun with --debug", added at the end: the same list, with the requests logged (keys redacted)
+    debug = vm(["list", "--json", "--debug"], vm_env)
+    assert debug.code == 0 and {(x["provider"], x["name"]) for x in debug.json()} == names, debug.err
+    assert "GET" in debug.err and "****" in debug.err
 
 
 def test_list_with_one_provider_down_shows_the_others(vm_env):

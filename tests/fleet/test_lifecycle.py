@@ -194,11 +194,11 @@ def test_impossible_fleet_fails_before_any_create(sims, config, make_manager) ->
 
 @both_dialects
 def test_unknown_create_outcome_is_not_success(sims, config, make_manager) -> None:
-    """Lambda's launches are lost and Lambda cannot be listed: the fleet fills up elsewhere, but launches
-    that may have made billing VMs are not success."""
+    """Lambda's launches are lost and Lambda cannot be listed after the fleet's first list: the fleet fills up
+    elsewhere, but launches that may have made billing VMs are not success."""
     mgr = make_manager({"VMOPS_PROVIDERS": "crusoe,lambda"})
     sims["lambda"].faults.add(Fault(endpoint="launch", kind="lose_response"))
-    sims["lambda"].faults.add(Fault(endpoint="list_instances", kind="error", status=503))
+    sims["lambda"].faults.add(Fault(endpoint="list_instances", kind="error", status=503, nth=tuple(range(2, 200))))
     result = mgr.create(spec("h100", 4, "unk", min_count=2))
     assert result.fleet.state is FleetState.ACTIVE and result.unknown
     err = result.error()

@@ -53,6 +53,7 @@ def test_hung_provider_list_shows_the_others_and_exits_14(sims, vm_env, provider
     assert r.code == 14, r.err
     assert _listed_without(r, {provider}), (r.out, r.err)
     assert f"{provider} could not be listed" in r.err and "no answer" in r.err and "VMOPS_DEADLINE" in r.err
+    assert f"listed: {provider}:" not in r.err, r.err  # the provider is named once, not again before its reason
     assert "Traceback" not in r.err
     assert sims[provider].requests.count("list_instances" if provider == "lambda" else "InstanceService/List") == 1
     assert took < GUARD_S, took

@@ -207,6 +207,27 @@ def test_lost_answer_while_the_provider_cannot_be_listed(sims, config, provider,
     assert not after.vms and out.fleet.state is FleetState.DESTROYED and ok
 
 
+@pytest.mark.parametrize("provider,dialect", [(p, d) for p in ("crusoe", "lambda") for d in DIALECTS])
+def test_a_create_whose_name_lookup_fails_is_not_sent_and_not_left_unknown(sims, config, provider, dialect) -> None:
+    """A provider that names no VM uniquely is listed before a create (who already carries the name). When
+    that list is answered with errors, the create is not sent: nothing can exist, so the member is failed with
+    the reason, not left "outcome unknown" (which would tell the user a VM may exist and bill)."""
+    name = f"unlisted-{provider[:3]}-{dialect[:3]}"
+    sim = sims[provider]
+    sim.faults.add(Fault(LIST[provider], "error", status=503, grpc_code="UNAVAILABLE"))
+    mgr = _one_provider(config, provider, request_timeout=REQUEST_TIMEOUT)
+    try:
+        with pytest.raises(FleetCreateFailed) as raised:
+            mgr.create(spec("h100", 1, name))
+        members = mgr.store.members(mgr.store.get_fleet(name).id)
+    finally:
+        close(mgr)
+    assert sim.requests.count(CREATE[provider]) == 0  # not sent
+    assert [m.status for m in members] == [MemberStatus.FAILED], members
+    assert "was not created" in (members[0].last_error or ""), members[0].last_error
+    assert not raised.value.undestroyed and raised.value.exit_code != 14, raised.value
+
+
 @both_dialects
 def test_member_found_late_is_trimmed_back_to_the_fleet_count(sims, config, dialect) -> None:
     """As above at one of three providers: the fleet fails over and is active, with one member unresolved.

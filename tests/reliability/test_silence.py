@@ -167,10 +167,12 @@ def test_a_hung_create_is_looked_up_once_then_left_for_reconcile(sims, config, m
     monkeypatch.setattr(LambdaProvider, "find_by_name", counting)
     sims["lambda"].faults.add(Fault("launch", "hang"))
     timing = Timing(poll_interval=cfg.poll_interval, op_timeout=cfg.op_timeout, request_timeout=1.0, deadline=1.0)
-    with FleetManager(Session(cfg, timing=timing), limits=Limits(retry_delay=0.5)) as mgr:
+    progress: list = []
+    with FleetManager(Session(cfg, timing=timing), limits=Limits(retry_delay=0.5), progress=progress.append) as mgr:
         with pytest.raises(VmopsError) as raised:
             mgr.create(FleetSpec(GpuShape("h100", 1), 1, name="hungc"))
         members = mgr.store.members(mgr.store.get_fleet("hungc").id)
+        trip = mgr.session.breaker.open_trip("lambda", cfg.settings("lambda").url)
     # rolled back, but the VM that may exist stays recorded (exit 14), not forgotten
     assert raised.value.exit_code == 14 and "stay recorded" in str(raised.value), raised.value
     # the adapter's own look after the lost answer, then the fleet's: each refused at once, neither repeated
@@ -180,3 +182,11 @@ def test_a_hung_create_is_looked_up_once_then_left_for_reconcile(sims, config, m
         "requested", "create outcome unknown and the provider could not be listed")
     assert all(m.status.value == "failed" and "not asked" in (m.last_error or "") for m in others), others
     assert sims["lambda"].requests.count("launch") == 1
+    # the progress counts it as unknown (it may exist and bill), never as failed; the attempt says why
+    final = {p.provider: p for p in progress[-1]}["lambda"]
+    assert (final.unknown, final.failed, final.pending) == (1, len(others), 0), final
+    assert final.render().endswith(f"failed {len(others)}, unknown 1"), final.render()
+    unknown = [a for a in getattr(raised.value, "attempts", []) if a.member == first.name]
+    assert [a.outcome for a in unknown] == ["unknown"] and "could not be looked up, so it may exist" in unknown[0].reason
+    # the breaker remembers what stays true for the next command, not this command's "not asked"
+    assert trip is not None and "not asked" not in trip.reason and "already in this command" not in trip.reason, trip

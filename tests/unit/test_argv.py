@@ -3,7 +3,7 @@ commands themselves are tested as real processes in tests/cli)."""
 
 from vmops.cli.base import suggest
 from vmops.cli.inv import to_argv
-from vmops.cli.main import debug_requested
+from vmops.cli.main import debug_first, debug_requested
 from vmops.cli.output import GAP, Column, fit_columns, prose_widths
 
 
@@ -11,6 +11,16 @@ def test_debug_only_as_a_global_flag():
     assert debug_requested(["vm", "-d", "list"])
     assert debug_requested(["vm", "list", "--debug"])
     assert not debug_requested(["vm", "fleet", "create", "-d"])
+    assert not debug_requested(["vm", "get", "--", "--debug"])  # after --, an argument (a VM's name)
+
+
+def test_a_debug_flag_after_the_command_is_the_global_one():
+    """"Rerun with --debug" is usually done by adding it at the end: click takes it before the command."""
+    assert debug_first(["vm", "fleet", "create", "-g", "h100", "--debug"]) == ["vm", "--debug", "fleet", "create",
+                                                                                 "-g", "h100"]
+    assert debug_first(["vm", "--debug", "list"]) == ["vm", "--debug", "list"]
+    assert debug_first(["vm", "list"]) == ["vm", "list"]
+    assert debug_first(["vm", "get", "--", "--debug"]) == ["vm", "get", "--", "--debug"]
 
 
 def test_suggestions():

@@ -4,6 +4,7 @@ from vmops.errors import (
     ALL_ERRORS,
     MalformedAnswer,
     NoAnswer,
+    NotSent,
     OutcomeUnknown,
     ProviderUnavailable,
     Unreachable,
@@ -14,7 +15,7 @@ from vmops.errors import (
 def test_each_error_class_has_its_own_exit_code_except_outcome_unknown():
     codes = {}
     for cls in ALL_ERRORS:
-        if cls in (OutcomeUnknown, MalformedAnswer, Unreachable, NoAnswer):  # kinds of ProviderUnavailable: same exit code
+        if cls in (OutcomeUnknown, MalformedAnswer, Unreachable, NoAnswer, NotSent):  # kinds of ProviderUnavailable: same exit code
             assert cls.exit_code == ProviderUnavailable.exit_code
             continue
         assert cls.exit_code not in codes, (cls, codes.get(cls.exit_code))

@@ -61,7 +61,7 @@ def cost(by: str, provider: str | None, include_stopped: bool, output: str, as_j
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", inventory.InventoryWarning)  # reported below, once, on stderr
             frame = inventory.instances_frame([i for n in names for i in listed.results.get(n, [])], session=s,
-                                              missing={n: str(e) for n, e in listed.failures.items()})
+                                              missing=listed.reasons())
             table = inventory.cost(frame, by=keys, include_stopped=include_stopped)
         totals = inventory.total_cost(table)
         if fmt == "csv":

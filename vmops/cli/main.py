@@ -22,7 +22,7 @@ INTERNAL_EXIT = 70
 
 def debug_requested(argv: list[str]) -> bool:
     """--debug anywhere, or -d among the global flags before the command (a command's -d is its own)."""
-    if "--debug" in argv:
+    if "--debug" in _options(argv):
         return True
     for a in argv[1:]:
         if not a.startswith("-"):
@@ -30,6 +30,20 @@ def debug_requested(argv: list[str]) -> bool:
         if a == "-d":
             return True
     return False
+
+
+def _options(argv: list[str]) -> list[str]:
+    """The words before a ``--`` (after it, everything is an argument)."""
+    return argv[: argv.index("--")] if "--" in argv else argv
+
+
+def debug_first(argv: list[str]) -> list[str]:
+    """``argv`` with a --debug given after the command moved before it, where click takes the global flag:
+    "rerun with --debug" is usually done by adding it at the end (`vm fleet create ... --debug`)."""
+    opts = _options(argv)
+    if "--debug" not in opts[2:]:
+        return argv
+    return [argv[0], "--debug", *(a for a in opts[1:] if a != "--debug"), *argv[len(opts):]]
 
 
 def command_words(argv: list[str]) -> str:
@@ -101,7 +115,7 @@ def _exit_code(argv: list[str]) -> int:
     try:
         try:
             try:
-                rv = cli.main(args=argv[1:], prog_name="vm", standalone_mode=False)
+                rv = cli.main(args=debug_first(argv)[1:], prog_name="vm", standalone_mode=False)
             except SystemExit:
                 if type(sys.stdout).__name__.endswith("PacifyFlushWrapper"):  # click's own answer to EPIPE
                     raise BrokenPipeError from None

@@ -4,7 +4,7 @@ counters on every change) on stderr.
 * ``plain``: a line per provider when its counters change (at most one a second while they keep changing),
   with the elapsed time; what a pipe, a log file or ``--progress plain`` gets.
 * ``live``: on a terminal, a rich live table, one row per provider (requested, accepted, running, failed,
-  and how long a provider with VMs still pending has gone without news: what is slow), redrawn in place and
+  creates of unknown outcome, and how long a provider with VMs still pending has gone without news: what is slow), redrawn in place and
   never wider than the terminal; its final frame is the final counts.
 * ``none`` (``-q``): nothing.
 
@@ -26,7 +26,7 @@ MODES = ("auto", "live", "plain", "none")
 
 
 def _total(p: "ProviderProgress") -> int:
-    return p.requested + p.accepted + p.running + p.failed
+    return p.requested + p.accepted + p.running + p.failed + p.unknown
 
 
 #: Plain progress writes a provider's line at most this often (seconds) while its counts keep changing.
@@ -34,7 +34,7 @@ PLAIN_EVERY = 1.0
 
 
 def _settled(p: "ProviderProgress") -> bool:
-    return p.requested > 0 and p.running + p.failed >= p.requested
+    return p.requested > 0 and p.pending <= 0
 
 
 class PlainProgress:
@@ -63,7 +63,7 @@ class PlainProgress:
                 if newest is not None and _total(p) <= _total(newest):
                     continue  # unchanged, or a late (older) snapshot
                 shown = self._shown.get(p.provider)
-                if (shown is None or _settled(p) or p.failed > shown.failed
+                if (shown is None or _settled(p) or p.failed > shown.failed or p.unknown > shown.unknown
                         or now - self._written_at[p.provider] >= self.every):
                     self._write(p, now)
                 else:
@@ -155,11 +155,13 @@ class LiveProgress:
             changed = dict(self._changed_at)
         tot = [0, 0, 0, 0]
         for p in rows:
-            pending = p.requested - p.running - p.failed
+            pending = p.pending
             quiet_for = time.monotonic() - changed.get(p.provider, self.t0)
-            status = "done" if pending <= 0 and p.requested else (
-                f"{pending} pending, {quiet_for:.0f}s since last change" if quiet_for >= 5 else f"{pending} pending")
-            style = "red" if p.failed else ("green" if pending <= 0 else "")
+            status = ("done" if pending <= 0 and p.requested else
+                      f"{pending} pending, {quiet_for:.0f}s since last change" if quiet_for >= 5 else f"{pending} pending")
+            if p.unknown:  # they may exist and bill: never hidden in the FAILED count
+                status = f"{p.unknown} unknown" + ("" if status == "done" else f", {status}")
+            style = "red" if p.failed or p.unknown else ("green" if pending <= 0 else "")
             table.add_row(p.provider, str(p.requested), str(p.accepted), f"[{style}]{p.running}[/]" if style else
                           str(p.running), str(p.failed), status)
             tot = [tot[0] + p.requested, tot[1] + p.accepted, tot[2] + p.running, tot[3] + p.failed]

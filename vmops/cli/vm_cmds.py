@@ -86,7 +86,7 @@ def raise_failures(failures: dict[str, VmopsError], names: list[str], what: str)
     if len(names) == 1:
         raise first
     for n, err in failures.items():
-        warn(f"{n} could not be {what}: {err}")
+        warn(f"{n} could not be {what}: {err.render(named=False)}")
     kinds = {type(e) for e in failures.values()}
     if len(failures) == len(names) and len(kinds) == 1:
         raise type(first)(f"none of the {len(names)} providers could be {what}", hint=first.hint)

@@ -16,6 +16,7 @@ from vmops.errors import (
     FailedPrecondition,
     InsufficientCapacity,
     NotFound,
+    NotSent,
     OutcomeUnknown,
     PermissionDenied,
     ProviderUnavailable,
@@ -38,6 +39,10 @@ from vmops.model import CreateRequest, Instance, Offer, State
 from vmops.reserved import reservation_request
 from vmops.providers.base import Provider
 from vmops.state import LIVE, FleetRecord, FleetState, MemberRecord, MemberStatus, Store
+
+#: A member's last error while its create's outcome is unknown (it stays requested: the views, destroy and
+#: reconcile look it up by name once the provider answers).
+UNKNOWN_OUTCOME = "create outcome unknown and the provider could not be listed"
 
 
 @dataclass
@@ -452,19 +457,19 @@ class CreateRun:
         except OutcomeUnknown as e:
             inst = self._resolve(adapter, member)
             if inst is None:
-                return self._failed(member, offer, f"{e.message}; no VM with its name was found afterwards", False)
-        except Unreachable as e:  # nothing listened: the create was never sent, so there is nothing to look up
+                return self._not_found(member, offer, e.message, False)
+        except (Unreachable, NotSent) as e:  # the create was never sent, so there is nothing to look up
             return self._failed(member, offer, e.message, True)
         except ProviderUnavailable as e:
             inst = self._resolve(adapter, member)
             if inst is None:
-                return self._failed(member, offer, e.message, True)
+                return self._not_found(member, offer, e.message, True)
         except VmopsError as e:
             return self._failed(member, offer, e.message, False)
         except Exception as e:  # an adapter bug: the create may or may not have happened; look it up by name
             inst = self._resolve(adapter, member)
             if inst is None:
-                return self._failed(member, offer, f"unexpected error: {type(e).__name__}: {e}", False)
+                return self._not_found(member, offer, f"unexpected error: {type(e).__name__}: {e}", False)
         status = status_for(inst.state)
         price = inst.price_per_hour if inst.price_per_hour is not None else offer.price_per_hour
         try:
@@ -494,17 +499,22 @@ class CreateRun:
             except VmopsError:
                 time.sleep(self.ctx.limits.retry_delay * (2 ** attempt))
         # Could not even look: keep the member as requested; destroy/reconcile resolves it by name later.
-        self.store.update_member(member.id, last_error="create outcome unknown and the provider could not be listed")
+        self.store.update_member(member.id, last_error=UNKNOWN_OUTCOME)
         return None
+
+    def _not_found(self, member: MemberRecord, offer: Offer, cause: str, kill_provider: bool
+                   ) -> tuple[None, str, bool]:
+        """An unclear create whose VM ``_resolve`` did not find: failed if it was looked for, else unknown."""
+        looked = self.store.member(member.id).last_error != UNKNOWN_OUTCOME
+        return self._failed(member, offer, f"{cause}; " + ("no VM with its name was found afterwards" if looked else
+                                                            "it could not be looked up, so it may exist"), kill_provider)
 
     def _failed(self, member: MemberRecord, offer: Offer, why: str, kill_provider: bool
                 ) -> tuple[None, str, bool]:
-        current = self.store.member(member.id)
-        if current.last_error == "create outcome unknown and the provider could not be listed":
-            # Unknown outcome: leave it REQUESTED so that destroy/reconcile look it up by name.
-            pass
-        else:
+        unknown = self.store.member(member.id).last_error == UNKNOWN_OUTCOME
+        if not unknown:  # an unknown outcome stays REQUESTED, so that destroy/reconcile look it up by name
             self.store.update_member(member.id, status=MemberStatus.FAILED, state=State.DELETED, last_error=why)
-        self.progress.bump(offer.provider, failed=1)
-        self._attempt(Attempt(offer.provider, offer.region, offer.native_type, member.name, "failed", why))
+        self.progress.bump(offer.provider, **({"unknown": 1} if unknown else {"failed": 1}))
+        self._attempt(Attempt(offer.provider, offer.region, offer.native_type, member.name,
+                              "unknown" if unknown else "failed", why))
         return None, why, kill_provider

@@ -356,8 +356,7 @@ class CrusoeProvider(Provider):
                                 "ssh_key": self.settings.ssh_key}
         if reservation_id:
             body["reservation_id"] = reservation_id
-        before = (set(request.known_ids) if request.known_ids is not None
-                  else {i.id for i in self.find_by_name(request.name)})
+        before = protocol.named_before(request, self.find_by_name)
 
         def send() -> tuple[Any, Instance]:  # an unreadable answer is a lost one: looked for like it
             answer = self._client.request("POST", self._instances_path(), json=body, idempotent=False)

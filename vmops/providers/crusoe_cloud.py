@@ -482,8 +482,7 @@ class CrusoeCloudProvider(CrusoeProvider):
                                 "ssh_public_key": public_key_text(self.settings)}
         if spec:
             body["reservation_specification"] = spec
-        before = (set(request.known_ids) if request.known_ids is not None
-                  else {i.id for i in self.find_by_name(request.name)})
+        before = protocol.named_before(request, self.find_by_name)
 
         def find_new() -> list[Instance]:
             return [i for i in self.find_by_name(request.name) if i.id not in before]

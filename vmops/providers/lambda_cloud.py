@@ -157,8 +157,7 @@ class LambdaCloudProvider(LambdaProvider):
         tname, region = self._type_and_region(request)
         body: dict[str, Any] = {"region_name": region, "instance_type_name": tname,
                                 "ssh_key_names": [self.settings.ssh_key], "name": request.name}
-        before = (set(request.known_ids) if request.known_ids is not None
-                  else {i.id for i in self.find_by_name(request.name)})
+        before = protocol.named_before(request, self.find_by_name)
 
         def find_new() -> list[Instance]:
             return [i for i in self.find_by_name(request.name) if i.id not in before]

@@ -362,8 +362,7 @@ class LambdaProvider(Provider):
             body["reservation_id"] = rid
         # Names are not unique at Lambda: remember who already carries this name, so a lost answer
         # adopts only a VM this call made.
-        before = (set(request.known_ids) if request.known_ids is not None
-                  else {i.id for i in self.find_by_name(request.name)})
+        before = protocol.named_before(request, self.find_by_name)
 
         def lookup_failed(sent: ProviderUnavailable, lookup: ProviderUnavailable) -> VmopsError:
             if isinstance(sent, RetryAfter):  # refused, so nothing was launched: the lookup's own error

@@ -23,8 +23,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Generic, TypeVar
 
-from vmops.errors import NotFound, ProviderUnavailable, Silent, Unreachable, VmopsError
-from vmops.model import Instance
+from vmops.errors import NotFound, NotSent, ProviderUnavailable, Silent, Unreachable, VmopsError
+from vmops.model import CreateRequest, Instance
 from vmops.providers.base import Timing
 from vmops.providers.retry import find_created, retry_delay, with_retries
 from vmops.providers.tls import NotTransient
@@ -109,6 +109,22 @@ class Created(Generic[T]):
 
     answer: T | None = None
     adopted: Instance | None = None
+
+
+def named_before(request: CreateRequest, find_by_name: Callable[[str], list[Instance]]) -> set[str]:
+    """The ids of the VMs that carry a create's name before it is sent (names are not unique, so a lost answer
+    adopts only a VM the create made): the caller's list (``CreateRequest.known_ids``) or a lookup now. A lookup
+    the provider answered with an error raises ``NotSent``: the create was not sent, so nothing can have
+    happened (a refused connection stays ``Unreachable``)."""
+    if request.known_ids is not None:
+        return set(request.known_ids)
+    try:
+        return {i.id for i in find_by_name(request.name)}
+    except Unreachable:
+        raise
+    except ProviderUnavailable as e:
+        raise NotSent(f"{request.name} was not created: looking up the VMs that already carry its name failed "
+                      f"({e.message.rstrip('.')})", provider=e.provider) from None
 
 
 def newest(found: list[Instance]) -> Instance:

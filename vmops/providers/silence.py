@@ -47,7 +47,7 @@ class Silence:
                 self._tripped_at, self._unanswered = None, 0.0
                 return
         raise Silent(f"not asked: it left calls unanswered for {self.deadline:g} s already in this command",
-                     provider=self.provider,
+                     provider=self.provider, lasting=f"it left calls unanswered for {self.deadline:g} s",
                      hint="Retry when it answers again, or give it longer with VMOPS_DEADLINE (seconds)")
 
     def unanswered(self, seconds: float) -> None:
