@@ -527,14 +527,23 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
     unknown = [p for p in enabled if p not in PROVIDERS]
     if unknown:
         raise ValueError(f"unknown provider(s) in VMOPS_PROVIDERS/config: {', '.join(unknown)}; known: {', '.join(PROVIDERS)}")
-    poll = float(env.get("VMOPS_POLL_INTERVAL") or file_data.get("poll_interval", 1.0))
-    timeout = float(env.get("VMOPS_OP_TIMEOUT") or file_data.get("op_timeout", 600.0))
-    poll_min = float(env.get("VMOPS_POLL_MIN") or file_data.get("poll_min", 0.05))
-    deadline = float(env.get("VMOPS_DEADLINE") or file_data.get("deadline", 10.0))
-    breaker = float(env.get("VMOPS_BREAKER_SECONDS") or file_data.get("breaker", 30.0))
-    if not (poll > 0 and timeout > 0 and poll_min >= 0 and deadline > 0 and breaker >= 0):
-        raise ValueError("VMOPS_POLL_INTERVAL, VMOPS_OP_TIMEOUT and VMOPS_DEADLINE must be positive, "
-                         "VMOPS_POLL_MIN and VMOPS_BREAKER_SECONDS not negative")
+    def seconds(var: str, key: str, default: float, *, zero: bool) -> float:
+        """A duration setting: the environment, else the file, else the default; named when it is wrong."""
+        where = var if env.get(var) else (f"{key} in {path}" if key in file_data else var)
+        raw = env.get(var) or file_data.get(key, default)
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            raise ValueError(f"{where}: {raw!r} is not a number of seconds") from None
+        if not 0 <= value < float("inf") or (value == 0 and not zero):
+            raise ValueError(f"{where} must be {'0 or more' if zero else 'more than 0'} seconds (got {raw!r})")
+        return value
+
+    poll = seconds("VMOPS_POLL_INTERVAL", "poll_interval", 1.0, zero=False)
+    timeout = seconds("VMOPS_OP_TIMEOUT", "op_timeout", 600.0, zero=False)
+    poll_min = seconds("VMOPS_POLL_MIN", "poll_min", 0.05, zero=True)
+    deadline = seconds("VMOPS_DEADLINE", "deadline", 10.0, zero=False)
+    breaker = seconds("VMOPS_BREAKER_SECONDS", "breaker", 30.0, zero=True)
     db_url = str(env.get("VMOPS_DB_URL") or file_data.get("db_url") or "").strip() or None
     has_keys = any(isinstance(v, dict) and "api_key" in v for v in file_data.values())
     warnings = security_warnings(path, has_keys, providers, enabled)

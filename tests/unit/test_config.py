@@ -81,6 +81,14 @@ def test_deadline_and_breaker_settings(tmp_path):
     assert (defaults.deadline, defaults.breaker_seconds) == (10.0, 30.0)
     with pytest.raises(ValueError, match="VMOPS_DEADLINE"):
         load_config({"VMOPS_HOME": str(tmp_path), "VMOPS_DEADLINE": "-1"})
+    # a wrong value is named where it was set, never a bare "could not convert string to float"
+    with pytest.raises(ValueError, match="^VMOPS_BREAKER_SECONDS: 'x' is not a number of seconds$"):
+        load_config({"VMOPS_HOME": str(tmp_path), "VMOPS_BREAKER_SECONDS": "x"})
+    with pytest.raises(ValueError, match="^VMOPS_DEADLINE must be more than 0 seconds"):
+        load_config({"VMOPS_HOME": str(tmp_path), "VMOPS_DEADLINE": "inf"})
+    (tmp_path / "config.toml").write_text('deadline = "soon"\n')
+    with pytest.raises(ValueError, match="^deadline in .*config.toml: 'soon' is not a number of seconds$"):
+        load_config({"VMOPS_HOME": str(tmp_path)})
 
 
 def test_python_session_never_sends_the_simulator_key_to_a_real_endpoint(tmp_path):
