@@ -22,7 +22,7 @@ class Attempt:
     region: str | None
     native_type: str | None
     member: str | None
-    outcome: str  # "running", "failed", "skipped", "cleaned up", ...
+    outcome: str  # "running", "failed", "unknown" (never answered, not found: may exist), "skipped", "cleaned up", ...
     reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
