@@ -57,7 +57,7 @@ class Launch:
     """A Lambda launch of one VM called ``name``, as send and find_new functions on the real wire."""
 
     def __init__(self, p: LambdaProvider, name: str, trace: Trace) -> None:
-        region, _ = p._placement(CreateRequest(name=name, native_type="gpu_1x_h100"))
+        region, _ = p.placement(CreateRequest(name=name, native_type="gpu_1x_h100"))
         body = {"region_name": region, "instance_type_name": "gpu_1x_h100", "ssh_key_names": ["ops"], "name": name,
                 "quantity": 1}
         before = {i.id for i in p.find_by_name(name)}

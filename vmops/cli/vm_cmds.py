@@ -45,7 +45,9 @@ from vmops.cli.output import (
 from vmops.errors import Interrupted, NotFound, PartialFailure, VmopsError
 
 if TYPE_CHECKING:
-    from vmops.model import Instance
+    from vmops.catalogue import NativeType
+    from vmops.model import CreateRequest, Instance
+    from vmops.reserved import ReservedMode
     from vmops.session import Session
 
 #: More VMs than this in one `vm create` is a fleet's job (and a typo'd --count must not loop for ever).
@@ -184,19 +186,16 @@ def create(provider: str, gpu: str, count: int, name: str, region: str, reservat
 
     base = name or f"vm-{secrets.token_hex(3)}"
     names = [base] if count == 1 else [f"{base}-{i}" for i in range(count)]
-    if dry_run:
-        where = f" in {native_region}" if native_region else " in a region with capacity"
-        into = (f" into reservation {reservation}" if reservation else
-                f" (reserved capacity: {mode.value})" if mode.value != "never" else " on on-demand capacity")
-        note(f"dry run: would create {', '.join(names)} ({native.shape}, {provider} type {native.name}) at "
-             f"{provider}{where}{into}; list price ${native.list_price_per_hour:,.2f}/hour each; nothing was sent")
-        return
     with session() as s:
         pname = provider
         adapter = s.provider(pname)
         requests = create_requests(adapter, native.name, names, region=native_region, reserved=mode,
                                    reservation_ids=(reservation,) if reservation else (),
                                    allow_unterminable_reserved=allow_unterminable_reserved)
+        if dry_run:  # the same requests, placed by the adapter's own rule (reads only): what the create would do
+            _show_dry_create(requests, [adapter.placement(r) for r in requests], provider, native, mode, out.fmt,
+                             generated=not name)
+            return
         made: list[Instance] = []
         errors: list[tuple[str, VmopsError]] = []
         try:
@@ -235,6 +234,28 @@ def create(provider: str, gpu: str, count: int, name: str, region: str, reservat
                 f"made {len(made)} of {count} VM(s); {first_name} failed: {first.message}",
                 hint="The VMs above exist and bill; destroy them or retry the rest",
             )
+
+
+def _show_dry_create(requests: "list[CreateRequest]", placed: list[tuple[str | None, str | None]], provider: str,
+                     native: "NativeType", mode: "ReservedMode", fmt: str, *, generated: bool) -> None:
+    """What `vm create --dry-run` prints: each VM as the create would send it (region and reservation as the
+    adapter places it now), on stderr; with --json, the same as an object on stdout."""
+    price = native.list_price_per_hour
+    if fmt == "json":
+        print_json({"dry_run": True, "name_generated": generated, "vms": [
+            {"name": r.name, "provider": provider, "gpu": str(native.shape), "native_type": native.name,
+             "region": region, "reservation_id": rid, "reserved": mode.value, "list_price_per_hour": price}
+            for r, (region, rid) in zip(requests, placed)]})
+    regions = list(dict.fromkeys(region for region, _ in placed if region))
+    rids = list(dict.fromkeys(rid for _, rid in placed if rid))
+    where = f" in {', '.join(regions)}" if regions else ""
+    into = (f" into reservation {', '.join(rids)}" if rids else
+            f" (reserved capacity: {mode.value})" if mode.value != "never" else " on on-demand capacity")
+    names = ", ".join(r.name for r in requests) + (" (a generated name: --name sets it)" if generated else "")
+    cost = (f"prepaid by the reservation (list price ${price:,.2f}/hour)" if rids else
+            f"list price ${price:,.2f}/hour each")
+    note(f"dry run: would create {names} ({native.shape}, {provider} type {native.name}) at {provider}{where}{into}; "
+         f"{cost}; nothing was sent")
 
 
 # ---- one VM, by ID or name -----------------------------------------------------------------------------

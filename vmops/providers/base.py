@@ -152,6 +152,13 @@ class Provider(ABC):
     def offers(self, shape: GpuShape | None = None) -> list[Offer]:
         """What this provider can supply now, per region and type (reserved offers included)."""
 
+    def placement(self, request: CreateRequest) -> tuple[str | None, str | None]:
+        """Where ``create(request)`` would put the VM now, worked out with reads only: (region, reservation id it
+        would send). `vm create --dry-run` shows it; ``create`` places by the same method. Raises what the create
+        would raise before sending (no capacity, an unusable reservation). Default: the request's own region and
+        reservation, for a provider that places by itself (Nebius: the project decides)."""
+        return request.region, (request.reservation_ids[0] if request.reservation_ids else None)
+
     # ---- mutations -----------------------------------------------------------------------------
     @abstractmethod
     def create(self, request: CreateRequest, *, wait: bool = True) -> Instance:

@@ -285,7 +285,7 @@ class CrusoeProvider(Provider):
         return offers + reserved_offers(self.reservations(), shape, RESERVATION_PRICE_SOURCE)
 
     # ------------------------------------------------------------------ placement
-    def _placement(self, req: CreateRequest) -> tuple[str, str | None]:
+    def placement(self, req: CreateRequest) -> tuple[str, str | None]:
         """(location, reservation_id to send) for a create, following the reservation policy."""
         policy = req.reservation_policy
         if policy is ReservationPolicy.STRICT:
@@ -351,7 +351,7 @@ class CrusoeProvider(Provider):
             known = ", ".join(t.name for t in self.catalogue.types)
             raise InvalidArgument(f"{request.native_type!r} is not a Crusoe VM type (known: {known})",
                                   provider=self.name)
-        location, reservation_id = self._placement(request)
+        location, reservation_id = self.placement(request)
         body: dict[str, Any] = {"name": request.name, "type": request.native_type, "location": location,
                                 "ssh_key": self.settings.ssh_key}
         if reservation_id:

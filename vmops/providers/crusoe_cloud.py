@@ -471,13 +471,22 @@ class CrusoeCloudProvider(CrusoeProvider):
                                               -r.available_vms, r.id))
         return {"id": pick.id}, pick.region
 
-    def create(self, request: CreateRequest, *, wait: bool = True) -> Instance:
-        if not request.name:
-            raise InvalidArgument("a Crusoe VM needs a name (vmops finds lost creates by name)", provider=self.name)
+    def _placed(self, request: CreateRequest) -> tuple[str, dict[str, Any] | None, str]:
+        """(product, reservation_specification, location) of a create: what ``placement`` shows and ``create`` sends."""
         product = self._product_for(request.native_type)
         spec, reserved_in = self._reservation_spec(request, product)
         location = (request.region or reserved_in or self._location_for(product, None) if spec and "id" in spec
                     else self._location_for(product, request.region))
+        return product, spec, location
+
+    def placement(self, request: CreateRequest) -> tuple[str, str | None]:
+        _, spec, location = self._placed(request)
+        return location, (str(spec["id"]) if spec and "id" in spec else None)
+
+    def create(self, request: CreateRequest, *, wait: bool = True) -> Instance:
+        if not request.name:
+            raise InvalidArgument("a Crusoe VM needs a name (vmops finds lost creates by name)", provider=self.name)
+        product, spec, location = self._placed(request)
         body: dict[str, Any] = {"name": request.name, "type": product, "location": location,
                                 "ssh_public_key": public_key_text(self.settings)}
         if spec:

@@ -129,6 +129,9 @@ class LambdaCloudProvider(LambdaProvider):
     def _type_and_region(self, request: CreateRequest) -> tuple[str, str]:
         """The real type name for the request (a catalogue name of either dialect maps through its shape) and
         a region: the requested one, else the first with capacity (launching blind burns a 12 s slot)."""
+        if request.reservation_policy is ReservationPolicy.STRICT:
+            raise Unsupported("Lambda's API has no reservations to launch into", provider=self.name,
+                              hint="Create without --reservation")
         types = self._instance_types()
         tname = request.native_type
         if tname not in types:
@@ -147,13 +150,13 @@ class LambdaCloudProvider(LambdaProvider):
             raise InsufficientCapacity(f"no Lambda region has capacity for {tname}", provider=self.name)
         return tname, str(regions[0])
 
+    def placement(self, request: CreateRequest) -> tuple[str, str | None]:
+        return self._type_and_region(request)[1], None
+
     def create(self, request: CreateRequest, *, wait: bool = True) -> Instance:
         if not isinstance(request.name, str) or not request.name.strip() or len(request.name) > 64:
             raise InvalidArgument("a Lambda instance needs a name of 1 to 64 characters (vmops finds lost launches "
                                   "by name)", provider=self.name)
-        if request.reservation_policy is ReservationPolicy.STRICT:
-            raise Unsupported("Lambda's API has no reservations to launch into", provider=self.name,
-                              hint="Create without --reservation")
         tname, region = self._type_and_region(request)
         body: dict[str, Any] = {"region_name": region, "instance_type_name": tname,
                                 "ssh_key_names": [self.settings.ssh_key], "name": request.name}

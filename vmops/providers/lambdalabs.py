@@ -294,7 +294,7 @@ class LambdaProvider(Provider):
         return out
 
     # ---- create --------------------------------------------------------------------------------
-    def _placement(self, request: CreateRequest) -> tuple[str, str | None]:
+    def placement(self, request: CreateRequest) -> tuple[str, str | None]:
         """(region, reservation id or None) for a create."""
         if request.reservation_policy is ReservationPolicy.STRICT:
             if not request.reservation_ids:
@@ -350,7 +350,7 @@ class LambdaProvider(Provider):
         if not isinstance(request.name, str) or not request.name.strip():
             raise InvalidArgument("a Lambda instance needs a non-empty name (vmops finds lost launches by name)",
                                   provider=self.name)
-        region, rid = self._placement(request)
+        region, rid = self.placement(request)
         body: dict[str, Any] = {
             "region_name": region,
             "instance_type_name": request.native_type,
