@@ -2,9 +2,13 @@
 
 ``ensure_postgres()`` installs Debian's ``postgresql`` when no server binaries are found (as root; once);
 ``PgCluster`` runs ``initdb`` into a temporary directory and ``pg_ctl start`` on a free 127.0.0.1 port,
-as a non-root OS user when the tests run as root (the server refuses to run as root), and ``stop()``
+as a non-root OS user when the tests run as root (the server refuses to run as root), and ``destroy()``
 removes everything again. Password authentication over TCP (scram-sha-256), so wrong-password tests
 mean something.
+
+``pg_ctl`` starts the server as a daemon that no signal of the test process reaches, so each cluster also
+starts a watcher (``sh``, in its own session) that stops the server and removes its files once the process
+that made it is gone without ``destroy()``: a test run killed by a CI timeout or SIGKILL leaves no server.
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ import glob
 import os
 import pwd
 import secrets
+import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -98,12 +104,22 @@ class PgCluster:
                   "--auth-local=trust", "-E", "UTF8", "--no-sync")
         pwfile.unlink()
         self.start()
+        self._watcher = self._watch()
+
+    def _command(self, tool: str, *args: str) -> list[str]:
+        cmd = [str(self.bindir / tool), *args]
+        return ["runuser", "-u", self.user, "--", *cmd] if self.user else cmd
+
+    def _watch(self) -> subprocess.Popen[bytes]:
+        """A process that outlives this one and, once this one is gone, stops the server and removes its files."""
+        stop = shlex.join(self._command("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop"))
+        script = (f"while kill -0 {os.getpid()} 2>/dev/null; do sleep 1; done; "
+                  f"{stop} >/dev/null 2>&1; rm -rf {shlex.quote(str(self.base))}")
+        return subprocess.Popen(["sh", "-c", script], start_new_session=True, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def _run(self, tool: str, *args: str) -> subprocess.CompletedProcess[str]:
-        cmd = [str(self.bindir / tool), *args]
-        if self.user:
-            cmd = ["runuser", "-u", self.user, "--", *cmd]
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=self.base)
+        out = subprocess.run(self._command(tool, *args), capture_output=True, text=True, timeout=120, cwd=self.base)
         if out.returncode != 0:
             log = self.base / "log"
             tail = log.read_text()[-1500:] if log.exists() else ""
@@ -137,6 +153,11 @@ class PgCluster:
         except RuntimeError:
             pass
         shutil.rmtree(self.base, ignore_errors=True)
+        try:
+            os.killpg(self._watcher.pid, signal.SIGKILL)  # nothing left for it to do (its `sleep` too)
+        except ProcessLookupError:
+            pass
+        self._watcher.wait()
 
     def url(self, dbname: str = "postgres", *, password: str | None = None, user: str = PG_USER) -> str:
         pw = self.password if password is None else password
