@@ -41,6 +41,7 @@ RETURN = r"""
 instance: {description: The VM after the task (or as it would be), type: dict}
 action: {description: created, started, stopped, destroyed or none, type: str}
 skipped_reason: {description: Why a requested change was not made (protected, not an orphan), type: str}
+placement: {description: "Check mode, a VM to create: where the create would put it (region, reservation_id), read now", type: dict}
 """
 
 from typing import Any
@@ -135,10 +136,13 @@ def main() -> None:
                             hint="Give name and gpu (and optionally region)")
                     native = resolve_type(pname, p["gpu"])
                     region = provider_entry(pname).resolve_region(p["region"] or None)
-                    if module.check_mode:
-                        return done("created", None, "running")
                     # on-demand, as `vm create` without --reserved (a free reservation is never taken by itself)
-                    made = adapter.create(create_requests(adapter, native.name, [p["name"]], region=region)[0])
+                    request = create_requests(adapter, native.name, [p["name"]], region=region)[0]
+                    if module.check_mode:  # placed as the create would place it (reads only): or refused as it would be
+                        where, rid = adapter.placement(request)
+                        result["placement"] = {"region": where, "reservation_id": rid}
+                        return done("created", None, "running")
+                    made = adapter.create(request)
                     return done("created", made, made.state.value)
                 if want == "running" and inst.state is not State.RUNNING:
                     if module.check_mode:

@@ -110,6 +110,18 @@ def test_instance_lifecycle_check_mode_and_idempotency(vm_env, sims, dialect):
 
 
 @both_dialects
+def test_instance_check_mode_places_the_vm_where_the_run_then_puts_it(vm_env, sims, dialect):
+    """Check mode reads where the create would place the VM (Provider.placement), as `vm create --dry-run` does."""
+    args = {"provider": "lambda", "name": "placed", "gpu": "h100:8", "state": "present"}
+    _, check = adhoc("vmops_instance", args, vm_env, check=True)
+    assert check["changed"] is True and check["placement"]["region"], check
+    assert sc.mutating(sims) == NONE
+    _, made = adhoc("vmops_instance", args, vm_env)
+    assert made["instance"]["region"] == check["placement"]["region"], (check, made)
+    assert adhoc("vmops_instance", {**args, "state": "absent"}, vm_env)[1]["changed"] is True
+
+
+@both_dialects
 def test_instance_create_stays_off_reserved_capacity(vm_env, sims, dialect):
     """Crusoe places a VM into a free reservation of its type by itself (both dialects seed one for 8 x H100):
     a module create is on-demand, as `vm create` without --reserved is."""
