@@ -252,8 +252,13 @@ class FleetDashboard:
                               f"{html.escape(s.reason)}</li>" for s in plan.skipped)
             skipped = f"<details><summary>Not used ({len(plan.skipped)})</summary><ul>{skipped}</ul></details>" \
                 if plan.skipped else ""
+            fallbacks = plan.fallbacks() if plan.planned else []
+            fallbacks_html = (f"<details><summary>If a chosen option refuses, then ({len(fallbacks)})</summary>"
+                              + _table(fallbacks, [c for c in PLAN_COLUMNS if c[0] not in ("count", "subtotal_per_hour")]) + "</details>"
+                              if fallbacks else "")
             self.plan_html.value = (f"<div class='vmops-dash'>{summary}</div>{short}"
-                                    + _table(plan.rows(), PLAN_COLUMNS, "(nothing can be placed)") + skipped)
+                                    + _table(plan.rows(), PLAN_COLUMNS, "(nothing can be placed)") + fallbacks_html
+                                    + skipped)
             self.last_plan = plan
             self._planned = self._inputs()
             self.create_button.disabled = plan.planned == 0

@@ -175,3 +175,25 @@ def test_cli_dry_run_of_an_unfinished_fleet_shows_the_resume(sims, vm_env) -> No
     assert out["resume"]["made"] == 2 and out["resume"]["create"] == 1 and out["planned"] == 1
     assert sum(s.requests.mutating_count() for s in sims.values()) == before
     assert _vm(vm_env, "fleet", "destroy", "cli3", "-y").returncode == 0
+
+
+def test_where_a_create_can_land_is_in_its_plan_failover_included(sims, vm_env) -> None:
+    """Lambda says only whether a region has capacity, not how much: a plan of 2 VMs in one Lambda region can
+    find room for 1, and the create then moves on to its other options. The dry run lists those options (after
+    the chosen ones), so every VM the create makes lands at an option the dry run showed."""
+    from tests.cli.helpers import vm
+
+    args = ["fleet", "create", "-g", "h100:8", "-c", "5", "-n", "edge", "--min", "2"]
+    dry = vm([*args, "--dry-run", "--json"], vm_env)
+    assert dry.code == 0, dry.err
+    plan = dry.json()
+    shown = {(r["provider"], r["region"]) for r in plan["placements"]}
+    fallbacks = {(o["provider"], o["region"] or "-") for o in plan["failover_options"]} - shown
+    assert fallbacks, plan  # the seeds leave more usable options than the plan chooses
+    text = vm([*args, "--dry-run"], vm_env)
+    assert "If a chosen option refuses, its VMs go to the others above, then to these:" in text.out, text.out
+    made = vm([*args, "--json"], vm_env)
+    assert made.code == 0, made.err
+    landed = {(m["provider"], m["region"] or "-") for m in made.json()["members"] if m["status"] == "running"}
+    assert landed <= shown | fallbacks, (landed, shown, fallbacks)
+    assert vm(["fleet", "destroy", "edge", "-y", "-q"], vm_env).code == 0

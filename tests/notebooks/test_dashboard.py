@@ -178,6 +178,7 @@ def test_planning_an_unfinished_fleets_name_shows_the_resume_and_renaming_asks_f
         dash.plan_button.click()
         assert dash.last_error is None, dash.last_error
         assert "Resume of fleet halfd (was partial): keeps 2 of its 3 VM(s); creates 1 more" in dash.plan_html.value
+        assert "If a chosen option refuses, then" in dash.plan_html.value  # the failover options, as the CLI shows
         assert dash.last_plan.count == 1 and not dash.create_button.disabled
         dash.name.value = "other"
         assert dash.create_button.disabled  # the plan shown was for another name

@@ -160,6 +160,11 @@ def _print_plan(plan: "Plan", wide: bool = False) -> None:
         print(f"Expected to run in: {_span(plan.expected_seconds)}" + (f" ({each})" if len(shares) > 1 else ""))
     if plan.shortfall:
         print(f"Short: {plan.shortfall} VM(s) cannot be placed on current capacity")
+    fallbacks = plan.fallbacks() if plan.planned else []
+    if fallbacks:  # a refused create moves on: first to the other chosen options, then to these
+        print()
+        print("If a chosen option refuses, its VMs go to the others above, then to these:")
+        print_table(fallbacks, [c for c in PLAN_COLUMNS if c.key not in ("count", "subtotal_per_hour")], wide=wide)
     if plan.skipped:
         print()
         print("Not used:")

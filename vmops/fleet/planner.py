@@ -16,7 +16,7 @@ from vmops.fleet.policies import Placement, Policy, cap_by_time, capacity, cheap
 from vmops.fleet.spec import FleetSpec
 from vmops.fleet.timing import FleetClock, expected_seconds
 from vmops.model import GpuShape, Offer
-from vmops.pricing import priced_offer, total
+from vmops.pricing import offer_price, priced_offer, total
 from vmops.providers.base import Provider
 from vmops.providers.pacing import LaunchPace
 from vmops.reserved import ALLOW_RESERVED_FLAG, DEFAULT_MODE, ReservedMode, screen_offers
@@ -112,26 +112,21 @@ class Plan:
         so_far: dict[str, int] = {}
         for p in self.placements:
             o = p.offer
-            price = p.price
             so_far[o.provider] = so_far.get(o.provider, 0) + p.count
             out.append({
-                "provider": o.provider,
-                "region": o.region or "-",
-                "native_type": o.native_type,
-                "capacity": " ".join(filter(None, ["reserved", o.reservation_id, "(prepaid)"])) if o.reserved
-                else "on-demand",
-                "available": "?" if capacity(o) == math.inf else int(capacity(o)),
+                **_offer_row(o),
                 "count": p.count,
-                "price_per_hour": price.per_hour,
                 "subtotal_per_hour": p.price_per_hour,
-                "price_source": price.source,
-                "price_origin": price.origin.value,
-                "prepaid": price.prepaid,
-                "commitment_per_hour": price.commitment_per_hour,
                 # until this placement's VMs run (its provider's earlier placements are sent first)
                 "expected_seconds": expected_seconds(self.clock.pace(o.provider), so_far[o.provider]),
             })
         return out
+
+    def fallbacks(self) -> list[dict[str, Any]]:
+        """The usable offers the plan did not choose, in the order a create tries them once a chosen offer
+        refuses (after the other chosen offers): where VMs may land that the placements do not show."""
+        chosen = [p.offer for p in self.placements]
+        return [_offer_row(o) for o in self.options if all(o is not c for c in chosen)]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -150,6 +145,23 @@ class Plan:
             "failover_options": [priced_offer(o) for o in self.options],
             "skipped": [s.to_dict() for s in self.skipped],
         }
+
+
+def _offer_row(o: Offer) -> dict[str, Any]:
+    """An offer as a plan shows it: where, what capacity, and one VM's price under the one price rule."""
+    price = offer_price(o)
+    return {
+        "provider": o.provider,
+        "region": o.region or "-",
+        "native_type": o.native_type,
+        "capacity": " ".join(filter(None, ["reserved", o.reservation_id, "(prepaid)"])) if o.reserved else "on-demand",
+        "available": "?" if capacity(o) == math.inf else int(capacity(o)),
+        "price_per_hour": price.per_hour,
+        "price_source": price.source,
+        "price_origin": price.origin.value,
+        "prepaid": price.prepaid,
+        "commitment_per_hour": price.commitment_per_hour,
+    }
 
 
 def eligible_providers(enabled: Sequence[str], shape: GpuShape) -> tuple[list[str], list[Skipped]]:
