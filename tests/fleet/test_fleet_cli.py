@@ -91,6 +91,19 @@ def test_cli_create_status_list_destroy_json(sims, vm_env) -> None:
     assert r.returncode == 5 and "no fleet named 'nope'" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_a_destroyed_fleets_status_hides_its_members_and_all_members_shows_them(sims, vm_env) -> None:
+    """After a destroy no member has a VM: the view says how many it leaves out and why, and --all-members shows
+    them, destroyed (they were once VMs, so not "attempts that left no VM")."""
+    assert run(vm_env, "fleet", "create", "-g", "h100", "-c", "2", "-n", "gone2", "-q").returncode == 0
+    assert run(vm_env, "fleet", "destroy", "gone2", "-y", "-q").returncode == 0
+    hidden = run(vm_env, "fleet", "status", "gone2", "--no-refresh")
+    assert hidden.returncode == 0 and "(no members that may exist)" in hidden.stdout, hidden
+    assert "2 member(s) with no VM (failed, destroyed or gone) not shown (--all-members)" in hidden.stderr, hidden
+    shown = run(vm_env, "fleet", "status", "gone2", "--no-refresh", "--all-members")
+    rows = [ln.split() for ln in shown.stdout.splitlines() if ln.startswith("vmops-gone2-")]
+    assert len(rows) == 2 and all("destroyed" in r for r in rows), shown.stdout
+
+
 def test_cli_generated_name_is_printed(sims, vm_env) -> None:
     r = run(vm_env, "fleet", "create", "--gpu", "h100", "--count", "1", "--json")
     assert r.returncode == 0, r.stderr

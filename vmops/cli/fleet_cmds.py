@@ -211,7 +211,7 @@ def _print_view(view: "FleetView", wide: bool = False, all_members: bool = False
         note(f"?: state as last recorded ({' and '.join(sorted(view.unobserved))} could not be observed)")
     hidden = len(view.members) - len(rows)
     if hidden:
-        note(f"{hidden} attempt(s) that left no VM not shown (--all-members)")
+        note(f"{hidden} member(s) with no VM (failed, destroyed or gone) not shown (--all-members)")
     for c in view.changes:
         note(f"reconciled: {c}")
     for w in view.warnings:
@@ -399,7 +399,7 @@ FLEET_ARG = click.argument("fleet", metavar="FLEET", type=FLEET)
 @FLEET_ARG
 @click.option("--no-refresh", is_flag=True, help="Show the record without asking the providers")
 @click.option("--events", is_flag=True, help="Show the fleet's history too: who did what, when")
-@click.option("--all-members", is_flag=True, help="Also show attempts that left no VM (failed, destroyed, gone)")
+@click.option("--all-members", is_flag=True, help="Also show members with no VM (failed, destroyed or gone)")
 @output_options(csv=False)
 @quiet_option
 def status(fleet: str, no_refresh: bool, events: bool, all_members: bool, output: str, as_json: bool, wide: bool,
