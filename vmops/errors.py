@@ -8,6 +8,10 @@ provider's own message text only.
 from __future__ import annotations
 
 
+#: The exit code of anything that is not a VmopsError: a bug (README "Exit codes").
+INTERNAL_EXIT = 70
+
+
 class VmopsError(Exception):
     """Base class. ``str(err)`` is one readable sentence: what happened, then what to do."""
 

@@ -178,8 +178,9 @@ def test_fleet_reconcile_with_a_provider_down_changes_nothing_there_and_opens_it
 def test_doctor_gives_a_hung_provider_the_command_deadline(sims, vm_env) -> None:
     sims["lambda"].faults.add(Fault("*", "hang"))
     r, took = _timed(_env(vm_env), "doctor", "--json")
-    assert r.code == 3, r.err
+    assert r.code == 12, r.err  # an outage, not a credential problem (it was 3 for any failed check)
     checks = {c["provider"]: c for c in r.json()["providers"]}
+    assert checks["lambda"]["error_kind"] == "provider_unavailable", checks["lambda"]
     assert checks["lambda"]["ok"] is False and f"no answer within {DEADLINE:g} s" in checks["lambda"]["result"]
     assert checks["crusoe"]["ok"] is True and checks["nebius"]["ok"] is True
     assert took < GUARD_S, took

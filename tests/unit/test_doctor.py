@@ -40,3 +40,11 @@ def test_doctor_failure_has_hint_and_no_secret(crusoe_cloud_sim, lambda_sim, pub
     assert by["lambda"].hint
     text = str([c.to_dict() for c in report.checks])
     assert secret not in text and "lambda-wrong-key-000000" not in text
+    # both are credential failures: the report's exit code is that of AuthError, not a generic failure
+    assert {c.error_kind for c in report.checks} == {"auth"} and report.exit_code == 3, report.checks
+    # a provider that does not answer is an outage (12), and the two kinds together are a partial failure (14)
+    down = {**env, "VMOPS_LAMBDA_API_KEY": "", "VMOPS_LAMBDA_URL": "http://127.0.0.1:9"}
+    mixed = run_doctor(load_config(down))
+    assert {c.provider: c.exit_code for c in mixed.checks} == {"crusoe": 3, "lambda": 12}, mixed.checks
+    assert mixed.exit_code == 14
+    assert run_doctor(load_config(down), ["lambda"]).exit_code == 12

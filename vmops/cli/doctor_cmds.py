@@ -19,7 +19,7 @@ COLUMNS = (
 )
 
 
-@command("doctor", examples=["vm doctor", "vm doctor -p crusoe -o json   # exit 3 when a check fails"])
+@command("doctor", examples=["vm doctor", "vm doctor -p crusoe -o json   # exit 3: credentials, 12: no answer"])
 @provider_option()
 @output_options(csv=False)
 def doctor(provider: str | None, output: str, as_json: bool, wide: bool) -> int:
@@ -34,4 +34,4 @@ def doctor(provider: str | None, output: str, as_json: bool, wide: bool) -> int:
         print_json({"ok": report.ok, "providers": rows})
     else:
         print_table(rows, COLUMNS, wide=out.wide)
-    return 0 if report.ok else 3
+    return report.exit_code

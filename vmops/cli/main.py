@@ -17,7 +17,6 @@ import sys
 from typing import Any
 
 USAGE_EXIT = 2
-INTERNAL_EXIT = 70
 
 
 def debug_requested(argv: list[str]) -> bool:
@@ -106,7 +105,7 @@ def _exit_code(argv: list[str]) -> int:
     import click
 
     from vmops.cli import base, output
-    from vmops.errors import VmopsError
+    from vmops.errors import INTERNAL_EXIT, VmopsError
 
     from vmops.cli.app import cli
 
