@@ -253,9 +253,9 @@ class FleetDashboard:
             skipped = f"<details><summary>Not used ({len(plan.skipped)})</summary><ul>{skipped}</ul></details>" \
                 if plan.skipped else ""
             fallbacks = plan.fallbacks() if plan.planned else []
+            offer_columns = [c for c in PLAN_COLUMNS if c[0] not in ("count", "subtotal_per_hour")]
             fallbacks_html = (f"<details><summary>If a chosen option refuses, then ({len(fallbacks)})</summary>"
-                              + _table(fallbacks, [c for c in PLAN_COLUMNS if c[0] not in ("count", "subtotal_per_hour")]) + "</details>"
-                              if fallbacks else "")
+                              + _table(fallbacks, offer_columns) + "</details>" if fallbacks else "")
             self.plan_html.value = (f"<div class='vmops-dash'>{summary}</div>{short}"
                                     + _table(plan.rows(), PLAN_COLUMNS, "(nothing can be placed)") + fallbacks_html
                                     + skipped)
