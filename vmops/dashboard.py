@@ -252,7 +252,7 @@ class FleetDashboard:
                               f"{html.escape(s.reason)}</li>" for s in plan.skipped)
             skipped = f"<details><summary>Not used ({len(plan.skipped)})</summary><ul>{skipped}</ul></details>" \
                 if plan.skipped else ""
-            fallbacks = plan.fallbacks() if plan.planned else []
+            fallbacks = plan.fallbacks()
             offer_columns = [c for c in PLAN_COLUMNS if c[0] not in ("count", "subtotal_per_hour")]
             fallbacks_html = (f"<details><summary>If a chosen option refuses, then ({len(fallbacks)})</summary>"
                               + _table(fallbacks, offer_columns) + "</details>" if fallbacks else "")

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import warnings
 from contextlib import contextmanager
-from typing import Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import pandas as pd
 
@@ -74,8 +74,8 @@ def _shape(gpu: str | GpuShape | None) -> GpuShape | None:
     return gpu if isinstance(gpu, GpuShape) else GpuShape.parse(str(gpu))
 
 
-def _report_failures(failures: dict[str, VmopsError], what: str) -> dict[str, str]:
-    errors = {p: e.render(named=False) for p, e in failures.items()}
+def _report_failures(result: FanOut[Any], what: str) -> dict[str, str]:
+    errors = result.reasons()
     for p, msg in errors.items():
         warnings.warn(f"{p}: {what} failed, its rows are missing: {msg}", InventoryWarning, stacklevel=3)
     return errors
@@ -225,7 +225,7 @@ def instances(session: Session | None = None, providers: str | Iterable[str] | N
             return found
 
         result: FanOut[Instance] = s.fan_out(read, names)
-        errors = _report_failures(result.failures, "listing instances")
+        errors = _report_failures(result, "listing instances")
         ordered = [i for n in names for i in result.results.get(n, [])]
         return instances_frame(ordered, session=s, missing=errors, reservations=held)
 
@@ -247,7 +247,7 @@ def _observe(df: pd.DataFrame, s: Session) -> pd.DataFrame:
     ``vm fleet status``/``reconcile`` write it). ``exists`` is NA where the provider did not answer."""
     providers = sorted(set(df["provider"])) if len(df) else []
     result = s.instances(providers)
-    errors = _report_failures(result.failures, "listing instances")
+    errors = _report_failures(result, "listing instances")
     by_id = {(i.provider, i.id): i for i in result.flat()}
     by_name = {(i.provider, i.name): i for i in result.flat()}
     exists, states, prices = [], [], []
@@ -348,7 +348,7 @@ def offers(gpu: str | GpuShape | None = None, session: Session | None = None,
     shape = _shape(gpu)
     with _session(session) as s:
         result = s.offers(shape, s.provider_names(providers))
-        errors = _report_failures(result.failures, "reading offers")
+        errors = _report_failures(result, "reading offers")
         rows = [_offer_row(o) for o in result.flat() if shape is None or o.gpu == shape]
         df = pd.DataFrame(rows, columns=list(OFFER_COLUMNS))
         df["available"] = pd.array(df["available"].tolist(), dtype="Int64")

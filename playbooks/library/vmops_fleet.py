@@ -151,8 +151,8 @@ def main() -> None:
                         module.warn(f"the providers can supply only {plan.planned} of {plan.count} "
                                     f"VMs now; the create would fail over or fall short")
                     problem = preview.error()
-                    if problem is not None:
-                        module.warn(problem.render())
+                    if problem is not None:  # the create would fail so: check mode fails the same way
+                        raise problem
                     return finish(True, {"state": "active", "gpu": str(shape), "count": spec.count,
                                          "running": spec.count, "stopped": 0})
                 out = mgr.create(spec)

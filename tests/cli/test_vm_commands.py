@@ -288,7 +288,7 @@ def test_destroying_a_fleet_member_by_hand_says_whose_it_is(vm_env, crusoe_sim):
               {**vm_env, "VMOPS_PROVIDERS": "crusoe"}).json()
     name = made["members"][0]["name"]
     dry = vm(["destroy", name, "--dry-run"], vm_env)
-    assert dry.code == 0 and f"would destroy {name} (" in dry.err and ", a member of fleet 'solo'" in dry.err
+    assert dry.code == 0 and f"would destroy {name} (" in dry.err and ", named as a member of fleet 'solo'" in dry.err
     assert vm(["destroy", name, "-y"], vm_env).code == 0
     seen = vm(["fleet", "reconcile", "solo", "-y"], vm_env)
     assert seen.code == 0, seen.err

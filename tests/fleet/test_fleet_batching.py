@@ -87,5 +87,9 @@ def test_lambda_fleet_destroy_sends_one_terminate_per_batch(sims, config, make_m
     lam.requests.reset()
     view = mgr.destroy("lterm6")
     assert view.fleet.state is FleetState.DESTROYED
-    assert lam.requests.count("terminate") == (1 if dialect == "reference" else 6)
+    # Calls the provider took: a call its rate limit turned away (429) is paced and sent again, which is the
+    # pacer's business, not the batching's (the cloud simulator counts a stalled burst against its bucket).
+    calls = [(r.endpoint, r.outcome) for r in lam.requests.records()]
+    took = [c for c in calls if c == ("terminate", "ok")]
+    assert len(took) == (1 if dialect == "reference" else 6), calls
     assert not [i for i in mgr.provider("lambda").list_instances() if i.name.startswith("vmops-lterm6-")]

@@ -169,3 +169,10 @@ def test_fleet_check_mode_of_an_unfinished_fleet_plans_only_what_the_resume_make
     assert sum(sc.mutating(sims).values()) >= 1 and len([n for n in sc.all_names(vm_env) if "half" in n]) == 3
     run, res = adhoc("vmops_fleet", {"name": "half", "state": "absent"}, vm_env)
     assert not res["failed"], run
+    # a fleet Crusoe cannot supply (its capacity figures are exact): check mode fails as the create does, with
+    # the same error, instead of predicting success
+    big, crusoe = {"name": "toobig", "gpu": "h100:8", "count": 100, "state": "present"}, {**vm_env, "VMOPS_PROVIDERS": "crusoe"}
+    _, check = adhoc("vmops_fleet", big, crusoe, check=True)
+    _, real = adhoc("vmops_fleet", big, crusoe)
+    assert check["failed"] and real["failed"] and check["error_class"] == real["error_class"] == "InsufficientCapacity"
+    assert check["msg"] == real["msg"], (check["msg"], real["msg"])

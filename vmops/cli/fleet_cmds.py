@@ -160,7 +160,7 @@ def _print_plan(plan: "Plan", wide: bool = False) -> None:
         print(f"Expected to run in: {_span(plan.expected_seconds)}" + (f" ({each})" if len(shares) > 1 else ""))
     if plan.shortfall:
         print(f"Short: {plan.shortfall} VM(s) cannot be placed on current capacity")
-    fallbacks = plan.fallbacks() if plan.planned else []
+    fallbacks = plan.fallbacks()
     if fallbacks:  # a refused create moves on: first to the other chosen options, then to these
         print()
         print("If a chosen option refuses, its VMs go to the others above, then to these:")

@@ -322,14 +322,14 @@ def _examples(verb: str) -> list[str]:
 
 
 def _fleet_note(name: str, verb: str) -> str:
-    """For a stop or destroy of a VM named as a fleet's member: which fleet it leaves short (the fleet's record
-    sees it at its next status or reconcile)."""
+    """For a stop or destroy of a VM named as a fleet's member: which fleet its name gives (from the name alone:
+    the record decides ownership, and sees the change at its next status or reconcile)."""
     if verb not in ("destroy", "stop"):
         return ""
     from vmops.fleet.naming import parse_member_name
 
     member = parse_member_name(name)
-    return f", a member of fleet {member[0]!r}" if member else ""
+    return f", named as a member of fleet {member[0]!r}" if member else ""
 
 
 def _verb_command(verb: str) -> click.Command:

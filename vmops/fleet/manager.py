@@ -21,7 +21,7 @@ import threading
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Callable, Iterator, Mapping
 
-from vmops.errors import InsufficientCapacity, PartialFailure, ProviderUnavailable, VmopsError
+from vmops.errors import PartialFailure, ProviderUnavailable, VmopsError
 from vmops.fleet.decision import Action, ActionKind, Decision
 from vmops.fleet.interrupt import StopRequest, sigint_requests
 from vmops.fleet.lifecycle import (decide_destroy, decide_power, decide_reconcile, join_destroys, resume_counts,
@@ -277,16 +277,10 @@ class FleetManager:
         """Plan a new fleet before anything is recorded; refuse at once (no record, no create sent) when the
         plan shows its minimum cannot be met from what the providers said."""
         plan = self.plan(spec)
-        if plan.planned >= spec.min:
-            return plan
-        unanswered = _nobody_answered(plan)
-        if unanswered is not None:
-            raise unanswered
-        raise InsufficientCapacity(
-            f"only {plan.planned} of the {spec.min} {spec.gpu} VM(s) needed can be placed on current capacity; "
-            "nothing was created",
-            hint="`vm fleet create --dry-run` shows what each provider can supply; lower --count/--min or try "
-                 "another --gpu")
+        refused = CreatePreview(plan, spec.min, unanswered=_nobody_answered(plan)).error()  # as its dry run says
+        if refused is not None:
+            raise refused
+        return plan
 
     # ------------------------------------------------------------------ destroy
     def preview_destroy(self, name: str, *, include_unrecorded: bool = False) -> Decision:

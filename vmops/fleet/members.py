@@ -355,15 +355,16 @@ class Members:
         if note is None:
             return None
         note(f"{provider}: {total} delete(s) accepted; waiting until they are gone")
-        started = time.monotonic()
-        last = {"at": started, "gone": 0}
+        started = noted_at = time.monotonic()
+        noted = 0
 
         def tick(seen: dict[str, Instance]) -> None:
+            nonlocal noted, noted_at
             gone = sum(1 for i in seen.values() if i.state is State.DELETED)
             now = time.monotonic()
-            if gone != last["gone"] and (gone == total or now - last["at"] >= WAIT_NOTE_EVERY):
+            if gone != noted and (gone == total or now - noted_at >= WAIT_NOTE_EVERY):
                 note(f"{provider}: {gone} of {total} gone ({now - started:.1f}s)")
-                last.update(at=now, gone=gone)
+                noted, noted_at = gone, now
 
         return tick
 

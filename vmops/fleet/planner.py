@@ -124,7 +124,10 @@ class Plan:
 
     def fallbacks(self) -> list[dict[str, Any]]:
         """The usable offers the plan did not choose, in the order a create tries them once a chosen offer
-        refuses (after the other chosen offers): where VMs may land that the placements do not show."""
+        refuses (after the other chosen offers): where VMs may land that the placements do not show. Empty
+        when nothing is planned (nothing is created, so nothing fails over)."""
+        if not self.planned:
+            return []
         chosen = [p.offer for p in self.placements]
         return [_offer_row(o) for o in self.options if all(o is not c for c in chosen)]
 

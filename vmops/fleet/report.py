@@ -202,9 +202,10 @@ class CreatePreview:
             return self.unanswered
         if self.resuming is None:
             return InsufficientCapacity(
-                f"only {self.plan.planned} of the {self.min_count} VM(s) needed can be placed on current capacity",
-                hint="See the plan above for what each provider can supply; lower --count/--min or try another "
-                     "shape")
+                f"only {self.plan.planned} of the {self.min_count} {self.plan.gpu} VM(s) needed can be placed on "
+                "current capacity; nothing was created",
+                hint="The plan (`vm fleet create --dry-run`) shows what each provider can supply; lower --count/--min "
+                     "or try another --gpu")
         return InsufficientCapacity(
             f"resuming fleet {self.resuming.name!r} would reach only {self.reachable} of its minimum "
             f"{self.min_count} ({self.made} made, {self.starting} being created, {self.plan.planned} more can be "
