@@ -388,19 +388,31 @@ def test_state_preconditions_and_id_rpcs_ignore_parents(client: Client) -> None:
     assert (r.code, r.details) == ("PERMISSION_DENIED", "Parent x not found")
 
 
-def test_delete_does_not_cancel_pending_create_transition(client: Client) -> None:
-    iid = _create(client, "race", H100_1).body["resource_id"]
-    time.sleep(0.12)  # 2.4 s scaled: the delete's +2 s removal comes after the create's +3 s RUNNING write
-    client.call("InstanceService/Delete", {"id": iid})
-    seen = set()
-    deadline = time.monotonic() + 3
-    while time.monotonic() < deadline:
-        s = _state_of(_get(client, iid))
-        seen.add(s)
-        if s == "NOT_FOUND":
-            break
-        time.sleep(0.005)
-    assert "RUNNING" in seen and "NOT_FOUND" in seen  # RUNNING overwrote DELETING, then removal
+def test_delete_does_not_cancel_pending_create_transition() -> None:
+    # The create writes RUNNING at +3 s; a delete sent at +2 s removes the VM at +4 s. At scale 0.4 both the
+    # delete's margin before +3 s and the RUNNING window after it are 0.4 s: wide enough for a loaded machine.
+    scale = 0.4
+    sim = NebiusSim(SimOptions(time_scale=scale))
+    sim.start(0)
+    client = Client(sim.address)
+    try:
+        t0 = time.monotonic()
+        iid = _create(client, "race", H100_1).body["resource_id"]
+        time.sleep(max(0.0, t0 + 2.0 * scale - time.monotonic()))
+        client.call("InstanceService/Delete", {"id": iid})
+        assert time.monotonic() - t0 < 3.0 * scale, "the delete was not sent before the create's RUNNING write"
+        seen = set()
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            s = _state_of(_get(client, iid))
+            seen.add(s)
+            if s == "NOT_FOUND":
+                break
+            time.sleep(0.005)
+        assert "RUNNING" in seen and "NOT_FOUND" in seen  # RUNNING overwrote DELETING, then removal
+    finally:
+        client.close()
+        sim.stop()
 
 
 def test_auth_variants(client: Client) -> None:
