@@ -25,8 +25,9 @@ def find_instance(session: "Session", ref: str, providers: Iterable[str] | None 
         return matches[0]
     if len(matches) > 1:
         candidates = "; ".join(f"{i.provider} {i.id}" for i in matches)
+        several = len({i.provider for i in matches}) > 1
         raise UsageError(f"{len(matches)} VMs are called {ref!r}: {candidates}",
-                         hint="Name one by its ID, or add --provider")
+                         hint="Name one by its ID" + (", or add --provider" if several else ""))
     if listed.failures:
         provider, err = next(iter(listed.failures.items()))
         where = f"no VM {ref!r} at {' or '.join(listed.results)}" if listed.results else f"cannot look up VM {ref!r}"

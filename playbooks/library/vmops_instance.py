@@ -96,7 +96,7 @@ def main() -> None:
         from vmops.catalogue import provider_entry, resolve_type
         from vmops.cleanup.protect import ProtectList
         from vmops.errors import InvalidArgument
-        from vmops.model import State
+        import vmops.verbs
         from vmops.single import create_requests
 
         with open_session() as s:
@@ -119,6 +119,14 @@ def main() -> None:
 
             if want == "facts":
                 return result
+
+            def judged(verb: str) -> bool:
+                """True when ``inst`` is already where ``verb`` takes it; raises what the verb would refuse (the
+                rule `vm stop/start/destroy` and their --dry-run follow: check mode fails as the run would)."""
+                verdict = vmops.verbs.verdict(adapter, verb, inst)
+                if verdict.refusal is not None:
+                    raise verdict.refusal
+                return verdict.already
 
             if want in ("stopped", "absent") and inst is not None:
                 fleet = _fleet_of(s, inst)
@@ -144,7 +152,7 @@ def main() -> None:
                         return done("created", None, "running")
                     made = adapter.create(request)
                     return done("created", made, made.state.value)
-                if want == "running" and inst.state is not State.RUNNING:
+                if want == "running" and not judged("start"):
                     if module.check_mode:
                         return done("started", None, "running")
                     return done("started", (after := adapter.start(inst.id)), after.state.value)
@@ -153,13 +161,8 @@ def main() -> None:
             if want == "stopped":
                 if inst is None:
                     raise InvalidArgument(f"there is no VM {p['id'] or p['name']!r} at {pname} to stop")
-                if inst.state is State.STOPPED:
+                if judged("stop"):
                     return result
-                if not adapter.capabilities.stop_start:
-                    from vmops.errors import Unsupported
-
-                    raise Unsupported(f"{pname} VMs cannot be stopped, only destroyed", provider=pname,
-                                      hint="Use state=absent, or leave it running")
                 if module.check_mode:
                     return done("stopped", None, "stopped")
                 return done("stopped", (after := adapter.stop(inst.id)), after.state.value)
@@ -173,6 +176,8 @@ def main() -> None:
                     module.warn(f"{pname} instance {inst.name} ({inst.id}) kept: {reason}")
                     result["skipped_reason"] = reason
                     return result
+            if judged("destroy"):
+                return result
             if module.check_mode:
                 return done("destroyed", None, "absent")
             after = adapter.destroy(inst.id)

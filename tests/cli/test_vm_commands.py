@@ -79,7 +79,7 @@ def test_stop_start(vm_env, provider, gpu):
     assert stopped.code == 0, stopped.err
     assert stopped.json()["state"] == "stopped"
     again = vm(["stop", made["id"], "--provider", provider], vm_env)
-    assert again.code == 8, again.err  # failed precondition: not running
+    assert again.code == 0 and "already stopped; nothing to do" in again.err, again.err  # idempotent
     started = vm(["start", made["id"], "--provider", provider, "--json"], vm_env)
     assert started.code == 0 and started.json()["state"] == "running"
     assert vm(["destroy", made["id"], "--provider", provider], vm_env).code == 0
@@ -257,6 +257,22 @@ def test_ambiguous_name_lists_the_candidates_and_changes_nothing(vm_env, crusoe_
     assert vm(["destroy", "twin"], vm_env).code == 0  # and now the name is too
 
 
+def test_provider_narrows_a_name_as_the_ambiguity_hint_says(vm_env, crusoe_sim, lambda_sim):
+    a = vm(["create", "-p", "crusoe", "-g", "h100", "-n", "pair", "--json"], vm_env).json()[0]
+    b = vm(["create", "-p", "lambda", "-g", "h100", "-n", "pair", "--json"], vm_env).json()[0]
+    assert "--provider" in vm(["get", "pair"], vm_env).err
+    got = vm(["get", "pair", "-p", "lambda", "--json"], vm_env)  # the hint, followed
+    assert got.code == 0 and got.json()["id"] == b["id"], got.err
+    gone = vm(["destroy", "pair", "-p", "crusoe", "-y"], vm_env)
+    assert gone.code == 0 and f"destroyed pair ({a['id']})" in gone.err, gone.err
+    assert vm(["get", "pair", "-p", "crusoe"], vm_env).code == 5
+    c = vm(["create", "-p", "lambda", "-g", "h100", "-n", "pair", "--json"], vm_env).json()[0]
+    both = vm(["stop", "pair", "-p", "lambda"], vm_env)  # twins at one provider: only their ids tell them apart
+    assert both.code == 2 and b["id"] in both.err and c["id"] in both.err and "--provider" not in both.err
+    assert vm(["destroy", b["id"], "-p", "lambda", "-y"], vm_env).code == 0
+    assert vm(["destroy", c["id"], "-y"], vm_env).code == 0
+
+
 def test_destroy_says_what_and_is_idempotent(vm_env):
     made = vm(["create", "-p", "crusoe", "-g", "h100", "-n", "once", "--json"], vm_env).json()[0]
     first = vm(["destroy", "once"], vm_env)
@@ -348,3 +364,34 @@ def test_fleet_create_with_no_provider_answering_says_why_per_provider_once(vm_e
     assert [ln.split()[0] for ln in lines[2:5]] == ["crusoe", "lambda", "nebius"] and len(lines) == 5
     assert r.err.count("check its endpoint") == 1
     assert vm(["fleet", "list", "--json"], env).json() == []  # nothing was recorded either
+
+
+@pytest.mark.parametrize("argv, code, says", [
+    (["stop", "dev-box"], 10, "Lambda instances cannot be stopped"),  # a verb the provider lacks
+    (["reset", "train-node-01"], 10, "nebius has no reset"),
+    (["destroy", "reserved-h100-node", "-y"], 9, "cannot be terminated through the Lambda API"),
+])
+def test_dry_run_refuses_what_the_action_refuses(vm_env, sims, argv, code, says):
+    """What `--dry-run` shows is what the verb then does: a refusal, word for word, and nothing sent by either."""
+    before = {n: s.requests.mutating_count() for n, s in sims.items()}
+    dry = vm(argv + ["--dry-run"], vm_env)
+    real = vm(argv, vm_env)
+    assert (dry.code, real.code) == (code, code), (dry.err, real.err)
+    assert says in dry.err and dry.err == real.err and "would" not in dry.err
+    assert {n: s.requests.mutating_count() for n, s in sims.items()} == before
+
+
+def test_stop_and_start_are_idempotent_and_a_wrong_state_is_refused_before_sending(vm_env, crusoe_sim):
+    started = vm(["start", "gpu-worker-1", "--json"], vm_env)  # seeded running: nothing to do, and it says so
+    assert started.code == 0 and "is already running; nothing to do" in started.err, started.err
+    assert started.json()["state"] == "running"
+    assert crusoe_sim.requests.mutating_count() == 0
+    assert vm(["stop", "gpu-worker-1"], vm_env).code == 0
+    sent = crusoe_sim.requests.mutating_count()
+    for argv in (["stop", "gpu-worker-1"], ["stop", "gpu-worker-1", "--dry-run"]):
+        again = vm(argv, vm_env)
+        assert again.code == 0 and "already stopped; nothing to do" in again.err, again.err
+    dry, real = (vm(["restart", "gpu-worker-1"] + extra, vm_env) for extra in (["--dry-run"], []))
+    assert (dry.code, real.code) == (8, 8) and dry.err == real.err, (dry.err, real.err)
+    assert "is stopped; restart needs it running" in real.err
+    assert crusoe_sim.requests.mutating_count() == sent  # neither the repeats nor the refusals sent anything

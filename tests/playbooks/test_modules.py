@@ -176,3 +176,16 @@ def test_fleet_check_mode_of_an_unfinished_fleet_plans_only_what_the_resume_make
     _, real = adhoc("vmops_fleet", big, crusoe)
     assert check["failed"] and real["failed"] and check["error_class"] == real["error_class"] == "InsufficientCapacity"
     assert check["msg"] == real["msg"], (check["msg"], real["msg"])
+
+
+def test_instance_check_mode_refuses_what_the_run_refuses(vm_env, sims):
+    """A reserved Lambda instance cannot be destroyed through the API: check mode fails as the run does (it used
+    to predict `destroyed`), with the rule `vm destroy --dry-run` follows (vmops.verbs)."""
+    args = {"provider": "lambda", "name": "reserved-h100-node", "state": "absent"}
+    _, check = adhoc("vmops_instance", args, vm_env, check=True)
+    _, run = adhoc("vmops_instance", args, vm_env)
+    for res in (check, run):
+        assert res["failed"] is True and res["error_class"] == "ReservedCannotTerminate", res
+    assert check["msg"] == run["msg"]
+    assert sc.mutating(sims) == NONE
+    assert "reserved-h100-node" in sc.live(vm_env)["lambda"]

@@ -56,15 +56,18 @@ LAMBDA_INSTANCES = "/api/v1/instances"
 #: REST endpoints that carry an instance id in the path -> the path prefix it must follow exactly.
 ID_PATHS = {("crusoe", "get_instance"): CRUSOE_INSTANCES, ("crusoe", "patch_instance"): CRUSOE_INSTANCES,
             ("crusoe", "delete_instance"): CRUSOE_INSTANCES, ("lambda", "get_instance"): LAMBDA_INSTANCES}
+#: The reads of one provider's listing (what `vm list -p P` sends): every verb may make them, since with -p an id
+#: that is not found there is looked up as a name in the provider's list.
+LISTING = {"list_instances", "list_reservations", "list_vm_types", "list_instance_types", "InstanceService/List",
+           "ReservationService/List"}
 #: Endpoints each verb may use (at the provider it names, nowhere else).
 ALLOWED = {
-    "get": {"get_instance", "InstanceService/Get"},
-    "stop": {"get_instance", "patch_instance", "get_operation", "list_instances", "InstanceService/Get",
-             "InstanceService/Stop", "InstanceService/List"},
-    "start": {"get_instance", "patch_instance", "get_operation", "list_instances", "InstanceService/Get",
-              "InstanceService/Start", "InstanceService/List"},
-    "destroy": {"get_instance", "delete_instance", "get_operation", "list_instances", "terminate",
-                "InstanceService/Get", "InstanceService/Delete", "InstanceService/List"},
+    "get": {"get_instance", "InstanceService/Get"} | LISTING,
+    "stop": {"get_instance", "patch_instance", "get_operation", "InstanceService/Get", "InstanceService/Stop"} | LISTING,
+    "start": {"get_instance", "patch_instance", "get_operation", "InstanceService/Get",
+              "InstanceService/Start"} | LISTING,
+    "destroy": {"get_instance", "delete_instance", "get_operation", "terminate", "InstanceService/Get",
+                "InstanceService/Delete"} | LISTING,
 }
 MUTATING_VERBS = frozenset({"stop", "start", "destroy"})
 #: With every simulator up, what each kind of hostile command may end in: usage (2), not found (5), invalid

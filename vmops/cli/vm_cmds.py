@@ -266,14 +266,22 @@ def _need_ref(ref: str) -> str:
     return ref
 
 
-def resolve(s: "Session", ref: str, provider: str | None) -> tuple[str, str, "Instance | None"]:
-    """(provider, instance id, the instance when a listing found it)."""
+def resolve(s: "Session", ref: str, provider: str | None) -> tuple[str, str, "Instance"]:
+    """(provider, instance id, the instance). With a provider, ``ref`` is first that provider's instance id (one
+    direct call), then an id or name in its list: `-p` narrows the search, it does not forbid names."""
     from vmops.lookup import find_instance
 
     _need_ref(ref)
     if provider:
-        return provider, ref, None
-    inst = find_instance(s, ref)
+        try:
+            return provider, ref, s.provider(provider).get_instance(ref)
+        except NotFound as by_id:
+            try:
+                inst = find_instance(s, ref, [provider])
+            except NotFound:
+                raise by_id from None
+    else:
+        inst = find_instance(s, ref)
     return inst.provider, inst.id, inst
 
 
@@ -307,6 +315,7 @@ VERB_DOCS = {
     "reset": "Reset a running VM (hard).",
     "restart": "Restart a running VM (stop + start; the public IP may change).",
 }
+_ALREADY_SAID = {"stop": "stopped", "start": "running", "destroy": "gone"}
 DONE = {"stop": "stopped", "start": "started", "destroy": "destroyed", "reboot": "rebooted", "reset": "reset",
         "restart": "restarted"}
 
@@ -349,21 +358,19 @@ def _verb_command(verb: str) -> click.Command:
                 return
             adapter = s.provider(pname)
             if verb == "get":
-                shown = inst or adapter.get_instance(iid)
-                _remember([shown])
-                show_instances([shown], out.fmt, out.wide, single=True)
+                _remember([inst])
+                show_instances([inst], out.fmt, out.wide, single=True)
                 return
-            try:  # the VM as it is now: its name for the messages, and "already gone" before any change
-                inst = inst or adapter.get_instance(iid)
-            except NotFound:
-                seen = cache.known(pname, iid) if verb == "destroy" else None
-                if seen is None:
-                    raise
-                note(f"{seen.name or iid} ({iid}) at {pname} is already gone; nothing to do")
+            from vmops.verbs import verdict
+
+            judged = verdict(adapter, verb, inst)  # the same for --dry-run and the action
+            if judged.already:
+                note(f"{inst.name} ({iid}) at {pname} is already {_ALREADY_SAID[verb]}; nothing to do")
+                if verb != "destroy" and not dry_run:
+                    show_instances([inst], out.fmt, out.wide, single=True)
                 return
-            if verb == "destroy" and inst.state.value == "deleted":
-                note(f"{inst.name} ({iid}) at {pname} is already gone; nothing to do")
-                return
+            if judged.refusal is not None:
+                raise judged.refusal
             label = f"{inst.name} ({inst.id}) at {pname}" + _fleet_note(inst.name, verb)
             if dry_run:
                 note(f"dry run: would {verb} {label} (now {inst.state.value}); "
@@ -386,8 +393,8 @@ def _verb_command(verb: str) -> click.Command:
 
     params: list[Callable[[Any], Any]] = [
         click.argument("ref", metavar="ID", type=VM_REF),
-        provider_option("Provider (then ID is that provider's instance id; default: find ID or name at every "
-                        "enabled provider)"),
+        provider_option("Only this provider (an ID there is one direct call; default: find the ID or name at "
+                        "every enabled provider)"),
         output_options(),
     ]
     if verb != "get":

@@ -159,6 +159,23 @@ class Provider(ABC):
         reservation, for a provider that places by itself (Nebius: the project decides)."""
         return request.region, (request.reservation_ids[0] if request.reservation_ids else None)
 
+    def refusal(self, verb: str, instance: Instance | None = None) -> VmopsError | None:
+        """Why this adapter refuses ``verb`` before sending anything, worked out without sending: a verb it
+        lacks, or (given the VM as just read) a VM it will not act on (Lambda: a reserved instance cannot be
+        destroyed through its API). None: the verb would be sent. Dry runs and check modes show it
+        (vmops.verbs); the verb methods raise the same error before any request. Default: the lifecycle verbs
+        this class leaves unimplemented."""
+        if verb in ("reboot", "reset", "restart") and getattr(type(self), verb) is getattr(Provider, verb):
+            return Unsupported(f"{self.name} has no {verb}", provider=self.name)
+        return None
+
+    def refused(self, verb: str, instance: Instance | None = None) -> VmopsError:
+        """``refusal`` of a verb this adapter never sends: what its method raises."""
+        error = self.refusal(verb, instance)
+        if error is None:  # pragma: no cover - an adapter whose method and refusal disagree
+            raise AssertionError(f"{self.name}: {verb} has no refusal")
+        return error
+
     # ---- mutations -----------------------------------------------------------------------------
     @abstractmethod
     def create(self, request: CreateRequest, *, wait: bool = True) -> Instance:
@@ -175,13 +192,13 @@ class Provider(ABC):
         """Destroy one VM; with wait, return it with state DELETED once the provider no longer has it."""
 
     def reboot(self, instance_id: str, *, wait: bool = True) -> Instance:
-        raise Unsupported(f"{self.name} has no reboot", provider=self.name)
+        raise self.refused("reboot")
 
     def reset(self, instance_id: str, *, wait: bool = True) -> Instance:
-        raise Unsupported(f"{self.name} has no reset", provider=self.name)
+        raise self.refused("reset")
 
     def restart(self, instance_id: str, *, wait: bool = True) -> Instance:
-        raise Unsupported(f"{self.name} has no restart", provider=self.name)
+        raise self.refused("restart")
 
     @property
     def destroy_batch(self) -> int:

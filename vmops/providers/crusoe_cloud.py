@@ -554,9 +554,14 @@ class CrusoeCloudProvider(CrusoeProvider):
             return None, None
         return None, self._operation(answer, f"{method} instance")
 
+    def refusal(self, verb: str, instance: Instance | None = None) -> VmopsError | None:
+        if verb == "reboot":
+            return Unsupported("Crusoe has no soft reboot", provider=self.name,
+                               hint="Use `vm reset` (hard power cycle) or `vm restart` (stop, then start)")
+        return super().refusal(verb, instance)
+
     def reboot(self, instance_id: str, *, wait: bool = True) -> Instance:
-        raise Unsupported("Crusoe has no soft reboot", provider=self.name,
-                          hint="Use `vm reset` (hard power cycle) or `vm restart` (stop, then start)")
+        raise self.refused("reboot")
 
     def reset(self, instance_id: str, *, wait: bool = True) -> Instance:
         return self._action("reset", instance_id, "PATCH", "", {"action": "RESET"}, wait, lambda i: False)

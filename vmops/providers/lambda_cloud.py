@@ -220,12 +220,11 @@ class LambdaCloudProvider(LambdaProvider):
             done = replace(done, state=State.DELETED) if settled.state is State.DELETED else settled
         return done
 
-    def _check_terminable(self, inst: Instance) -> None:
+    def _destroy_refusal(self, inst: Instance) -> VmopsError | None:
         """The public API has no reserved instances; ``actions.terminate`` is read only to say why not."""
-        if inst.state is State.DELETING:
-            return
-        if not inst.can_terminate:
-            raise FailedPrecondition(f"instance {inst.id} ({inst.name}) cannot be terminated now", provider=self.name)
+        if inst.state is State.DELETING or inst.can_terminate:
+            return None
+        return FailedPrecondition(f"instance {inst.id} ({inst.name}) cannot be terminated now", provider=self.name)
 
     def _instance(self, d: Any, what: str = "an instance answer") -> Instance:
         inst = super()._instance(d, what)

@@ -119,6 +119,14 @@ LAUNCH_RESEND = protocol.Resend(unreachable_ends=True, pause_first=True)
 #: a terminate of one id: the pause comes before the lookup; the last failure is raised without one
 TERMINATE_RESEND = protocol.Resend(pause_first=True, look_after_last=False)
 
+#: The lifecycle verbs Lambda's API lacks: (message, hint) of their refusal.
+_NO_SUCH_VERB: dict[str, tuple[str, str]] = {
+    "stop": ("Lambda instances cannot be stopped", "Lambda has no stop; destroy the instance instead (`vm destroy`)"),
+    "start": ("Lambda instances cannot be started", "Lambda has no stop/start; create a new instance instead"),
+    "reboot": ("Lambda has no reboot", "Use `vm restart` instead"),
+    "reset": ("Lambda has no reset", "Use `vm restart` instead"),
+}
+
 _GPU_DESC = re.compile(r"^\s*([A-Za-z][A-Za-z0-9]*)")
 
 
@@ -396,19 +404,33 @@ class LambdaProvider(Provider):
         return inst
 
     # ---- lifecycle -----------------------------------------------------------------------------
+    def refusal(self, verb: str, instance: Instance | None = None) -> VmopsError | None:
+        if verb in _NO_SUCH_VERB:
+            message, hint = _NO_SUCH_VERB[verb]
+            return Unsupported(message, provider=self.name, hint=hint)
+        if verb == "destroy" and instance is not None:
+            return self._destroy_refusal(instance)
+        return super().refusal(verb, instance)
+
+    def _destroy_refusal(self, inst: Instance) -> VmopsError | None:
+        if inst.reserved or not inst.can_terminate:
+            return ReservedCannotTerminate(
+                f"instance {inst.id} ({inst.name}) is reserved"
+                + (f" (reservation {inst.reservation_id})" if inst.reservation_id else "")
+                + " and cannot be terminated through the Lambda API", provider=self.name)
+        return None
+
     def stop(self, instance_id: str, *, wait: bool = True) -> Instance:
-        raise Unsupported("Lambda instances cannot be stopped", provider=self.name,
-                          hint="Lambda has no stop; destroy the instance instead (`vm destroy`)")
+        raise self.refused("stop")
 
     def start(self, instance_id: str, *, wait: bool = True) -> Instance:
-        raise Unsupported("Lambda instances cannot be started", provider=self.name,
-                          hint="Lambda has no stop/start; create a new instance instead")
+        raise self.refused("start")
 
     def reboot(self, instance_id: str, *, wait: bool = True) -> Instance:
-        raise Unsupported("Lambda has no reboot", provider=self.name, hint="Use `vm restart` instead")
+        raise self.refused("reboot")
 
     def reset(self, instance_id: str, *, wait: bool = True) -> Instance:
-        raise Unsupported("Lambda has no reset", provider=self.name, hint="Use `vm restart` instead")
+        raise self.refused("reset")
 
     def restart(self, instance_id: str, *, wait: bool = True) -> Instance:
         segment(instance_id, "instance id")
@@ -422,15 +444,10 @@ class LambdaProvider(Provider):
 
     def destroy(self, instance_id: str, *, wait: bool = True) -> Instance:
         inst = self.get_instance(instance_id)  # NotFound for an unknown id; validates the id too
-        self._check_terminable(inst)  # before any terminate call
+        refusal = self.refusal("destroy", inst)  # before any terminate call
+        if refusal is not None:
+            raise refusal
         return self._terminate_one(inst, wait=wait)
-
-    def _check_terminable(self, inst: Instance) -> None:
-        if inst.reserved or not inst.can_terminate:
-            raise ReservedCannotTerminate(
-                f"instance {inst.id} ({inst.name}) is reserved"
-                + (f" (reservation {inst.reservation_id})" if inst.reservation_id else "")
-                + " and cannot be terminated through the Lambda API", provider=self.name)
 
     def _terminate_one(self, inst: Instance, *, wait: bool) -> Instance:
         """Terminate exactly one id. A lost answer is resolved by looking the instance up: gone means
@@ -478,10 +495,9 @@ class LambdaProvider(Provider):
             if inst is None:
                 results[iid] = DestroyResult(iid, True, None)  # already gone (or never existed)
                 continue
-            try:
-                self._check_terminable(inst)
-            except ReservedCannotTerminate as e:
-                results[iid] = DestroyResult(iid, False, inst, e)
+            refusal = self.refusal("destroy", inst)
+            if refusal is not None:
+                results[iid] = DestroyResult(iid, False, inst, refusal)
                 continue
             attempted[iid] = inst
         items = list(attempted.values())
