@@ -333,15 +333,15 @@ class FleetDashboard:
             self.refreshes += 1
 
     def _show_members(self, views: Sequence[Any] | None = None, seen: Any = None) -> None:
-        """The selected fleet's members; ``seen``: that fleet just observed (FleetView.shown_state marks a
-        member whose provider could not be observed, as the CLI does)."""
+        """The selected fleet's members; ``seen``: that fleet just observed (FleetView.shown: a member's status
+        and state as the CLI shows them)."""
         name = self.fleet_select.value
         if not name:
             self.members_html.value = ""
             return
         view = next((v for v in (views if views is not None else self._views()) if v.fleet.name == name), None)
         marks = seen if seen is not None and seen.fleet.name == name else view
-        rows = [{**m.to_dict(), "state": marks.shown_state(m)} for m in view.members] if view is not None else []
+        rows = [marks.shown(m) for m in view.members] if view is not None else []
         self.members_html.value = (f"<div class='vmops-dash'><b>Members of {html.escape(name)}</b></div>"
                                    + _table(rows, MEMBER_COLUMNS, "(no members)"))
 

@@ -104,6 +104,21 @@ def test_a_destroyed_fleets_status_hides_its_members_and_all_members_shows_them(
     assert len(rows) == 2 and all("destroyed" in r for r in rows), shown.stdout
 
 
+def test_a_stopped_members_status_reads_stopped_and_json_keeps_the_record(sims, vm_env) -> None:
+    """A made member's STATUS in the table is what it is now (the provider's state), so a stopped member does not
+    read "running" beside "stopped"; the JSON keeps the record's status and the provider's state apart."""
+    env = {**vm_env, "VMOPS_PROVIDERS": "crusoe"}
+    assert run(env, "fleet", "create", "-g", "h100", "-c", "2", "-n", "nap", "-q").returncode == 0
+    assert run(env, "fleet", "stop", "nap", "-y", "-q").returncode == 0
+    table = run(env, "fleet", "status", "nap")
+    header = table.stdout.splitlines()[1].split()
+    rows = [dict(zip(header, ln.split())) for ln in table.stdout.splitlines() if ln.startswith("vmops-nap-")]
+    assert len(rows) == 2 and all((r["STATUS"], r["STATE"]) == ("stopped", "stopped") for r in rows), table.stdout
+    members = json.loads(run(env, "fleet", "status", "nap", "--json").stdout)["members"]
+    assert [(m["status"], m["state"]) for m in members] == [("running", "stopped")] * 2
+    assert run(env, "fleet", "destroy", "nap", "-y", "-q").returncode == 0
+
+
 def test_cli_generated_name_is_printed(sims, vm_env) -> None:
     r = run(vm_env, "fleet", "create", "--gpu", "h100", "--count", "1", "--json")
     assert r.returncode == 0, r.stderr

@@ -44,8 +44,8 @@ MEMBER_COLUMNS = (
     Column("provider", "PROVIDER", keep=True),
     Column("region", "REGION"),
     Column("id", "ID"),
-    Column("status", "STATUS", keep=True),
-    Column("state", "STATE", keep=True),
+    Column("status", "STATUS", keep=True),  # FleetView.shown: what the member is now
+    Column("state", "STATE"),  # the provider's (the same as STATUS once a member is made)
     Column("reserved", "RESERVED"),
     Column("public_ip", "PUBLIC IP"),
     Column("price_per_hour", "$/HR", ">", keep=True),
@@ -202,8 +202,7 @@ def _print_view(view: "FleetView", wide: bool = False, all_members: bool = False
           + (f" ({unpriced} with no known price)" if unpriced else ""))
     if f.last_error:
         print(f"Last error: {f.last_error}")
-    rows = [{**m.to_dict(), "state": view.shown_state(m),
-             "price_per_hour": m.price_per_hour if m.state in BILLED_STATES else None,
+    rows = [{**view.shown(m), "price_per_hour": m.price_per_hour if m.state in BILLED_STATES else None,
              **({"last_error": UNSEEN_NOTE} if m.id in unseen else {})}
             for m in (view.members if all_members else live)]
     print_table(rows, MEMBER_COLUMNS, empty="(no members that may exist)", wide=wide)

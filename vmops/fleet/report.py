@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from vmops.errors import InsufficientCapacity, Interrupted, NotFound, PartialFailure, VmopsError
 from vmops.fleet.health import Counts, count, health
-from vmops.state.records import FleetRecord, MemberRecord
+from vmops.state.records import FleetRecord, MemberRecord, MemberStatus
 
 if TYPE_CHECKING:
     from vmops.fleet.planner import Plan
@@ -150,8 +150,6 @@ class CreateResult:
 
     @property
     def running(self) -> list[MemberRecord]:
-        from vmops.state.records import MemberStatus
-
         return [m for m in self.members if m.status is MemberStatus.RUNNING]
 
     def to_dict(self) -> dict[str, Any]:
@@ -251,6 +249,18 @@ class FleetView:
         """``member``'s state as every front end shows it: with a ``?`` when it may exist and is only as last
         recorded (its provider could not be observed)."""
         return member.state.value + ("" if self.seen(member) or not member.status.may_exist else "?")
+
+    def shown(self, member: MemberRecord) -> dict[str, Any]:
+        """``member`` as a row of every front end's members table: ``state`` as ``shown_state``, and ``status``
+        what the member is now. The record's status says how vmops' own work on it went (requested, accepted,
+        failed, destroying, ...); once the member is made (``running``) the provider's state says the rest, so
+        a stopped member reads ``stopped``, not ``running`` beside a state ``stopped``. JSON keeps both as
+        recorded."""
+        row = member.to_dict()
+        row["state"] = self.shown_state(member)
+        if member.status is MemberStatus.RUNNING:
+            row["status"] = row["state"]
+        return row
 
     def incomplete(self) -> PartialFailure | None:
         """What a caller raises, after showing this view, when some providers could not be observed: the
