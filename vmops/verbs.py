@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 #: Where a verb takes a VM when a second call has nothing left to do (stop, start and destroy are idempotent).
 ALREADY: dict[str, State] = {"stop": State.STOPPED, "start": State.RUNNING, "destroy": State.DELETED}
 
+#: The state of a VM on its way to where the verb takes it (a verb sent earlier): waiting is all that is left.
+UNDERWAY: dict[str, State] = {"stop": State.STOPPING, "start": State.STARTING, "destroy": State.DELETING}
+
 #: The states a verb needs the VM in; every provider refuses it in any other.
 NEEDS: dict[str, frozenset[State]] = {
     "stop": frozenset({State.RUNNING}),
@@ -34,10 +37,12 @@ NEEDS: dict[str, frozenset[State]] = {
 
 @dataclass(frozen=True)
 class Verdict:
-    """``already``: nothing to send, the VM is where the verb takes it. ``refusal``: the error the verb raises
-    before sending anything. Neither: the verb would be sent."""
+    """``already``: nothing to send, the VM is where the verb takes it. ``underway``: nothing to send, the VM is
+    on its way there (a stop sent earlier, then Ctrl-C): only the wait is left. ``refusal``: the error the verb
+    raises before sending anything. None of these: the verb would be sent."""
 
     already: bool = False
+    underway: bool = False
     refusal: VmopsError | None = None
 
 
@@ -45,6 +50,8 @@ def verdict(adapter: "Provider", verb: str, instance: Instance) -> Verdict:
     """What ``verb`` would do to ``instance`` (as just read from ``adapter``'s provider), with no request."""
     if ALREADY.get(verb) is instance.state:
         return Verdict(already=True)
+    if UNDERWAY.get(verb) is instance.state:
+        return Verdict(underway=True)
     refusal = adapter.refusal(verb, instance)
     needs = NEEDS.get(verb)
     if refusal is None and needs and instance.state not in needs and instance.state is not State.UNKNOWN:

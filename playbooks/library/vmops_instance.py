@@ -121,12 +121,17 @@ def main() -> None:
                 return result
 
             def judged(verb: str) -> bool:
-                """True when ``inst`` is already where ``verb`` takes it; raises what the verb would refuse (the
-                rule `vm stop/start/destroy` and their --dry-run follow: check mode fails as the run would)."""
+                """True when ``inst`` is already where ``verb`` takes it, or on its way there (then waited for,
+                outside check mode); raises what the verb would refuse (the rule `vm stop/start/destroy` and their
+                --dry-run follow: check mode fails as the run would)."""
                 verdict = vmops.verbs.verdict(adapter, verb, inst)
                 if verdict.refusal is not None:
                     raise verdict.refusal
-                return verdict.already
+                if verdict.underway and not module.check_mode:
+                    from vmops.providers.base import TARGETS
+
+                    result["instance"] = brief(adapter.wait_for({inst.id: TARGETS[verb]})[inst.id])
+                return verdict.already or verdict.underway
 
             if want in ("stopped", "absent") and inst is not None:
                 fleet = _fleet_of(s, inst)

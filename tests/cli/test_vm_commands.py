@@ -395,3 +395,19 @@ def test_stop_and_start_are_idempotent_and_a_wrong_state_is_refused_before_sendi
     assert (dry.code, real.code) == (8, 8) and dry.err == real.err, (dry.err, real.err)
     assert "is stopped; restart needs it running" in real.err
     assert crusoe_sim.requests.mutating_count() == sent  # neither the repeats nor the refusals sent anything
+
+
+def test_a_verb_already_underway_is_waited_for_not_sent_again(vm_env, crusoe_sim):
+    """`vm stop` after a stop whose wait was cut short (--no-wait, Ctrl-C): the VM is stopping, so the second
+    command sends nothing and only waits (here the stop never completes, so the wait ends in a timeout)."""
+    from vmops.sim.common import Fault
+
+    crusoe_sim.faults.add(Fault(endpoint="patch_instance", kind="never_complete", times=1))
+    assert vm(["stop", "gpu-worker-1", "--no-wait"], vm_env).code == 0
+    sent = crusoe_sim.requests.mutating_count()
+    dry = vm(["stop", "gpu-worker-1", "--dry-run"], vm_env)
+    assert dry.code == 0 and "is already stopping; nothing to send" in dry.err, dry.err
+    waited = vm(["stop", "gpu-worker-1"], {**vm_env, "VMOPS_OP_TIMEOUT": "0.5"})
+    assert "is already stopping; waiting until it is stopped" in waited.err, waited.err
+    assert waited.code == 11, waited.err  # the stop never completes: the wait times out, as the first one's would
+    assert crusoe_sim.requests.mutating_count() == sent

@@ -361,12 +361,25 @@ def _verb_command(verb: str) -> click.Command:
                 _remember([inst])
                 show_instances([inst], out.fmt, out.wide, single=True)
                 return
+            from vmops.providers.base import TARGETS
             from vmops.verbs import verdict
 
             judged = verdict(adapter, verb, inst)  # the same for --dry-run and the action
             if judged.already:
                 note(f"{inst.name} ({iid}) at {pname} is already {_ALREADY_SAID[verb]}; nothing to do")
                 if verb != "destroy" and not dry_run:
+                    show_instances([inst], out.fmt, out.wide, single=True)
+                return
+            if judged.underway:
+                waits = not (dry_run or no_wait)
+                note(f"{inst.name} ({iid}) at {pname} is already {inst.state.value}; "
+                     + (f"waiting until it is {_ALREADY_SAID[verb]}" if waits else "nothing to send"))
+                if waits:
+                    inst = adapter.wait_for({iid: TARGETS[verb]})[iid]
+                    if verb == "destroy":
+                        cache.mark_gone(pname, iid, inst.name)
+                        note(f"{pname}: destroyed {inst.name} ({iid})")
+                if not dry_run and verb != "destroy":
                     show_instances([inst], out.fmt, out.wide, single=True)
                 return
             if judged.refusal is not None:
