@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING
 
 from vmops.errors import FailedPrecondition, VmopsError
 from vmops.model import Instance, State
+from vmops.providers.base import TARGETS
 
 if TYPE_CHECKING:
     from vmops.providers.base import Provider
 
-#: Where a verb takes a VM when a second call has nothing left to do (stop, start and destroy are idempotent).
-ALREADY: dict[str, State] = {"stop": State.STOPPED, "start": State.RUNNING, "destroy": State.DELETED}
+#: The verbs a repeat of which has nothing left to do once the VM is where they take it (``TARGETS``).
+IDEMPOTENT = frozenset({"stop", "start", "destroy"})
 
 #: The state of a VM on its way to where the verb takes it (a verb sent earlier): waiting is all that is left.
 UNDERWAY: dict[str, State] = {"stop": State.STOPPING, "start": State.STARTING, "destroy": State.DELETING}
@@ -48,7 +49,7 @@ class Verdict:
 
 def verdict(adapter: "Provider", verb: str, instance: Instance) -> Verdict:
     """What ``verb`` would do to ``instance`` (as just read from ``adapter``'s provider), with no request."""
-    if ALREADY.get(verb) is instance.state:
+    if verb in IDEMPOTENT and instance.state in TARGETS[verb]:
         return Verdict(already=True)
     if UNDERWAY.get(verb) is instance.state:
         return Verdict(underway=True)
