@@ -152,6 +152,20 @@ def test_destroy_yes_skips_the_prompt(vm_env):
     assert "[y/N]" not in out and "destroyed ask-yes" in out
 
 
+@pytest.mark.parametrize("verb", ["stop", "restart"])
+def test_every_changing_verb_asks_on_a_terminal_and_takes_yes(vm_env, verb):
+    """Not only destroy asks on a terminal: stopping or restarting a GPU box mid-job matters too. Each verb that
+    asks takes -y (stop and restart used to ask with no way to say yes up front)."""
+    made = _make(vm_env, f"ask-{verb}")
+    term = Terminal([verb, made["name"]], vm_env)
+    term.expect(rf"{verb.capitalize()} ask-{verb} \(.*\) at crusoe\? \[y/N\]")
+    term.send("n\n")
+    assert term.finish()[0] == 1
+    code, out = Terminal([verb, made["name"], "-y"], vm_env).finish()
+    assert code == 0 and "[y/N]" not in out and f"ask-{verb}" in out, out
+    assert vm(["destroy", made["id"], "-p", "crusoe", "-y"], vm_env).code == 0
+
+
 def test_progress_plain_on_a_terminal_is_line_per_event(vm_env):
     code, lines, raw = run_on_terminal(["fleet", "create", "-g", "h100", "-c", "2", "-n", "plain2", "--progress",
                                         "plain"], vm_env)

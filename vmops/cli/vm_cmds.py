@@ -324,10 +324,9 @@ def _examples(verb: str) -> list[str]:
     if verb == "get":
         return ["vm get train-node-01            # by name, at whichever provider has it",
                 "vm get 3f2a... -p crusoe -o json # by id at one provider (one direct call)"]
-    ex = [f"vm {verb} train-node-01", f"vm {verb} ID -p lambda --no-wait", f"vm {verb} train-node-01 --dry-run"]
-    if verb == "destroy":
-        ex[1] = "vm destroy ID -p lambda -y      # no prompt (scripts are never prompted)"
-    return ex
+    return [f"vm {verb} train-node-01",
+            f"vm {verb} ID -p crusoe -y --no-wait  # no prompt, no wait",
+            f"vm {verb} train-node-01 --dry-run  # what it would do (or its error)"]
 
 
 def _fleet_note(name: str, verb: str) -> str:
@@ -410,10 +409,8 @@ def _verb_command(verb: str) -> click.Command:
                         "every enabled provider)"),
         output_options(),
     ]
-    if verb != "get":
-        params += [wait_option, dry_run_option, quiet_option]
-    if verb == "destroy":
-        params.append(yes_option)
+    if verb != "get":  # every verb that changes a VM asks on a terminal first, so each takes -y
+        params += [wait_option, dry_run_option, quiet_option, yes_option]
 
     def body(**kwargs: Any) -> None:
         run(**kwargs)
