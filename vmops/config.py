@@ -501,6 +501,36 @@ def _provider_settings(entry: ProviderEntry, env: Mapping[str, str], section: Ma
     )
 
 
+#: What a provider's section of config.toml may hold (read by ``_provider_settings``, ``_dialect`` and
+#: ``_nebius_cloud_settings``); a key outside it is reported, since a typo (``ulr``) would otherwise be
+#: ignored in silence and the default used in its place.
+SECTION_KEYS = frozenset({
+    "url", "endpoint", "dialect", "api_key", "api_key_env", "api_key_file", "key_id", "project", "parent", "scope",
+    "organization", "organization_id", "ssh_key", "ssh_public_key_file", "tls", "region", "ca_bundle",
+    "request_interval", "launch_interval", "terminate_batch", "iam_token", "credentials_file", "token_endpoint",
+    "vpc_endpoint", "subnet", "image_family", "page_size"})
+#: The top level of config.toml: these settings and one section per provider.
+TOP_KEYS = frozenset({"providers", "deadline", "breaker", "ca_bundle", "db_url", "poll_interval", "op_timeout",
+                      "poll_min", *PROVIDERS})
+
+
+def unknown_settings(path: Path, file_data: Mapping[str, Any]) -> tuple[str, ...]:
+    """A warning for each key of config.toml vmops does not read, with the known key it most resembles."""
+    import difflib
+
+    def said(key: str, where: str, known: frozenset[str]) -> str:
+        close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+        return (f"{path}: unknown setting {key!r}{where} is ignored"
+                + (f" (did you mean {close[0]!r}?)" if close else ""))
+
+    out = [said(k, "", TOP_KEYS) for k in file_data if k not in TOP_KEYS]
+    for name in PROVIDERS:
+        section = file_data.get(name)
+        if isinstance(section, Mapping):
+            out += [said(k, f" in [{name}]", SECTION_KEYS) for k in section if k not in SECTION_KEYS]
+    return tuple(out)
+
+
 def load_config(env: Mapping[str, str] | None = None) -> Config:
     """Build the effective configuration. Never raises for a missing file; raises ValueError for a bad one."""
     env = os.environ if env is None else env
@@ -546,7 +576,7 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
     breaker = seconds("VMOPS_BREAKER_SECONDS", "breaker", 30.0, zero=True)
     db_url = str(env.get("VMOPS_DB_URL") or file_data.get("db_url") or "").strip() or None
     has_keys = any(isinstance(v, dict) and "api_key" in v for v in file_data.values())
-    warnings = security_warnings(path, has_keys, providers, enabled)
+    warnings = unknown_settings(path, file_data) + security_warnings(path, has_keys, providers, enabled)
     return Config(home=home, providers=providers, enabled=enabled, poll_interval=poll, op_timeout=timeout,
                   poll_min=poll_min, deadline=deadline, breaker_seconds=breaker, warnings=warnings, db_url=db_url)
 

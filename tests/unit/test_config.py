@@ -107,3 +107,42 @@ def test_python_session_never_sends_the_simulator_key_to_a_real_endpoint(tmp_pat
     keyed = Session(env={"VMOPS_HOME": str(tmp_path), "VMOPS_CRUSOE_URL": "https://crusoe.example.internal",
                          "VMOPS_CRUSOE_DIALECT": "reference", "VMOPS_CRUSOE_API_KEY": "k-123"})
     assert keyed.provider("crusoe").name == "crusoe"  # built, nothing sent
+
+
+def test_a_misspelled_setting_is_reported_with_the_one_it_resembles(tmp_path):
+    """A typo used to be ignored in silence (the default URL used in its place, then "cannot connect")."""
+    (tmp_path / "config.toml").write_text('deadlin = 5\n[crusoe]\nulr = "http://127.0.0.1:9"\nzzz = 1\n')
+    cfg = load_config({"VMOPS_HOME": str(tmp_path)})
+    assert cfg.settings("crusoe").url == "http://127.0.0.1:8001"  # still ignored: warned, not refused
+    said = "\n".join(cfg.warnings)
+    assert "unknown setting 'deadlin' is ignored (did you mean 'deadline'?)" in said
+    assert "unknown setting 'ulr' in [crusoe] is ignored (did you mean 'url'?)" in said
+    assert "unknown setting 'zzz' in [crusoe] is ignored" in said and len(cfg.warnings) == 3
+
+
+def test_every_documented_setting_is_known(tmp_path):
+    """The template `vm config init` writes, the README's example and every key the loader reads: no warning."""
+    import re
+    import tomllib
+    from pathlib import Path
+
+    import vmops.config as config
+    from vmops.config import CONFIG_TEMPLATE, SECTION_KEYS, TOP_KEYS, unknown_settings
+
+    uncommented = re.sub(r"^# ([a-z_]+ = )", r"\1", CONFIG_TEMPLATE, flags=re.M)
+    readme = Path(__file__).resolve().parents[2].joinpath("README.md").read_text()
+    example = readme.split("```toml\n", 1)[1].split("```", 1)[0]
+    for text in (uncommented, example):
+        data = tomllib.loads(text)
+        assert len(data) >= 3 and unknown_settings(tmp_path / "config.toml", data) == ()
+    source = Path(config.__file__).read_text()
+    read: set[str] = set()
+    for group in re.findall(r'pick\("[a-z_]+", [^,]+, \(([^)]*)\)', source):
+        read |= set(re.findall(r'"([a-z_]+)"', group))
+    read |= set(re.findall(r'section\.get\("([a-z_]+)"\)', source))
+    read |= set(re.findall(r'"([a-z_]+)" in section', source))
+    nebius = source.split("def _nebius_cloud_settings", 1)[1].split("\n\n\n", 1)[0]
+    read |= set(re.findall(r'\bget\("([a-z_]+)"\)', nebius))
+    assert {"url", "api_key_file", "dialect", "iam_token", "terminate_batch"} <= read  # the patterns still match
+    assert read <= SECTION_KEYS, read - SECTION_KEYS
+    assert {"deadline", "breaker", "db_url", "providers", "poll_interval"} <= TOP_KEYS
