@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from vmops.errors import InsufficientCapacity, VmopsError
-from vmops.model import CreateRequest, Reservation
+from vmops.errors import FailedPrecondition, InsufficientCapacity, VmopsError
+from vmops.model import CreateRequest, Reservation, State
 from vmops.providers.base import Provider
 from vmops.reserved import ALLOW_RESERVED_FLAG, RESERVED_FLAG, ReservedMode, reservation_request
 
@@ -44,9 +44,25 @@ def free_reservations(adapter: Provider, native_type: str, region: str | None, *
     return usable, refused
 
 
+def refuse_taken_names(adapter: Provider, names: Sequence[str]) -> None:
+    """`vm create` keeps names unique at a provider, so that a name picks one VM in `vm get/stop/destroy -p`
+    and a create repeated after an unclear outcome (a lost answer, Ctrl-C) cannot make a second billing VM.
+    One list of the provider; raises FailedPrecondition naming the VMs that already carry one of ``names``."""
+    wanted = set(names)
+    taken = [i for i in adapter.list_instances() if i.name in wanted and i.state is not State.DELETED]
+    if taken:
+        which = "; ".join(f"{i.name} ({i.id}, {i.state.value})" for i in taken)
+        first = taken[0]
+        raise FailedPrecondition(f"{'a VM called' if len(taken) == 1 else 'VMs called'} {which} already "
+                                 f"{'exists' if len(taken) == 1 else 'exist'}; vmops keeps names unique at a "
+                                 "provider, so nothing was created", provider=adapter.name,
+                                 hint=f"Choose another --name, or destroy it first (`vm destroy {first.id} -p "
+                                      f"{adapter.name}`)")
+
+
 def create_requests(adapter: Provider, native_type: str, names: Sequence[str], *, region: str | None = None,
                     reserved: ReservedMode | str | None = None, reservation_ids: Sequence[str] = (),
-                    allow_unterminable_reserved: bool = False) -> list[CreateRequest]:
+                    allow_unterminable_reserved: bool = False, names_free: bool = False) -> list[CreateRequest]:
     """The requests of a `vm create` of ``names`` at ``adapter`` (one VM each).
 
     ``reserved`` (None: not given, see :func:`resolve_mode`): ``never`` keeps the VMs on on-demand capacity
@@ -54,6 +70,8 @@ def create_requests(adapter: Provider, native_type: str, names: Sequence[str], *
     another location, or refuses a ``region`` that holds one); ``prefer`` uses a free reservation of the
     type if there is one, else on-demand; ``only`` uses the named or a free reservation and never on-demand.
     Raises UsageError for contradicting flags and InsufficientCapacity when ``only`` finds no reservation.
+    ``names_free``: the caller made sure no VM carries these names (:func:`refuse_taken_names`), so the adapter
+    need not look them up again before each create.
     """
     mode = resolve_mode(reserved, reservation_ids)
     ids = tuple(reservation_ids)
@@ -81,4 +99,4 @@ def create_requests(adapter: Provider, native_type: str, names: Sequence[str], *
     policy, rids = reservation_request(mode, caps, reservation_ids=ids,
                                        allow_unterminable=allow_unterminable_reserved)
     return [CreateRequest(name=n, native_type=native_type, region=region, reservation_policy=policy,
-                          reservation_ids=rids) for n in names]
+                          reservation_ids=rids, known_ids=frozenset() if names_free else None) for n in names]

@@ -222,12 +222,33 @@ def test_usage_errors_name_the_command(env, args, line):
     assert r.code == 2 and r.err.strip() == line
 
 
-def test_create_dry_run_sends_nothing(env):
-    dead = {**env, "VMOPS_LAMBDA_URL": "http://127.0.0.1:9"}  # nothing listens: any request would fail
-    r = vm(["create", "-p", "lambda", "-g", "h100:8", "-c", "2", "-n", "job", "-r", "us-east", "--dry-run"], dead)
+def test_create_dry_run_sends_nothing(vm_env, lambda_sim):
+    r = vm(["create", "-p", "lambda", "-g", "h100:8", "-c", "2", "-n", "job", "-r", "us-east", "--dry-run"], vm_env)
     assert r.code == 0, r.err
     assert "would create job-0, job-1 (h100:8, lambda type gpu_8x_h100) at lambda in us-east-1" in r.err
-    assert r.out == ""
+    assert r.out == "" and lambda_sim.requests.mutating_count() == 0
+    dead = {**vm_env, "VMOPS_LAMBDA_URL": "http://127.0.0.1:9"}  # nothing listens: the create could not run either
+    r = vm(["create", "-p", "lambda", "-g", "h100:8", "-n", "job", "--dry-run"], dead)
+    assert r.code == 12 and "would create" not in r.err, r.err
+
+
+def test_a_name_a_vm_at_the_provider_already_has_is_refused_by_the_create_and_its_dry_run(vm_env, crusoe_sim):
+    """A repeated `vm create -n NAME` (after a lost answer, a Ctrl-C, a second terminal) must not make a second
+    billing VM that `vm destroy NAME` can no longer tell apart; its dry run says so too."""
+    made = vm(["create", "-p", "crusoe", "-g", "h100", "-n", "solo", "--json"], vm_env)
+    assert made.code == 0, made.err
+    sent = crusoe_sim.requests.mutating_count()
+    for extra in ([], ["--dry-run"]):
+        again = vm(["create", "-p", "crusoe", "-g", "h100", "-n", "solo"] + extra, vm_env)
+        assert again.code == 8, again.err
+        assert f"a VM called solo ({made.json()[0]['id']}, running) already exists" in again.err
+        assert f"vm destroy {made.json()[0]['id']} -p crusoe" in again.err
+    batch = vm(["create", "-p", "crusoe", "-g", "h100", "-n", "solo", "-c", "2"], vm_env)  # solo-0, solo-1: free
+    assert batch.code == 0, batch.err
+    clash = vm(["create", "-p", "crusoe", "-g", "h100", "-n", "solo", "-c", "3"], vm_env)  # solo-2 is free, not 0/1
+    assert clash.code == 8 and "VMs called solo-0" in clash.err and "solo-1" in clash.err, clash.err
+    assert crusoe_sim.requests.mutating_count() == sent + 2
+    assert vm(["create", "-p", "lambda", "-g", "h100", "-n", "solo"], vm_env).code == 0  # unique per provider
 
 
 def test_option_without_value_names_the_command(env):

@@ -266,11 +266,23 @@ def test_provider_narrows_a_name_as_the_ambiguity_hint_says(vm_env, crusoe_sim, 
     gone = vm(["destroy", "pair", "-p", "crusoe", "-y"], vm_env)
     assert gone.code == 0 and f"destroyed pair ({a['id']})" in gone.err, gone.err
     assert vm(["get", "pair", "-p", "crusoe"], vm_env).code == 5
-    c = vm(["create", "-p", "lambda", "-g", "h100", "-n", "pair", "--json"], vm_env).json()[0]
+    c = _console_launch(lambda_sim, "pair")  # vm create refuses a taken name; another tool may not
     both = vm(["stop", "pair", "-p", "lambda"], vm_env)  # twins at one provider: only their ids tell them apart
-    assert both.code == 2 and b["id"] in both.err and c["id"] in both.err and "--provider" not in both.err
+    assert both.code == 2 and b["id"] in both.err and c in both.err and "--provider" not in both.err
     assert vm(["destroy", b["id"], "-p", "lambda", "-y"], vm_env).code == 0
-    assert vm(["destroy", c["id"], "-y"], vm_env).code == 0
+    assert vm(["destroy", c, "-y"], vm_env).code == 0
+
+
+def _console_launch(lambda_sim, name: str) -> str:
+    """Launch a VM at the Lambda simulator as another tool would (its own API call): the new id."""
+    import httpx
+
+    r = httpx.post(lambda_sim.address + "/api/v1/instance-operations/launch",
+                   headers={"Authorization": "Bearer lambda-test-key-001"},
+                   json={"region_name": "us-east-1", "instance_type_name": "gpu_1x_h100", "ssh_key_names": ["vmops"],
+                         "name": name})
+    assert r.status_code == 200, r.text
+    return r.json()["data"]["instance_ids"][0]
 
 
 def test_destroy_says_what_and_is_idempotent(vm_env):

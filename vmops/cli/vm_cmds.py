@@ -165,7 +165,7 @@ def create(provider: str, gpu: str, count: int, name: str, region: str, reservat
     from vmops.catalogue import provider_entry
     from vmops.providers.base import TARGETS
     from vmops.shapes import native_type_for
-    from vmops.single import create_requests, resolve_mode
+    from vmops.single import create_requests, refuse_taken_names, resolve_mode
 
     set_quiet(quiet)
     out = make_output(output, as_json, wide)
@@ -189,9 +189,10 @@ def create(provider: str, gpu: str, count: int, name: str, region: str, reservat
     with session() as s:
         pname = provider
         adapter = s.provider(pname)
+        refuse_taken_names(adapter, names)  # a dry run refuses them too
         requests = create_requests(adapter, native.name, names, region=native_region, reserved=mode,
                                    reservation_ids=(reservation,) if reservation else (),
-                                   allow_unterminable_reserved=allow_unterminable_reserved)
+                                   allow_unterminable_reserved=allow_unterminable_reserved, names_free=True)
         if dry_run:  # the same requests, placed by the adapter's own rule (reads only): what the create would do
             _show_dry_create(requests, [adapter.placement(r) for r in requests], provider, native, mode, out.fmt,
                              generated=not name)
