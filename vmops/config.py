@@ -516,9 +516,10 @@ TOP_KEYS = frozenset({"providers", "deadline", "breaker", "ca_bundle", "db_url",
 
 def unknown_settings(path: Path, file_data: Mapping[str, Any]) -> tuple[str, ...]:
     """A warning for each key of config.toml vmops does not read, with the known key it most resembles."""
-    import difflib
 
     def said(key: str, where: str, known: frozenset[str]) -> str:
+        import difflib  # only for a key that needs it: every command loads the configuration
+
         close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
         return (f"{path}: unknown setting {key!r}{where} is ignored"
                 + (f" (did you mean {close[0]!r}?)" if close else ""))
