@@ -18,6 +18,7 @@ from vmops.cli.base import (
     GPU,
     REGION,
     VM_REF,
+    Output,
     WholeNumber,
     command,
     dry_run_option,
@@ -47,6 +48,7 @@ from vmops.errors import Interrupted, NotFound, PartialFailure, VmopsError
 if TYPE_CHECKING:
     from vmops.catalogue import NativeType
     from vmops.model import CreateRequest, Instance
+    from vmops.providers.base import Provider
     from vmops.reserved import ReservedMode
     from vmops.session import Session
 
@@ -341,6 +343,28 @@ def _fleet_note(name: str, verb: str) -> str:
     return f", named as a member of fleet {member[0]!r}" if member else ""
 
 
+def _without_sending(adapter: "Provider", verb: str, inst: "Instance", out: Output, *, dry_run: bool,
+                     wait: bool) -> None:
+    """A verb with nothing to send (vmops.verbs.Verdict): the VM is already where it takes it, or on its way
+    there (a verb sent earlier whose wait was cut short), which is waited for unless --no-wait or --dry-run."""
+    from vmops.providers.base import TARGETS
+
+    where = f"{inst.name} ({inst.id}) at {adapter.name}"
+    if inst.state in TARGETS[verb]:
+        note(f"{where} is already {_ALREADY_SAID[verb]}; nothing to do")
+    else:
+        waits = wait and not dry_run
+        note(f"{where} is already {inst.state.value}; "
+             + (f"waiting until it is {_ALREADY_SAID[verb]}" if waits else "nothing to send"))
+        if waits:
+            inst = adapter.wait_for({inst.id: TARGETS[verb]})[inst.id]
+            if verb == "destroy":
+                cache.mark_gone(adapter.name, inst.id, inst.name)
+                note(f"{adapter.name}: destroyed {inst.name} ({inst.id})")
+    if not dry_run and verb != "destroy":
+        show_instances([inst], out.fmt, out.wide, single=True)
+
+
 def _verb_command(verb: str) -> click.Command:
     def run(ref: str, provider: str | None, output: str, as_json: bool, wide: bool, no_wait: bool = False,
             yes: bool = False, dry_run: bool = False, quiet: bool = False) -> None:
@@ -361,29 +385,14 @@ def _verb_command(verb: str) -> click.Command:
                 _remember([inst])
                 show_instances([inst], out.fmt, out.wide, single=True)
                 return
-            from vmops.providers.base import TARGETS
             from vmops.verbs import verdict
 
             judged = verdict(adapter, verb, inst)  # the same for --dry-run and the action
-            if judged.already:
-                note(f"{inst.name} ({iid}) at {pname} is already {_ALREADY_SAID[verb]}; nothing to do")
-                if verb != "destroy" and not dry_run:
-                    show_instances([inst], out.fmt, out.wide, single=True)
-                return
-            if judged.underway:
-                waits = not (dry_run or no_wait)
-                note(f"{inst.name} ({iid}) at {pname} is already {inst.state.value}; "
-                     + (f"waiting until it is {_ALREADY_SAID[verb]}" if waits else "nothing to send"))
-                if waits:
-                    inst = adapter.wait_for({iid: TARGETS[verb]})[iid]
-                    if verb == "destroy":
-                        cache.mark_gone(pname, iid, inst.name)
-                        note(f"{pname}: destroyed {inst.name} ({iid})")
-                if not dry_run and verb != "destroy":
-                    show_instances([inst], out.fmt, out.wide, single=True)
-                return
             if judged.refusal is not None:
                 raise judged.refusal
+            if judged.already or judged.underway:
+                _without_sending(adapter, verb, inst, out, dry_run=dry_run, wait=not no_wait)
+                return
             label = f"{inst.name} ({inst.id}) at {pname}" + _fleet_note(inst.name, verb)
             if dry_run:
                 note(f"dry run: would {verb} {label} (now {inst.state.value}); "
