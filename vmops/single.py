@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from vmops.errors import FailedPrecondition, InsufficientCapacity, VmopsError
-from vmops.model import CreateRequest, Reservation, State
+from vmops.model import CreateRequest, Reservation
 from vmops.providers.base import Provider
 from vmops.reserved import ALLOW_RESERVED_FLAG, RESERVED_FLAG, ReservedMode, reservation_request
 
@@ -47,9 +47,11 @@ def free_reservations(adapter: Provider, native_type: str, region: str | None, *
 def refuse_taken_names(adapter: Provider, names: Sequence[str]) -> None:
     """`vm create` keeps names unique at a provider, so that a name picks one VM in `vm get/stop/destroy -p`
     and a create repeated after an unclear outcome (a lost answer, Ctrl-C) cannot make a second billing VM.
-    One list of the provider; raises FailedPrecondition naming the VMs that already carry one of ``names``."""
+    One request: the provider's own name lookup for one name (a filtered list, Nebius' GetByName), one list for
+    several; raises FailedPrecondition naming the VMs that already carry one of ``names``."""
     wanted = set(names)
-    taken = [i for i in adapter.list_instances() if i.name in wanted and i.state is not State.DELETED]
+    found = adapter.find_by_name(names[0]) if len(wanted) == 1 else adapter.list_instances()
+    taken = [i for i in found if i.name in wanted and not i.state.is_gone]
     if taken:
         which = "; ".join(f"{i.name} ({i.id}, {i.state.value})" for i in taken)
         first = taken[0]

@@ -150,7 +150,9 @@ def main() -> None:
                     native = resolve_type(pname, p["gpu"])
                     region = provider_entry(pname).resolve_region(p["region"] or None)
                     # on-demand, as `vm create` without --reserved (a free reservation is never taken by itself)
-                    request = create_requests(adapter, native.name, [p["name"]], region=region)[0]
+                    # _find looked the name up (unless an id was given): the adapter need not again
+                    request = create_requests(adapter, native.name, [p["name"]], region=region,
+                                              names_free=not p["id"])[0]
                     if module.check_mode:  # placed as the create would place it (reads only): or refused as it would be
                         where, rid = adapter.placement(request)
                         result["placement"] = {"region": where, "reservation_id": rid}

@@ -343,14 +343,14 @@ def _fleet_note(name: str, verb: str) -> str:
     return f", named as a member of fleet {member[0]!r}" if member else ""
 
 
-def _without_sending(adapter: "Provider", verb: str, inst: "Instance", out: Output, *, dry_run: bool,
-                     wait: bool) -> None:
+def _without_sending(adapter: "Provider", verb: str, inst: "Instance", out: Output, *, already: bool,
+                     dry_run: bool, wait: bool) -> None:
     """A verb with nothing to send (vmops.verbs.Verdict): the VM is already where it takes it, or on its way
     there (a verb sent earlier whose wait was cut short), which is waited for unless --no-wait or --dry-run."""
     from vmops.providers.base import TARGETS
 
     where = f"{inst.name} ({inst.id}) at {adapter.name}"
-    if inst.state in TARGETS[verb]:
+    if already:
         note(f"{where} is already {_ALREADY_SAID[verb]}; nothing to do")
     else:
         waits = wait and not dry_run
@@ -391,7 +391,7 @@ def _verb_command(verb: str) -> click.Command:
             if judged.refusal is not None:
                 raise judged.refusal
             if judged.already or judged.underway:
-                _without_sending(adapter, verb, inst, out, dry_run=dry_run, wait=not no_wait)
+                _without_sending(adapter, verb, inst, out, already=judged.already, dry_run=dry_run, wait=not no_wait)
                 return
             label = f"{inst.name} ({inst.id}) at {pname}" + _fleet_note(inst.name, verb)
             if dry_run:
