@@ -109,7 +109,7 @@ class OperationTimeout(VmopsError):
 class ProviderUnavailable(VmopsError):
     exit_code = 12
     kind = "provider_unavailable"
-    default_hint = "The provider did not answer; check its endpoint (`vm config show`) and retry later"
+    default_hint = "The provider could not serve this request now; retry later (`vm doctor` checks each one)"
 
 
 class OutcomeUnknown(ProviderUnavailable):
@@ -124,6 +124,8 @@ class Unreachable(ProviderUnavailable):
 
     Never retried: a refused connection is refused again a moment later. It is what trips the circuit
     breaker (``vmops.breaker``). Same kind and exit code as ProviderUnavailable."""
+
+    default_hint = "The provider did not answer; check its endpoint (`vm config show`) and retry later"
 
     def __init__(self, message: str, *, provider: str | None = None, hint: str | None = None,
                  lasting: str | None = None) -> None:

@@ -26,7 +26,8 @@ from vmops.errors import (
 )
 from vmops.model import CreateRequest, GpuShape, ReservationPolicy, State
 from vmops.providers.base import Timing
-from vmops.providers.crusoe import STATE, CrusoeProvider, map_error
+from vmops.providers.crusoe import (API_PRICE_SOURCE, RESERVATION_PRICE_SOURCE, STATE, CrusoeProvider,
+                                    map_error)
 from vmops.sim.common import Fault, SimOptions
 from vmops.sim.crusoe import CrusoeSim
 from vmops.providers.base import Provider
@@ -392,6 +393,55 @@ def test_prices_cached_per_adapter(crusoe_sim: CrusoeSim, crusoe: CrusoeProvider
     for _ in range(3):
         crusoe.list_instances()
     assert crusoe_sim.requests.count("list_vm_types") == 1
+
+
+def _listing_price_reads(vms: int, endpoint: str, scenario_vm: dict[str, Any]) -> tuple[int, list[Any]]:
+    """Requests to ``endpoint`` (answering 503 every time) made by one fresh adapter's listing of ``vms`` VMs."""
+    sc = {"instances": [{**scenario_vm, "count": vms} if vms > 1 else scenario_vm]}
+    with CrusoeSim(SimOptions(scenario=sc, faults=[Fault(endpoint, "error", status=503)])) as sim:
+        p = provider(sim.address)
+        try:
+            got = p.list_instances()
+        finally:
+            p.close()
+        return sim.requests.count(endpoint), got
+
+
+def test_a_failing_price_table_is_read_once_per_listing_not_once_per_vm() -> None:
+    """Crusoe's VM answers carry no price: the adapter reads the vm-types table (on-demand) and the reservations
+    (reserved VMs). When that read fails, a listing of 6 VMs used to read it again for every VM, each with its
+    retries (~3 s per VM against a 503); it is read once and the catalogue's list price stands in."""
+    on_demand = {"name": "od", "type": "h100.1x", "location": "us-east1", "billing_type": "on_demand"}
+    one, [vm] = _listing_price_reads(1, "list_vm_types", on_demand)
+    many, vms = _listing_price_reads(6, "list_vm_types", on_demand)
+    assert one >= 1 and many == one
+    assert len(vms) == 6 and {v.price_source for v in vms} == {vm.price_source}
+    assert vm.price_source != API_PRICE_SOURCE and vm.price_per_hour is not None
+    reserved = {"name": "rs", "type": "h100.1x", "location": "us-east1", "billing_type": "reserved",
+                "reservation_id": "rsv-001"}
+    one, _ = _listing_price_reads(1, "list_reservations", reserved)
+    many, vms = _listing_price_reads(6, "list_reservations", reserved)
+    assert one >= 1 and many == one and len(vms) == 6
+
+
+def test_price_tables_are_read_again_only_after_a_while(crusoe_sim: CrusoeSim, crusoe: CrusoeProvider,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A VM whose type or reservation the tables lack does not make every listing read them again; after
+    ``PRICE_REREAD_S`` they are read once more (a reservation made since then gets its price)."""
+    crusoe_sim.faults.add(Fault("list_reservations", "error", status=503))
+    [vm] = crusoe.list_instances()  # the seeded VM is reserved
+    once = crusoe_sim.requests.count("list_reservations")  # one read, with its retries
+    for _ in range(3):
+        [vm] = crusoe.list_instances()
+    assert vm.reserved and once >= 1 and crusoe_sim.requests.count("list_reservations") == once
+    crusoe_sim.faults.clear()
+    assert vm.price_source != RESERVATION_PRICE_SOURCE
+    import vmops.providers.crusoe as crusoe_module
+
+    monkeypatch.setattr(crusoe_module, "PRICE_REREAD_S", 0.0)
+    [vm] = crusoe.list_instances()
+    assert crusoe_sim.requests.count("list_reservations") == once + 1
+    assert vm.price_source == RESERVATION_PRICE_SOURCE
 
 
 # ------------------------------------------------------------------ cloud dialect only (../shared/cloud-apis.md §1)

@@ -65,6 +65,8 @@ RESERVATION_PRICE_SOURCE = "crusoe reservation price"
 #: seconds a capacity read is reused by placement (see ``Crusoe._capacity``)
 PLACEMENT_CAPACITY_AGE = 1.0
 API_PRICE_SOURCE = "crusoe vm-types API price_per_hour_usd"
+#: seconds before a price table (vm types, reservations) that lacks a VM's entry, or failed to load, is read again
+PRICE_REREAD_S = 60.0
 
 #: error code in ``{"detail":{"code":...}}`` -> (vmops error class, hint or None for the class default)
 _CODE_TABLE: dict[str, tuple[type[VmopsError], str | None]] = {
@@ -124,8 +126,12 @@ class CrusoeProvider(Provider):
     def __init__(self, settings: ProviderSettings, timing: Timing | None = None) -> None:
         super().__init__(settings, timing)
         self._client = self._rest_client()
-        self._type_prices: dict[str, float] | None = None
+        # Price tables, read on an instance's first need, with when each was last read (``None``: never; a failed
+        # read counts, see ``_due``).
+        self._type_prices: dict[str, float] = {}
+        self._type_prices_read: float | None = None
         self._reservation_prices: dict[str, float] = {}
+        self._reservation_prices_read: float | None = None
         self._capacity_lock = threading.Lock()
         self._capacity_read: tuple[float, list[dict[str, Any]]] | None = None
 
@@ -152,10 +158,18 @@ class CrusoeProvider(Provider):
         self._client.close()
 
     # ------------------------------------------------------------------ normalization
+    @staticmethod
+    def _due(read_at: float | None) -> bool:
+        """Whether a price table that lacks an entry is read (again): never read, or read (or failed) at least
+        ``PRICE_REREAD_S`` ago. A listing of many VMs thus costs at most one read of each table, even when the
+        read fails (the catalogue's list price stands in), never one read per VM."""
+        return read_at is None or time.monotonic() - read_at >= PRICE_REREAD_S
+
     def _price_for(self, vm: dict[str, Any], gpu_count: int) -> tuple[float | None, str | None]:
         rid = vm.get("reservation_id")
         if vm.get("billing_type") == "reserved" and rid:
-            if rid not in self._reservation_prices:
+            if rid not in self._reservation_prices and self._due(self._reservation_prices_read):
+                self._reservation_prices_read = time.monotonic()
                 try:
                     self._load_reservation_prices()
                 except VmopsError:
@@ -166,14 +180,15 @@ class CrusoeProvider(Provider):
         return self._on_demand_price(str(vm.get("type", "")))
 
     def _on_demand_price(self, native_type: str) -> tuple[float | None, str | None]:
-        if self._type_prices is None:
+        if native_type not in self._type_prices and self._due(self._type_prices_read):
+            self._type_prices_read = time.monotonic()
             try:
                 items = self._get(f"{self._base}/compute/vms/types").get("items", [])
                 self._type_prices = {str(t["type"]): float(t["price_per_hour_usd"]) for t in items
                                      if "type" in t and t.get("price_per_hour_usd") is not None}
-            except (VmopsError, TypeError, ValueError, AttributeError):
-                self._type_prices = None
-        if self._type_prices and native_type in self._type_prices:
+            except (VmopsError, TypeError, ValueError, AttributeError, KeyError):
+                pass
+        if native_type in self._type_prices:
             return self._type_prices[native_type], API_PRICE_SOURCE
         nt = self.catalogue.type_named(native_type)
         return (nt.list_price_per_hour, nt.price_source) if nt else (None, None)
