@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", default=",".join(GROUPS), help=f"comma list of {', '.join(GROUPS)}")
     ap.add_argument("--sizes", default=",".join(map(str, fleet_bench.SIZES)), help="fleet sizes N")
     ap.add_argument("--runs", type=int, default=10, help="runs per CLI command (median)")
+    ap.add_argument("--rounds", type=int, default=fleet_bench.ROUNDS,
+                    help="rounds per fleet size N (figures 1-3: medians over rounds)")
     ap.add_argument("--instances", type=int, default=inventory_bench.TOTAL, help="instances for the inventory figure")
     ap.add_argument("--fleets", type=int, default=state_bench.FLEETS, help="fleets in the state-store figure")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"), help="where latest.{json,md,png} go")
@@ -46,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     if bad:
         ap.error(f"unknown group(s) {', '.join(bad)}; choose from {', '.join(GROUPS)}")
     sizes = tuple(int(x) for x in args.sizes.split(",") if x.strip())
+    if args.rounds < 1:
+        ap.error("--rounds must be at least 1")
     signal.signal(signal.SIGTERM, _sigterm)
     started = time.time()
     cli_bench.compile_vmops()  # every figure measures vmops as installed (byte-compiled), not compiled per run
@@ -56,8 +60,8 @@ def main(argv: list[str] | None = None) -> int:
             log("starting the simulators (time scale 1, capacity raised)")
             with SimHost(fleet_bench.SCENARIO, scale=1.0, label="fleet") as host:
                 if "fleet" in only:
-                    log(f"fleet create/destroy for N = {', '.join(map(str, sizes))}")
-                    f, series = fleet_bench.run_fleets(host, sizes, log)
+                    log(f"fleet create/destroy for N = {', '.join(map(str, sizes))}, {args.rounds} round(s) each")
+                    f, series = fleet_bench.run_fleets(host, sizes, log, args.rounds)
                     figures += f
                 if "cli" in only:
                     log(f"CLI start-up and round trips, median of {args.runs}")

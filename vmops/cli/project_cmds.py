@@ -128,9 +128,10 @@ def demo(c: Any, scale: float = 0.25, keep: bool = False) -> None:
     print("\n# demo finished: the fleet was planned, created across providers, shown and destroyed")
 
 
-@task(help={"only": "Comma list of groups: fleet, cli, inventory, state (default: all)",
-            "sizes": "Fleet sizes N (default 1,8,32,128,512)", "runs": "Runs per CLI command (median; default 10)"})
-def bench(c: Any, only: str = "", sizes: str = "", runs: int = 0) -> None:
+@task(help={"only": "Comma list of groups: fleet, cli, faults, inventory, state (default: all)",
+            "sizes": "Fleet sizes N (default 1,8,32,128,512)", "runs": "Runs per CLI command (median; default 10)",
+            "rounds": "Rounds per fleet size (median; default 3)"})
+def bench(c: Any, only: str = "", sizes: str = "", runs: int = 0, rounds: int = 0) -> None:
     """The benchmark suite (bench/): fleet latency and calls per VM against N, CLI overhead, inventory and
     state store at scale, each as a ratio to a floor measured in the same run.
 
@@ -144,6 +145,8 @@ def bench(c: Any, only: str = "", sizes: str = "", runs: int = 0) -> None:
         cmd += ["--sizes", sizes]
     if runs:
         cmd += ["--runs", str(runs)]
+    if rounds:
+        cmd += ["--rounds", str(rounds)]
     print("$ " + " ".join(cmd), flush=True)
     proc = subprocess.Popen(cmd, cwd=ROOT)
     try:
