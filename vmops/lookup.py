@@ -32,6 +32,6 @@ def find_instance(session: "Session", ref: str, providers: Iterable[str] | None 
         provider, err = next(iter(listed.failures.items()))
         where = f"no VM {ref!r} at {' or '.join(listed.results)}" if listed.results else f"cannot look up VM {ref!r}"
         why = err.message if len(listed.failures) == 1 else f"{provider}: {err.message}"
-        raise type(err)(f"{where}; {' and '.join(listed.failures)} did not answer ({why})", provider=None,
+        raise type(err)(f"{where}; {' and '.join(listed.failures)} could not be read ({why})", provider=None,
                         hint=err.hint)
     raise NotFound(f"no VM has the id or name {ref!r} at {', '.join(names)}")

@@ -214,6 +214,30 @@ def test_provider_down_during_destroy_keeps_members_until_a_second_destroy(sims,
     assert at_providers(config, "dd3") == []
 
 
+@pytest.mark.parametrize("down", ["crusoe", "lambda", "nebius"])
+def test_provider_answering_503_costs_a_destroy_its_reads_once_not_retries_of_retries(sims, config, make_manager,
+                                                                                      down) -> None:
+    """A provider that answers every request with 503 (gRPC: UNAVAILABLE): each read already retried with
+    backoff inside the adapter; the fleet used to send the whole destroy again 3 more times on top (~25 s at
+    Crusoe). Now: the observation's read, then one read per destroy slice, and the members stay recorded
+    (exit 14) until a destroy once the provider answers."""
+    mgr = make_manager()
+    mgr.create(spec("h100", 6, "d503"))
+    assert len([m for m in mgr.store.members(mgr.store.get_fleet("d503").id) if m.provider == down]) == 2
+    sims[down].faults.add(Fault(endpoint="*", kind="error", status=503, grpc_code="UNAVAILABLE"))
+    before = sum(sims[down].requests.counts().values())
+    with pytest.raises(FleetDestroyIncomplete) as ei:
+        make_manager().destroy("d503")
+    sent = sum(sims[down].requests.counts().values()) - before
+    tries = mgr.provider(down).timing.retry_attempts
+    assert ei.value.exit_code == 14 and down in str(ei.value)
+    assert tries <= sent <= 3 * tries, sims[down].requests.counts()  # the observation, at most 2 slices
+    sims[down].faults.clear()
+    assert {v.provider for v in at_providers(config, "d503")} == {down}
+    assert make_manager().destroy("d503").fleet.state is FleetState.DESTROYED
+    assert at_providers(config, "d503") == []
+
+
 def test_injected_5xx_429_and_lost_responses_make_no_duplicates(sims, config, make_manager) -> None:
     sims["crusoe"].faults.add(Fault(endpoint="create_instance", kind="lose_response", nth=(1, 2)))
     sims["crusoe"].faults.add(Fault(endpoint="list_instances", kind="error", status=503, nth=(1, 3)))

@@ -34,7 +34,7 @@ def test_errors_show_in_the_widget_and_nothing_is_created_without_a_plan(sims, v
         dash.gpu.value, dash.count.value = "h100:1", 2
         dash.plan_button.click()
         assert dash.create_button.disabled
-        assert "Short by 2" in dash.plan_html.value and "did not answer" in dash.plan_html.value
+        assert "Short by 2" in dash.plan_html.value and "could not be read" in dash.plan_html.value
         assert all(sims[p].requests.mutating_count() == 0 for p in sims)
         dash.stop_button.click()
         assert dash.last_error == "Select a fleet first" and dash.confirm_box.layout.display == "none"

@@ -201,6 +201,6 @@ def test_a_name_not_found_where_asked_says_which_provider_could_not_be_asked(sim
     env = {**_env(vm_env), "VMOPS_CRUSOE_URL": dead_url()}
     r = vm(env, "get", "no-such-vm")
     assert r.code == 12, r.err
-    assert "no VM 'no-such-vm' at lambda or nebius; crusoe did not answer (cannot connect" in r.err, r.err
+    assert "no VM 'no-such-vm' at lambda or nebius; crusoe could not be read (cannot connect" in r.err, r.err
     none = vm({**env, "VMOPS_PROVIDERS": "crusoe"}, "destroy", "no-such-vm", "-y")
-    assert none.code == 12 and "cannot look up VM 'no-such-vm'; crusoe did not answer" in none.err, none.err
+    assert none.code == 12 and "cannot look up VM 'no-such-vm'; crusoe could not be read" in none.err, none.err

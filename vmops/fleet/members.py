@@ -89,6 +89,15 @@ def per_provider(groups: dict[str, list[MemberRecord]], fn: Callable[[str, list[
 #: A destroy's wait notes its progress at most this often (seconds) while VMs keep going.
 WAIT_NOTE_EVERY = 5.0
 
+#: The failures after which a member's destroy is sent again (up to ``Limits.destroy_attempts``, with a pause):
+#: the provider refused it for the VM's state now (``FailedPrecondition``), which time mends. A
+#: ``ProviderUnavailable`` (5xx, 429, a lost answer) already had the adapter's own retries, with a look before
+#: each resend (``vmops.providers.protocol``): sending it again retried those retries (a provider answering 503
+#: to everything cost a destroy ~25 s at Crusoe and 48 Deletes at Nebius, for nothing); the member stays recorded
+#: with the reason (exit 14) for the next destroy or reconcile. A refused connection or a silent provider is not
+#: asked again at all (issue 15, "fail fast").
+RETRIED_HERE: tuple[type[VmopsError], ...] = (FailedPrecondition,)
+
 
 class Members:
     """The actions that change members (and their VMs): one instance per command."""
@@ -316,9 +325,7 @@ class Members:
                         self.store.update_member(m.id, status=MemberStatus.DESTROY_FAILED, undestroyable=True,
                                                  last_error=why)
                         left.append(Undestroyed(self.store.member(m.id), why))
-                    elif (isinstance(r.error, (ProviderUnavailable, FailedPrecondition))
-                          and not isinstance(r.error, Unreachable)  # refused: fail fast, asking again waits
-                          and attempt + 1 < self.limits.destroy_attempts):
+                    elif isinstance(r.error, RETRIED_HERE) and attempt + 1 < self.limits.destroy_attempts:
                         retry[r.id] = m
                     else:
                         error = (earlier.get(r.id) or r.error) if isinstance(r.error, Silent) else r.error

@@ -218,7 +218,7 @@ def usable_offers(
     skipped: list[Skipped] = []
     for a in answers:
         if a.error is not None:
-            skipped.append(Skipped(a.provider, None, f"did not answer: {a.error.render(named=False)}", a.error))
+            skipped.append(Skipped(a.provider, None, f"could not be read: {a.error.render(named=False)}", a.error))
             continue
         if not a.offers:
             skipped.append(Skipped(a.provider, None, "offered nothing for this shape"))

@@ -466,6 +466,10 @@ class CrusoeProvider(Provider):
         """
         ids = list(dict.fromkeys(instance_ids))
         results: dict[str, DestroyResult] = {}
+        try:
+            self._instances_path()  # the project, looked up once (the cloud dialect may have to ask for it)
+        except VmopsError as e:
+            return [DestroyResult(iid, False, None, e) for iid in ids]
         for iid in ids:
             try:
                 self._instances_path(iid)
