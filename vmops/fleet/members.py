@@ -93,7 +93,7 @@ WAIT_NOTE_EVERY = 5.0
 #: the provider refused it for the VM's state now (``FailedPrecondition``), which time mends. A
 #: ``ProviderUnavailable`` (5xx, 429, a lost answer) already had the adapter's own retries, with a look before
 #: each resend (``vmops.providers.protocol``): sending it again retried those retries (a provider answering 503
-#: to everything cost a destroy ~25 s at Crusoe and 48 Deletes at Nebius, for nothing); the member stays recorded
+#: to everything cost a destroy ~25 s at Crusoe, and 4x the Deletes at Nebius, for nothing); the member stays recorded
 #: with the reason (exit 14) for the next destroy or reconcile. A refused connection or a silent provider is not
 #: asked again at all (issue 15, "fail fast").
 RETRIED_HERE: tuple[type[VmopsError], ...] = (FailedPrecondition,)
