@@ -297,10 +297,12 @@ class FleetDashboard:
                 self._inputs_changed()
                 self.refresh(sync=False)
             self.progress_bar.value = len(result.running)
-            self.progress_bar.bar_style = "success"
+            problem = result.error()  # creates whose outcome is unknown: VMs that may exist and bill
+            self.progress_bar.bar_style = "warning" if problem is not None else "success"
             short = f"; short by {result.shortfall}" if result.shortfall else ""
             self.info(f"Fleet {result.fleet.name!r} is {result.fleet.state.value}: "
-                      f"{len(result.running)} of {spec.count} running{short}.", result.left_out())
+                      f"{len(result.running)} of {spec.count} running{short}.",
+                      [*result.left_out(), *([problem.render()] if problem is not None else [])])
             self.refresh(select=result.fleet.name)
             return result
 

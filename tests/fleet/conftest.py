@@ -26,10 +26,10 @@ def dead_url(kind: str = "http") -> str:
     return f"http://127.0.0.1:{port}" if kind == "http" else f"127.0.0.1:{port}"
 
 
-def at_providers(config: Config, fleet: str) -> list[Instance]:
-    """Every VM at the (real, simulated) providers whose name says it belongs to ``fleet``."""
+def at_providers(config: Config, fleet: str, providers: list[str] | None = None) -> list[Instance]:
+    """Every VM at the (real, simulated) providers (or only ``providers``) whose name says it belongs to ``fleet``."""
     with Session(config) as s:
-        out = s.instances()
+        out = s.instances(providers)
         assert not out.failures, out.failures
         return [i for i in out.flat() if belongs_to(i.name, fleet)]
 

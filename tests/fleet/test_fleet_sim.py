@@ -214,6 +214,28 @@ def test_provider_down_during_destroy_keeps_members_until_a_second_destroy(sims,
     assert at_providers(config, "dd3") == []
 
 
+def test_provider_unreadable_while_its_members_boot_rolls_nothing_back(sims, config, make_manager) -> None:
+    """Crusoe accepts its creates, then answers 503 to every read while they boot. The minimum may be met (its
+    VMs are made, only unconfirmed): the create used to roll back the four running VMs elsewhere and fail to
+    reach Crusoe's. Now nothing is destroyed: the fleet stays `creating`, the two are reported as unknown
+    (exit 14), and `reconcile` finishes the fleet once Crusoe answers."""
+    reads = tuple(range(2, 500))  # the create round's own list (1st) answers; every read after it fails
+    sims["crusoe"].faults.add(Fault(endpoint="list_instances", kind="error", status=503, nth=reads))
+    sims["crusoe"].faults.add(Fault(endpoint="get_instance", kind="error", status=503))
+    result = make_manager().create(spec("h100", 6, "unsure6"))
+    assert result.fleet.state is FleetState.CREATING and result.shortfall == 0
+    assert len(_running(result.members)) == 4
+    assert sorted(m.provider for m in result.unknown) == ["crusoe", "crusoe"]
+    err = result.error()
+    assert err is not None and err.exit_code == 14 and "vm fleet reconcile unsure6" in err.hint
+    assert len(at_providers(config, "unsure6", ["lambda", "nebius"])) == 4  # nothing rolled back
+    sims["crusoe"].faults.clear()
+    assert len(at_providers(config, "unsure6")) == 6
+    view = make_manager().reconcile("unsure6")
+    assert view.fleet.state is FleetState.ACTIVE and view.running == 6
+    assert [m.last_error for m in view.members if m.provider == "crusoe"] == [None, None]  # settled now
+
+
 @pytest.mark.parametrize("down", ["crusoe", "lambda", "nebius"])
 def test_provider_answering_503_costs_a_destroy_its_reads_once_not_retries_of_retries(sims, config, make_manager,
                                                                                       down) -> None:

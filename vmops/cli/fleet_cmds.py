@@ -353,8 +353,8 @@ def create(gpu: str, count: int, name: str, min_: int | None, policy: str | None
 
             _print_view(FleetView(result.fleet, result.members), out.wide)
             if result.shortfall:
-                warn(f"fleet {result.fleet.name} is partial: {result.shortfall} of {result.fleet.count} VM(s) "
-                     f"could not be made")
+                warn(f"fleet {result.fleet.name} is {result.fleet.state.value}: {result.shortfall} of "
+                     f"{result.fleet.count} VM(s) could not be made")
         problem = result.error()  # creates whose outcome is unknown are not success (exit 14)
         if problem is not None:
             raise problem

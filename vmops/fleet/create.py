@@ -26,7 +26,7 @@ from vmops.errors import (
 )
 from vmops.fleet.interrupt import Abandoned, StopRequest
 from vmops.fleet.lanes import Lanes
-from vmops.fleet.members import Members
+from vmops.fleet.members import UNREADABLE_WHILE_BOOTING, Members
 from vmops.fleet.naming import member_name
 from vmops.fleet.observe import member_fields, status_for
 from vmops.fleet.ownership import belongs, labels_for
@@ -43,6 +43,16 @@ from vmops.state import LIVE, FleetRecord, FleetState, MemberRecord, MemberStatu
 #: A member's last error while its create's outcome is unknown (it stays requested: the views, destroy and
 #: reconcile look it up by name once the provider answers).
 UNKNOWN_OUTCOME = "create outcome unknown and the provider could not be listed"
+
+
+def _is_unconfirmed(m: MemberRecord) -> bool:
+    """An accepted member (its VM was made) whose provider could not be read while it booted."""
+    return m.status is MemberStatus.ACCEPTED and (m.last_error or "").startswith(UNREADABLE_WHILE_BOOTING)
+
+
+def _is_unknown(m: MemberRecord) -> bool:
+    """A member whose VM may exist but was not seen: unconfirmed, or a create whose answer was lost (no id)."""
+    return _is_unconfirmed(m) or (m.status is MemberStatus.REQUESTED and not m.instance_id)
 
 
 @dataclass
@@ -293,11 +303,22 @@ class CreateRun:
             fleet = self.store.set_fleet_state(fleet.id, FleetState.ACTIVE, error=None,
                                                message=f"{spec.count} of {spec.count} running")
             return self._result(fleet, 0)
+        unconfirmed = self._unconfirmed()
+        if unconfirmed and len(running) + len(unconfirmed) >= spec.min:
+            # The minimum may well be met: what is missing was made but not confirmed, not refused. Neither a
+            # rollback (it would destroy running VMs on a guess, and could not reach the unconfirmed ones) nor a
+            # destroy of the unconfirmed (they may be all the fleet lacks): the fleet stays `creating` for
+            # `vm fleet reconcile`, which finishes it once their provider answers.
+            why = (f"{len(running)} of {spec.count} running, {len(unconfirmed)} not confirmed (their provider "
+                   f"could not be read); nothing was rolled back")
+            self.store.log(fleet.id, "unconfirmed", why)
+            fleet = self.store.set_fleet_state(fleet.id, FleetState.CREATING, error=why)
+            return self._result(fleet, spec.count - len(running) - len(unconfirmed))
         if len(running) >= spec.min:
             short = spec.count - len(running)
-            # This run's accepted-but-unsettled members cannot be left dangling in a partial fleet.
+            # This run's accepted members it stopped waiting for cannot be left dangling in a partial fleet.
             stray = [m for m in self._mine(self.store.members(fleet.id))
-                     if m.status is MemberStatus.ACCEPTED]
+                     if m.status is MemberStatus.ACCEPTED and not _is_unconfirmed(m)]
             if stray:
                 self.ctx.members.destroy(stray)
             fleet = self.store.set_fleet_state(fleet.id, FleetState.PARTIAL,
@@ -328,9 +349,17 @@ class CreateRun:
             hint=(f"Run `vm fleet destroy {fleet.name}` once the cause is fixed" if left else
                   "Try a smaller --count, a lower --min, another --gpu, or later; `vm capacity` shows what is free"))
 
+    def _unconfirmed(self) -> list[MemberRecord]:
+        """This run's members that were made but not seen running: accepted, then their provider could not be
+        read while they booted. Never destroyed on a guess: reported (exit 14), and ``reconcile`` finishes them.
+        None when the run stopped waiting on purpose (it gave up, or Ctrl-C): what it made is rolled back."""
+        if self.halt.is_set():
+            return []
+        return [m for m in self._mine(self.store.members(self.fleet.id)) if _is_unconfirmed(m)]
+
     def _result(self, fleet: FleetRecord, shortfall: int) -> CreateResult:
         members = self.store.members(fleet.id)
-        unknown = [m for m in members if m.status is MemberStatus.REQUESTED and not m.instance_id]
+        unknown = [m for m in members if _is_unknown(m)]
         return CreateResult(fleet, members, self.attempts, self.resumed, shortfall, self.plan, unknown)
 
     def _rollback(self, reason: str, *, restore: bool = False) -> list[Undestroyed]:

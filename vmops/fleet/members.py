@@ -86,6 +86,10 @@ def per_provider(groups: dict[str, list[MemberRecord]], fn: Callable[[str, list[
     lanes.join()
 
 
+#: The last error of an accepted member whose wait ended because its provider could not be read (it may run: a
+#: create never destroys it on a guess, see ``vmops.fleet.create``), followed by ": " and the provider's error.
+UNREADABLE_WHILE_BOOTING = "provider stopped answering while waiting"
+
 #: A destroy's wait notes its progress at most this often (seconds) while VMs keep going.
 WAIT_NOTE_EVERY = 5.0
 
@@ -134,9 +138,11 @@ class Members:
                             changes.append(f"{m.name} ({m.instance_id}) still exists at {p}")
                         elif m.status is MemberStatus.RUNNING and inst.state is State.DELETING:
                             status = MemberStatus.DESTROYING
+                        # seen now: a boot its provider could not be read during is no longer in question
+                        answered = {"last_error": None} if (m.last_error or "").startswith(UNREADABLE_WHILE_BOOTING) else {}
                         self.store.update_member(m.id, status=status, seen=True,
                                                  price_per_hour=member_price(inst, m),
-                                                 **member_fields(inst))  # type: ignore[arg-type]
+                                                 **answered, **member_fields(inst))  # type: ignore[arg-type]
                     elif a.kind is ActionKind.MARK_GONE and m is not None:
                         new = MemberStatus.DESTROYED if m.status is MemberStatus.DESTROYING else MemberStatus.GONE
                         self.store.update_member(m.id, status=new, state=State.DELETED,
@@ -235,7 +241,7 @@ class Members:
                         except VmopsError:
                             pass
                         for m in by_iid.values():
-                            self.store.update_member(m.id, last_error=f"provider stopped answering while waiting: {e.message}")
+                            self.store.update_member(m.id, last_error=f"{UNREADABLE_WHILE_BOOTING}: {e.message}")
                         return
                     time.sleep(self.limits.retry_delay * (2 ** attempt))
             with self.store.write():  # one commit for this provider's results

@@ -122,10 +122,10 @@ class OutcomeUnknownMembers(PartialFailure):
         self.tables = (Table(None, (("provider", "PROVIDER"), ("name", "NAME"), ("last_error", "WHY")),
                              tuple(m.to_dict() for m in self.members)),)
         super().__init__(
-            f"fleet {fleet!r}: {len(self.members)} create(s) have an unknown outcome (the provider did not answer; "
-            "the VMs may exist and bill)",
-            hint=f"Run `vm fleet status {fleet}` (or `vm fleet reconcile {fleet}`) once the provider answers: "
-                 "it looks them up by name")
+            f"fleet {fleet!r}: {len(self.members)} create(s) have an unknown outcome (their provider could not "
+            "confirm them; the VMs may exist and bill)",
+            hint=f"Run `vm fleet reconcile {fleet}` once the provider answers: it finds them and finishes the "
+                 f"fleet (`vm fleet status {fleet}` shows them)")
 
 
 @dataclass
