@@ -303,7 +303,7 @@ class FleetDashboard:
             self.info(f"Fleet {result.fleet.name!r} is {result.fleet.state.value}: "
                       f"{len(result.running)} of {spec.count} running{short}.",
                       [*result.left_out(), *([problem.render()] if problem is not None else [])])
-            self.refresh(select=result.fleet.name)
+            self.refresh(select=result.fleet.name, sync=False)  # just recorded: what a refresh would show
             return result
 
     # ---- status --------------------------------------------------------------------------------

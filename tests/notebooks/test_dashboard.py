@@ -184,3 +184,19 @@ def test_planning_an_unfinished_fleets_name_shows_the_resume_and_renaming_asks_f
         assert dash.create_button.disabled  # the plan shown was for another name
         with FleetManager(s) as mgr:
             mgr.destroy("halfd")
+
+
+def test_a_create_with_unconfirmed_members_is_a_warning_not_a_success(sims, vm_env):
+    """Crusoe accepts its creates, then cannot be read while they boot: the fleet is not rolled back and the
+    widget says which VMs are unconfirmed (they may bill) instead of showing a green success."""
+    sims["crusoe"].faults.add(Fault(endpoint="list_instances", kind="error", status=503, nth=tuple(range(2, 500))))
+    sims["crusoe"].faults.add(Fault(endpoint="get_instance", kind="error", status=503))
+    with Session(env=vm_env, timing=FAST) as s:
+        dash = FleetDashboard(s, refresh_interval=0.05)
+        dash.gpu.value, dash.count.value, dash.name.value, dash.policy.value = "h100:1", 6, "unsure", "spread"
+        dash.plan_button.click()
+        dash.create_button.click()
+        assert dash.last_error is None, dash.last_error
+        assert dash.progress_bar.bar_style == "warning"
+        assert "is creating" in dash.message.value and "unknown outcome" in dash.message.value
+        assert "vm fleet reconcile unsure" in dash.message.value
