@@ -226,6 +226,24 @@ def test_ctrl_c_while_waiting_names_the_vms_that_exist(vm_env, crusoe_sim):
     assert "stuck (" in err and "may be running" in err and "Traceback" not in err
 
 
+def test_create_that_cannot_be_confirmed_names_the_vm_it_made(vm_env, crusoe_sim):
+    """The create is accepted, then Crusoe answers 503 to every read while the VM boots: the error used to be
+    the bare 503 (exit 12), as if nothing had been made. It names the VM that exists (and may bill), prints it
+    (--json: as accepted), and exits 14."""
+    from vmops.sim.common import Fault
+
+    crusoe_sim.faults.add(Fault(endpoint="list_instances", kind="error", status=503, nth=tuple(range(2, 500))))
+    crusoe_sim.faults.add(Fault(endpoint="get_instance", kind="error", status=503))
+    r = vm(["create", "--provider", "crusoe", "--gpu", "h100", "--name", "unsure", "--json"], vm_env)
+    assert r.code == 14, r.err
+    [made] = r.json()
+    assert made["name"] == "unsure" and made["state"] == "creating"
+    assert f"accepted unsure ({made['id']}) at crusoe, but could not confirm it running" in r.err, r.err
+    assert "may be running and billing" in r.err and "vm destroy unsure" in r.err
+    crusoe_sim.faults.clear()
+    assert "unsure" in crusoe_sim_instances(crusoe_sim)
+
+
 def crusoe_sim_instances(sim):
     """Names of the instances the Crusoe simulator holds (read through its HTTP API)."""
     import httpx

@@ -215,7 +215,11 @@ def create(provider: str, gpu: str, count: int, name: str, region: str, reservat
                 note(f"{pname}: accepted {inst.name} ({inst.id}){where}")
             if made and not no_wait:
                 note(f"{pname}: waiting for {len(made)} VM(s) to run ...")
-                settled = adapter.wait_for({i.id: TARGETS["create"] for i in made})
+                try:
+                    settled = adapter.wait_for({i.id: TARGETS["create"] for i in made})
+                except VmopsError as e:  # made, then not confirmed: never reported as if nothing was made
+                    show_instances(made, out.fmt, out.wide)  # as accepted: they exist and may bill
+                    raise _unconfirmed(made, pname, e) from None
                 made = [settled[i.id] for i in made]
         except KeyboardInterrupt:
             if not made:
@@ -237,6 +241,16 @@ def create(provider: str, gpu: str, count: int, name: str, region: str, reservat
                 f"made {len(made)} of {count} VM(s); {first_name} failed: {first.message}",
                 hint="The VMs above exist and bill; destroy them or retry the rest",
             )
+
+
+def _unconfirmed(made: list[Instance], provider: str, err: VmopsError) -> PartialFailure:
+    """The error of a create whose VMs were accepted but not seen running: it names them, since they may bill."""
+    ids = ", ".join(f"{i.name} ({i.id})" for i in made)
+    one, it = (made[0].name, "it") if len(made) == 1 else ("NAME", "them")
+    return PartialFailure(f"accepted {ids} at {provider}, but could not confirm {it} running: "
+                          f"{err.message.rstrip('.')}",
+                          hint=f"{it.capitalize()} may be running and billing: `vm get {one}` shows {it} once "
+                               f"{provider} answers, `vm destroy {one}` removes {it}")
 
 
 def _show_dry_create(requests: "list[CreateRequest]", placed: list[tuple[str | None, str | None]], provider: str,
