@@ -43,7 +43,7 @@ from vmops.cli.output import (
     usage,
     warn,
 )
-from vmops.errors import Interrupted, NotFound, PartialFailure, VmopsError
+from vmops.errors import Interrupted, NotFound, PartialFailure, ProviderUnavailable, VmopsError
 
 if TYPE_CHECKING:
     from vmops.catalogue import NativeType
@@ -217,7 +217,7 @@ def create(provider: str, gpu: str, count: int, name: str, region: str, reservat
                 note(f"{pname}: waiting for {len(made)} VM(s) to run ...")
                 try:
                     settled = adapter.wait_for({i.id: TARGETS["create"] for i in made})
-                except VmopsError as e:  # made, then not confirmed: never reported as if nothing was made
+                except ProviderUnavailable as e:  # made, then unreadable: never reported as if nothing was made
                     show_instances(made, out.fmt, out.wide)  # as accepted: they exist and may bill
                     raise _unconfirmed(made, pname, e) from None
                 made = [settled[i.id] for i in made]
@@ -243,7 +243,7 @@ def create(provider: str, gpu: str, count: int, name: str, region: str, reservat
             )
 
 
-def _unconfirmed(made: list[Instance], provider: str, err: VmopsError) -> PartialFailure:
+def _unconfirmed(made: list[Instance], provider: str, err: ProviderUnavailable) -> PartialFailure:
     """The error of a create whose VMs were accepted but not seen running: it names them, since they may bill."""
     ids = ", ".join(f"{i.name} ({i.id})" for i in made)
     one, it = (made[0].name, "it") if len(made) == 1 else ("NAME", "them")
