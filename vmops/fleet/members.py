@@ -88,7 +88,8 @@ def per_provider(groups: dict[str, list[MemberRecord]], fn: Callable[[str, list[
 
 #: The last error of an accepted member whose wait ended because its provider could not be read (it may run: a
 #: create never destroys it on a guess, see ``vmops.fleet.create``), followed by ": " and the provider's error.
-UNREADABLE_WHILE_BOOTING = "provider stopped answering while waiting"
+#: (Was "provider stopped answering while waiting", also said of a provider that answered 503.)
+UNREADABLE_WHILE_BOOTING = "its provider could not be read while it booted"
 
 #: A destroy's wait notes its progress at most this often (seconds) while VMs keep going.
 WAIT_NOTE_EVERY = 5.0
